@@ -1,0 +1,83 @@
+/**
+ * Options for one supervised server and for the process as a whole, with
+ * their defaults.
+ *
+ * @module
+ */
+
+/** Log verbosity, from least to most. */
+export type LogLevel = "error" | "info" | "verbose" | "debug";
+
+/** How one backend server is run and watched. */
+export interface ServerOptions {
+  /** Name used in logs (and, later, status and gateway prefixes). */
+  name: string;
+  /** Program to run. */
+  command: string;
+  /** Its arguments. */
+  args: string[];
+  /** Working directory of the server; mcpmon's own when absent. */
+  cwd?: string;
+  /** Extra environment variables for the server. */
+  env?: Record<string, string>;
+  /** Paths to watch (files or directories); empty means no watching. */
+  watch: string[];
+  /** File extensions (without dot) that trigger a restart; empty means every file. */
+  extensions: string[];
+  /** Globs of paths to ignore (a pattern without `/` matches any path segment). */
+  ignore: string[];
+  /** Quiet period after the last change before restarting, in ms. */
+  debounceMs: number;
+  /** Time between SIGTERM and SIGKILL, and the longest wait for in-flight requests to drain, in ms. */
+  graceMs: number;
+  /** Longest wait for the server's `initialize` response, in ms. */
+  initTimeoutMs: number;
+}
+
+/** Options that concern mcpmon itself. */
+export interface LogOptions {
+  /** Lowest level written. */
+  level: LogLevel;
+  /** Prefix lines with the time of day. */
+  timestamps: boolean;
+  /** Also append log lines to this file. */
+  logFile?: string;
+}
+
+/** Default extensions: Python and JavaScript/TypeScript sources. */
+export const DEFAULT_EXTENSIONS: readonly string[] = [
+  "py",
+  "js",
+  "mjs",
+  "cjs",
+  "ts",
+  "mts",
+  "cts",
+  "jsx",
+  "tsx",
+];
+
+/** Paths ignored unless the user says otherwise. */
+export const DEFAULT_IGNORE: readonly string[] = [
+  ".git",
+  "node_modules",
+  "__pycache__",
+  ".venv",
+  "venv",
+  ".mypy_cache",
+  ".pytest_cache",
+  ".ruff_cache",
+  ".tox",
+  "*.pyc",
+  "*.swp",
+  "*~",
+  ".#*",
+  ".DS_Store",
+];
+
+/** Default debounce in ms: short enough to feel instant, long enough to fold a burst. */
+export const DEFAULT_DEBOUNCE_MS = 100;
+/** Default SIGTERM→SIGKILL grace period in ms. */
+export const DEFAULT_GRACE_MS = 2000;
+/** Default time a server has to answer `initialize`, in ms. */
+export const DEFAULT_INIT_TIMEOUT_MS = 30_000;
