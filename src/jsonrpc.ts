@@ -1,0 +1,410 @@
+/**
+ * Newline-delimited JSON-RPC 2.0: framing, message classification and error
+ * builders.
+ *
+ * Framing works on bytes: a line is only decoded once its newline has
+ * arrived, so multibyte characters split across reads and multi-megabyte
+ * messages come out intact, and chunks are joined once per line (no quadratic
+ * copying).
+ *
+ * @module
+ */
+
+/** A JSON-RPC id. mcpmon returns ids exactly as received (string or number). */
+export type JsonRpcId = string | number;
+
+/** The error object of a JSON-RPC error response. */
+export interface JsonRpcErrorObject {
+  /** Error code. */
+  code: number;
+  /** One-line description. */
+  message: string;
+  /** Extra detail. */
+  data?: unknown;
+}
+
+/** Any JSON-RPC message as an object (fields not validated beyond classification). */
+export interface JsonRpcMessage {
+  /** Always `"2.0"`. */
+  jsonrpc: "2.0";
+  /** Present on requests and responses. */
+  id?: JsonRpcId | null;
+  /** Present on requests and notifications. */
+  method?: string;
+  /** Request or notification parameters. */
+  params?: Record<string, unknown> | unknown[];
+  /** Success result of a response. */
+  result?: unknown;
+  /** Error of a response. */
+  error?: JsonRpcErrorObject;
+}
+
+/** A classified message, or why it is not one. */
+export type Classified =
+  | { type: "request"; id: JsonRpcId; method: string; message: JsonRpcMessage }
+  | { type: "notification"; method: string; message: JsonRpcMessage }
+  | { type: "response"; id: JsonRpcId; message: JsonRpcMessage }
+  | { type: "invalid"; id: JsonRpcId | null; reason: string };
+
+/** Standard and mcpmon-specific error codes. */
+export const ErrorCode = {
+  /** Invalid JSON. */
+  ParseError: -32700,
+  /** Valid JSON that is not a JSON-RPC message. */
+  InvalidRequest: -32600,
+  /** Method not found. */
+  MethodNotFound: -32601,
+  /** Invalid params. */
+  InvalidParams: -32602,
+  /** Internal error. */
+  InternalError: -32603,
+  /** The server is gone: it exited, crashed or was restarted before answering. */
+  ServerUnavailable: -32000,
+  /** The server did not answer in time (e.g. `initialize`). */
+  RequestTimeout: -32001,
+} as const;
+
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Splits a byte stream into lines at `\n` (a trailing `\r` is removed).
+ *
+ * @example
+ * ```ts
+ * import { LineSplitter } from "./jsonrpc.ts";
+ * const s = new LineSplitter();
+ * const enc = new TextEncoder();
+ * s.push(enc.encode('{"a":1}\n{"b"')); // ['{"a":1}']
+ * s.push(enc.encode(":2}\n")); // ['{"b":2}']
+ * ```
+ */
+export class LineSplitter {
+  #parts: Uint8Array[] = [];
+  #partsLength = 0;
+  #decoder = new TextDecoder();
+
+  /** Adds a chunk and returns the complete lines it finished (possibly none). */
+  push(chunk: Uint8Array): string[] {
+    const lines: string[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      if (nl === -1) break;
+      let bytes = chunk.subarray(start, nl);
+      if (this.#parts.length > 0) {
+        this.#parts.push(bytes);
+        bytes = concat(this.#parts, this.#partsLength + bytes.length);
+        this.#parts = [];
+        this.#partsLength = 0;
+      }
+      lines.push(this.#decode(bytes));
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      // Copy: the producer may reuse its buffer after this call.
+      const rest = chunk.slice(start);
+      this.#parts.push(rest);
+      this.#partsLength += rest.length;
+    }
+    return lines;
+  }
+
+  /** Returns what is left after the stream ended without a final newline. */
+  flush(): string[] {
+    if (this.#parts.length === 0) return [];
+    const bytes = concat(this.#parts, this.#partsLength);
+    this.#parts = [];
+    this.#partsLength = 0;
+    return [this.#decode(bytes)];
+  }
+
+  /** Bytes held for an unfinished line. */
+  get buffered(): number {
+    return this.#partsLength;
+  }
+
+  #decode(bytes: Uint8Array): string {
+    const end = bytes.length > 0 && bytes[bytes.length - 1] === CR
+      ? bytes.length - 1
+      : bytes.length;
+    return this.#decoder.decode(bytes.subarray(0, end));
+  }
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function isId(value: unknown): value is JsonRpcId {
+  return typeof value === "string" || (typeof value === "number" && Number.isFinite(value));
+}
+
+/**
+ * Classifies a parsed JSON value as a JSON-RPC request, notification or
+ * response, or says why it is none of them.
+ *
+ * @example
+ * ```ts
+ * import { classify } from "./jsonrpc.ts";
+ * classify({ jsonrpc: "2.0", id: 1, method: "ping" }).type; // "request"
+ * classify({ jsonrpc: "2.0", method: "notifications/initialized" }).type; // "notification"
+ * classify({ hello: "world" }).type; // "invalid"
+ * ```
+ */
+export function classify(value: unknown): Classified {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { type: "invalid", id: null, reason: "a JSON-RPC message must be an object" };
+  }
+  const m = value as Record<string, unknown>;
+  const rawId = m.id;
+  const id = isId(rawId) ? rawId : null;
+  if (m.jsonrpc !== "2.0") {
+    return { type: "invalid", id, reason: 'missing "jsonrpc": "2.0"' };
+  }
+  const message = m as unknown as JsonRpcMessage;
+  if (typeof m.method === "string") {
+    if (m.params !== undefined && (typeof m.params !== "object" || m.params === null)) {
+      return { type: "invalid", id, reason: '"params" must be an object or an array' };
+    }
+    if (!("id" in m)) return { type: "notification", method: m.method, message };
+    if (id === null) {
+      return { type: "invalid", id: null, reason: '"id" must be a string or a number' };
+    }
+    return { type: "request", id, method: m.method, message };
+  }
+  if ("method" in m) return { type: "invalid", id, reason: '"method" must be a string' };
+  if ("result" in m || "error" in m) {
+    if (id === null) {
+      // A response to something unparseable carries id null; it cannot be routed.
+      return { type: "invalid", id: null, reason: "a response without a usable id" };
+    }
+    return { type: "response", id, message };
+  }
+  return { type: "invalid", id, reason: 'neither "method" nor "result"/"error"' };
+}
+
+/** The result of {@linkcode parseLine}. */
+export type ParsedLine =
+  | { ok: true; values: unknown[] }
+  | { ok: false; error: string };
+
+/**
+ * Parses one line of JSON. A JSON array (a JSON-RPC batch, allowed by older
+ * MCP revisions) yields its elements; anything else yields one value.
+ *
+ * @example
+ * ```ts
+ * import { parseLine } from "./jsonrpc.ts";
+ * parseLine('{"jsonrpc":"2.0","method":"x"}'); // { ok: true, values: [ … ] }
+ * parseLine("not json").ok; // false
+ * ```
+ */
+export function parseLine(line: string): ParsedLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  if (Array.isArray(value)) {
+    return value.length > 0 ? { ok: true, values: value } : { ok: false, error: "empty batch" };
+  }
+  return { ok: true, values: [value] };
+}
+
+/**
+ * Builds an error response.
+ *
+ * @example
+ * ```ts
+ * import { errorResponse, ErrorCode } from "./jsonrpc.ts";
+ * errorResponse(7, ErrorCode.MethodNotFound, "no such method");
+ * // { jsonrpc: "2.0", id: 7, error: { code: -32601, message: "no such method" } }
+ * ```
+ */
+export function errorResponse(
+  id: JsonRpcId | null,
+  code: number,
+  message: string,
+  data?: unknown,
+): JsonRpcMessage {
+  const error: JsonRpcErrorObject = data === undefined
+    ? { code, message }
+    : { code, message, data };
+  return { jsonrpc: "2.0", id, error };
+}
+
+/**
+ * Builds a success response.
+ *
+ * @example
+ * ```ts
+ * import { resultResponse } from "./jsonrpc.ts";
+ * resultResponse("a", {}); // { jsonrpc: "2.0", id: "a", result: {} }
+ * ```
+ */
+export function resultResponse(id: JsonRpcId, result: unknown): JsonRpcMessage {
+  return { jsonrpc: "2.0", id, result };
+}
+
+/** Default bytes a {@linkcode FrameWriter} buffers before asking writers to wait. */
+export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
+
+/**
+ * Writes newline-delimited messages to a byte stream. Messages written while
+ * an earlier write is in flight are coalesced into one chunk. When more than
+ * `highWaterMark` bytes are waiting, {@linkcode FrameWriter.ready} returns a
+ * promise that resolves once they drain, so the producer can stop reading its
+ * source (backpressure); otherwise it returns `undefined` (no allocation on
+ * the fast path).
+ *
+ * @example
+ * ```ts
+ * import { FrameWriter } from "./jsonrpc.ts";
+ * const chunks: Uint8Array[] = [];
+ * const w = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c) }));
+ * w.write('{"jsonrpc":"2.0","method":"x"}');
+ * await w.ready();
+ * await w.flushed();
+ * ```
+ */
+export class FrameWriter {
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #encoder = new TextEncoder();
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #flushing: Promise<void> | null = null;
+  #drained: (() => void)[] = [];
+  #closed = false;
+  #highWaterMark: number;
+  #onError: (err: unknown) => void;
+
+  /**
+   * @param stream where the bytes go
+   * @param onError called once if a write fails (the peer went away); later writes are dropped
+   */
+  constructor(
+    stream: WritableStream<Uint8Array>,
+    onError: (err: unknown) => void = () => {},
+    highWaterMark = DEFAULT_HIGH_WATER_MARK,
+  ) {
+    this.#writer = stream.getWriter();
+    this.#onError = onError;
+    this.#highWaterMark = highWaterMark;
+  }
+
+  /** True once a write failed or {@linkcode FrameWriter.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Bytes waiting to be written. */
+  get buffered(): number {
+    return this.#queued;
+  }
+
+  /** Writes one message (an object, or its JSON text) followed by a newline. */
+  write(message: JsonRpcMessage | string): void {
+    if (this.#closed) return;
+    const text = typeof message === "string" ? message : JSON.stringify(message);
+    const bytes = this.#encoder.encode(text + "\n");
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    if (this.#flushing === null) this.#flushing = this.#flush();
+  }
+
+  /**
+   * `undefined` while fewer than `highWaterMark` bytes wait; otherwise a
+   * promise that resolves once they have drained below it (or the stream broke).
+   */
+  ready(): Promise<void> | undefined {
+    if (this.#queued <= this.#highWaterMark) return undefined;
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+
+  /** Resolves when everything written so far has been handed to the stream. */
+  async flushed(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  /** Flushes, then closes the stream. Later writes are dropped. */
+  async close(): Promise<void> {
+    await this.flushed();
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#writer.close();
+    } catch { /* already closed by the peer */ }
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const chunk = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue, this.#queued);
+        this.#queue = [];
+        this.#queued = 0;
+        await this.#writer.write(chunk);
+        this.#release();
+      }
+    } catch (err) {
+      this.#closed = true;
+      this.#queue = [];
+      this.#queued = 0;
+      this.#release();
+      this.#onError(err);
+    } finally {
+      this.#flushing = null;
+    }
+  }
+
+  #release() {
+    if (this.#queued <= this.#highWaterMark && this.#drained.length > 0) {
+      const waiting = this.#drained;
+      this.#drained = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
+}
+
+/**
+ * Reads `stream` line by line, calling `onLine` for each; awaits `onLine`
+ * when it returns a promise (backpressure). Resolves at end of stream.
+ *
+ * @example
+ * ```ts
+ * import { readLines } from "./jsonrpc.ts";
+ * const body = new Blob(["a\nb\n"]).stream();
+ * const lines: string[] = [];
+ * await readLines(body, (l) => void lines.push(l)); // lines: ["a", "b"]
+ * ```
+ */
+export async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void | Promise<void>,
+): Promise<void> {
+  const splitter = new LineSplitter();
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      for (const line of splitter.push(value)) {
+        const wait = onLine(line);
+        if (wait) await wait;
+      }
+    }
+    for (const line of splitter.flush()) {
+      const wait = onLine(line);
+      if (wait) await wait;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}

@@ -1,0 +1,635 @@
+/**
+ * One backend server as a sequence of generations (processes): spawn,
+ * initialize with the client's replayed session, serve, drain, stop.
+ *
+ * A {@linkcode Generation} owns the requests sent to it. When it ends, each
+ * one still unanswered gets an error response naming the cause (a restart, an
+ * exit status with the tail of the server's stderr), never silence.
+ *
+ * @module
+ */
+import type { ServerOptions } from "./config.ts";
+import {
+  type Classified,
+  classify,
+  ErrorCode,
+  errorResponse,
+  FrameWriter,
+  type JsonRpcErrorObject,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  parseLine,
+  readLines,
+} from "./jsonrpc.ts";
+import type { Logger } from "./log.ts";
+import type { ChildProcess, ExitStatus, Runtime } from "./runtime/mod.ts";
+import type { Session } from "./session.ts";
+
+/** A request sent to a generation and not yet answered. */
+export interface Pending {
+  /** Its method. */
+  readonly method: string;
+  /** The client's id when the request came from the client. */
+  readonly clientId?: JsonRpcId;
+  /** Receives the response, or an error response built by mcpmon. */
+  readonly onResponse: (response: JsonRpcMessage) => void;
+}
+
+/** A request or notification the server sent (for the client). */
+export type ServerInitiated = Extract<Classified, { type: "request" | "notification" }>;
+
+/** Keeps the last lines a server wrote to stderr. */
+export class StderrTail {
+  #lines: string[] = [];
+  #partial = "";
+  #decoder = new TextDecoder();
+  readonly #maxLines: number;
+  readonly #maxLineLength: number;
+
+  /** Keeps at most `maxLines` lines of at most `maxLineLength` characters. */
+  constructor(maxLines = 20, maxLineLength = 500) {
+    this.#maxLines = maxLines;
+    this.#maxLineLength = maxLineLength;
+  }
+
+  /** Adds bytes from the stream. */
+  push(chunk: Uint8Array): void {
+    const text = this.#partial + this.#decoder.decode(chunk, { stream: true });
+    const lines = text.split("\n");
+    this.#partial = lines.pop() ?? "";
+    if (this.#partial.length > this.#maxLineLength) {
+      this.#partial = this.#partial.slice(-this.#maxLineLength);
+    }
+    for (const line of lines) this.#add(line);
+  }
+
+  /** The kept lines (the unfinished last line included), oldest first. */
+  lines(): string[] {
+    return this.#partial ? [...this.#lines, this.#partial] : [...this.#lines];
+  }
+
+  #add(line: string) {
+    const clean = line.replace(/\r$/, "");
+    if (clean.trim() === "") return;
+    this.#lines.push(
+      clean.length > this.#maxLineLength ? clean.slice(0, this.#maxLineLength) + "…" : clean,
+    );
+    if (this.#lines.length > this.#maxLines) this.#lines.shift();
+  }
+}
+
+/** Describes an exit status for people: "exited with code 1", "was killed by SIGKILL". */
+export function describeExit(status: ExitStatus): string {
+  if (status.signal) return `was killed by ${status.signal}`;
+  return `exited with code ${status.code}`;
+}
+
+/** One server process and the requests it owes. */
+export class Generation {
+  /** 1 for the first process, then 2, 3, … */
+  readonly number: number;
+  /** The process. */
+  readonly child: ChildProcess;
+  /** When it was spawned (ms since epoch). */
+  readonly startedAt: number = Date.now();
+  /** Lifecycle: starting → ready → stopping → exited (any state may go straight to exited). */
+  state: "starting" | "ready" | "stopping" | "exited" = "starting";
+  /** The server's `initialize` result. */
+  initResult: Record<string, unknown> | undefined;
+  /** How it ended, once it has. */
+  exitStatus: ExitStatus | undefined;
+  /** Why mcpmon stopped it; unset when it ended on its own (a crash). */
+  stopReason: string | undefined;
+  /** The last lines of its stderr. */
+  readonly stderr: StderrTail = new StderrTail();
+  /** Requests sent to it and not yet answered, by the id mcpmon gave them. */
+  readonly pending: Map<number, Pending> = new Map();
+  /** Server→client requests of this generation: server's id → id toward the client. */
+  readonly outgoing: Map<JsonRpcId, number> = new Map();
+  /** Resolves when the process has exited and its stdout is fully read. */
+  readonly ended: Promise<ExitStatus>;
+  readonly #writer: FrameWriter;
+  #nextId = 1;
+  #idle: (() => void)[] = [];
+
+  /**
+   * Wraps a started child. `onMessage` gets what the server sends, except
+   * responses (which go to their {@linkcode Pending} entry). After each line
+   * the server's stdout is read on only once `backpressure()` resolves.
+   */
+  constructor(
+    number: number,
+    child: ChildProcess,
+    log: Logger,
+    context: { server?: string },
+    onMessage: (gen: Generation, message: ServerInitiated, line: string) => void,
+    backpressure: () => Promise<void> | undefined,
+  ) {
+    this.number = number;
+    this.child = child;
+    this.#writer = new FrameWriter(child.stdin, (err) => {
+      log.debug(`write to server failed: ${err instanceof Error ? err.message : err}`, {
+        ...context,
+        pid: child.pid,
+      });
+    });
+    const logContext = { ...context, pid: child.pid };
+    const stdoutDone = readLines(child.stdout, (line) => {
+      if (line.trim() === "") return;
+      const parsed = parseLine(line);
+      if (!parsed.ok) {
+        log.warn(`server stdout (not JSON-RPC, not forwarded): ${truncate(line)}`, logContext);
+        return;
+      }
+      for (const value of parsed.values) {
+        const c = classify(value);
+        if (c.type === "response") this.#settle(c.id, c.message, log, logContext);
+        else if (c.type === "invalid") {
+          log.warn(`server stdout (${c.reason}, not forwarded): ${truncate(line)}`, logContext);
+        } else onMessage(this, c, parsed.values.length === 1 ? line : JSON.stringify(value));
+      }
+      return backpressure();
+    }).catch((err) => log.debug(`server stdout: ${err}`, logContext));
+    const stderrDone = (async () => {
+      const reader = child.stderr.getReader();
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          this.stderr.push(value);
+          log.serverOutput(value, logContext);
+        }
+      } catch { /* stream broke: the process is gone */ }
+    })();
+    this.ended = child.exited.then(async (status) => {
+      this.exitStatus = status;
+      // Whatever the server left in its group dies with it; that also closes
+      // pipes a grandchild might hold open.
+      child.killGroup("SIGKILL");
+      await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1000)]);
+      this.state = "exited";
+      return status;
+    });
+  }
+
+  /** The server's pid. */
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** Client requests still waiting for this generation's answer. */
+  get clientRequestsPending(): number {
+    let n = 0;
+    for (const p of this.pending.values()) if (p.clientId !== undefined) n++;
+    return n;
+  }
+
+  /** Sends a request; returns the id it was given on this connection. */
+  request(method: string, message: JsonRpcMessage, pending: Omit<Pending, "method">): number {
+    const id = this.#nextId++;
+    this.pending.set(id, { method, ...pending });
+    this.#writer.write({ ...message, id });
+    return id;
+  }
+
+  /** Sends a request of mcpmon's own and resolves with the response. */
+  call(method: string, params?: Record<string, unknown>): Promise<JsonRpcMessage> {
+    return new Promise((resolve) => {
+      const message: JsonRpcMessage = params === undefined
+        ? { jsonrpc: "2.0", method }
+        : { jsonrpc: "2.0", method, params };
+      this.request(method, message, { onResponse: resolve });
+    });
+  }
+
+  /** Sends a notification or response (an object or its JSON text). */
+  send(message: JsonRpcMessage | string): void {
+    this.#writer.write(message);
+  }
+
+  /** A promise while the server's stdin is congested; see {@linkcode FrameWriter.ready}. */
+  ready(): Promise<void> | undefined {
+    return this.#writer.ready();
+  }
+
+  /** Resolves when no client request is pending. */
+  idle(): Promise<void> {
+    if (this.clientRequestsPending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Answers every pending request with `error`; used when the generation ends. */
+  failPending(error: JsonRpcErrorObject): void {
+    const entries = [...this.pending];
+    this.pending.clear();
+    for (const [id, p] of entries) {
+      p.onResponse(errorResponse(id, error.code, error.message, error.data));
+    }
+    this.#wakeIdle();
+  }
+
+  /** Closes the server's stdin (a polite request to exit). */
+  closeStdin(): void {
+    this.#writer.close().catch(() => {});
+  }
+
+  #settle(id: JsonRpcId, message: JsonRpcMessage, log: Logger, context: { pid: number }) {
+    const key = typeof id === "number" ? id : Number(id);
+    const p = this.pending.get(key);
+    if (!p) {
+      log.warn(`server answered unknown request id ${JSON.stringify(id)}; dropped`, context);
+      return;
+    }
+    this.pending.delete(key);
+    p.onResponse(message);
+    if (p.clientId !== undefined) this.#wakeIdle();
+  }
+
+  #wakeIdle() {
+    if (this.#idle.length > 0 && this.clientRequestsPending === 0) {
+      const waiting = this.#idle;
+      this.#idle = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
+}
+
+function truncate(text: string, max = 300): string {
+  return text.length > max ? text.slice(0, max) + "…" : text;
+}
+
+/** Resolves after `ms` milliseconds; the timer does not keep the process alive past `signal`. */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** What a restart came to. */
+export interface RestartOutcome {
+  /** True when a new generation is serving. */
+  ok: boolean;
+  /** The restart's number (1 for the first restart after the initial start). */
+  restart: number;
+  /** Time from the request to ready (or failure), in ms. */
+  durationMs: number;
+  /** The new server's pid, when one started. */
+  pid?: number;
+  /** Why it failed. */
+  error?: string;
+}
+
+/** What the router learns from a backend. */
+export interface BackendHooks {
+  /** A promise while the client's stdout is congested: the server's stdout waits for it. */
+  clientReady(): Promise<void> | undefined;
+  /** A request or notification from the server. */
+  onServerMessage(backend: Backend, gen: Generation, message: ServerInitiated, line: string): void;
+  /** A generation finished its handshake and replay and now serves. */
+  onReady(backend: Backend, gen: Generation): void;
+  /** The backend cannot serve until the next restart; `cause` says why. */
+  onFailed(backend: Backend, cause: string): void;
+  /** A generation ended (its pending requests were already answered). */
+  onGenerationEnd?(backend: Backend, gen: Generation): void;
+}
+
+/** The backend's state, as the router and status see it. */
+export type BackendState = "starting" | "ready" | "restarting" | "failed" | "stopped";
+
+/**
+ * Supervises one server: its generations, restarts and failures.
+ *
+ * @example
+ * ```ts ignore
+ * const backend = new Backend(runtime, serverOptions, session, logger, hooks);
+ * backend.start();
+ * await backend.restart("file change");
+ * await backend.stop();
+ * ```
+ */
+export class Backend {
+  /** The server's name (logs, status, gateway prefix). */
+  readonly name: string;
+  /** How it is run. */
+  readonly options: ServerOptions;
+  /** The generation serving, starting or last failed. */
+  current: Generation | undefined;
+  /** State for routing: only `ready` takes requests at once. */
+  state: BackendState = "starting";
+  /** Completed restarts (the initial start is not one). */
+  restarts = 0;
+  /** Why the backend last failed. */
+  lastError: string | undefined;
+  /** Why it last restarted. */
+  lastReason: string | undefined;
+
+  readonly #runtime: Runtime;
+  readonly #session: Session;
+  readonly #log: Logger;
+  readonly #hooks: BackendHooks;
+  readonly #stopping = new AbortController();
+  #generations = 0;
+  #cycle: Promise<void> | null = null;
+  #again: string | null = null;
+  #waiters: ((outcome: RestartOutcome) => void)[] = [];
+  #requestedAt = 0;
+
+  /** Prepares a backend; nothing runs until {@linkcode Backend.start}. */
+  constructor(
+    runtime: Runtime,
+    options: ServerOptions,
+    session: Session,
+    log: Logger,
+    hooks: BackendHooks,
+  ) {
+    this.name = options.name;
+    this.options = options;
+    this.#runtime = runtime;
+    this.#session = session;
+    this.#log = log;
+    this.#hooks = hooks;
+  }
+
+  /** The server's pid, while one runs. */
+  get pid(): number | undefined {
+    const gen = this.current;
+    return gen && gen.state !== "exited" ? gen.pid : undefined;
+  }
+
+  /** Starts the first generation. */
+  start(): void {
+    this.#request("start");
+  }
+
+  /**
+   * Replaces the running generation with a new one: drain (up to the grace
+   * period), stop the process group, spawn, initialize, replay. Requests made
+   * while one is under way fold into one more restart after it (never lost).
+   * Resolves when the resulting generation serves or has failed.
+   */
+  restart(reason: string): Promise<RestartOutcome> {
+    return new Promise((resolve) => {
+      this.#waiters.push(resolve);
+      this.#request(reason);
+    });
+  }
+
+  /** Stops the server's process group and all future restarts. */
+  async stop(): Promise<void> {
+    if (this.#stopping.signal.aborted) return;
+    this.#stopping.abort();
+    this.state = "stopped";
+    const gen = this.current;
+    if (gen) await this.#stopGeneration(gen, "mcpmon is shutting down");
+    await this.#cycle;
+  }
+
+  #request(reason: string) {
+    if (this.#stopping.signal.aborted) return;
+    if (this.#cycle) {
+      this.#again = reason;
+      return;
+    }
+    this.#cycle = this.#cycles(reason).catch((err) => {
+      // A bug, not a server failure: report it, and let the next request start afresh.
+      this.#cycle = null;
+      this.#fail(`internal error while restarting: ${err instanceof Error ? err.stack : err}`);
+    });
+  }
+
+  async #cycles(first: string) {
+    let reason: string | null = first;
+    while (reason !== null && !this.#stopping.signal.aborted) {
+      this.#again = null;
+      this.#requestedAt = Date.now();
+      const old = this.current;
+      const isRestart = old !== undefined;
+      if (old && old.state !== "exited") {
+        this.state = "restarting";
+        this.lastReason = reason;
+        this.#log.info(`Restarting (${reason})...`, this.#ctx(old.pid));
+        await this.#drain(old);
+        await this.#stopGeneration(old, `restarted (${reason})`);
+      } else if (isRestart) {
+        this.state = "restarting";
+        this.lastReason = reason;
+        this.#log.info(`Starting again (${reason})...`, this.#ctx());
+      }
+      const gen = await this.#startGeneration();
+      const outcome: RestartOutcome = {
+        ok: gen !== undefined,
+        restart: this.restarts + (isRestart ? 1 : 0),
+        durationMs: Date.now() - this.#requestedAt,
+        pid: gen?.pid,
+        error: gen ? undefined : this.lastError,
+      };
+      if (gen && isRestart) {
+        this.restarts++;
+        this.#log.info(
+          `Restart #${this.restarts} complete (${outcome.durationMs} ms)`,
+          this.#ctx(gen.pid),
+        );
+      }
+      if (this.#again === null) {
+        const waiting = this.#waiters;
+        this.#waiters = [];
+        for (const resolve of waiting) resolve(outcome);
+      }
+      reason = this.#again;
+      // Cleared in the same turn as the last look at #again, so no request slips between.
+      if (reason === null) this.#cycle = null;
+    }
+    if (this.#stopping.signal.aborted) {
+      const waiting = this.#waiters;
+      this.#waiters = [];
+      for (const resolve of waiting) {
+        resolve({
+          ok: false,
+          restart: this.restarts,
+          durationMs: 0,
+          error: "mcpmon is shutting down",
+        });
+      }
+    }
+  }
+
+  /** Waits for in-flight client requests, up to the grace period. */
+  async #drain(gen: Generation) {
+    if (gen.clientRequestsPending === 0) return;
+    this.#log.verbose(
+      `Waiting up to ${this.options.graceMs} ms for ${gen.clientRequestsPending} request(s) in flight`,
+      this.#ctx(gen.pid),
+    );
+    const timeout = new AbortController();
+    await Promise.race([gen.idle(), gen.ended, delay(this.options.graceMs, timeout.signal)]);
+    timeout.abort();
+  }
+
+  /** Stops a generation's process group: EOF + SIGTERM, SIGKILL after the grace period. */
+  async #stopGeneration(gen: Generation, why: string) {
+    gen.stopReason ??= why;
+    if (gen.state !== "exited") {
+      gen.state = "stopping";
+      gen.closeStdin();
+      gen.child.killGroup("SIGTERM");
+      const timeout = new AbortController();
+      const exited = await Promise.race([
+        gen.child.exited.then(() => true),
+        delay(this.options.graceMs, timeout.signal).then(() => false),
+      ]);
+      timeout.abort();
+      if (!exited) {
+        this.#log.warn(
+          `Server did not exit within ${this.options.graceMs} ms of SIGTERM; sending SIGKILL`,
+          this.#ctx(gen.pid),
+        );
+        gen.child.killGroup("SIGKILL");
+      }
+    }
+    await gen.ended;
+    gen.failPending({
+      code: ErrorCode.ServerUnavailable,
+      message: `mcpmon: server "${this.name}" was ${why} before it answered this request`,
+      data: { server: this.name, reason: why },
+    });
+  }
+
+  /** Spawns and initializes a generation; returns it once ready, or undefined on failure. */
+  async #startGeneration(): Promise<Generation | undefined> {
+    const number = ++this.#generations;
+    const { command, args, cwd, env } = this.options;
+    let child: ChildProcess;
+    try {
+      child = this.#runtime.spawn({ command, args, cwd, env });
+    } catch (err) {
+      const cause = `could not start \`${[command, ...args].join(" ")}\`: ${
+        err instanceof Error ? err.message : err
+      }`;
+      this.#fail(cause);
+      return undefined;
+    }
+    const gen = new Generation(
+      number,
+      child,
+      this.#log,
+      this.#ctx(),
+      (g, message, line) => this.#hooks.onServerMessage(this, g, message, line),
+      () => this.#hooks.clientReady(),
+    );
+    this.current = gen;
+    this.#log.info(`Started: ${[command, ...args].join(" ")}`, this.#ctx(gen.pid));
+    gen.ended.then((status) => this.#onEnded(gen, status));
+
+    const params = await Promise.race([
+      this.#session.initializeParamsReady(),
+      gen.ended.then(() => undefined),
+      abortPromise(this.#stopping.signal),
+    ]);
+    if (params === undefined) {
+      if (!this.#stopping.signal.aborted) {
+        this.#fail(this.#exitCause(gen, "before it was initialized"));
+      }
+      return undefined;
+    }
+    const timeout = new AbortController();
+    const response = await Promise.race([
+      gen.call("initialize", params),
+      delay(this.options.initTimeoutMs, timeout.signal).then(() => undefined),
+      abortPromise(this.#stopping.signal),
+    ]);
+    timeout.abort();
+    if (this.#stopping.signal.aborted) return undefined;
+    if (response === undefined) {
+      this.#fail(`server did not answer initialize within ${this.options.initTimeoutMs} ms`);
+      await this.#stopGeneration(gen, "stopped: it did not answer initialize in time");
+      return undefined;
+    }
+    if (response.error) {
+      const cause = response.error.code === ErrorCode.ServerUnavailable
+        ? this.#exitCause(gen, "during initialize")
+        : `server answered initialize with an error: ${response.error.message}`;
+      this.#fail(cause);
+      if (gen.state !== "exited") await this.#stopGeneration(gen, "stopped: initialize failed");
+      return undefined;
+    }
+    gen.initResult = (response.result ?? {}) as Record<string, unknown>;
+    const replies: Promise<JsonRpcMessage>[] = [];
+    for (const step of this.#session.replay()) {
+      if (step.notification) {
+        gen.send(
+          step.params ? { jsonrpc: "2.0", method: step.method, params: step.params } : {
+            jsonrpc: "2.0",
+            method: step.method,
+          },
+        );
+      } else replies.push(gen.call(step.method, step.params));
+    }
+    for (const reply of await Promise.all(replies)) {
+      if (reply.error) this.#log.debug(`replay: ${reply.error.message}`, this.#ctx(gen.pid));
+    }
+    if (gen.state === "exited") {
+      this.#fail(this.#exitCause(gen, "right after initialize"));
+      return undefined;
+    }
+    gen.state = "ready";
+    this.state = "ready";
+    this.lastError = undefined;
+    this.#hooks.onReady(this, gen);
+    return gen;
+  }
+
+  #onEnded(gen: Generation, status: ExitStatus) {
+    if (gen.stopReason === undefined && !this.#stopping.signal.aborted) {
+      const cause = this.#exitCause(gen);
+      gen.failPending({
+        code: ErrorCode.ServerUnavailable,
+        message: `mcpmon: ${cause}`,
+        data: {
+          server: this.name,
+          exitCode: status.code,
+          signal: status.signal,
+          stderr: gen.stderr.lines(),
+        },
+      });
+      if (gen === this.current && this.state === "ready") {
+        this.#fail(cause);
+        this.#log.info("Waiting for a file change or a restart request", this.#ctx());
+      }
+    }
+    this.#hooks.onGenerationEnd?.(this, gen);
+  }
+
+  #exitCause(gen: Generation, when = "unexpectedly"): string {
+    const status = gen.exitStatus;
+    const what = status ? describeExit(status) : "ended";
+    const tail = gen.stderr.lines();
+    const stderr = tail.length > 0
+      ? `\nLast stderr lines:\n${tail.map((l) => `  ${l}`).join("\n")}`
+      : "";
+    return `server "${this.name}" ${what} ${when}${stderr}`;
+  }
+
+  #fail(cause: string) {
+    this.state = "failed";
+    this.lastError = cause;
+    this.#log.error(cause, this.#ctx(this.current?.pid));
+    this.#hooks.onFailed(this, cause);
+  }
+
+  #ctx(pid?: number): { server?: string; pid?: number } {
+    return pid === undefined ? {} : { pid };
+  }
+}
+
+function abortPromise(signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(undefined);
+    else signal.addEventListener("abort", () => resolve(undefined), { once: true });
+  });
+}

@@ -1,0 +1,221 @@
+/**
+ * An in-process Runtime for unit tests: children are scripted fake servers
+ * speaking JSON-RPC over in-memory streams; the client is a pair of streams.
+ */
+import { LineSplitter } from "../src/jsonrpc.ts";
+import type {
+  ChildProcess,
+  ExitStatus,
+  FsWatch,
+  KillSignal,
+  Runtime,
+  SpawnOptions,
+} from "../src/runtime/mod.ts";
+
+// deno-lint-ignore no-explicit-any
+export type Msg = Record<string, any>;
+
+/** A fake server process. */
+export class FakeChild implements ChildProcess {
+  static nextPid = 1000;
+  readonly pid = FakeChild.nextPid++;
+  readonly stdin: WritableStream<Uint8Array>;
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  readonly exited: Promise<ExitStatus>;
+  /** Every message the server received, in order. */
+  readonly received: Msg[] = [];
+  /** Signals sent to the group. */
+  readonly signals: KillSignal[] = [];
+  ignoreSigterm = false;
+  #out!: ReadableStreamDefaultController<Uint8Array>;
+  #err!: ReadableStreamDefaultController<Uint8Array>;
+  #exit!: (s: ExitStatus) => void;
+  #alive = true;
+  #waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
+
+  constructor(
+    readonly options: SpawnOptions,
+    readonly handle: (child: FakeChild, msg: Msg) => void,
+  ) {
+    const splitter = new LineSplitter();
+    this.stdin = new WritableStream({
+      write: (chunk) => {
+        if (!this.#alive) throw new Error("EPIPE");
+        for (const line of splitter.push(chunk)) {
+          const msg = JSON.parse(line);
+          this.received.push(msg);
+          this.#waiters = this.#waiters.filter((w) => {
+            if (!w.pred(msg)) return true;
+            w.resolve(msg);
+            return false;
+          });
+          handle(this, msg);
+        }
+      },
+    });
+    this.stdout = new ReadableStream({ start: (c) => void (this.#out = c) });
+    this.stderr = new ReadableStream({ start: (c) => void (this.#err = c) });
+    this.exited = new Promise((resolve) => this.#exit = resolve);
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  /** Resolves with the first received message (past or future) matching `pred`. */
+  waitFor(pred: (m: Msg) => boolean): Promise<Msg> {
+    const seen = this.received.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.#waiters.push({ pred, resolve }));
+  }
+
+  send(msg: Msg | string): void {
+    if (!this.#alive) return;
+    const text = typeof msg === "string" ? msg : JSON.stringify(msg);
+    this.#out.enqueue(new TextEncoder().encode(text + "\n"));
+  }
+
+  reply(request: Msg, result: unknown): void {
+    this.send({ jsonrpc: "2.0", id: request.id, result });
+  }
+
+  writeStderr(text: string): void {
+    if (this.#alive) this.#err.enqueue(new TextEncoder().encode(text));
+  }
+
+  exit(status: ExitStatus): void {
+    if (!this.#alive) return;
+    this.#alive = false;
+    this.#out.close();
+    this.#err.close();
+    this.#exit(status);
+  }
+
+  killGroup(signal: KillSignal): void {
+    this.signals.push(signal);
+    if (signal === "SIGTERM" && this.ignoreSigterm) return;
+    this.exit({ code: null, signal });
+  }
+}
+
+/** A server that answers the basics; `extra` may handle a message first (return true if it did). */
+export function basicServer(
+  tools: string[] = ["a"],
+  extra?: (child: FakeChild, msg: Msg) => boolean,
+): (child: FakeChild, msg: Msg) => void {
+  return (child, msg) => {
+    if (extra?.(child, msg)) return;
+    if (msg.id === undefined || msg.method === undefined) return;
+    switch (msg.method) {
+      case "initialize":
+        return child.reply(msg, {
+          protocolVersion: msg.params.protocolVersion,
+          capabilities: { tools: {}, logging: {} },
+          serverInfo: { name: "fake", version: "1" },
+        });
+      case "tools/list":
+        return child.reply(msg, {
+          tools: tools.map((name) => ({ name, inputSchema: { type: "object" } })),
+        });
+      case "tools/call":
+        return child.reply(msg, {
+          content: [{ type: "text", text: `${msg.params.name}@${child.pid}` }],
+        });
+      default:
+        return child.reply(msg, {});
+    }
+  };
+}
+
+/** The fake runtime plus handles to drive it. */
+export interface FakeHarness {
+  runtime: Runtime;
+  children: FakeChild[];
+  /** Sends a message (or raw line) as the client. */
+  clientSend(msg: Msg | string): void;
+  /** Everything mcpmon wrote to stdout, parsed. */
+  clientReceived: Msg[];
+  /** Resolves with the first stdout message (past or future) matching `pred`. */
+  clientWaitFor(pred: (m: Msg) => boolean): Promise<Msg>;
+  /** Ends the client's stdin. */
+  clientClose(): void;
+  /** Text written to stderr. */
+  stderr(): string;
+  /** Resolves when the n-th child (1-based) has been spawned. */
+  spawned(n: number): Promise<FakeChild>;
+}
+
+/** Builds a fake runtime whose spawns run `handle` (or `handles[i]` for the i-th spawn). */
+export function fakeRuntime(handles: ((child: FakeChild, msg: Msg) => void)[]): FakeHarness {
+  const children: FakeChild[] = [];
+  const clientReceived: Msg[] = [];
+  let stdinController!: ReadableStreamDefaultController<Uint8Array>;
+  const stdin = new ReadableStream<Uint8Array>({ start: (c) => void (stdinController = c) });
+  const outSplitter = new LineSplitter();
+  let clientWaiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
+  let spawnWaiters: { n: number; resolve: (c: FakeChild) => void }[] = [];
+  const stdout = new WritableStream<Uint8Array>({
+    write(chunk) {
+      for (const line of outSplitter.push(chunk)) {
+        const msg = JSON.parse(line);
+        clientReceived.push(msg);
+        clientWaiters = clientWaiters.filter((w) => {
+          if (!w.pred(msg)) return true;
+          w.resolve(msg);
+          return false;
+        });
+      }
+    },
+  });
+  let err = "";
+  const runtime: Runtime = {
+    name: "fake",
+    args: [],
+    stdin,
+    stdout,
+    writeStderr: (data) => void (err += new TextDecoder().decode(data)),
+    spawn(options) {
+      const handle = handles[Math.min(children.length, handles.length - 1)];
+      const child = new FakeChild(options, handle);
+      children.push(child);
+      spawnWaiters = spawnWaiters.filter((w) => {
+        if (children.length < w.n) return true;
+        w.resolve(children[w.n - 1]);
+        return false;
+      });
+      return child;
+    },
+    watch(): FsWatch {
+      throw new Error("no watching in the fake runtime");
+    },
+    onSignal: () => () => {},
+    env: () => undefined,
+    cwd: () => "/fake",
+    pid: 1,
+    appendFile() {},
+    exit(code: number): never {
+      throw new Error(`exit(${code})`);
+    },
+  };
+  return {
+    runtime,
+    children,
+    clientReceived,
+    clientSend(msg) {
+      const text = typeof msg === "string" ? msg : JSON.stringify(msg);
+      stdinController.enqueue(new TextEncoder().encode(text + "\n"));
+    },
+    clientWaitFor(pred) {
+      const seen = clientReceived.find(pred);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve) => clientWaiters.push({ pred, resolve }));
+    },
+    clientClose: () => stdinController.close(),
+    stderr: () => err,
+    spawned(n) {
+      if (children.length >= n) return Promise.resolve(children[n - 1]);
+      return new Promise((resolve) => spawnWaiters.push({ n, resolve }));
+    },
+  };
+}

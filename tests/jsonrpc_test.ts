@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import {
+  classify,
+  errorResponse,
+  FrameWriter,
+  LineSplitter,
+  parseLine,
+  readLines,
+  resultResponse,
+} from "../src/jsonrpc.ts";
+
+const enc = new TextEncoder();
+
+Deno.test("LineSplitter joins a multibyte character split across chunks", () => {
+  const bytes = enc.encode('{"t":"é漢🙂"}\n');
+  const s = new LineSplitter();
+  const lines: string[] = [];
+  // Split inside every multibyte sequence: one byte at a time.
+  for (const b of bytes) lines.push(...s.push(new Uint8Array([b])));
+  assert.deepEqual(lines, ['{"t":"é漢🙂"}']);
+});
+
+Deno.test("LineSplitter returns every line of a chunk and keeps the unfinished rest", () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.push(enc.encode("a\nb\r\nc")), ["a", "b"]);
+  assert.equal(s.buffered, 1);
+  assert.deepEqual(s.push(enc.encode("d\n")), ["cd"]);
+  assert.deepEqual(s.flush(), []);
+});
+
+Deno.test("LineSplitter passes a multi-megabyte line intact", () => {
+  const big = "x".repeat(5 * 1024 * 1024) + "漢";
+  const bytes = enc.encode(big + "\n");
+  const s = new LineSplitter();
+  const lines: string[] = [];
+  for (let i = 0; i < bytes.length; i += 65536) lines.push(...s.push(bytes.subarray(i, i + 65536)));
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0], big);
+});
+
+Deno.test("LineSplitter.flush returns a last line without newline", () => {
+  const s = new LineSplitter();
+  s.push(enc.encode("tail"));
+  assert.deepEqual(s.flush(), ["tail"]);
+});
+
+Deno.test("classify tells requests, notifications and responses apart", () => {
+  assert.equal(classify({ jsonrpc: "2.0", id: 1, method: "ping" }).type, "request");
+  assert.equal(classify({ jsonrpc: "2.0", id: "a", method: "ping" }).type, "request");
+  assert.equal(classify({ jsonrpc: "2.0", method: "notifications/x" }).type, "notification");
+  assert.equal(classify({ jsonrpc: "2.0", id: 1, result: {} }).type, "response");
+  assert.equal(
+    classify({ jsonrpc: "2.0", id: "1", error: { code: 1, message: "m" } }).type,
+    "response",
+  );
+});
+
+Deno.test("classify rejects what is not JSON-RPC, keeping a usable id", () => {
+  assert.deepEqual(classify(42), {
+    type: "invalid",
+    id: null,
+    reason: "a JSON-RPC message must be an object",
+  });
+  const noVersion = classify({ id: 3, method: "x" });
+  assert.equal(noVersion.type, "invalid");
+  assert.equal(noVersion.id, 3);
+  assert.equal(classify({ jsonrpc: "2.0", id: 1, method: 5 }).type, "invalid");
+  assert.equal(classify({ jsonrpc: "2.0", id: null, method: "x" }).type, "invalid");
+  assert.equal(classify({ jsonrpc: "2.0", id: { a: 1 }, method: "x" }).type, "invalid");
+  assert.equal(classify({ jsonrpc: "2.0", method: "x", params: 3 }).type, "invalid");
+  assert.equal(classify({ jsonrpc: "2.0", id: 1 }).type, "invalid");
+});
+
+Deno.test("parseLine parses objects, unpacks batches and reports bad JSON", () => {
+  assert.deepEqual(parseLine('{"a":1}'), { ok: true, values: [{ a: 1 }] });
+  assert.deepEqual(parseLine("[1,2]"), { ok: true, values: [1, 2] });
+  assert.equal(parseLine("[]").ok, false);
+  assert.equal(parseLine("{nope").ok, false);
+});
+
+Deno.test("errorResponse and resultResponse build JSON-RPC responses", () => {
+  assert.deepEqual(errorResponse(null, -32700, "Parse error"), {
+    jsonrpc: "2.0",
+    id: null,
+    error: { code: -32700, message: "Parse error" },
+  });
+  assert.deepEqual(errorResponse("x", 1, "m", { d: 1 }).error, {
+    code: 1,
+    message: "m",
+    data: { d: 1 },
+  });
+  assert.deepEqual(resultResponse(1, { ok: true }), {
+    jsonrpc: "2.0",
+    id: 1,
+    result: { ok: true },
+  });
+});
+
+Deno.test("FrameWriter writes newline-delimited messages in order", async () => {
+  const chunks: Uint8Array[] = [];
+  const w = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c) }));
+  for (let i = 0; i < 100; i++) w.write({ jsonrpc: "2.0", method: "m", params: { i } });
+  w.write('{"raw":true}');
+  await w.flushed();
+  const text = new TextDecoder().decode(
+    chunks.reduce((a, b) => {
+      const out = new Uint8Array(a.length + b.length);
+      out.set(a);
+      out.set(b, a.length);
+      return out;
+    }, new Uint8Array()),
+  );
+  const lines = text.split("\n");
+  assert.equal(lines.pop(), "");
+  assert.equal(lines.length, 101);
+  assert.equal(JSON.parse(lines[42]).params.i, 42);
+  assert.equal(lines[100], '{"raw":true}');
+  assert.ok(chunks.length < 101, "writes made while one is in flight are coalesced");
+});
+
+Deno.test("FrameWriter asks the caller to wait past its high-water mark, then releases it", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  let written = 0;
+  const w = new FrameWriter(
+    new WritableStream({
+      async write(c) {
+        await gate;
+        written += c.length;
+      },
+    }),
+    undefined,
+    100,
+  );
+  w.write("x".repeat(10));
+  assert.equal(w.ready(), undefined, "under the mark, nothing to wait for");
+  w.write("y".repeat(200));
+  const wait = w.ready();
+  assert.ok(wait instanceof Promise, "over the mark, ready() returns a promise");
+  assert.ok(w.buffered > 100);
+  release();
+  await wait;
+  await w.flushed();
+  assert.equal(written, 11 + 201);
+});
+
+Deno.test("FrameWriter reports a broken stream once and drops later writes", async () => {
+  const errors: unknown[] = [];
+  const w = new FrameWriter(
+    new WritableStream({
+      write() {
+        throw new Error("EPIPE");
+      },
+    }),
+    (e) => errors.push(e),
+  );
+  w.write("a");
+  await w.flushed();
+  assert.equal(w.closed, true);
+  w.write("b");
+  assert.equal(w.buffered, 0, "nothing is queued after the stream broke");
+  await w.flushed();
+  assert.equal(errors.length, 1);
+});
+
+Deno.test("readLines awaits a slow consumer and delivers the last unterminated line", async () => {
+  const seen: string[] = [];
+  await readLines(new Blob(["one\ntwo\nthree"]).stream(), async (line) => {
+    await new Promise((r) => setTimeout(r, 1));
+    seen.push(line);
+  });
+  assert.deepEqual(seen, ["one", "two", "three"]);
+});

@@ -1,0 +1,376 @@
+import assert from "node:assert/strict";
+import type { ServerOptions } from "../src/config.ts";
+import { readLines } from "../src/jsonrpc.ts";
+import { Logger } from "../src/log.ts";
+import { Router } from "../src/router.ts";
+import {
+  basicServer,
+  type FakeChild,
+  type FakeHarness,
+  fakeRuntime,
+  type Msg,
+} from "./_fake_runtime.ts";
+
+function serverOptions(overrides: Partial<ServerOptions> = {}): ServerOptions {
+  return {
+    name: "fake",
+    command: "fake-server",
+    args: [],
+    watch: [],
+    extensions: [],
+    ignore: [],
+    debounceMs: 10,
+    graceMs: 200,
+    initTimeoutMs: 2000,
+    ...overrides,
+  };
+}
+
+interface Started {
+  h: FakeHarness;
+  router: Router;
+  /** Closes the client's stdin, waits for the router to stop everything. */
+  close(): Promise<void>;
+}
+
+function start(
+  handles: ((c: FakeChild, m: Msg) => void)[],
+  overrides: Partial<ServerOptions> = {},
+): Started {
+  const h = fakeRuntime(handles);
+  const log = new Logger(h.runtime, { level: "debug", timestamps: false });
+  const router = new Router(h.runtime, log, serverOptions(overrides));
+  router.start();
+  const loop = readLines(h.runtime.stdin, (line) => router.handleClientLine(line));
+  return {
+    h,
+    router,
+    async close() {
+      h.clientClose();
+      await loop;
+      await router.close({ drain: true });
+    },
+  };
+}
+
+const INIT_PARAMS = {
+  protocolVersion: "2025-06-18",
+  capabilities: { sampling: {} },
+  clientInfo: { name: "spec-client", version: "1.0.0" },
+};
+
+async function initialize(h: FakeHarness): Promise<Msg> {
+  h.clientSend({ jsonrpc: "2.0", id: "init", method: "initialize", params: INIT_PARAMS });
+  const result = await h.clientWaitFor((m) => m.id === "init");
+  h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+  return result;
+}
+
+const byId = (id: unknown) => (m: Msg) => m.id === id && ("result" in m || "error" in m);
+
+Deno.test("the client's ids come back exactly as sent, string or number", async () => {
+  const s = start([basicServer()]);
+  await initialize(s.h);
+  for (const id of [1, "1", 0, "abc", 2.5, -7]) {
+    s.h.clientSend({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "a" } });
+  }
+  for (const id of [1, "1", 0, "abc", 2.5, -7]) {
+    const response = await s.h.clientWaitFor(byId(id));
+    assert.equal(typeof response.id, typeof id);
+  }
+  // The server saw ids of mcpmon's own, never the client's strings.
+  const calls = s.h.children[0].received.filter((m) => m.method === "tools/call");
+  assert.equal(new Set(calls.map((m) => m.id)).size, 6);
+  await s.close();
+});
+
+Deno.test("the initialize result sets listChanged: true for the lists the server declares", async () => {
+  const s = start([basicServer()]);
+  const init = await initialize(s.h);
+  assert.deepEqual(init.result.capabilities, { tools: { listChanged: true }, logging: {} });
+  assert.equal(init.result.serverInfo.name, "fake");
+  await s.close();
+});
+
+Deno.test("a restart replays initialize, initialized, log level and subscriptions before queued requests", async () => {
+  const s = start([basicServer(["a"]), basicServer(["b"])]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "logging/setLevel", params: { level: "debug" } });
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: 3,
+    method: "resources/subscribe",
+    params: { uri: "x://1" },
+  });
+  await s.h.clientWaitFor(byId(3));
+  const restarted = s.router.restart("spec");
+  s.h.clientSend({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "b" } });
+  s.h.clientSend({ jsonrpc: "2.0", method: "notifications/roots/list_changed" });
+  s.h.clientSend({ jsonrpc: "2.0", id: 5, method: "tools/list" });
+  const outcome = await restarted;
+  assert.equal(outcome.ok, true);
+  assert.equal(outcome.restart, 1);
+  const second = s.h.children[1];
+  await second.waitFor((m) => m.id !== undefined && m.method === "tools/list");
+  assert.deepEqual(
+    second.received.map((m) => m.method),
+    [
+      "initialize",
+      "notifications/initialized",
+      "logging/setLevel",
+      "resources/subscribe",
+      "tools/call",
+      "notifications/roots/list_changed",
+      "tools/list",
+    ],
+  );
+  assert.deepEqual(second.received[0].params, INIT_PARAMS);
+  assert.deepEqual(second.received[2].params, { level: "debug" });
+  assert.deepEqual(second.received[3].params, { uri: "x://1" });
+  const call = await s.h.clientWaitFor(byId(4));
+  assert.equal(call.result.content[0].text, `b@${second.pid}`);
+  await s.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
+  // The old server was asked to stop, and only one initialize result reached the client.
+  assert.deepEqual(s.h.children[0].signals[0], "SIGTERM");
+  assert.equal(s.h.clientReceived.filter((m) => m.result?.serverInfo).length, 1);
+  await s.close();
+});
+
+Deno.test("a request the old server answers within the grace period gets that answer", async () => {
+  const slow = basicServer(["a"], (child, msg) => {
+    if (msg.method === "tools/call" && msg.params.name === "slow") {
+      setTimeout(() => child.reply(msg, { content: [{ type: "text", text: "slow done" }] }), 50);
+      return true;
+    }
+    return false;
+  });
+  const s = start([slow, basicServer()], { graceMs: 2000 });
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "slow" } });
+  await s.h.children[0].waitFor((m) => m.params?.name === "slow");
+  await s.router.restart("spec");
+  const response = await s.h.clientWaitFor(byId(9));
+  assert.equal(response.result.content[0].text, "slow done");
+  await s.close();
+});
+
+Deno.test("a request the old server never answers gets an error once the grace period ends", async () => {
+  const mute = basicServer(
+    ["a"],
+    (_c, msg) => msg.method === "tools/call" && msg.params.name === "mute",
+  );
+  const s = start([mute, basicServer()], { graceMs: 50 });
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: "m", method: "tools/call", params: { name: "mute" } });
+  await s.h.children[0].waitFor((m) => m.params?.name === "mute");
+  await s.router.restart("spec");
+  const response = await s.h.clientWaitFor(byId("m"));
+  assert.equal(response.error.code, -32000);
+  assert.match(response.error.message, /restarted/);
+  await s.close();
+});
+
+Deno.test("server→client request ids never collide across generations and replies reach the asker", async () => {
+  const asks = basicServer(["a"], (child, msg) => {
+    if (msg.method === "tools/call" && msg.params.name === "ask") {
+      child.send({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "sampling/createMessage",
+        params: { n: child.pid },
+      });
+      child.reply(msg, { content: [] });
+      return true;
+    }
+    return false;
+  });
+  const s = start([asks, asks]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 10, method: "tools/call", params: { name: "ask" } });
+  const first = await s.h.clientWaitFor((m) => m.method === "sampling/createMessage");
+  s.h.clientSend({ jsonrpc: "2.0", id: first.id, result: { answer: "one" } });
+  const gotReply = await s.h.children[0].waitFor((m) => m.result?.answer === "one");
+  assert.equal(gotReply.id, 1, "the server gets its own id back");
+
+  await s.router.restart("spec");
+  s.h.clientSend({ jsonrpc: "2.0", id: 11, method: "tools/call", params: { name: "ask" } });
+  const second = await s.h.clientWaitFor((m) =>
+    m.method === "sampling/createMessage" && m.params.n === s.h.children[1].pid
+  );
+  assert.notEqual(second.id, first.id);
+  s.h.clientSend({ jsonrpc: "2.0", id: second.id, result: { answer: "two" } });
+  const reply2 = await s.h.children[1].waitFor((m) => m.result?.answer === "two");
+  assert.equal(reply2.id, 1);
+  await s.close();
+});
+
+Deno.test("a reply meant for a generation that is gone is dropped and logged; the client is told of the cancel", async () => {
+  const asks = basicServer(["a"], (child, msg) => {
+    if (msg.method === "tools/call" && msg.params.name === "ask") {
+      child.send({ jsonrpc: "2.0", id: "q", method: "roots/list" });
+      return true; // never answers the call itself
+    }
+    return false;
+  });
+  const s = start([asks, basicServer()], { graceMs: 20 });
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "ask" } });
+  const ask = await s.h.clientWaitFor((m) => m.method === "roots/list");
+  await s.router.restart("spec");
+  const cancel = await s.h.clientWaitFor((m) => m.method === "notifications/cancelled");
+  assert.equal(cancel.params.requestId, ask.id);
+  s.h.clientSend({ jsonrpc: "2.0", id: ask.id, result: { roots: [] } });
+  s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "ping" });
+  await s.h.clientWaitFor(byId(2));
+  assert.match(s.h.stderr(), /unknown or expired request/);
+  assert.equal(s.h.children[1].received.some((m) => "result" in m), false);
+  await s.close();
+});
+
+Deno.test("the client's cancellation reaches the server with the id the server knows", async () => {
+  const mute = basicServer(["a"], (_c, msg) => msg.method === "tools/call");
+  const s = start([mute]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: "c1", method: "tools/call", params: { name: "x" } });
+  const call = await s.h.children[0].waitFor((m) => m.method === "tools/call");
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    method: "notifications/cancelled",
+    params: { requestId: "c1", reason: "user" },
+  });
+  const cancel = await s.h.children[0].waitFor((m) => m.method === "notifications/cancelled");
+  assert.deepEqual(cancel.params, { requestId: call.id, reason: "user" });
+  await s.close();
+});
+
+Deno.test("invalid JSON gets a parse error with id null and the session goes on", async () => {
+  const s = start([basicServer()]);
+  await initialize(s.h);
+  s.h.clientSend("{this is not json");
+  const err = await s.h.clientWaitFor((m) => m.error?.code === -32700);
+  assert.equal(err.id, null);
+  s.h.clientSend({ jsonrpc: "2.0", id: 5, method: "ping" });
+  assert.deepEqual((await s.h.clientWaitFor(byId(5))).result, {});
+  await s.close();
+});
+
+Deno.test("valid JSON that is not JSON-RPC gets an invalid-request error", async () => {
+  const s = start([basicServer()]);
+  await initialize(s.h);
+  s.h.clientSend({ id: 8, hello: "world" });
+  const err = await s.h.clientWaitFor((m) => m.error?.code === -32600);
+  assert.equal(err.id, 8);
+  await s.close();
+});
+
+Deno.test("a crash answers pending requests with the exit status and the stderr tail, then new ones at once", async () => {
+  const crashy = basicServer(["a"], (child, msg) => {
+    if (msg.method === "tools/call" && msg.params.name === "crash") {
+      child.writeStderr("Traceback (most recent call last):\nValueError: boom\n");
+      setTimeout(() => child.exit({ code: 1, signal: null }), 5);
+      return true;
+    }
+    return false;
+  });
+  const s = start([crashy, basicServer(["b"])]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "crash" } });
+  const err = await s.h.clientWaitFor(byId(1));
+  assert.equal(err.error.code, -32000);
+  assert.match(err.error.message, /exited with code 1/);
+  assert.match(err.error.message, /ValueError: boom/);
+  assert.equal(err.error.data.exitCode, 1);
+  s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+  const err2 = await s.h.clientWaitFor(byId(2));
+  assert.match(err2.error.message, /ValueError: boom/);
+  // The next restart recovers without the client reconnecting.
+  const outcome = await s.router.restart("fixed");
+  assert.equal(outcome.ok, true);
+  s.h.clientSend({ jsonrpc: "2.0", id: 3, method: "tools/list" });
+  assert.equal((await s.h.clientWaitFor(byId(3))).result.tools[0].name, "b");
+  await s.close();
+});
+
+Deno.test("a server that fails to initialize still gives the client a session, recovered by the next restart", async () => {
+  const broken = (child: FakeChild, msg: Msg) => {
+    if (msg.method === "initialize") {
+      child.writeStderr("SyntaxError: unexpected token\n");
+      child.exit({ code: 1, signal: null });
+    }
+  };
+  const s = start([broken, basicServer(["fixed"])]);
+  const init = await initialize(s.h);
+  assert.equal(init.result.serverInfo.name, "mcpmon (fake)");
+  assert.equal(init.result.capabilities.tools.listChanged, true);
+  s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+  const err = await s.h.clientWaitFor(byId(2));
+  assert.match(err.error.message, /SyntaxError: unexpected token/);
+  await s.router.restart("fixed");
+  await s.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
+  const second = s.h.children[1];
+  assert.deepEqual(second.received.map((m) => m.method).slice(0, 2), [
+    "initialize",
+    "notifications/initialized",
+  ]);
+  s.h.clientSend({ jsonrpc: "2.0", id: 3, method: "tools/list" });
+  assert.equal((await s.h.clientWaitFor(byId(3))).result.tools[0].name, "fixed");
+  await s.close();
+});
+
+Deno.test("lines on the server's stdout that are not JSON-RPC are logged, never forwarded", async () => {
+  const noisy = basicServer(["a"], (child, msg) => {
+    if (msg.method === "ping") child.send("Server says hello, not JSON");
+    return false;
+  });
+  const s = start([noisy]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "ping" });
+  await s.h.clientWaitFor(byId(1));
+  s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "ping" });
+  await s.h.clientWaitFor(byId(2));
+  assert.match(s.h.stderr(), /Server says hello, not JSON/);
+  assert.equal(s.h.clientReceived.length, 3);
+  await s.close();
+});
+
+Deno.test("on client EOF a request in flight is still answered, then the server is stopped", async () => {
+  const slow = basicServer(["a"], (child, msg) => {
+    if (msg.method === "tools/call") {
+      setTimeout(() => child.reply(msg, { content: [{ type: "text", text: "late" }] }), 30);
+      return true;
+    }
+    return false;
+  });
+  const s = start([slow], { graceMs: 2000 });
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "a" } });
+  await s.h.children[0].waitFor((m) => m.method === "tools/call");
+  await s.close();
+  assert.equal(s.h.clientReceived.find(byId(1))?.result.content[0].text, "late");
+  assert.equal(s.h.children[0].alive, false);
+});
+
+Deno.test("a server that ignores SIGTERM is SIGKILLed after the grace period", async () => {
+  const s = start([basicServer(), basicServer()], { graceMs: 30 });
+  await initialize(s.h);
+  s.h.children[0].ignoreSigterm = true;
+  const outcome = await s.router.restart("spec");
+  assert.equal(outcome.ok, true);
+  assert.deepEqual(s.h.children[0].signals.slice(0, 2), ["SIGTERM", "SIGKILL"]);
+  assert.match(s.h.stderr(), /did not exit within 30 ms/);
+  await s.close();
+});
+
+Deno.test("restarts requested while one is under way fold into one more restart", async () => {
+  const s = start([basicServer()]);
+  await initialize(s.h);
+  const a = s.router.restart("one");
+  const b = s.router.restart("two");
+  const c = s.router.restart("three");
+  const outcomes = await Promise.all([a, b, c]);
+  // The first cycle was already under way; "two" and "three" fold into a second one.
+  assert.equal(s.h.children.length, 3);
+  assert.equal(outcomes[2].restart, 2);
+  assert.equal(s.router.backend.restarts, 2);
+  await s.close();
+});
