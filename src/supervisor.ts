@@ -271,6 +271,18 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** How a server that crashes mid-session is restarted on its own. */
+export const CRASH_BACKOFF = {
+  /** Crashes older than this no longer count. */
+  windowMs: 60_000,
+  /** More crashes than this within the window: stop restarting on our own. */
+  maxCrashes: 5,
+  /** Wait before the first automatic restart; doubles with each further crash. */
+  baseDelayMs: 250,
+  /** The longest wait. */
+  maxDelayMs: 8_000,
+} as const;
+
 /** What a restart came to. */
 export interface RestartOutcome {
   /** True when a new generation is serving. */
@@ -339,6 +351,9 @@ export class Backend {
   #again: string | null = null;
   #waiters: ((outcome: RestartOutcome) => void)[] = [];
   #requestedAt = 0;
+  /** When recent mid-session crashes happened (ms since epoch). */
+  #crashes: number[] = [];
+  #crashTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Prepares a backend; nothing runs until {@linkcode Backend.start}. */
   constructor(
@@ -384,6 +399,7 @@ export class Backend {
   async stop(): Promise<void> {
     if (this.#stopping.signal.aborted) return;
     this.#stopping.abort();
+    clearTimeout(this.#crashTimer);
     this.state = "stopped";
     const gen = this.current;
     if (gen) await this.#stopGeneration(gen, "mcpmon is shutting down");
@@ -392,6 +408,8 @@ export class Backend {
 
   #request(reason: string) {
     if (this.#stopping.signal.aborted) return;
+    clearTimeout(this.#crashTimer);
+    this.#crashTimer = undefined;
     if (this.#cycle) {
       this.#again = reason;
       return;
@@ -599,10 +617,40 @@ export class Backend {
       });
       if (gen === this.current && this.state === "ready") {
         this.#fail(cause);
-        this.#log.info("Waiting for a file change or a restart request", this.#ctx());
+        this.#scheduleCrashRestart();
       }
     }
     this.#hooks.onGenerationEnd?.(this, gen);
+  }
+
+  /**
+   * After a crash mid-session, restart on our own with exponential backoff;
+   * after too many crashes in the window, wait for a change or a request.
+   */
+  #scheduleCrashRestart() {
+    const now = Date.now();
+    const { windowMs, maxCrashes, baseDelayMs, maxDelayMs } = CRASH_BACKOFF;
+    this.#crashes = this.#crashes.filter((t) => now - t < windowMs);
+    this.#crashes.push(now);
+    const n = this.#crashes.length;
+    if (n > maxCrashes) {
+      this.#log.error(
+        `Server crashed ${n} times in ${windowMs / 1000} s; not restarting it on its own. ` +
+          "Waiting for a file change or a restart request",
+        this.#ctx(),
+      );
+      return;
+    }
+    const wait = Math.min(baseDelayMs * 2 ** (n - 1), maxDelayMs);
+    this.#log.info(
+      `Restarting in ${wait} ms (crash ${n} of at most ${maxCrashes} in ${windowMs / 1000} s)`,
+      this.#ctx(),
+    );
+    clearTimeout(this.#crashTimer);
+    this.#crashTimer = setTimeout(() => {
+      this.#crashTimer = undefined;
+      if (this.state === "failed") this.#request("automatic restart after a crash");
+    }, wait);
   }
 
   #exitCause(gen: Generation, when = "unexpectedly"): string {

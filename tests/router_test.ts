@@ -374,3 +374,24 @@ Deno.test("restarts requested while one is under way fold into one more restart"
   assert.equal(s.router.backend.restarts, 2);
   await s.close();
 });
+
+Deno.test("a server that crashes mid-session is restarted on its own, with backoff", async () => {
+  const crashy = basicServer(["a"], (child, msg) => {
+    if (msg.method === "tools/call" && msg.params.name === "crash") {
+      child.exit({ code: 7, signal: null });
+      return true;
+    }
+    return false;
+  });
+  const s = start([crashy]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "crash" } });
+  assert.match((await s.h.clientWaitFor(byId(1))).error.message, /exited with code 7/);
+  // No file change, no restart request: it comes back by itself and the client is told.
+  const second = await s.h.spawned(2);
+  await s.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
+  s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "a" } });
+  assert.equal((await s.h.clientWaitFor(byId(2))).result.content[0].text, `a@${second.pid}`);
+  assert.match(s.h.stderr(), /Restarting in 250 ms \(crash 1 of at most 5/);
+  await s.close();
+});
