@@ -24,6 +24,7 @@ import {
 import type { Logger } from "./log.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { Session } from "./session.ts";
+import { VERSION } from "./version.ts";
 import {
   Backend,
   type Generation,
@@ -35,9 +36,6 @@ import {
 const LISTS = ["tools", "prompts", "resources"] as const;
 
 type ClientMessage = Extract<ReturnType<typeof classify>, { type: "request" | "notification" }>;
-
-/** The version reported in the `initialize` result mcpmon makes itself. */
-export const VERSION = "0.1.0";
 
 /**
  * Routes messages between the client and its backend.

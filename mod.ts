@@ -1,0 +1,45 @@
+/**
+ * mcpmon: hot reload for MCP servers. Like nodemon, but for MCP.
+ *
+ * `mcpmon [options] -- <command> [args…]` runs an MCP server over stdio as a
+ * transparent proxy: it restarts the server when watched files change and
+ * keeps the client's session alive across restarts (the client initializes
+ * once; every new server process is initialized with the client's original
+ * params and session state; requests made meanwhile are queued, and nothing
+ * goes unanswered).
+ *
+ * Run it from a checkout (or, once published, `deno run -A jsr:@mcpmon/cli`):
+ *
+ * ```sh
+ * deno run -A mod.ts --watch src -- python server.py
+ * ```
+ *
+ * This module exports the building blocks for embedding or testing mcpmon.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "@mcpmon/cli";
+ * import { denoRuntime } from "@mcpmon/cli/runtime/deno";
+ * Deno.exit(await main(denoRuntime));
+ * ```
+ *
+ * @module
+ */
+export { HELP, main, parseCli, UsageError } from "./src/cli.ts";
+export type { CliCommand } from "./src/cli.ts";
+export { run } from "./src/run.ts";
+export { Router } from "./src/router.ts";
+export { Backend, Generation } from "./src/supervisor.ts";
+export type { RestartOutcome } from "./src/supervisor.ts";
+export { Session } from "./src/session.ts";
+export { Watcher } from "./src/watcher.ts";
+export { Logger } from "./src/log.ts";
+export * from "./src/config.ts";
+export { VERSION } from "./src/version.ts";
+export type * from "./src/runtime/mod.ts";
+
+if (import.meta.main) {
+  const { denoRuntime } = await import("./src/runtime/deno.ts");
+  const { main } = await import("./src/cli.ts");
+  denoRuntime.exit(await main(denoRuntime));
+}

@@ -1,0 +1,112 @@
+/**
+ * Runs mcpmon as a stdio proxy: the client on this process's stdin/stdout,
+ * one supervised server, a file watcher that restarts it.
+ *
+ * @module
+ */
+import type { LogOptions, ServerOptions } from "./config.ts";
+import { readLines } from "./jsonrpc.ts";
+import { Logger } from "./log.ts";
+import { Router } from "./router.ts";
+import type { Runtime } from "./runtime/mod.ts";
+import { type Change, Watcher } from "./watcher.ts";
+
+/**
+ * Proxies the client on `runtime`'s stdio to the server described by
+ * `server`, restarting it when watched files change. Resolves with the exit
+ * code once the client closed stdin or a SIGINT/SIGTERM arrived, after the
+ * server's process group has been stopped.
+ *
+ * @example
+ * ```ts ignore
+ * import { denoRuntime } from "./runtime/deno.ts";
+ * const code = await run(denoRuntime, serverOptions, { level: "info", timestamps: false });
+ * ```
+ */
+export async function run(
+  runtime: Runtime,
+  server: ServerOptions,
+  logOptions: LogOptions,
+): Promise<number> {
+  const log = new Logger(runtime, logOptions);
+  const router = new Router(runtime, log, server);
+
+  let watcher: Watcher | undefined;
+  if (server.watch.length > 0) {
+    watcher = new Watcher(
+      runtime.watch,
+      {
+        paths: server.watch,
+        extensions: server.extensions,
+        ignore: server.ignore,
+        debounceMs: server.debounceMs,
+      },
+      (changes) => {
+        for (const change of changes) log.verbose(describeChange(change, runtime.cwd()));
+        const reason = changes.length === 1
+          ? `${changes[0].kind}: ${relative(changes[0].path, runtime.cwd())}`
+          : `${changes.length} files changed`;
+        router.restart(reason);
+      },
+      (err) => log.error(`file watching failed: ${err instanceof Error ? err.message : err}`),
+    );
+    try {
+      watcher.start();
+    } catch (err) {
+      log.error(
+        `cannot watch ${server.watch.join(", ")}: ${err instanceof Error ? err.message : err}`,
+      );
+      return 1;
+    }
+    const exts = server.extensions.length > 0
+      ? server.extensions.map((e) => `.${e}`).join(",")
+      : "all";
+    log.info(
+      `Watching ${
+        server.watch.map((p) => relative(p, runtime.cwd())).join(", ")
+      } for ${exts} changes`,
+    );
+  }
+
+  let shuttingDown: Promise<void> | undefined;
+  const shutdown = (drain: boolean) => {
+    shuttingDown ??= (async () => {
+      watcher?.close();
+      await router.close({ drain });
+    })();
+    return shuttingDown;
+  };
+  const removers = (["SIGINT", "SIGTERM"] as const).map((signal) =>
+    runtime.onSignal(signal, () => {
+      log.info(`Received ${signal}; stopping`);
+      shutdown(false).then(() => runtime.exit(0));
+    })
+  );
+
+  router.start();
+  try {
+    await readLines(runtime.stdin, (line) => router.handleClientLine(line));
+    log.debug("client closed stdin");
+  } catch (err) {
+    log.debug(`client stdin failed: ${err instanceof Error ? err.message : err}`);
+  }
+  await shutdown(true);
+  for (const remove of removers) remove();
+  return 0;
+}
+
+function relative(path: string, cwd: string): string {
+  if (path === cwd) return ".";
+  return path.startsWith(cwd + "/") ? path.slice(cwd.length + 1) : path;
+}
+
+function describeChange(change: Change, cwd: string): string {
+  const what = {
+    create: "created",
+    modify: "modified",
+    remove: "removed",
+    rename: "renamed",
+    other: "changed",
+  }[change.kind];
+  return `File ${what}: ${relative(change.path, cwd)}`;
+}

@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import {
+  type CliCommand,
+  deriveName,
+  HELP,
+  OPTIONS,
+  parseCli,
+  UsageError,
+  usageErrorText,
+} from "../src/cli.ts";
+import {
+  DEFAULT_DEBOUNCE_MS,
+  DEFAULT_EXTENSIONS,
+  DEFAULT_GRACE_MS,
+  DEFAULT_IGNORE,
+  DEFAULT_INIT_TIMEOUT_MS,
+  type LogOptions,
+  type ServerOptions,
+} from "../src/config.ts";
+
+const CWD = "/home/me/proj";
+
+function run(...argv: string[]): { server: ServerOptions; log: LogOptions } {
+  const cli: CliCommand = parseCli(argv, CWD);
+  assert.equal(cli.kind, "run");
+  return cli as Extract<CliCommand, { kind: "run" }>;
+}
+
+function usageError(argv: string[], message: RegExp): void {
+  assert.throws(() => parseCli(argv, CWD), (err: unknown) => {
+    assert.ok(err instanceof UsageError, `expected a UsageError, got ${err}`);
+    assert.match(err.message, message);
+    assert.ok(!err.message.includes("\n"), "the message is one line");
+    return true;
+  });
+}
+
+Deno.test("defaults: watch the cwd for source files, info level, no timestamps", () => {
+  const { server, log } = run("--", "python", "server.py");
+  assert.deepEqual(server, {
+    name: "proj", // server.py is generic: the directory it is in
+    command: "python",
+    args: ["server.py"],
+    watch: [CWD],
+    extensions: [...DEFAULT_EXTENSIONS],
+    ignore: [...DEFAULT_IGNORE],
+    debounceMs: DEFAULT_DEBOUNCE_MS,
+    graceMs: DEFAULT_GRACE_MS,
+    initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
+  });
+  assert.deepEqual(log, { level: "info", timestamps: false });
+});
+
+Deno.test("the command follows --, and everything after it is the server's", () => {
+  const { server } = run("-w", "src", "--", "python", "-m", "srv", "--verbose", "--", "-w");
+  assert.equal(server.command, "python");
+  assert.deepEqual(server.args, ["-m", "srv", "--verbose", "--", "-w"]);
+  assert.deepEqual(server.watch, [`${CWD}/src`]);
+});
+
+Deno.test("without --, the first non-option argument starts the command", () => {
+  const { server, log } = run("-w", "src", "python", "-m", "srv", "-v", "--", "x");
+  assert.equal(server.command, "python");
+  assert.deepEqual(server.args, ["-m", "srv", "-v", "--", "x"]);
+  assert.deepEqual(server.watch, [`${CWD}/src`]);
+  assert.equal(log.level, "info", "-v after the command belongs to the command");
+});
+
+Deno.test("option values are not mistaken for the command", () => {
+  const { server } = run(
+    "--ext",
+    "py",
+    "-n",
+    "x",
+    "--debounce",
+    "5",
+    "-l",
+    "a.log",
+    "node",
+    "i.js",
+  );
+  assert.equal(server.command, "node");
+  assert.deepEqual(server.args, ["i.js"]);
+  const joined = run("-wsrc", "-qt", "-epy", "--name=n", "deno", "run", "m.ts");
+  assert.equal(joined.server.command, "deno");
+  assert.deepEqual(joined.server.watch, [`${CWD}/src`]);
+  assert.deepEqual(joined.server.extensions, ["py"]);
+  assert.equal(joined.server.name, "n");
+  assert.equal(joined.log.level, "error");
+  assert.equal(joined.log.timestamps, true);
+  const cluster = run("-tw", "lib", "node", "i.js");
+  assert.deepEqual(cluster.server.watch, [`${CWD}/lib`]);
+  assert.equal(cluster.log.timestamps, true);
+});
+
+Deno.test("-w/--watch is repeatable and resolved against the cwd", () => {
+  const { server } = run(
+    "-w",
+    "src/",
+    "--watch",
+    "/abs/dir",
+    "--watch=../shared",
+    "-wconf",
+    "--",
+    "x",
+  );
+  assert.deepEqual(server.watch, [`${CWD}/src`, "/abs/dir", "/home/me/shared", `${CWD}/conf`]);
+});
+
+Deno.test("-e/--ext takes comma lists, is repeatable, and strips dots", () => {
+  assert.deepEqual(run("-e", "py,json", "--", "x").server.extensions, ["py", "json"]);
+  assert.deepEqual(
+    run("--ext", ".py, .JSON", "-e", "toml", "--ext=py", "--", "x").server.extensions,
+    ["py", "json", "toml"],
+  );
+});
+
+Deno.test("-e '*' or 'all' means any file", () => {
+  assert.deepEqual(run("-e", "*", "--", "x").server.extensions, []);
+  assert.deepEqual(run("--ext", "py,all", "--", "x").server.extensions, []);
+});
+
+Deno.test("--ext without any extension is a usage error", () => {
+  usageError(["-e", ",", "--", "x"], /--ext needs at least one extension/);
+  usageError(["--ext", "", "--", "x"], /empty value for --ext/);
+});
+
+Deno.test("--ignore is repeatable and adds to the default ignores", () => {
+  const { server } = run("--ignore", "dist/", "--ignore=*.log", "--", "x");
+  assert.deepEqual(server.ignore, [...DEFAULT_IGNORE, "dist/", "*.log"]);
+});
+
+Deno.test("--debounce, --grace and --init-timeout take milliseconds", () => {
+  const { server } = run("--debounce", "250", "--grace=0", "--init-timeout", "60000", "--", "x");
+  assert.equal(server.debounceMs, 250);
+  assert.equal(server.graceMs, 0);
+  assert.equal(server.initTimeoutMs, 60000);
+});
+
+Deno.test("numbers must be non-negative integers", () => {
+  for (const flag of ["--debounce", "--grace", "--init-timeout"]) {
+    for (const bad of ["-1", "1.5", "abc", "1e3", " 5", "0x10", "99999999999999999999"]) {
+      usageError(
+        [`${flag}=${bad}`, "--", "x"],
+        new RegExp(`^${flag} must be a non-negative integer`),
+      );
+    }
+  }
+  usageError(
+    ["--debounce", "soon", "--", "x"],
+    /--debounce must be a non-negative integer.*"soon"/,
+  );
+});
+
+Deno.test("-n/--name sets the server name", () => {
+  assert.equal(run("-n", "weather", "--", "python", "server.py").server.name, "weather");
+  assert.equal(run("--name", "w2", "--", "python", "server.py").server.name, "w2");
+});
+
+Deno.test("log levels: -q errors only, -v verbose, --debug everything", () => {
+  assert.equal(run("-q", "--", "x").log.level, "error");
+  assert.equal(run("--quiet", "--", "x").log.level, "error");
+  assert.equal(run("-v", "--", "x").log.level, "verbose");
+  assert.equal(run("--verbose", "--", "x").log.level, "verbose");
+  assert.equal(run("--debug", "--", "x").log.level, "debug");
+  assert.equal(run("-v", "--debug", "--", "x").log.level, "debug");
+});
+
+Deno.test("--quiet with --verbose or --debug is a usage error", () => {
+  usageError(["-q", "-v", "--", "x"], /--quiet cannot be combined with --verbose/);
+  usageError(["--debug", "--quiet", "--", "x"], /--quiet cannot be combined with --debug/);
+});
+
+Deno.test("-t/--timestamps and -l/--log-file", () => {
+  assert.equal(run("-t", "--", "x").log.timestamps, true);
+  assert.equal(run("--timestamps", "--", "x").log.timestamps, true);
+  assert.equal(run("-l", "mcpmon.log", "--", "x").log.logFile, `${CWD}/mcpmon.log`);
+  assert.equal(run("--log-file", "/var/log/m.log", "--", "x").log.logFile, "/var/log/m.log");
+  assert.equal(run("--", "x").log.logFile, undefined);
+});
+
+Deno.test("-h/--help and --version need no command", () => {
+  assert.deepEqual(parseCli(["-h"], CWD), { kind: "help" });
+  assert.deepEqual(parseCli(["--help"], CWD), { kind: "help" });
+  assert.deepEqual(parseCli(["--version"], CWD), { kind: "version" });
+  assert.deepEqual(parseCli(["-w", "src", "--help", "--", "python", "x.py"], CWD), {
+    kind: "help",
+  });
+});
+
+Deno.test("--help after the command belongs to the command", () => {
+  assert.deepEqual(run("--", "python", "x.py", "--help").server.args, ["x.py", "--help"]);
+  assert.deepEqual(run("python", "x.py", "--help").server.args, ["x.py", "--help"]);
+});
+
+Deno.test("a missing command is a usage error", () => {
+  const message = /^missing server command: mcpmon \[options\] -- <command> \[args\.\.\.\]$/;
+  usageError([], message);
+  usageError(["-w", "src"], message);
+  usageError(["-w", "src", "--"], message);
+  usageError(["--", ""], message);
+});
+
+Deno.test("unknown options are usage errors naming the option", () => {
+  usageError(["--fast", "--", "x"], /^unknown option: --fast$/);
+  usageError(["--fast=1", "--", "x"], /^unknown option: --fast$/);
+  usageError(["-x", "--", "x"], /^unknown option: -x$/);
+  usageError(["-qx", "--", "x"], /^unknown option: -x$/);
+  usageError(["--config", "a.yaml"], /^unknown option: --config$/);
+});
+
+Deno.test("a missing or dash-looking option value is a usage error", () => {
+  usageError(["-w"], /^missing value for -w$/);
+  usageError(["--watch", "--", "x"], /^missing value for --watch$/);
+  usageError(["--ext", "-q", "--", "x"], /^missing value for --ext \(got -q; write --ext=-q/);
+  usageError(["-qn"], /^missing value for -n$/);
+});
+
+Deno.test("a value given to a flag that takes none is a usage error", () => {
+  usageError(["--quiet=yes", "--", "x"], /^option --quiet takes no value$/);
+});
+
+Deno.test("empty values are usage errors", () => {
+  usageError(["--name=", "--", "x"], /^empty value for --name$/);
+  usageError(["-w", "", "--", "x"], /^empty value for --watch$/);
+});
+
+Deno.test("the default name comes from the command", () => {
+  const cases: [string[], string][] = [
+    [["python", "-m", "my_server"], "my_server"],
+    [["python3.12", "-u", "-m", "weather.server"], "weather"],
+    [["python", "src/server.py"], "proj"],
+    [["python", "tools.py"], "tools"],
+    [["node", "dist/index.js"], "proj"],
+    [["node", "packages/github/build/index.js"], "github"],
+    [["node", "--import", "tsx", "./src/weather/main.ts"], "weather"],
+    [["deno", "run", "-A", "main.ts"], "proj"],
+    [["deno", "run", "-A", "/opt/srv/notes/mod.ts"], "notes"],
+    [["bun", "src/app.tsx"], "proj"],
+    [["bun", "run", "lib/search.ts"], "search"],
+    [["uv", "run", "weather-mcp"], "weather-mcp"],
+    [["uv", "run", "--with", "httpx", "python", "-m", "fetcher"], "fetcher"],
+    [["uvx", "mcp-server-fetch"], "mcp-server-fetch"],
+    [["npx", "-y", "@modelcontextprotocol/server-filesystem", "/tmp"], "server-filesystem"],
+    [["npx", "some-mcp@1.2.3"], "some-mcp"],
+    [["pnpm", "dlx", "tsx", "server/index.ts"], "server"],
+    [["sage-mcp"], "sage-mcp"],
+    [["/usr/local/bin/crucible-mcp", "--stdio"], "crucible-mcp"],
+    [["./server.py"], "proj"],
+    [["python", "/srv/__main__.py"], "srv"],
+    [["node", "/index.js"], "index"],
+  ];
+  for (const [[command, ...args], name] of cases) {
+    assert.equal(deriveName(command, args, CWD), name, [command, ...args].join(" "));
+    assert.equal(run("--", command, ...args).server.name, name);
+  }
+});
+
+Deno.test("HELP mentions every option in the parser's table", () => {
+  for (const [name, option] of Object.entries(OPTIONS)) {
+    const short = "short" in option ? `-${option.short}, ` : "";
+    const value = option.type === "string" ? " <" : "";
+    assert.ok(HELP.includes(`${short}--${name}${value}`), `HELP should list ${short}--${name}`);
+  }
+});
+
+Deno.test("HELP shows the synopsis, defaults, examples, MCP config and exit codes", () => {
+  for (
+    const text of [
+      "mcpmon [options] -- <command> [args...]",
+      `(default: ${DEFAULT_DEBOUNCE_MS})`,
+      `(default: ${DEFAULT_GRACE_MS})`,
+      `(default: ${DEFAULT_INIT_TIMEOUT_MS})`,
+      `(default: ${DEFAULT_EXTENSIONS.join(",")})`,
+      "(default: .)",
+      "mcpmon -- python server.py",
+      "mcpmon --watch src/ --ext py,json -- python -m myserver",
+      "mcpmon -t -l mcpmon.log -- node build/index.js",
+      "claude mcp add my-server -- mcpmon --watch src -- python server.py",
+      "0 ok, 1 runtime failure, 2 usage",
+    ]
+  ) assert.ok(HELP.includes(text), `HELP should include ${text}`);
+  for (const pattern of DEFAULT_IGNORE) assert.ok(HELP.includes(pattern), pattern);
+  for (const line of HELP.split("\n")) assert.ok(line.length <= 80, `line too long: ${line}`);
+});
+
+Deno.test("usageErrorText gives the message, the short usage and a pointer to --help", () => {
+  assert.equal(
+    usageErrorText(new UsageError("unknown option: --fast")),
+    "mcpmon: unknown option: --fast\n\n" +
+      "Usage: mcpmon [options] -- <command> [args...]\n" +
+      "Run 'mcpmon --help' for all options.\n",
+  );
+});
+
+Deno.test("VERSION matches deno.json's version", async () => {
+  const { VERSION } = await import("../src/version.ts");
+  const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  assert.equal(VERSION, denoJson.version);
+});
