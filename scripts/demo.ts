@@ -2,18 +2,18 @@
  * `deno task demo`: a live reload you can watch.
  *
  * Copies the fixture server to a temp dir, runs it under mcpmon, connects as
- * an MCP client (the SDK's), then edits the server's tools file: once with a
- * new tool, once with a syntax error, once with the fix. Prints what the
- * client sees each time, and mcpmon's own log lines.
+ * an MCP client (the SDK's), then edits: a new tool, a syntax error in the
+ * server, the fix. Prints what the client sees each time, and mcpmon's own
+ * log lines.
  *
  * @module
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
-import { fromFileUrl } from "node:url";
+import { fileURLToPath } from "node:url";
 
-const root = fromFileUrl(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL("..", import.meta.url));
 const dir = await Deno.makeTempDir({ prefix: "mcpmon-demo-" });
 await Deno.copyFile(`${root}fixtures/servers/well_behaved.mjs`, `${dir}/server.mjs`);
 const toolsFile = `${dir}/tools.mjs`;
@@ -58,7 +58,8 @@ let listChanged: () => void = () => {};
 client.setNotificationHandler(ToolListChangedNotificationSchema, () => listChanged());
 const nextListChanged = () => new Promise<void>((resolve) => listChanged = resolve);
 
-const toolNames = async () => (await client.listTools()).tools.map((t) => t.name).join(", ");
+const toolNames = async () =>
+  (await client.listTools()).tools.map((t: { name: string }) => t.name).join(", ");
 const call = async (name: string) => {
   const result = await client.callTool({ name, arguments: {} });
   const content = result.content as { type: string; text: string }[];
@@ -82,8 +83,10 @@ try {
   console.log(`  hello →  ${await call("hello")}   (server pid ${await call("pid")})`);
   console.log(`  goodbye → ${await call("goodbye")}`);
 
-  step("Breaking the server: a syntax error in tools.mjs");
-  await Deno.writeTextFile(toolsFile, "export default [ {name: 'oops' \n");
+  step("Breaking the server: a syntax error in server.mjs");
+  const serverFile = `${dir}/server.mjs`;
+  const good = await Deno.readTextFile(serverFile);
+  await Deno.writeTextFile(serverFile, good + "\nfunction oops( {\n");
   await waitFor(async () => {
     try {
       await client.listTools();
@@ -96,10 +99,11 @@ try {
     }
   });
 
-  step("Fixing it: the same client session recovers");
+  step("Fixing it (and hello says v3): the same client session recovers");
   changed = nextListChanged();
   t0 = performance.now();
   await writeTools([{ name: "hello", text: "hello v3" }]);
+  await Deno.writeTextFile(serverFile, good);
   await changed;
   console.log(`  notifications/tools/list_changed after ${Math.round(performance.now() - t0)} ms`);
   console.log(`  tools:   ${await toolNames()}`);

@@ -570,7 +570,7 @@ export class Backend {
     }
     if (response.error) {
       const cause = response.error.code === ErrorCode.ServerUnavailable
-        ? this.#exitCause(gen, "during initialize")
+        ? this.#exitCause(gen, "before it finished initializing")
         : `server answered initialize with an error: ${response.error.message}`;
       this.#fail(cause);
       if (gen.state !== "exited") await this.#stopGeneration(gen, "stopped: initialize failed");
