@@ -40,6 +40,8 @@ const transport = new StdioClientTransport({
     dir,
     "--debounce",
     "50",
+    "--name",
+    "demo",
     "--",
     "node",
     `${dir}/server.mjs`,
