@@ -295,6 +295,11 @@ export interface RestartOutcome {
   pid?: number;
   /** Why it failed. */
   error?: string;
+  /**
+   * Where the time went, in ms: waiting for in-flight requests, stopping the
+   * old process, spawning and initializing the new one, replaying the session.
+   */
+  timings: { drainMs: number; stopMs: number; initializeMs: number; replayMs: number };
 }
 
 /** What the router learns from a backend. */
@@ -351,6 +356,7 @@ export class Backend {
   #again: string | null = null;
   #waiters: ((outcome: RestartOutcome) => void)[] = [];
   #requestedAt = 0;
+  #initializedAt = 0;
   /** When recent mid-session crashes happened (ms since epoch). */
   #crashes: number[] = [];
   #crashTimer: ReturnType<typeof setTimeout> | undefined;
@@ -426,6 +432,8 @@ export class Backend {
     while (reason !== null && !this.#stopping.signal.aborted) {
       this.#again = null;
       this.#requestedAt = Date.now();
+      const t0 = performance.now();
+      let drained = t0, stopped = t0;
       const old = this.current;
       const isRestart = old !== undefined;
       if (old && old.state !== "exited") {
@@ -433,7 +441,9 @@ export class Backend {
         this.lastReason = reason;
         this.#log.info(`Restarting (${reason})...`, this.#ctx(old.pid));
         await this.#drain(old);
+        drained = performance.now();
         await this.#stopGeneration(old, `restarted (${reason})`);
+        stopped = performance.now();
       } else if (isRestart) {
         this.state = "restarting";
         this.lastReason = reason;
@@ -446,11 +456,23 @@ export class Backend {
         durationMs: Date.now() - this.#requestedAt,
         pid: gen?.pid,
         error: gen ? undefined : this.lastError,
+        timings: {
+          drainMs: Math.round(drained - t0),
+          stopMs: Math.round(stopped - drained),
+          initializeMs: gen ? Math.round(this.#initializedAt - stopped) : 0,
+          replayMs: gen ? Math.round(performance.now() - this.#initializedAt) : 0,
+        },
       };
       if (gen && isRestart) {
         this.restarts++;
         this.#log.info(
           `Restart #${this.restarts} complete (${outcome.durationMs} ms)`,
+          this.#ctx(gen.pid),
+        );
+        const t = outcome.timings;
+        this.#log.verbose(
+          `Restart #${this.restarts} timings: drain ${t.drainMs} ms, stop ${t.stopMs} ms, ` +
+            `spawn+initialize ${t.initializeMs} ms, replay ${t.replayMs} ms`,
           this.#ctx(gen.pid),
         );
       }
@@ -472,6 +494,7 @@ export class Backend {
           restart: this.restarts,
           durationMs: 0,
           error: "mcpmon is shutting down",
+          timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
         });
       }
     }
@@ -577,6 +600,7 @@ export class Backend {
       return undefined;
     }
     gen.initResult = (response.result ?? {}) as Record<string, unknown>;
+    this.#initializedAt = performance.now();
     const replies: Promise<JsonRpcMessage>[] = [];
     for (const step of this.#session.replay()) {
       if (step.notification) {
