@@ -240,7 +240,8 @@ function tail(text: string, lines = 30): string {
   return text.split("\n").slice(-lines).join("\n");
 }
 
-function defaultLauncher(): string[] {
+/** The command that starts mcpmon in e2e tests: env `MCPMON_E2E_LAUNCHER` (split on spaces), else Deno on mod.ts. */
+export function defaultLauncher(): string[] {
   const env = Deno.env.get("MCPMON_E2E_LAUNCHER")?.trim();
   if (env) return env.split(/\s+/);
   return [Deno.execPath(), "run", "-A", MOD_PATH];
