@@ -253,7 +253,10 @@ export class Router {
       this.#log.debug(`cancellation for unknown request ${JSON.stringify(requestId)} dropped`);
       return undefined;
     }
+    this.#inFlight.delete(requestId);
+    target.gen.cancel(target.id);
     target.gen.send({ ...message, params: { ...params, requestId: target.id } });
+    this.#wakeIdle();
     return undefined;
   }
 

@@ -111,6 +111,7 @@ export class Generation {
   readonly #writer: FrameWriter;
   #nextId = 1;
   #idle: (() => void)[] = [];
+  #cancelled = new Set<number>();
 
   /**
    * Wraps a started child. `onMessage` gets what the server sends, except
@@ -218,6 +219,17 @@ export class Generation {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /**
+   * Forgets a request the client cancelled: it is owed no response (MCP), so
+   * it no longer holds up a drain, and a late answer is dropped quietly.
+   */
+  cancel(id: number): void {
+    if (this.pending.delete(id)) {
+      this.#cancelled.add(id);
+      this.#wakeIdle();
+    }
+  }
+
   /** Answers every pending request with `error`; used when the generation ends. */
   failPending(error: JsonRpcErrorObject): void {
     const entries = [...this.pending];
@@ -237,6 +249,10 @@ export class Generation {
     const key = typeof id === "number" ? id : Number(id);
     const p = this.pending.get(key);
     if (!p) {
+      if (this.#cancelled.delete(key)) {
+        log.debug(`server answered cancelled request ${key}; dropped`, context);
+        return;
+      }
       log.warn(`server answered unknown request id ${JSON.stringify(id)}; dropped`, context);
       return;
     }

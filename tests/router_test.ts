@@ -227,7 +227,7 @@ Deno.test("a reply meant for a generation that is gone is dropped and logged; th
   await s.close();
 });
 
-Deno.test("the client's cancellation reaches the server with the id the server knows", async () => {
+Deno.test("the client's cancellation reaches the server with its own id, and the request is owed nothing more", async () => {
   const mute = basicServer(["a"], (_c, msg) => msg.method === "tools/call");
   const s = start([mute]);
   await initialize(s.h);
@@ -240,7 +240,10 @@ Deno.test("the client's cancellation reaches the server with the id the server k
   });
   const cancel = await s.h.children[0].waitFor((m) => m.method === "notifications/cancelled");
   assert.deepEqual(cancel.params, { requestId: call.id, reason: "user" });
+  // A cancelled request is owed nothing: it holds up no drain and gets no error at shutdown.
+  assert.equal(s.router.pendingClientRequests, 0);
   await s.close();
+  assert.equal(s.h.clientReceived.find(byId("c1")), undefined);
 });
 
 Deno.test("invalid JSON gets a parse error with id null and the session goes on", async () => {
