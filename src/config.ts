@@ -32,7 +32,29 @@ export interface ServerOptions {
   graceMs: number;
   /** Longest wait for the server's `initialize` response, in ms. */
   initTimeoutMs: number;
+  /** How a server that crashes mid-session is restarted on its own; defaults when absent. */
+  crashBackoff?: CrashBackoff;
 }
+
+/** Automatic restarts after crashes: exponential backoff within a window. */
+export interface CrashBackoff {
+  /** Crashes older than this (ms) no longer count. */
+  windowMs: number;
+  /** More crashes than this within the window: stop restarting on our own. */
+  maxCrashes: number;
+  /** Wait (ms) before the first automatic restart; doubles with each further crash. */
+  baseDelayMs: number;
+  /** The longest wait (ms). */
+  maxDelayMs: number;
+}
+
+/** Default crash backoff: 250 ms doubling to 8 s; give up after more than 5 crashes in 60 s. */
+export const DEFAULT_CRASH_BACKOFF: CrashBackoff = {
+  windowMs: 60_000,
+  maxCrashes: 5,
+  baseDelayMs: 250,
+  maxDelayMs: 8_000,
+};
 
 /** Options that concern mcpmon itself. */
 export interface LogOptions {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { ServerOptions } from "./config.ts";
+import { DEFAULT_CRASH_BACKOFF, type ServerOptions } from "./config.ts";
 import {
   type Classified,
   classify,
@@ -286,18 +286,6 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
-
-/** How a server that crashes mid-session is restarted on its own. */
-export const CRASH_BACKOFF = {
-  /** Crashes older than this no longer count. */
-  windowMs: 60_000,
-  /** More crashes than this within the window: stop restarting on our own. */
-  maxCrashes: 5,
-  /** Wait before the first automatic restart; doubles with each further crash. */
-  baseDelayMs: 250,
-  /** The longest wait. */
-  maxDelayMs: 8_000,
-} as const;
 
 /** What a restart came to. */
 export interface RestartOutcome {
@@ -669,7 +657,8 @@ export class Backend {
    */
   #scheduleCrashRestart() {
     const now = Date.now();
-    const { windowMs, maxCrashes, baseDelayMs, maxDelayMs } = CRASH_BACKOFF;
+    const { windowMs, maxCrashes, baseDelayMs, maxDelayMs } = this.options.crashBackoff ??
+      DEFAULT_CRASH_BACKOFF;
     this.#crashes = this.#crashes.filter((t) => now - t < windowMs);
     this.#crashes.push(now);
     const n = this.#crashes.length;

@@ -398,3 +398,41 @@ Deno.test("a server that crashes mid-session is restarted on its own, with backo
   assert.match(s.h.stderr(), /Restarting in 250 ms \(crash 1 of at most 5/);
   await s.close();
 });
+
+Deno.test("after too many crashes in the window mcpmon stops restarting on its own, until asked", async () => {
+  const crashy = basicServer(["a"], (child, msg) => {
+    if (msg.method === "tools/call" && msg.params.name === "crash") {
+      child.exit({ code: 2, signal: null });
+      return true;
+    }
+    return false;
+  });
+  const s = start([crashy], {
+    crashBackoff: { windowMs: 60_000, maxCrashes: 2, baseDelayMs: 5, maxDelayMs: 20 },
+  });
+  await initialize(s.h);
+  for (let i = 1; i <= 3; i++) {
+    await s.h.spawned(i);
+    s.h.clientSend({
+      jsonrpc: "2.0",
+      id: `crash${i}`,
+      method: "tools/call",
+      params: { name: "crash" },
+    });
+    await s.h.clientWaitFor(byId(`crash${i}`));
+    if (i < 3) {
+      await s.h.clientWaitFor((m) =>
+        m.method === "notifications/tools/list_changed" && s.h.children.length > i
+      );
+    }
+  }
+  // Third crash: more than 2 in the window. No fourth process, and requests get the cause at once.
+  s.h.clientSend({ jsonrpc: "2.0", id: "after", method: "tools/list" });
+  assert.match((await s.h.clientWaitFor(byId("after"))).error.message, /exited with code 2/);
+  assert.match(s.h.stderr(), /crashed 3 times in 60 s; not restarting it on its own/);
+  assert.equal(s.h.children.length, 3);
+  // A restart request (or a file change) still brings it back.
+  assert.equal((await s.router.restart("asked")).ok, true);
+  assert.equal(s.h.children.length, 4);
+  await s.close();
+});
