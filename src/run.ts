@@ -76,6 +76,13 @@ export async function run(
     })();
     return shuttingDown;
   };
+  // mcpmon's own error paths stop the servers too: nothing is left behind.
+  runtime.onUncaughtError((error) => {
+    log.error(
+      `internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`,
+    );
+    shutdown(false).finally(() => runtime.exit(1));
+  });
   const removers = (["SIGINT", "SIGTERM"] as const).map((signal) =>
     runtime.onSignal(signal, () => {
       log.info(`Received ${signal}; stopping`);

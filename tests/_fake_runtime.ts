@@ -142,6 +142,12 @@ export interface FakeHarness {
   clientClose(): void;
   /** Text written to stderr. */
   stderr(): string;
+  /** Handlers registered with `onUncaughtError`. */
+  uncaught: ((error: unknown) => void)[];
+  /** Codes passed to `exit`. */
+  exits: number[];
+  /** Resolves with the first exit code. */
+  exited(): Promise<number>;
   /** Resolves when the n-th child (1-based) has been spawned. */
   spawned(n: number): Promise<FakeChild>;
 }
@@ -169,6 +175,9 @@ export function fakeRuntime(handles: ((child: FakeChild, msg: Msg) => void)[]): 
     },
   });
   let err = "";
+  const uncaught: ((error: unknown) => void)[] = [];
+  const exits: number[] = [];
+  const exitWaiters: ((code: number) => void)[] = [];
   const runtime: Runtime = {
     name: "fake",
     args: [],
@@ -189,13 +198,18 @@ export function fakeRuntime(handles: ((child: FakeChild, msg: Msg) => void)[]): 
     watch(): FsWatch {
       throw new Error("no watching in the fake runtime");
     },
+    onUncaughtError(handler) {
+      uncaught.push(handler);
+    },
     onSignal: () => () => {},
     env: () => undefined,
     cwd: () => "/fake",
     pid: 1,
     appendFile() {},
     exit(code: number): never {
-      throw new Error(`exit(${code})`);
+      exits.push(code);
+      for (const resolve of exitWaiters.splice(0)) resolve(code);
+      return undefined as never;
     },
   };
   return {
@@ -212,6 +226,12 @@ export function fakeRuntime(handles: ((child: FakeChild, msg: Msg) => void)[]): 
       return new Promise((resolve) => clientWaiters.push({ pred, resolve }));
     },
     clientClose: () => stdinController.close(),
+    uncaught,
+    exits,
+    exited: () =>
+      exits.length > 0
+        ? Promise.resolve(exits[0])
+        : new Promise((resolve) => exitWaiters.push(resolve)),
     stderr: () => err,
     spawned(n) {
       if (children.length >= n) return Promise.resolve(children[n - 1]);

@@ -104,6 +104,16 @@ export const denoRuntime: Runtime = {
   },
   spawn,
   watch,
+  onUncaughtError(handler: (error: unknown) => void) {
+    globalThis.addEventListener("error", (event) => {
+      event.preventDefault();
+      handler(event.error);
+    });
+    globalThis.addEventListener("unhandledrejection", (event) => {
+      event.preventDefault();
+      handler(event.reason);
+    });
+  },
   onSignal(signal: HostSignal, handler: () => void) {
     Deno.addSignalListener(signal, handler);
     return () => {

@@ -84,6 +84,12 @@ export interface Runtime {
   spawn(options: SpawnOptions): ChildProcess;
   /** Watches `paths` recursively. Throws when a path does not exist. */
   watch(paths: readonly string[]): FsWatch;
+  /**
+   * Calls `handler` with any error nothing else caught (an uncaught exception
+   * or unhandled rejection) instead of crashing, so mcpmon can stop its
+   * servers before it exits.
+   */
+  onUncaughtError(handler: (error: unknown) => void): void;
   /** Calls `handler` on `signal`; returns a function that removes it. */
   onSignal(signal: HostSignal, handler: () => void): () => void;
   /** Reads an environment variable. */

@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { run } from "../src/run.ts";
+import { basicServer, fakeRuntime } from "./_fake_runtime.ts";
+
+const server = {
+  name: "fake",
+  command: "fake-server",
+  args: [],
+  watch: [],
+  extensions: [],
+  ignore: [],
+  debounceMs: 10,
+  graceMs: 100,
+  initTimeoutMs: 1000,
+};
+
+Deno.test("run() stops the server and exits 1 on an internal error", async () => {
+  const h = fakeRuntime([basicServer()]);
+  const done = run(h.runtime, server, { level: "info", timestamps: false });
+  const child = await h.spawned(1);
+  assert.equal(h.uncaught.length, 1, "run() registers an uncaught-error handler");
+  h.uncaught[0](new Error("boom in mcpmon"));
+  assert.equal(await h.exited(), 1);
+  assert.equal(child.alive, false, "the server was stopped before exiting");
+  assert.match(h.stderr(), /internal error: Error: boom in mcpmon/);
+  h.clientClose();
+  await done;
+});
+
+Deno.test("run() resolves 0 on client EOF after stopping the server", async () => {
+  const h = fakeRuntime([basicServer()]);
+  const done = run(h.runtime, server, { level: "info", timestamps: false });
+  const child = await h.spawned(1);
+  h.clientClose();
+  assert.equal(await done, 0);
+  assert.equal(child.alive, false);
+  assert.deepEqual(h.exits, []);
+});
