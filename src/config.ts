@@ -34,7 +34,18 @@ export interface ServerOptions {
   initTimeoutMs: number;
   /** How a server that crashes mid-session is restarted on its own; defaults when absent. */
   crashBackoff?: CrashBackoff;
+  /** Shell command run before each start (the old server keeps serving meanwhile); absent or empty: no build. */
+  build?: string;
+  /** Offer the injected `restart_server` tool (default true; `--no-restart-tool` turns it off). */
+  restartTool?: boolean;
+  /** Remove `__pycache__` directories under the watched paths before each restart (default true). */
+  clearPycache?: boolean;
+  /** Least time between two starts, in ms (default {@linkcode DEFAULT_MIN_RESTART_INTERVAL_MS}). */
+  minRestartIntervalMs?: number;
 }
+
+/** Default least time between two starts of a server, in ms. */
+export const DEFAULT_MIN_RESTART_INTERVAL_MS = 300;
 
 /** Automatic restarts after crashes: exponential backoff within a window. */
 export interface CrashBackoff {
