@@ -26,6 +26,14 @@ import type { Runtime } from "./runtime/mod.ts";
 import { Session } from "./session.ts";
 import { VERSION } from "./version.ts";
 import {
+  diffTools,
+  RESTART_TOOL,
+  RESTART_TOOL_FALLBACK,
+  restartResultText,
+  restartToolDefinition,
+  type ToolLike,
+} from "./restart_tool.ts";
+import {
   Backend,
   type Generation,
   type RestartOutcome,
@@ -67,6 +75,12 @@ export class Router {
   #initialize: JsonRpcId | undefined;
   #initializeAnswered = false;
   #idle: (() => void)[] = [];
+  /** The injected restart tool's name; undefined when it is turned off. */
+  #restartTool: string | undefined;
+  /** The current generation's tools (all pages), read when it became ready. */
+  #tools: Promise<ToolLike[] | undefined> | undefined;
+  /** Called when the backend's state, pid, restarts or last error change. */
+  onChange: ((backend: Backend) => void) | undefined;
 
   /** Creates the router and its backend; {@linkcode Router.start} starts the server. */
   constructor(runtime: Runtime, log: Logger, server: ServerOptions) {
@@ -81,7 +95,10 @@ export class Router {
       onReady: (_b, gen) => this.#onReady(gen),
       onFailed: (_b, cause) => this.#onFailed(cause),
       onGenerationEnd: (_b, gen) => this.#onGenerationEnd(gen),
+      onBuildFailed: (_b, error) => this.#notifyClient("error", error),
+      onChange: (b) => this.onChange?.(b),
     });
+    if (server.restartTool !== false) this.#restartTool = RESTART_TOOL;
   }
 
   /** Starts the backend's first generation. */
@@ -130,7 +147,9 @@ export class Router {
           break;
         case "request":
           if (c.method === "initialize") this.#clientInitialize(c);
-          else wait = this.#route(c, text ?? JSON.stringify(value)) ?? wait;
+          else if (c.method === "tools/call" && this.#isRestartToolCall(c.message)) {
+            this.#callRestartTool(c);
+          } else wait = this.#route(c, text ?? JSON.stringify(value)) ?? wait;
           break;
         case "notification":
           wait = this.#route(c, text ?? JSON.stringify(value)) ?? wait;
@@ -212,11 +231,13 @@ export class Router {
       return gen.ready();
     }
     const clientId = c.id;
+    const listsTools = c.method === "tools/list" && this.#restartTool !== undefined;
     const id = gen.request(c.method, c.message, {
       clientId,
       onResponse: (response) => {
         this.#inFlight.delete(clientId);
         response.id = clientId;
+        if (listsTools) this.#addRestartTool(response);
         this.#answer(response);
       },
     });
@@ -305,6 +326,7 @@ export class Router {
   // ── backend lifecycle ────────────────────────────────────────────────────
 
   #onReady(gen: Generation) {
+    this.#tools = this.#restartTool === undefined ? undefined : this.#listTools(gen);
     const init = this.#initialize;
     if (init !== undefined) {
       this.#initialize = undefined;
@@ -387,6 +409,83 @@ export class Router {
         },
         serverInfo: { name: `mcpmon (${this.backend.name})`, version: VERSION },
       },
+    });
+  }
+
+  // ── the injected restart tool ────────────────────────────────────────────
+
+  #isRestartToolCall(message: JsonRpcMessage): boolean {
+    const name = (message.params as Record<string, unknown> | undefined)?.name;
+    return this.#restartTool !== undefined && name === this.#restartTool;
+  }
+
+  /** Appends the restart tool to the last page of a `tools/list` result. */
+  #addRestartTool(response: JsonRpcMessage) {
+    const result = response.result as { tools?: ToolLike[]; nextCursor?: string } | undefined;
+    if (!result || !Array.isArray(result.tools) || result.nextCursor) return;
+    if (this.#restartTool === RESTART_TOOL && result.tools.some((t) => t.name === RESTART_TOOL)) {
+      this.#useFallbackName();
+    }
+    result.tools.push(restartToolDefinition(this.#restartTool!, this.backend.name));
+  }
+
+  #useFallbackName() {
+    if (this.#restartTool !== RESTART_TOOL) return;
+    this.#restartTool = RESTART_TOOL_FALLBACK;
+    this.#log.warn(
+      `the server has its own "${RESTART_TOOL}" tool, which wins; mcpmon's is "${RESTART_TOOL_FALLBACK}"`,
+    );
+  }
+
+  /** Reads every page of a generation's tools (for the restart tool's diff and name). */
+  async #listTools(gen: Generation): Promise<ToolLike[] | undefined> {
+    if (!declaredLists(gen.initResult ?? {}).includes("tools")) return [];
+    const tools: ToolLike[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 1000; page++) {
+      const response = await gen.call("tools/list", cursor === undefined ? undefined : { cursor });
+      const result = response.result as { tools?: ToolLike[]; nextCursor?: string } | undefined;
+      if (!result || !Array.isArray(result.tools)) return undefined;
+      tools.push(...result.tools);
+      cursor = result.nextCursor;
+      if (!cursor) break;
+    }
+    if (tools.some((t) => t.name === RESTART_TOOL)) this.#useFallbackName();
+    return tools;
+  }
+
+  async #callRestartTool(c: Extract<ClientMessage, { type: "request" }>) {
+    const args = ((c.message.params as Record<string, unknown>).arguments ?? {}) as Record<
+      string,
+      unknown
+    >;
+    const why = typeof args.reason === "string" && args.reason.trim()
+      ? args.reason.trim()
+      : undefined;
+    this.#log.info(`restart_server called${why ? `: ${why}` : ""}`);
+    const before = await this.#tools;
+    const outcome = await this.backend.restart(
+      why ? `restart_server: ${why}` : "restart_server tool",
+    );
+    const after = outcome.ok ? await this.#tools : undefined;
+    const diff = before && after ? diffTools(before, after) : undefined;
+    this.#answer({
+      jsonrpc: "2.0",
+      id: c.id,
+      result: {
+        content: [{ type: "text", text: restartResultText(this.backend.name, outcome, diff) }],
+        ...(outcome.ok ? {} : { isError: true }),
+      },
+    });
+  }
+
+  /** Sends the client a log message (`notifications/message`) from mcpmon. */
+  #notifyClient(level: "error" | "warning" | "info", data: string) {
+    if (!this.#initializeAnswered) return;
+    this.#client.write({
+      jsonrpc: "2.0",
+      method: "notifications/message",
+      params: { level, logger: "mcpmon", data },
     });
   }
 

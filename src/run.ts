@@ -90,6 +90,14 @@ export async function run(
     })
   );
 
+  // SIGHUP and SIGUSR2 (as nodemon uses) restart the server.
+  for (const signal of ["SIGHUP", "SIGUSR2"] as const) {
+    removers.push(runtime.onSignal(signal, () => {
+      log.info(`Received ${signal}; restarting`);
+      router.restart(signal);
+    }));
+  }
+
   router.start();
   try {
     await readLines(runtime.stdin, (line) => router.handleClientLine(line));

@@ -8,7 +8,12 @@
  *
  * @module
  */
-import { DEFAULT_CRASH_BACKOFF, type ServerOptions } from "./config.ts";
+import {
+  DEFAULT_CRASH_BACKOFF,
+  DEFAULT_MIN_RESTART_INTERVAL_MS,
+  type ServerOptions,
+} from "./config.ts";
+import { removePycache, watchesPython } from "./pycache.ts";
 import {
   type Classified,
   classify,
@@ -318,6 +323,10 @@ export interface BackendHooks {
   onFailed(backend: Backend, cause: string): void;
   /** A generation ended (its pending requests were already answered). */
   onGenerationEnd?(backend: Backend, gen: Generation): void;
+  /** The build failed while a server kept serving; `error` carries the build's output tail. */
+  onBuildFailed?(backend: Backend, error: string): void;
+  /** State, pid, restarts or last error changed (for status). */
+  onChange?(backend: Backend): void;
 }
 
 /** The backend's state, as the router and status see it. */
@@ -361,8 +370,10 @@ export class Backend {
   #waiters: ((outcome: RestartOutcome) => void)[] = [];
   #requestedAt = 0;
   #initializedAt = 0;
-  /** When recent mid-session crashes happened (ms since epoch). */
-  #crashes: number[] = [];
+  /** When recent failures (crashes, failed starts) happened, ms since epoch. */
+  #failures: number[] = [];
+  #lastStartAt = 0;
+  #building: ChildProcess | undefined;
   #crashTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Prepares a backend; nothing runs until {@linkcode Backend.start}. */
@@ -411,6 +422,7 @@ export class Backend {
     this.#stopping.abort();
     clearTimeout(this.#crashTimer);
     this.state = "stopped";
+    this.#building?.killGroup("SIGKILL");
     const gen = this.current;
     if (gen) await this.#stopGeneration(gen, "mcpmon is shutting down");
     await this.#cycle;
@@ -436,50 +448,75 @@ export class Backend {
     while (reason !== null && !this.#stopping.signal.aborted) {
       this.#again = null;
       this.#requestedAt = Date.now();
-      const t0 = performance.now();
-      let drained = t0, stopped = t0;
       const old = this.current;
       const isRestart = old !== undefined;
-      if (old && old.state !== "exited") {
-        this.state = "restarting";
-        this.lastReason = reason;
-        this.#log.info(`Restarting (${reason})...`, this.#ctx(old.pid));
-        await this.#drain(old);
-        drained = performance.now();
-        await this.#stopGeneration(old, `restarted (${reason})`);
-        stopped = performance.now();
-      } else if (isRestart) {
-        this.state = "restarting";
-        this.lastReason = reason;
-        this.#log.info(`Starting again (${reason})...`, this.#ctx());
+      const serving = old !== undefined && old.state !== "exited";
+      let outcome: RestartOutcome;
+      // No await unless there is something to wait for: with no build and no
+      // throttle, a restart takes effect in the same turn it was asked for.
+      const built = this.options.build?.trim() ? await this.#build(reason) : { ok: true as const };
+      if (this.#again !== null && !this.#stopping.signal.aborted) {
+        // Files changed during the build: build again before anything restarts.
+        reason = this.#again;
+        continue;
       }
-      const gen = await this.#startGeneration();
-      const outcome: RestartOutcome = {
-        ok: gen !== undefined,
-        restart: this.restarts + (isRestart ? 1 : 0),
-        durationMs: Date.now() - this.#requestedAt,
-        pid: gen?.pid,
-        error: gen ? undefined : this.lastError,
-        timings: {
-          drainMs: Math.round(drained - t0),
-          stopMs: Math.round(stopped - drained),
-          initializeMs: gen ? Math.round(this.#initializedAt - stopped) : 0,
-          replayMs: gen ? Math.round(performance.now() - this.#initializedAt) : 0,
-        },
-      };
-      if (gen && isRestart) {
-        this.restarts++;
-        this.#log.info(
-          `Restart #${this.restarts} complete (${outcome.durationMs} ms)`,
-          this.#ctx(gen.pid),
+      if (!built.ok) {
+        outcome = this.#outcome(false, isRestart, undefined, built.error);
+        if (serving) {
+          this.#log.error(`${built.error}; the running server keeps serving`, this.#ctx(old.pid));
+          this.#hooks.onBuildFailed?.(this, built.error);
+        } else this.#fail(built.error);
+      } else {
+        const wait = this.#throttleWait();
+        if (wait > 0) {
+          this.#log.verbose(`Waiting ${wait} ms before starting (restart throttle)`, this.#ctx());
+          await delay(wait, this.#stopping.signal);
+        }
+        this.#lastStartAt = Date.now();
+        const t0 = performance.now();
+        let drained = t0, stopped = t0;
+        if (serving) {
+          this.state = "restarting";
+          this.lastReason = reason;
+          this.#log.info(`Restarting (${reason})...`, this.#ctx(old.pid));
+          await this.#drain(old);
+          drained = performance.now();
+          await this.#stopGeneration(old, `restarted (${reason})`);
+          stopped = performance.now();
+        } else if (isRestart) {
+          this.state = "restarting";
+          this.lastReason = reason;
+          this.#log.info(`Starting again (${reason})...`, this.#ctx());
+        }
+        if (isRestart && this.options.clearPycache !== false) await this.#clearPycache();
+        const gen = await this.#startGeneration();
+        outcome = this.#outcome(
+          gen !== undefined,
+          isRestart,
+          gen?.pid,
+          gen ? undefined : this.lastError,
+          {
+            drainMs: Math.round(drained - t0),
+            stopMs: Math.round(stopped - drained),
+            initializeMs: gen ? Math.round(this.#initializedAt - stopped) : 0,
+            replayMs: gen ? Math.round(performance.now() - this.#initializedAt) : 0,
+          },
         );
-        const t = outcome.timings;
-        this.#log.verbose(
-          `Restart #${this.restarts} timings: drain ${t.drainMs} ms, stop ${t.stopMs} ms, ` +
-            `spawn+initialize ${t.initializeMs} ms, replay ${t.replayMs} ms`,
-          this.#ctx(gen.pid),
-        );
+        if (gen && isRestart) {
+          this.restarts++;
+          this.#log.info(
+            `Restart #${this.restarts} complete (${outcome.durationMs} ms)`,
+            this.#ctx(gen.pid),
+          );
+          const t = outcome.timings;
+          this.#log.verbose(
+            `Restart #${this.restarts} timings: drain ${t.drainMs} ms, stop ${t.stopMs} ms, ` +
+              `spawn+initialize ${t.initializeMs} ms, replay ${t.replayMs} ms`,
+            this.#ctx(gen.pid),
+          );
+        }
       }
+      this.#hooks.onChange?.(this);
       if (this.#again === null) {
         const waiting = this.#waiters;
         this.#waiters = [];
@@ -493,14 +530,114 @@ export class Backend {
       const waiting = this.#waiters;
       this.#waiters = [];
       for (const resolve of waiting) {
-        resolve({
-          ok: false,
-          restart: this.restarts,
-          durationMs: 0,
-          error: "mcpmon is shutting down",
-          timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
-        });
+        resolve(this.#outcome(false, true, undefined, "mcpmon is shutting down"));
       }
+    }
+  }
+
+  #outcome(
+    ok: boolean,
+    isRestart: boolean,
+    pid: number | undefined,
+    error: string | undefined,
+    timings: RestartOutcome["timings"] = { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
+  ): RestartOutcome {
+    return {
+      ok,
+      restart: this.restarts + (ok && isRestart ? 1 : 0),
+      durationMs: Date.now() - this.#requestedAt,
+      pid,
+      error,
+      timings,
+    };
+  }
+
+  /**
+   * Runs the build command, if any, while the running server keeps serving.
+   * Its output goes to stderr; on failure the error carries its tail.
+   */
+  async #build(reason: string): Promise<{ ok: true } | { ok: false; error: string }> {
+    const command = this.options.build?.trim();
+    if (!command) return { ok: true };
+    this.#log.info(`Building (${reason}): ${command}`, this.#ctx());
+    const t0 = performance.now();
+    let child: ChildProcess;
+    try {
+      child = this.#runtime.spawn({
+        command: "sh",
+        args: ["-c", command],
+        cwd: this.options.cwd,
+        env: this.options.env,
+      });
+    } catch (err) {
+      return {
+        ok: false,
+        error: `build could not start: ${err instanceof Error ? err.message : err}`,
+      };
+    }
+    this.#building = child;
+    child.stdin.close().catch(() => {});
+    const tail = new StderrTail(30);
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      try {
+        for await (const chunk of stream) {
+          tail.push(chunk);
+          this.#log.serverOutput(chunk, this.#ctx(child.pid));
+        }
+      } catch { /* the build is gone */ }
+    };
+    const [status] = await Promise.all([child.exited, pump(child.stdout), pump(child.stderr)]);
+    child.killGroup("SIGKILL"); // whatever the build left behind
+    this.#building = undefined;
+    const ms = Math.round(performance.now() - t0);
+    if (status.code === 0) {
+      this.#log.info(`Build succeeded (${ms} ms)`, this.#ctx());
+      return { ok: true };
+    }
+    const lines = tail.lines();
+    const output = lines.length > 0
+      ? `\nLast output lines:\n${lines.map((l) => `  ${l}`).join("\n")}`
+      : "";
+    return {
+      ok: false,
+      error: `build \`${command}\` ${describeExit(status)} after ${ms} ms${output}`,
+    };
+  }
+
+  /**
+   * One mechanism for pacing starts: at least `minRestartIntervalMs` between
+   * two starts, and after failures (crashes, failed starts) an exponential
+   * backoff counted from the last failure, so a loop slows down while a
+   * person's fix, seconds later, starts at once.
+   */
+  #throttleWait(): number {
+    const now = Date.now();
+    const minInterval = this.options.minRestartIntervalMs ?? DEFAULT_MIN_RESTART_INTERVAL_MS;
+    let wait = this.#lastStartAt === 0 ? 0 : minInterval - (now - this.#lastStartAt);
+    const failures = this.#recentFailures(now);
+    if (failures.length > 0) {
+      wait = Math.max(wait, this.#backoff(failures.length) - (now - failures.at(-1)!));
+    }
+    return wait;
+  }
+
+  #recentFailures(now: number): number[] {
+    const { windowMs } = this.options.crashBackoff ?? DEFAULT_CRASH_BACKOFF;
+    this.#failures = this.#failures.filter((t) => now - t < windowMs);
+    return this.#failures;
+  }
+
+  #backoff(failures: number): number {
+    const { baseDelayMs, maxDelayMs } = this.options.crashBackoff ?? DEFAULT_CRASH_BACKOFF;
+    return Math.min(baseDelayMs * 2 ** (failures - 1), maxDelayMs);
+  }
+
+  /** Removes `__pycache__` directories under the watched paths (stale bytecode). */
+  async #clearPycache() {
+    if (!watchesPython(this.options)) return;
+    const removed = await removePycache(this.options.watch, this.options.ignore);
+    if (removed.length > 0) {
+      this.#log.verbose(`Removed ${removed.length} __pycache__ dir(s)`, this.#ctx());
     }
   }
 
@@ -656,12 +793,8 @@ export class Backend {
    * after too many crashes in the window, wait for a change or a request.
    */
   #scheduleCrashRestart() {
-    const now = Date.now();
-    const { windowMs, maxCrashes, baseDelayMs, maxDelayMs } = this.options.crashBackoff ??
-      DEFAULT_CRASH_BACKOFF;
-    this.#crashes = this.#crashes.filter((t) => now - t < windowMs);
-    this.#crashes.push(now);
-    const n = this.#crashes.length;
+    const { windowMs, maxCrashes } = this.options.crashBackoff ?? DEFAULT_CRASH_BACKOFF;
+    const n = this.#recentFailures(Date.now()).length;
     if (n > maxCrashes) {
       this.#log.error(
         `Server crashed ${n} times in ${windowMs / 1000} s; not restarting it on its own. ` +
@@ -670,7 +803,7 @@ export class Backend {
       );
       return;
     }
-    const wait = Math.min(baseDelayMs * 2 ** (n - 1), maxDelayMs);
+    const wait = this.#backoff(n);
     this.#log.info(
       `Restarting in ${wait} ms (crash ${n} of at most ${maxCrashes} in ${windowMs / 1000} s)`,
       this.#ctx(),
@@ -693,10 +826,12 @@ export class Backend {
   }
 
   #fail(cause: string) {
+    this.#failures.push(Date.now());
     this.state = "failed";
     this.lastError = cause;
     this.#log.error(cause, this.#ctx(this.current?.pid));
     this.#hooks.onFailed(this, cause);
+    this.#hooks.onChange?.(this);
   }
 
   #ctx(pid?: number): { server?: string; pid?: number } {

@@ -22,6 +22,7 @@ function serverOptions(overrides: Partial<ServerOptions> = {}): ServerOptions {
     debounceMs: 10,
     graceMs: 200,
     initTimeoutMs: 2000,
+    minRestartIntervalMs: 0,
     ...overrides,
   };
 }
@@ -93,7 +94,8 @@ Deno.test("the initialize result sets listChanged: true for the lists the server
 });
 
 Deno.test("a restart replays initialize, initialized, log level and subscriptions before queued requests", async () => {
-  const s = start([basicServer(["a"]), basicServer(["b"])]);
+  // Without the restart tool, which reads tools/list itself on each start.
+  const s = start([basicServer(["a"]), basicServer(["b"])], { restartTool: false });
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "logging/setLevel", params: { level: "debug" } });
   s.h.clientSend({
@@ -434,5 +436,84 @@ Deno.test("after too many crashes in the window mcpmon stops restarting on its o
   // A restart request (or a file change) still brings it back.
   assert.equal((await s.router.restart("asked")).ok, true);
   assert.equal(s.h.children.length, 4);
+  await s.close();
+});
+
+Deno.test("restart_server is listed with the server's tools and answers with what changed", async () => {
+  const s = start([basicServer(["a", "b"]), basicServer(["b", "c"])]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+  const list = await s.h.clientWaitFor(byId(1));
+  assert.deepEqual(list.result.tools.map((t: Msg) => t.name), ["a", "b", "restart_server"]);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: 2,
+    method: "tools/call",
+    params: { name: "restart_server", arguments: { reason: "new tools" } },
+  });
+  const result = await s.h.clientWaitFor(byId(2));
+  const text: string = result.result.content[0].text;
+  assert.match(text, /^Restarted "fake" \(restart #1\) in \d+ ms; new pid \d+\./);
+  assert.match(text, /Tools added: c/);
+  assert.match(text, /Tools removed: a/);
+  assert.match(text, /Tools changed: none/);
+  assert.equal(result.result.isError, undefined);
+  assert.equal(s.h.children.length, 2);
+  assert.match(s.h.stderr(), /restart_server called: new tools/);
+  await s.close();
+});
+
+Deno.test("restart_server reports a failed restart with the server's stderr, as a tool error", async () => {
+  const broken = (child: FakeChild, msg: Msg) => {
+    if (msg.method === "initialize") {
+      child.writeStderr("ImportError: no module named foo\n");
+      child.exit({ code: 1, signal: null });
+    }
+  };
+  const s = start([basicServer(), broken]);
+  await initialize(s.h);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: 2,
+    method: "tools/call",
+    params: { name: "restart_server" },
+  });
+  const result = await s.h.clientWaitFor(byId(2));
+  assert.equal(result.result.isError, true);
+  assert.match(result.result.content[0].text, /failed: .*exited with code 1/s);
+  assert.match(result.result.content[0].text, /ImportError: no module named foo/);
+  await s.close();
+});
+
+Deno.test("a server's own restart_server tool wins; mcpmon's takes another name", async () => {
+  const s = start([basicServer(["restart_server"])]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+  const list = await s.h.clientWaitFor(byId(1));
+  assert.deepEqual(list.result.tools.map((t: Msg) => t.name), [
+    "restart_server",
+    "mcpmon_restart_server",
+  ]);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: 2,
+    method: "tools/call",
+    params: { name: "restart_server" },
+  });
+  const own = await s.h.clientWaitFor(byId(2));
+  assert.equal(
+    own.result.content[0].text,
+    `restart_server@${s.h.children[0].pid}`,
+    "the server's tool answered",
+  );
+  assert.match(s.h.stderr(), /has its own "restart_server" tool/);
+  await s.close();
+});
+
+Deno.test("--no-restart-tool leaves the tool list as the server made it", async () => {
+  const s = start([basicServer(["a"])], { restartTool: false });
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+  assert.deepEqual((await s.h.clientWaitFor(byId(1))).result.tools.map((t: Msg) => t.name), ["a"]);
   await s.close();
 });

@@ -1,0 +1,122 @@
+/**
+ * The injected `restart_server` tool: its definition, and the text it
+ * answers with (restart number, time taken, tools added, removed, changed).
+ *
+ * @module
+ */
+import type { RestartOutcome } from "./supervisor.ts";
+
+/** The injected tool's preferred name. */
+export const RESTART_TOOL = "restart_server";
+/** Its name when the server has a tool called {@linkcode RESTART_TOOL} (the server's wins). */
+export const RESTART_TOOL_FALLBACK = "mcpmon_restart_server";
+
+/** A tool as listed by `tools/list` (only what the diff needs). */
+export interface ToolLike {
+  /** Tool name. */
+  name: string;
+  /** Anything else the server says about it. */
+  [key: string]: unknown;
+}
+
+/**
+ * The injected tool's definition for `tools/list`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(restartToolDefinition("restart_server", "my-server").name, "restart_server");
+ * ```
+ */
+export function restartToolDefinition(name: string, server: string): ToolLike {
+  return {
+    name,
+    title: "Restart the MCP server",
+    description:
+      `Restart the MCP server "${server}" (hot reload by mcpmon) so that code changes take ` +
+      "effect. Returns once the new server is ready, naming the tools added, removed and changed, " +
+      "or the failure with the end of the server's stderr.",
+    inputSchema: {
+      type: "object",
+      properties: {
+        reason: {
+          type: "string",
+          description: "Why the restart is needed (shown in mcpmon's log).",
+        },
+      },
+      additionalProperties: false,
+    },
+  };
+}
+
+/** What changed between two tool lists. */
+export interface ToolDiff {
+  /** Names new in `after`. */
+  added: string[];
+  /** Names gone from `after`. */
+  removed: string[];
+  /** Names in both whose definition differs. */
+  changed: string[];
+}
+
+/**
+ * Compares two tool lists by name, and by definition for names in both.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const diff = diffTools([{ name: "a" }, { name: "b", description: "1" }], [{ name: "b", description: "2" }, { name: "c" }]);
+ * assert.deepEqual(diff, { added: ["c"], removed: ["a"], changed: ["b"] });
+ * ```
+ */
+export function diffTools(before: readonly ToolLike[], after: readonly ToolLike[]): ToolDiff {
+  const old = new Map(before.map((t) => [t.name, canonical(t)]));
+  const now = new Map(after.map((t) => [t.name, canonical(t)]));
+  return {
+    added: [...now.keys()].filter((n) => !old.has(n)),
+    removed: [...old.keys()].filter((n) => !now.has(n)),
+    changed: [...now].filter(([n, json]) => old.has(n) && old.get(n) !== json).map(([n]) => n),
+  };
+}
+
+/** JSON with object keys sorted, so key order never counts as a change. */
+function canonical(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v) =>
+      v && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : v,
+  );
+}
+
+/**
+ * The text `restart_server` answers with.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = restartResultText("srv", {
+ *   ok: true, restart: 2, durationMs: 84, pid: 42,
+ *   timings: { drainMs: 0, stopMs: 5, initializeMs: 70, replayMs: 1 },
+ * }, { added: ["b"], removed: [], changed: [] });
+ * assert.ok(text.startsWith('Restarted "srv" (restart #2) in 84 ms'));
+ * ```
+ */
+export function restartResultText(
+  server: string,
+  outcome: RestartOutcome,
+  diff?: ToolDiff,
+): string {
+  if (!outcome.ok) return `Restart of "${server}" failed: ${outcome.error ?? "unknown error"}`;
+  const lines = [
+    `Restarted "${server}" (restart #${outcome.restart}) in ${outcome.durationMs} ms; new pid ${outcome.pid}.`,
+  ];
+  if (diff) {
+    const list = (names: string[]) => names.length > 0 ? names.join(", ") : "none";
+    lines.push(`Tools added: ${list(diff.added)}`);
+    lines.push(`Tools removed: ${list(diff.removed)}`);
+    lines.push(`Tools changed: ${list(diff.changed)}`);
+  }
+  return lines.join("\n");
+}
