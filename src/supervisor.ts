@@ -172,7 +172,9 @@ export class Generation {
       // Whatever the server left in its group dies with it; that also closes
       // pipes a grandchild might hold open.
       child.killGroup("SIGKILL");
-      await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1000)]);
+      const timeout = new AbortController();
+      await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1000, timeout.signal)]);
+      timeout.abort();
       this.state = "exited";
       return status;
     });
@@ -364,6 +366,10 @@ export class Backend {
   readonly #log: Logger;
   readonly #hooks: BackendHooks;
   readonly #stopping = new AbortController();
+  /** Resolves (with undefined) once {@linkcode Backend.stop} was called: one listener for every race. */
+  readonly #stopped: Promise<undefined> = new Promise((resolve) =>
+    this.#stopping.signal.addEventListener("abort", () => resolve(undefined), { once: true })
+  );
   #generations = 0;
   #cycle: Promise<void> | null = null;
   #again: string | null = null;
@@ -711,7 +717,7 @@ export class Backend {
     const params = await Promise.race([
       this.#session.initializeParamsReady(),
       gen.ended.then(() => undefined),
-      abortPromise(this.#stopping.signal),
+      this.#stopped,
     ]);
     if (params === undefined) {
       if (!this.#stopping.signal.aborted) {
@@ -723,7 +729,7 @@ export class Backend {
     const response = await Promise.race([
       gen.call("initialize", params),
       delay(this.options.initTimeoutMs, timeout.signal).then(() => undefined),
-      abortPromise(this.#stopping.signal),
+      this.#stopped,
     ]);
     timeout.abort();
     if (this.#stopping.signal.aborted) return undefined;
@@ -837,11 +843,4 @@ export class Backend {
   #ctx(pid?: number): { server?: string; pid?: number } {
     return pid === undefined ? {} : { pid };
   }
-}
-
-function abortPromise(signal: AbortSignal): Promise<undefined> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve(undefined);
-    else signal.addEventListener("abort", () => resolve(undefined), { once: true });
-  });
 }
