@@ -1,13 +1,21 @@
 /**
- * The router between the client and the backend: id tables in both
- * directions, a queue while the backend restarts, the client's session
- * replayed to each new generation, and `list_changed` after each restart.
+ * The router between the client and its backends: id tables in both
+ * directions, a queue per backend while it restarts, the client's session
+ * replayed to each new generation, `list_changed` after restarts, and the
+ * injected tools.
+ *
+ * One router serves both modes. In single-server mode there is one backend
+ * whose names pass through unprefixed: `initialize` and the lists come from
+ * the server itself. In gateway mode mcpmon answers `initialize`, keeps each
+ * backend's lists (read when it becomes ready, and again on its own
+ * `list_changed`), and serves them merged with names `<server><sep><name>`,
+ * routing calls back by lookup table.
  *
  * Ids: each request forwarded to a server gets an id of that generation's own;
  * the client's id (string or number) is restored on the response. Requests a
  * server sends to the client get ids from one router-wide counter, so they
- * never collide across generations; a reply meant for a generation that is
- * gone is dropped and logged.
+ * never collide across generations or backends; a reply meant for a
+ * generation that is gone is dropped and logged.
  *
  * @module
  */
@@ -22,9 +30,7 @@ import {
   parseLine,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
-import type { Runtime } from "./runtime/mod.ts";
-import { Session } from "./session.ts";
-import { VERSION } from "./version.ts";
+import { exposedName, NameTable } from "./names.ts";
 import {
   diffTools,
   RESTART_TOOL,
@@ -33,24 +39,89 @@ import {
   restartToolDefinition,
   type ToolLike,
 } from "./restart_tool.ts";
+import type { Runtime } from "./runtime/mod.ts";
+import { Session } from "./session.ts";
 import {
   Backend,
+  type BackendHooks,
   type Generation,
   type RestartOutcome,
   type ServerInitiated,
 } from "./supervisor.ts";
+import { VERSION } from "./version.ts";
 
 /** The list kinds a server can declare and the client is told about. */
 const LISTS = ["tools", "prompts", "resources"] as const;
 
+/** The key of each list method's result. */
+type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
+const LIST_METHODS: Record<string, ListKind> = {
+  "tools/list": "tools",
+  "prompts/list": "prompts",
+  "resources/list": "resources",
+  "resources/templates/list": "resourceTemplates",
+};
+const KINDS: readonly ListKind[] = ["tools", "prompts", "resources", "resourceTemplates"];
+/** The capability that declares each list. */
+const CAPABILITY: Record<ListKind, string> = {
+  tools: "tools",
+  prompts: "prompts",
+  resources: "resources",
+  resourceTemplates: "resources",
+};
+/** The notification that tells the client a list changed. */
+const LIST_CHANGED: Record<ListKind, string> = {
+  tools: "notifications/tools/list_changed",
+  prompts: "notifications/prompts/list_changed",
+  resources: "notifications/resources/list_changed",
+  resourceTemplates: "notifications/resources/list_changed",
+};
+/** Items per page of a merged list in gateway mode. */
+const PAGE_SIZE = 100;
+/** The gateway's status tool. */
+const STATUS_TOOL = "server_status";
+
 type ClientMessage = Extract<ReturnType<typeof classify>, { type: "request" | "notification" }>;
+type ClientRequest = Extract<ClientMessage, { type: "request" }>;
+// deno-lint-ignore no-explicit-any
+type Item = Record<string, any>;
+
+/** Gateway naming options. */
+export interface GatewayOptions {
+  /** Between server name and tool or prompt name (default `__`). */
+  separator: string;
+  /** Longest exposed name; longer ones are shortened with a hash (default 64). */
+  nameBudget: number;
+}
+
+/** One backend and what the router keeps for it. */
+class Slot {
+  /** Client messages waiting for this backend to be ready, in arrival order. */
+  queue: { message: ClientMessage; line: string }[] = [];
+  /** The backend's own lists (gateway; tools also in single mode, for the restart tool). */
+  lists: Partial<Record<ListKind, Item[]>> = {};
+  /** Settles when the lists of the current generation have been read. */
+  listsRead: Promise<void> = Promise.resolve();
+  /** Resource URIs renamed because another backend has the same: original → exposed. */
+  renamedUris = new Map<string, string>();
+  constructor(readonly backend: Backend) {}
+  get name(): string {
+    return this.backend.name;
+  }
+}
+
+/** A merged list as the client sees it (gateway). */
+interface View {
+  items: Item[];
+  json: string;
+}
 
 /**
- * Routes messages between the client and its backend.
+ * Routes messages between the client and its backends.
  *
  * @example
  * ```ts ignore
- * const router = new Router(runtime, logger, serverOptions);
+ * const router = new Router(runtime, logger, [serverOptions]);
  * router.start();
  * await readLines(runtime.stdin, (line) => router.handleClientLine(line));
  * await router.close({ drain: true });
@@ -59,62 +130,116 @@ type ClientMessage = Extract<ReturnType<typeof classify>, { type: "request" | "n
 export class Router {
   /** What the client set up. */
   readonly session: Session = new Session();
-  /** The backend. */
-  readonly backend: Backend;
+  /** Called when a backend's state, pid, restarts or last error change. */
+  onChange: ((backend: Backend) => void) | undefined;
+  readonly #runtime: Runtime;
   readonly #log: Logger;
   readonly #client: FrameWriter;
-  readonly #graceMs: number;
-  /** Client messages waiting for the backend to be ready, in arrival order. */
-  #queue: { message: ClientMessage; line: string }[] = [];
+  readonly #gateway: GatewayOptions | undefined;
+  readonly #slots = new Map<string, Slot>();
   /** Client requests in flight: client id → where they went. */
   #inFlight = new Map<JsonRpcId, { gen: Generation; id: number }>();
   /** Server→client requests awaiting the client's reply: id toward the client → origin. */
   #toClient = new Map<number, { gen: Generation; id: JsonRpcId }>();
   #nextToClientId = 1;
-  /** The client's `initialize` request while it waits for an answer. */
+  /** The client's `initialize` request while it waits for an answer (single mode). */
   #initialize: JsonRpcId | undefined;
   #initializeAnswered = false;
   #idle: (() => void)[] = [];
   /** The injected restart tool's name; undefined when it is turned off. */
   #restartTool: string | undefined;
-  /** The current generation's tools (all pages), read when it became ready. */
-  #tools: Promise<ToolLike[] | undefined> | undefined;
-  /** Called when the backend's state, pid, restarts or last error change. */
-  onChange: ((backend: Backend) => void) | undefined;
+  /** Gateway: the merged lists, their name tables and routes. */
+  #views: Record<ListKind, View> = emptyViews();
+  #toolNames = new NameTable("__", 64);
+  #promptNames = new NameTable("__", 64);
+  #resourceRoutes = new Map<string, { slot: Slot; uri: string }>();
+  #templateRoutes = new Map<string, Slot>();
+  #warned = new Set<string>();
 
-  /** Creates the router and its backend; {@linkcode Router.start} starts the server. */
-  constructor(runtime: Runtime, log: Logger, server: ServerOptions) {
+  /**
+   * Creates the router and a backend per server; {@linkcode Router.start}
+   * starts them. Without `options.gateway` exactly one server is expected
+   * (single-server mode).
+   */
+  constructor(
+    runtime: Runtime,
+    log: Logger,
+    servers: readonly ServerOptions[],
+    options: { gateway?: GatewayOptions } = {},
+  ) {
+    this.#runtime = runtime;
     this.#log = log;
-    this.#graceMs = server.graceMs;
+    this.#gateway = options.gateway;
+    if (!this.#gateway && servers.length !== 1) {
+      throw new Error("single-server mode takes exactly one server; use gateway mode for more");
+    }
     this.#client = new FrameWriter(runtime.stdout, (err) => {
       log.debug(`client stdout closed: ${err instanceof Error ? err.message : err}`);
     });
-    this.backend = new Backend(runtime, server, this.session, log, {
-      clientReady: () => this.#client.ready(),
-      onServerMessage: (_b, gen, message, line) => this.#fromServer(gen, message, line),
-      onReady: (_b, gen) => this.#onReady(gen),
-      onFailed: (_b, cause) => this.#onFailed(cause),
-      onGenerationEnd: (_b, gen) => this.#onGenerationEnd(gen),
-      onBuildFailed: (_b, error) => this.#notifyClient("error", error),
-      onChange: (b) => this.onChange?.(b),
-    });
-    if (server.restartTool !== false) this.#restartTool = RESTART_TOOL;
+    if (this.#gateway) {
+      this.#toolNames = new NameTable(
+        this.#gateway.separator,
+        this.#gateway.nameBudget,
+        (m) => this.#warnOnce(m),
+      );
+      this.#promptNames = new NameTable(
+        this.#gateway.separator,
+        this.#gateway.nameBudget,
+        (m) => this.#warnOnce(m),
+      );
+    }
+    for (const server of servers) this.#addSlot(server);
+    const restartTool = this.#gateway ? true : servers[0].restartTool !== false;
+    if (restartTool) this.#restartTool = RESTART_TOOL;
   }
 
-  /** Starts the backend's first generation. */
+  /** The first (in single-server mode, the only) backend. */
+  get backend(): Backend {
+    return this.#slots.values().next().value!.backend;
+  }
+
+  /** Every backend, in configuration order. */
+  get backends(): Backend[] {
+    return [...this.#slots.values()].map((s) => s.backend);
+  }
+
+  /** Starts every backend's first generation (in parallel). */
   start(): void {
-    this.backend.start();
+    for (const slot of this.#slots.values()) slot.backend.start();
   }
 
-  /** Restarts the backend (see {@linkcode Backend.restart}). */
-  restart(reason: string): Promise<RestartOutcome> {
-    return this.backend.restart(reason);
+  /** Restarts a backend (the only one when `server` is omitted in single mode). */
+  restart(reason: string, server?: string): Promise<RestartOutcome> {
+    const slot = server === undefined
+      ? this.#slots.values().next().value!
+      : this.#slots.get(server);
+    if (!slot) return Promise.reject(new Error(`no server named "${server}"`));
+    return slot.backend.restart(reason);
+  }
+
+  /** Gateway: adds a backend and starts it. */
+  addServer(server: ServerOptions): void {
+    if (!this.#gateway) throw new Error("servers can only be added in gateway mode");
+    if (this.#slots.has(server.name)) throw new Error(`a server named "${server.name}" exists`);
+    this.#addSlot(server).backend.start();
+  }
+
+  /** Gateway: stops a backend and removes it, with its tools, prompts and resources. */
+  async removeServer(name: string): Promise<void> {
+    const slot = this.#slots.get(name);
+    if (!slot) return;
+    this.#slots.delete(name);
+    await slot.backend.stop();
+    this.#failQueue(slot, `server "${name}" was removed from the configuration`);
+    this.#updateViews();
   }
 
   /** Client requests not yet answered (queued or in flight). */
   get pendingClientRequests(): number {
     let queued = 0;
-    for (const q of this.#queue) if (q.message.type === "request") queued++;
+    for (const slot of this.#slots.values()) {
+      for (const q of slot.queue) if (q.message.type === "request") queued++;
+    }
     return queued + this.#inFlight.size + (this.#initialize !== undefined ? 1 : 0);
   }
 
@@ -133,7 +258,7 @@ export class Router {
     let wait: Promise<void> | undefined;
     for (const value of parsed.values) {
       const c = classify(value);
-      const text = parsed.values.length === 1 ? line : undefined;
+      const text = parsed.values.length === 1 ? line : JSON.stringify(value);
       switch (c.type) {
         case "invalid":
           this.#log.warn(`client sent an invalid message: ${c.reason}`);
@@ -146,13 +271,10 @@ export class Router {
           wait = this.#replyFromClient(c.id, c.message) ?? wait;
           break;
         case "request":
-          if (c.method === "initialize") this.#clientInitialize(c);
-          else if (c.method === "tools/call" && this.#isRestartToolCall(c.message)) {
-            this.#callRestartTool(c);
-          } else wait = this.#route(c, text ?? JSON.stringify(value)) ?? wait;
+          wait = this.#request(c, text) ?? wait;
           break;
         case "notification":
-          wait = this.#route(c, text ?? JSON.stringify(value)) ?? wait;
+          wait = this.#notification(c, text) ?? wait;
           break;
       }
     }
@@ -161,23 +283,24 @@ export class Router {
 
   /**
    * Shuts down: with `drain`, first waits (up to the grace period) for
-   * requests in flight; then stops the backend, answers whatever is left with
-   * an error, and flushes stdout.
+   * requests in flight; then stops the backends, answers whatever is left
+   * with an error, and flushes stdout.
    */
   async close(options: { drain: boolean }): Promise<void> {
     if (options.drain && this.pendingClientRequests > 0) {
+      const graceMs = Math.max(...this.backends.map((b) => b.options.graceMs), 0);
       const timeout = new AbortController();
       await Promise.race([
         new Promise<void>((resolve) => this.#idle.push(resolve)),
         new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.#graceMs);
+          const t = setTimeout(resolve, graceMs);
           timeout.signal.addEventListener("abort", () => clearTimeout(t));
         }),
       ]);
       timeout.abort();
     }
-    await this.backend.stop();
-    this.#failQueue("mcpmon is shutting down");
+    await Promise.all(this.backends.map((b) => b.stop()));
+    for (const slot of this.#slots.values()) this.#failQueue(slot, "mcpmon is shutting down");
     if (this.#initialize !== undefined) {
       this.#answer(
         errorResponse(this.#initialize, ErrorCode.ServerUnavailable, "mcpmon is shutting down"),
@@ -187,9 +310,73 @@ export class Router {
     await this.#client.flushed();
   }
 
+  #addSlot(server: ServerOptions): Slot {
+    let slot!: Slot;
+    const hooks: BackendHooks = {
+      clientReady: () => this.#client.ready(),
+      onServerMessage: (_b, gen, message, line) => this.#fromServer(slot, gen, message, line),
+      onReady: (_b, gen) => this.#onReady(slot, gen),
+      onFailed: (_b, cause) => this.#onFailed(slot, cause),
+      onGenerationEnd: (_b, gen) => this.#onGenerationEnd(gen),
+      onBuildFailed: (b, error) =>
+        this.#notifyClient("error", this.#gateway ? `[${b.name}] ${error}` : error),
+      onChange: (b) => this.onChange?.(b),
+      ownsResource: this.#gateway
+        ? (_b, uri) => this.#resourceRoutes.get(uri)?.slot === slot
+        : undefined,
+    };
+    slot = new Slot(
+      new Backend(this.#runtime, server, this.session, this.#log, hooks, {
+        labelled: !!this.#gateway,
+      }),
+    );
+    this.#slots.set(server.name, slot);
+    return slot;
+  }
+
   // ── client → server ──────────────────────────────────────────────────────
 
-  #clientInitialize(c: Extract<ClientMessage, { type: "request" }>) {
+  #request(c: ClientRequest, line: string): Promise<void> | undefined {
+    if (c.method === "initialize") {
+      this.#clientInitialize(c);
+      return undefined;
+    }
+    if (c.method === "tools/call") {
+      const name = (c.message.params as Item | undefined)?.name;
+      if (this.#restartTool !== undefined && name === this.#restartTool) {
+        this.#callRestartTool(c);
+        return undefined;
+      }
+      if (this.#gateway && name === STATUS_TOOL) {
+        this.#answer({
+          jsonrpc: "2.0",
+          id: c.id,
+          result: { content: [{ type: "text", text: this.#statusText() }] },
+        });
+        return undefined;
+      }
+    }
+    if (!this.#gateway) return this.#route(this.#slots.values().next().value!, c, line);
+    return this.#gatewayRequest(c);
+  }
+
+  #notification(c: ClientMessage, line: string): Promise<void> | undefined {
+    if (c.method === "notifications/cancelled") return this.#cancelFromClient(c.message);
+    if (!this.#gateway) return this.#route(this.#slots.values().next().value!, c, line);
+    // Gateway: every backend hears the client's notifications. Session state
+    // (initialized) reaches those not yet ready through their replay.
+    this.session.observe(c.message);
+    for (const slot of this.#slots.values()) {
+      const gen = slot.backend.current;
+      if (slot.backend.state === "ready" && gen) gen.send(line);
+      else if (c.method !== "notifications/initialized" && slot.backend.state !== "failed") {
+        slot.queue.push({ message: c, line });
+      }
+    }
+    return undefined;
+  }
+
+  #clientInitialize(c: ClientRequest) {
     if (this.session.initializeParams !== undefined) {
       this.#client.write(
         errorResponse(
@@ -200,44 +387,59 @@ export class Router {
       );
       return;
     }
-    this.#initialize = c.id;
     this.session.observe(c.message);
+    if (this.#gateway) {
+      this.#initializeAnswered = true;
+      this.#answer({ jsonrpc: "2.0", id: c.id, result: this.#gatewayInitializeResult() });
+      return;
+    }
+    this.#initialize = c.id;
     // A backend that already failed (e.g. crashed at start) cannot answer:
     // answer for it, so the session survives until the next good edit.
     if (this.backend.state === "failed") this.#answerInitializeForFailedServer();
   }
 
-  #route(c: ClientMessage, line: string): Promise<void> | undefined {
-    if (c.type === "notification" && c.method === "notifications/cancelled") {
-      return this.#cancelFromClient(c.message);
-    }
-    switch (this.backend.state) {
+  /** Sends a client message to a slot's backend, queues it, or refuses it, by the backend's state. */
+  #route(
+    slot: Slot,
+    c: ClientMessage,
+    line: string,
+    transform?: (response: JsonRpcMessage) => void,
+  ): Promise<void> | undefined {
+    switch (slot.backend.state) {
       case "ready":
-        return this.#deliver(this.backend.current!, c, line);
+        return this.#deliver(slot.backend.current!, c, line, transform);
       case "failed":
       case "stopped":
-        this.#refuse(c, this.backend.lastError ?? "the server is not running");
+        this.#refuse(slot, c, slot.backend.lastError ?? "the server is not running");
         return undefined;
       default:
-        this.#queue.push({ message: c, line });
+        slot.queue.push({ message: c, line });
         return undefined;
     }
   }
 
-  #deliver(gen: Generation, c: ClientMessage, line: string): Promise<void> | undefined {
+  #deliver(
+    gen: Generation,
+    c: ClientMessage,
+    line: string,
+    transform?: (response: JsonRpcMessage) => void,
+  ): Promise<void> | undefined {
     this.session.observe(c.message);
     if (c.type === "notification") {
       gen.send(line);
       return gen.ready();
     }
     const clientId = c.id;
-    const listsTools = c.method === "tools/list" && this.#restartTool !== undefined;
+    const addsRestartTool = !this.#gateway && c.method === "tools/list" &&
+      this.#restartTool !== undefined;
     const id = gen.request(c.method, c.message, {
       clientId,
       onResponse: (response) => {
         this.#inFlight.delete(clientId);
         response.id = clientId;
-        if (listsTools) this.#addRestartTool(response);
+        if (addsRestartTool) this.#addRestartTool(response);
+        if (transform && response.result) transform(response);
         this.#answer(response);
       },
     });
@@ -246,13 +448,11 @@ export class Router {
   }
 
   /** Answers a request the backend cannot take now; notifications still shape the session. */
-  #refuse(c: ClientMessage, cause: string) {
+  #refuse(slot: Slot, c: ClientMessage, cause: string) {
     this.session.observe(c.message);
     if (c.type === "request") {
       this.#answer(
-        errorResponse(c.id, ErrorCode.ServerUnavailable, `mcpmon: ${cause}`, {
-          server: this.backend.name,
-        }),
+        errorResponse(c.id, ErrorCode.ServerUnavailable, `mcpmon: ${cause}`, { server: slot.name }),
       );
     } else this.#log.debug(`dropped ${c.method}: ${cause}`);
   }
@@ -260,14 +460,16 @@ export class Router {
   #cancelFromClient(message: JsonRpcMessage): undefined {
     const params = (message.params ?? {}) as Record<string, unknown>;
     const requestId = params.requestId as JsonRpcId;
-    const queued = this.#queue.findIndex((q) =>
-      q.message.type === "request" && q.message.id === requestId
-    );
-    if (queued !== -1) {
-      // Never sent: drop it. A cancelled request is owed no response (MCP).
-      this.#queue.splice(queued, 1);
-      this.#wakeIdle();
-      return undefined;
+    for (const slot of this.#slots.values()) {
+      const queued = slot.queue.findIndex((q) =>
+        q.message.type === "request" && q.message.id === requestId
+      );
+      if (queued !== -1) {
+        // Never sent: drop it. A cancelled request is owed no response (MCP).
+        slot.queue.splice(queued, 1);
+        this.#wakeIdle();
+        return undefined;
+      }
     }
     const target = this.#inFlight.get(requestId);
     if (!target || target.gen.state === "exited") {
@@ -300,9 +502,274 @@ export class Router {
     return origin.gen.ready();
   }
 
+  // ── gateway: one client, many servers ────────────────────────────────────
+
+  #gatewayInitializeResult(): Item {
+    const requested = this.session.initializeParams?.protocolVersion;
+    return {
+      protocolVersion: typeof requested === "string" ? requested : "2025-06-18",
+      capabilities: {
+        tools: { listChanged: true },
+        prompts: { listChanged: true },
+        resources: { listChanged: true, subscribe: true },
+        logging: {},
+        completions: {},
+      },
+      serverInfo: { name: "mcpmon", title: "mcpmon gateway", version: VERSION },
+      instructions:
+        `mcpmon gateway over ${this.#slots.size} MCP server(s): ${
+          [...this.#slots.keys()].join(", ")
+        }. Tool and prompt names are <server>${this.#gateway!.separator}<name>. ` +
+        `${RESTART_TOOL} restarts a server; ${STATUS_TOOL} shows their state.`,
+    };
+  }
+
+  #gatewayRequest(c: ClientRequest): Promise<void> | undefined {
+    const params = (c.message.params ?? {}) as Item;
+    const kind = LIST_METHODS[c.method];
+    if (kind) return this.#answerList(c, kind, params.cursor);
+    switch (c.method) {
+      case "ping":
+        this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
+        return undefined;
+      case "logging/setLevel":
+        // Every backend gets the level; those not serving now get it replayed.
+        this.session.observe(c.message);
+        for (const slot of this.#slots.values()) {
+          const gen = slot.backend.current;
+          if (slot.backend.state === "ready" && gen) gen.call("logging/setLevel", params);
+        }
+        this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
+        return undefined;
+      case "tools/call":
+      case "prompts/get": {
+        const table = c.method === "tools/call" ? this.#toolNames : this.#promptNames;
+        const owner = typeof params.name === "string" ? table.route(params.name) : undefined;
+        const slot = owner && this.#slots.get(owner.server);
+        if (!owner || !slot) {
+          const what = c.method === "tools/call" ? "tool" : "prompt";
+          return this.#reject(c, ErrorCode.InvalidParams, `Unknown ${what}: ${params.name}`);
+        }
+        c.message.params = { ...params, name: owner.name };
+        return this.#route(slot, c, "");
+      }
+      case "resources/read":
+      case "resources/subscribe":
+      case "resources/unsubscribe": {
+        const target = this.#resourceTarget(String(params.uri));
+        if (!target) {
+          return this.#reject(c, ErrorCode.InvalidParams, `Unknown resource: ${params.uri}`);
+        }
+        c.message.params = { ...params, uri: target.uri };
+        const renamed = target.uri !== params.uri;
+        return this.#route(
+          target.slot,
+          c,
+          "",
+          renamed ? (r) => renameContents(r, target.uri, params.uri) : undefined,
+        );
+      }
+      case "completion/complete": {
+        const ref = (params.ref ?? {}) as Item;
+        let slot: Slot | undefined;
+        if (ref.type === "ref/prompt") {
+          const owner = this.#promptNames.route(String(ref.name));
+          slot = owner && this.#slots.get(owner.server);
+          if (owner) c.message.params = { ...params, ref: { ...ref, name: owner.name } };
+        } else if (ref.type === "ref/resource") {
+          slot = this.#templateRoutes.get(String(ref.uri)) ??
+            this.#resourceTarget(String(ref.uri))?.slot;
+        }
+        if (!slot) return this.#reject(c, ErrorCode.InvalidParams, "Unknown completion reference");
+        return this.#route(slot, c, "");
+      }
+      default:
+        return this.#reject(c, ErrorCode.MethodNotFound, `Method not found: ${c.method}`);
+    }
+  }
+
+  /** Where a resource URI goes: by table, else the one backend with templates. */
+  #resourceTarget(uri: string): { slot: Slot; uri: string } | undefined {
+    const routed = this.#resourceRoutes.get(uri);
+    if (routed) return routed;
+    const withTemplates = [...this.#slots.values()].filter((s) =>
+      (s.lists.resourceTemplates?.length ?? 0) > 0
+    );
+    for (const slot of withTemplates) {
+      for (const template of slot.lists.resourceTemplates!) {
+        if (matchesTemplate(String(template.uriTemplate), uri)) return { slot, uri };
+      }
+    }
+    return withTemplates.length === 1 ? { slot: withTemplates[0], uri } : undefined;
+  }
+
+  #reject(c: ClientRequest, code: number, message: string): undefined {
+    this.#answer(errorResponse(c.id, code, message));
+    return undefined;
+  }
+
+  /** Answers a list request from the merged view, a page at a time. */
+  #answerList(c: ClientRequest, kind: ListKind, cursor: unknown): undefined {
+    const items = kind === "tools"
+      ? [...this.#views.tools.items, ...this.#injectedTools()]
+      : this.#views[kind].items;
+    let offset = 0;
+    if (cursor !== undefined) {
+      offset = decodeCursor(cursor);
+      if (Number.isNaN(offset)) return this.#reject(c, ErrorCode.InvalidParams, "Invalid cursor");
+    }
+    const page = items.slice(offset, offset + PAGE_SIZE);
+    const result: Item = { [kind]: page };
+    if (offset + PAGE_SIZE < items.length) result.nextCursor = encodeCursor(offset + PAGE_SIZE);
+    this.#answer({ jsonrpc: "2.0", id: c.id, result });
+    return undefined;
+  }
+
+  #injectedTools(): Item[] {
+    const names = [...this.#slots.keys()];
+    const restart = restartToolDefinition(RESTART_TOOL, names.join(", "));
+    restart.description =
+      "Restart one of the MCP servers behind this mcpmon gateway so that code changes " +
+      "take effect. Returns once it is ready, naming the tools added, removed and changed, or the failure " +
+      "with the end of the server's stderr.";
+    restart.inputSchema = {
+      type: "object",
+      properties: {
+        server: { type: "string", enum: names, description: "Which server to restart." },
+        reason: {
+          type: "string",
+          description: "Why the restart is needed (shown in mcpmon's log).",
+        },
+      },
+      required: ["server"],
+      additionalProperties: false,
+    };
+    return [restart, {
+      name: STATUS_TOOL,
+      title: "MCP server status",
+      description:
+        "Show the state of each MCP server behind this mcpmon gateway: pid, restarts, last error.",
+      inputSchema: { type: "object", properties: {}, additionalProperties: false },
+    }];
+  }
+
+  #statusText(): string {
+    return this.backends.map((b) => {
+      const lines = [
+        `${b.name}: ${b.state}${b.pid ? `, pid ${b.pid}` : ""}, ${b.restarts} restart(s)` +
+        (b.lastReason ? `, last reason: ${b.lastReason}` : ""),
+      ];
+      if (b.lastError) lines.push(`  last error: ${b.lastError.split("\n").join("\n  ")}`);
+      return lines.join("\n");
+    }).join("\n");
+  }
+
+  /** Reads every list a generation declares (all pages); gateway, or tools for the restart tool. */
+  async #readLists(slot: Slot, gen: Generation, only?: ListKind[]): Promise<void> {
+    const caps = (gen.initResult?.capabilities ?? {}) as Item;
+    const kinds = only ??
+      (this.#gateway ? KINDS : this.#restartTool !== undefined ? ["tools" as const] : []);
+    await Promise.all(kinds.map(async (kind) => {
+      if (typeof caps[CAPABILITY[kind]] !== "object" || caps[CAPABILITY[kind]] === null) {
+        delete slot.lists[kind];
+        return;
+      }
+      const method = Object.keys(LIST_METHODS).find((m) => LIST_METHODS[m] === kind)!;
+      const items: Item[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 1000; page++) {
+        const response = await gen.call(method, cursor === undefined ? undefined : { cursor });
+        const list = (response.result as Item | undefined)?.[kind];
+        if (!Array.isArray(list)) {
+          if (response.error?.code !== ErrorCode.MethodNotFound) {
+            this.#log.debug(`${method} failed: ${response.error?.message ?? "no list"}`, {
+              server: slot.name,
+            });
+          }
+          return;
+        }
+        items.push(...list);
+        cursor = (response.result as Item).nextCursor;
+        if (!cursor) break;
+      }
+      if (gen !== slot.backend.current) return; // a newer generation owns the lists now
+      slot.lists[kind] = items;
+    }));
+    if (!this.#gateway && slot.lists.tools?.some((t) => t.name === RESTART_TOOL)) {
+      this.#useFallbackName();
+    }
+  }
+
+  /** Rebuilds the merged views and tells the client which lists changed. */
+  #updateViews() {
+    if (!this.#gateway) return;
+    const sep = this.#gateway.separator;
+    const budget = this.#gateway.nameBudget;
+    const tools = new NameTable(sep, budget, (m) => this.#warnOnce(m));
+    const prompts = new NameTable(sep, budget, (m) => this.#warnOnce(m));
+    const resourceRoutes = new Map<string, { slot: Slot; uri: string }>();
+    const templateRoutes = new Map<string, Slot>();
+    const next: Record<ListKind, Item[]> = {
+      tools: [],
+      prompts: [],
+      resources: [],
+      resourceTemplates: [],
+    };
+    for (const slot of this.#slots.values()) {
+      for (const tool of slot.lists.tools ?? []) {
+        next.tools.push({ ...tool, name: tools.add(slot.name, tool.name) });
+      }
+      for (const p of slot.lists.prompts ?? []) {
+        next.prompts.push({ ...p, name: prompts.add(slot.name, p.name) });
+      }
+      slot.renamedUris.clear();
+      for (const r of slot.lists.resources ?? []) {
+        let uri = String(r.uri);
+        const taken = resourceRoutes.get(uri);
+        if (taken) {
+          const renamed = `mcpmon://${encodeURIComponent(slot.name)}/${encodeURIComponent(uri)}`;
+          this.#warnOnce(
+            `resource URI collision: "${uri}" is offered by ${taken.slot.name} and ${slot.name}; ` +
+              `${slot.name}'s is exposed as "${renamed}"`,
+          );
+          slot.renamedUris.set(uri, renamed);
+          uri = renamed;
+        }
+        resourceRoutes.set(uri, { slot, uri: String(r.uri) });
+        next.resources.push(uri === r.uri ? r : { ...r, uri });
+      }
+      for (const t of slot.lists.resourceTemplates ?? []) {
+        const key = String(t.uriTemplate);
+        if (templateRoutes.has(key)) continue;
+        templateRoutes.set(key, slot);
+        next.resourceTemplates.push(t);
+      }
+    }
+    this.#toolNames = tools;
+    this.#promptNames = prompts;
+    this.#resourceRoutes = resourceRoutes;
+    this.#templateRoutes = templateRoutes;
+    const notify = new Set<string>();
+    for (const kind of KINDS) {
+      const json = JSON.stringify(next[kind]);
+      if (json === this.#views[kind].json) continue;
+      this.#views[kind] = { items: next[kind], json };
+      notify.add(LIST_CHANGED[kind]);
+    }
+    if (this.#initializeAnswered) {
+      for (const method of notify) this.#client.write({ jsonrpc: "2.0", method });
+    }
+  }
+
+  #warnOnce(message: string) {
+    if (this.#warned.has(message)) return;
+    this.#warned.add(message);
+    this.#log.warn(message);
+  }
+
   // ── server → client ──────────────────────────────────────────────────────
 
-  #fromServer(gen: Generation, c: ServerInitiated, line: string) {
+  #fromServer(slot: Slot, gen: Generation, c: ServerInitiated, line: string) {
     if (c.type === "request") {
       const id = this.#nextToClientId++;
       this.#toClient.set(id, { gen, id: c.id });
@@ -311,8 +778,8 @@ export class Router {
       this.#client.write(c.message);
       return;
     }
+    const params = (c.message.params ?? {}) as Item;
     if (c.method === "notifications/cancelled") {
-      const params = (c.message.params ?? {}) as Record<string, unknown>;
       const id = gen.outgoing.get(params.requestId as JsonRpcId);
       if (id === undefined) return;
       gen.outgoing.delete(params.requestId as JsonRpcId);
@@ -320,13 +787,35 @@ export class Router {
       this.#client.write({ ...c.message, params: { ...params, requestId: id } });
       return;
     }
+    if (this.#gateway) {
+      const changed = (Object.keys(LIST_CHANGED) as ListKind[]).filter((k) =>
+        LIST_CHANGED[k] === c.method
+      );
+      if (changed.length > 0) {
+        // Re-read that backend's list; the client hears of it only if the merged list changed.
+        slot.listsRead = this.#readLists(slot, gen, changed).then(() => this.#updateViews());
+        return;
+      }
+      if (c.method === "notifications/resources/updated") {
+        const renamed = slot.renamedUris.get(String(params.uri));
+        if (renamed) {
+          this.#client.write({ ...c.message, params: { ...params, uri: renamed } });
+          return;
+        }
+      }
+    }
     this.#client.write(line);
   }
 
   // ── backend lifecycle ────────────────────────────────────────────────────
 
-  #onReady(gen: Generation) {
-    this.#tools = this.#restartTool === undefined ? undefined : this.#listTools(gen);
+  #onReady(slot: Slot, gen: Generation) {
+    slot.listsRead = this.#readLists(slot, gen);
+    if (this.#gateway) {
+      this.#flushQueue(slot, gen);
+      slot.listsRead = slot.listsRead.then(() => this.#updateViews());
+      return;
+    }
     const init = this.#initialize;
     if (init !== undefined) {
       this.#initialize = undefined;
@@ -336,32 +825,34 @@ export class Router {
         id: init,
         result: advertiseListChanged(gen.initResult ?? {}),
       });
+      this.#flushQueue(slot, gen);
     } else if (this.#initializeAnswered) {
       // Deliver first what waited for this generation, then tell the client its lists may differ.
-      this.#flushQueue(gen);
+      this.#flushQueue(slot, gen);
       for (const list of declaredLists(gen.initResult ?? {})) {
         this.#client.write({ jsonrpc: "2.0", method: `notifications/${list}/list_changed` });
       }
-      return;
+    } else this.#flushQueue(slot, gen);
+  }
+
+  #flushQueue(slot: Slot, gen: Generation) {
+    const queue = slot.queue;
+    slot.queue = [];
+    for (const { message, line } of queue) {
+      // Routed gateway requests were rewritten in place: serialize them anew.
+      this.#deliver(gen, message, line || JSON.stringify(message.message));
     }
-    this.#flushQueue(gen);
   }
 
-  #flushQueue(gen: Generation) {
-    const queue = this.#queue;
-    this.#queue = [];
-    for (const { message, line } of queue) this.#deliver(gen, message, line);
+  #onFailed(slot: Slot, cause: string) {
+    if (!this.#gateway && this.#initialize !== undefined) this.#answerInitializeForFailedServer();
+    this.#failQueue(slot, this.#gateway ? `server "${slot.name}": ${cause}` : cause);
   }
 
-  #onFailed(cause: string) {
-    if (this.#initialize !== undefined) this.#answerInitializeForFailedServer();
-    this.#failQueue(cause);
-  }
-
-  #failQueue(cause: string) {
-    const queue = this.#queue;
-    this.#queue = [];
-    for (const { message } of queue) this.#refuse(message, cause);
+  #failQueue(slot: Slot, cause: string) {
+    const queue = slot.queue;
+    slot.queue = [];
+    for (const { message } of queue) this.#refuse(slot, message, cause);
     this.#wakeIdle();
   }
 
@@ -414,12 +905,7 @@ export class Router {
 
   // ── the injected restart tool ────────────────────────────────────────────
 
-  #isRestartToolCall(message: JsonRpcMessage): boolean {
-    const name = (message.params as Record<string, unknown> | undefined)?.name;
-    return this.#restartTool !== undefined && name === this.#restartTool;
-  }
-
-  /** Appends the restart tool to the last page of a `tools/list` result. */
+  /** Single mode: appends the restart tool to the last page of a `tools/list` result. */
   #addRestartTool(response: JsonRpcMessage) {
     const result = response.result as { tools?: ToolLike[]; nextCursor?: string } | undefined;
     if (!result || !Array.isArray(result.tools) || result.nextCursor) return;
@@ -437,43 +923,54 @@ export class Router {
     );
   }
 
-  /** Reads every page of a generation's tools (for the restart tool's diff and name). */
-  async #listTools(gen: Generation): Promise<ToolLike[] | undefined> {
-    if (!declaredLists(gen.initResult ?? {}).includes("tools")) return [];
-    const tools: ToolLike[] = [];
-    let cursor: string | undefined;
-    for (let page = 0; page < 1000; page++) {
-      const response = await gen.call("tools/list", cursor === undefined ? undefined : { cursor });
-      const result = response.result as { tools?: ToolLike[]; nextCursor?: string } | undefined;
-      if (!result || !Array.isArray(result.tools)) return undefined;
-      tools.push(...result.tools);
-      cursor = result.nextCursor;
-      if (!cursor) break;
-    }
-    if (tools.some((t) => t.name === RESTART_TOOL)) this.#useFallbackName();
-    return tools;
-  }
-
-  async #callRestartTool(c: Extract<ClientMessage, { type: "request" }>) {
-    const args = ((c.message.params as Record<string, unknown>).arguments ?? {}) as Record<
-      string,
-      unknown
-    >;
+  async #callRestartTool(c: ClientRequest) {
+    const args = ((c.message.params as Item).arguments ?? {}) as Item;
     const why = typeof args.reason === "string" && args.reason.trim()
       ? args.reason.trim()
       : undefined;
-    this.#log.info(`restart_server called${why ? `: ${why}` : ""}`);
-    const before = await this.#tools;
-    const outcome = await this.backend.restart(
-      why ? `restart_server: ${why}` : "restart_server tool",
+    let slot: Slot | undefined;
+    if (typeof args.server === "string") slot = this.#slots.get(args.server);
+    else if (this.#slots.size === 1) slot = this.#slots.values().next().value;
+    if (!slot) {
+      const names = [...this.#slots.keys()].join(", ");
+      const text = typeof args.server === "string"
+        ? `No server named "${args.server}". Servers: ${names}`
+        : `Say which server to restart: ${names}`;
+      this.#answer({
+        jsonrpc: "2.0",
+        id: c.id,
+        result: { content: [{ type: "text", text }], isError: true },
+      });
+      return;
+    }
+    this.#log.info(
+      `${RESTART_TOOL} called${why ? `: ${why}` : ""}`,
+      this.#gateway ? { server: slot.name } : {},
     );
-    const after = outcome.ok ? await this.#tools : undefined;
-    const diff = before && after ? diffTools(before, after) : undefined;
+    await slot.listsRead;
+    const before = slot.lists.tools;
+    const outcome = await slot.backend.restart(
+      why ? `${RESTART_TOOL}: ${why}` : `${RESTART_TOOL} tool`,
+    );
+    if (outcome.ok) await slot.listsRead;
+    const after = outcome.ok ? slot.lists.tools : undefined;
+    let diff = before && after ? diffTools(before as ToolLike[], after as ToolLike[]) : undefined;
+    if (diff && this.#gateway) {
+      const expose = (names: string[]) =>
+        names.map((n) =>
+          exposedName(slot.name, n, this.#gateway!.separator, this.#gateway!.nameBudget)
+        );
+      diff = {
+        added: expose(diff.added),
+        removed: expose(diff.removed),
+        changed: expose(diff.changed),
+      };
+    }
     this.#answer({
       jsonrpc: "2.0",
       id: c.id,
       result: {
-        content: [{ type: "text", text: restartResultText(this.backend.name, outcome, diff) }],
+        content: [{ type: "text", text: restartResultText(slot.name, outcome, diff) }],
         ...(outcome.ok ? {} : { isError: true }),
       },
     });
@@ -501,6 +998,40 @@ export class Router {
       for (const resolve of waiting) resolve();
     }
   }
+}
+
+function emptyViews(): Record<ListKind, View> {
+  const empty = () => ({ items: [], json: "[]" });
+  return { tools: empty(), prompts: empty(), resources: empty(), resourceTemplates: empty() };
+}
+
+function encodeCursor(offset: number): string {
+  return btoa(JSON.stringify({ o: offset }));
+}
+
+function decodeCursor(cursor: unknown): number {
+  try {
+    const { o } = JSON.parse(atob(String(cursor)));
+    return Number.isInteger(o) && o >= 0 ? o : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Puts a renamed resource's exposed URI back into a `resources/read` result. */
+function renameContents(response: JsonRpcMessage, original: string, exposed: unknown) {
+  const contents = (response.result as Item).contents;
+  if (!Array.isArray(contents)) return;
+  for (const c of contents) if (c?.uri === original) c.uri = exposed;
+}
+
+/** Whether `uri` fits an RFC 6570 template (each `{…}` expression matches one or more characters). */
+function matchesTemplate(template: string, uri: string): boolean {
+  const source = template.split(/\{[^}]*\}/).map((part) =>
+    part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  )
+    .join(".+");
+  return new RegExp(`^${source}$`).test(uri);
 }
 
 /** The lists (tools, prompts, resources) a server's `initialize` result declares. */

@@ -29,7 +29,7 @@ export async function run(
   logOptions: LogOptions,
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
-  const router = new Router(runtime, log, server);
+  const router = new Router(runtime, log, [server]);
 
   let watcher: Watcher | undefined;
   if (server.watch.length > 0) {

@@ -92,8 +92,11 @@ export class Session {
     }
   }
 
-  /** What a new server must receive after its `initialize` response, in order. */
-  replay(): ReplayStep[] {
+  /**
+   * What a new server must receive after its `initialize` response, in
+   * order. `ownsUri` keeps only the subscriptions that server owns (gateway).
+   */
+  replay(ownsUri?: (uri: string) => boolean): ReplayStep[] {
     const steps: ReplayStep[] = [];
     if (!this.#initialized) return steps;
     steps.push({ method: "notifications/initialized", notification: true });
@@ -105,6 +108,7 @@ export class Session {
       });
     }
     for (const uri of this.#subscriptions) {
+      if (ownsUri && !ownsUri(uri)) continue;
       steps.push({ method: "resources/subscribe", params: { uri }, notification: false });
     }
     return steps;

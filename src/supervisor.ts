@@ -329,6 +329,8 @@ export interface BackendHooks {
   onBuildFailed?(backend: Backend, error: string): void;
   /** State, pid, restarts or last error changed (for status). */
   onChange?(backend: Backend): void;
+  /** Whether a resource URI belongs to this backend (gateway); all do when absent. Filters the replayed subscriptions. */
+  ownsResource?(backend: Backend, uri: string): boolean;
 }
 
 /** The backend's state, as the router and status see it. */
@@ -365,6 +367,7 @@ export class Backend {
   readonly #session: Session;
   readonly #log: Logger;
   readonly #hooks: BackendHooks;
+  readonly #labelled: boolean;
   readonly #stopping = new AbortController();
   /** Resolves (with undefined) once {@linkcode Backend.stop} was called: one listener for every race. */
   readonly #stopped: Promise<undefined> = new Promise((resolve) =>
@@ -389,7 +392,9 @@ export class Backend {
     session: Session,
     log: Logger,
     hooks: BackendHooks,
+    display: { labelled?: boolean } = {},
   ) {
+    this.#labelled = display.labelled ?? false;
     this.name = options.name;
     this.options = options;
     this.#runtime = runtime;
@@ -749,7 +754,8 @@ export class Backend {
     gen.initResult = (response.result ?? {}) as Record<string, unknown>;
     this.#initializedAt = performance.now();
     const replies: Promise<JsonRpcMessage>[] = [];
-    for (const step of this.#session.replay()) {
+    const owns = this.#hooks.ownsResource;
+    for (const step of this.#session.replay(owns && ((uri) => owns(this, uri)))) {
       if (step.notification) {
         gen.send(
           step.params ? { jsonrpc: "2.0", method: step.method, params: step.params } : {
@@ -841,6 +847,8 @@ export class Backend {
   }
 
   #ctx(pid?: number): { server?: string; pid?: number } {
-    return pid === undefined ? {} : { pid };
+    const ctx: { server?: string; pid?: number } = this.#labelled ? { server: this.name } : {};
+    if (pid !== undefined) ctx.pid = pid;
+    return ctx;
   }
 }

@@ -40,7 +40,7 @@ function start(
 ): Started {
   const h = fakeRuntime(handles);
   const log = new Logger(h.runtime, { level: "debug", timestamps: false });
-  const router = new Router(h.runtime, log, serverOptions(overrides));
+  const router = new Router(h.runtime, log, [serverOptions(overrides)]);
   router.start();
   const loop = readLines(h.runtime.stdin, (line) => router.handleClientLine(line));
   return {

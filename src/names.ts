@@ -1,0 +1,128 @@
+/**
+ * Gateway naming: tools and prompts of several servers exposed as
+ * `<server><separator><name>`, shortened deterministically past a length
+ * budget, with collisions reported and resolved; routing by lookup table,
+ * never by splitting names.
+ *
+ * @module
+ */
+
+/** Default separator: Claude's and OpenAI's APIs only accept `^[a-zA-Z0-9_-]{1,64}$` in tool names. */
+export const DEFAULT_SEPARATOR = "__";
+/** Default longest exposed name. */
+export const DEFAULT_NAME_BUDGET = 64;
+
+/**
+ * A short, stable hash (FNV-1a, 32 bit, base 36, 7 characters).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(shortHash("a"), shortHash("a"));
+ * assert.equal(shortHash("a").length, 7);
+ * ```
+ */
+export function shortHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(36).padStart(7, "0").slice(-7);
+}
+
+/**
+ * The name a server's tool or prompt is exposed under. Past `budget`
+ * characters it is cut and ends in `_` plus a hash of server and name, so it
+ * is the same across restarts and distinct for distinct inputs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(exposedName("api", "search", "__", 64), "api__search");
+ * const long = exposedName("api", "x".repeat(100), "__", 64);
+ * assert.equal(long.length, 64);
+ * assert.equal(long, exposedName("api", "x".repeat(100), "__", 64));
+ * ```
+ */
+export function exposedName(
+  server: string,
+  name: string,
+  separator: string,
+  budget: number,
+): string {
+  const full = `${server}${separator}${name}`;
+  if (full.length <= budget) return full;
+  return withHash(full, server, name, budget);
+}
+
+function withHash(full: string, server: string, name: string, budget: number): string {
+  const suffix = `_${shortHash(`${server}\u0000${name}`)}`;
+  return full.slice(0, Math.max(0, budget - suffix.length)) + suffix;
+}
+
+/** Where an exposed name leads. */
+export interface Owner {
+  /** The server's name. */
+  server: string;
+  /** The name on that server. */
+  name: string;
+}
+
+/**
+ * Assigns exposed names to the items of several servers and routes them
+ * back. Built anew whenever a list changes; `warn` hears of each collision
+ * once per table.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const table = new NameTable("__", 64);
+ * const exposed = table.add("api", "search");
+ * assert.equal(exposed, "api__search");
+ * assert.deepEqual(table.route("api__search"), { server: "api", name: "search" });
+ * ```
+ */
+export class NameTable {
+  readonly #routes = new Map<string, Owner>();
+  readonly #separator: string;
+  readonly #budget: number;
+  readonly #warn: (message: string) => void;
+
+  /** A table for one kind of name (tools, or prompts). */
+  constructor(separator: string, budget: number, warn: (message: string) => void = () => {}) {
+    this.#separator = separator;
+    this.#budget = budget;
+    this.#warn = warn;
+  }
+
+  /**
+   * Names `name` of `server`; returns the exposed name. On a collision the
+   * first owner keeps the name and this one gets a hashed variant; both are named.
+   */
+  add(server: string, name: string): string {
+    const exposed = exposedName(server, name, this.#separator, this.#budget);
+    const taken = this.#routes.get(exposed);
+    if (!taken) {
+      this.#routes.set(exposed, { server, name });
+      return exposed;
+    }
+    const alternative = withHash(
+      `${server}${this.#separator}${name}`,
+      server,
+      `${name}\u0000dup`,
+      this.#budget,
+    );
+    this.#warn(
+      `name collision: "${exposed}" is both ${taken.server}'s "${taken.name}" and ${server}'s "${name}"; ` +
+        `the second is exposed as "${alternative}"`,
+    );
+    this.#routes.set(alternative, { server, name });
+    return alternative;
+  }
+
+  /** The owner of an exposed name. */
+  route(exposed: string): Owner | undefined {
+    return this.#routes.get(exposed);
+  }
+}
