@@ -152,8 +152,14 @@ export interface FakeHarness {
   spawned(n: number): Promise<FakeChild>;
 }
 
-/** Builds a fake runtime whose spawns run `handle` (or `handles[i]` for the i-th spawn). */
-export function fakeRuntime(handles: ((child: FakeChild, msg: Msg) => void)[]): FakeHarness {
+type Handler = (child: FakeChild, msg: Msg) => void;
+
+/**
+ * Builds a fake runtime. With a list, the i-th spawn runs `handles[i]` (the
+ * last one for any later spawn); with a record, a spawn of `command` runs
+ * `handles[command]`.
+ */
+export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeHarness {
   const children: FakeChild[] = [];
   const clientReceived: Msg[] = [];
   let stdinController!: ReadableStreamDefaultController<Uint8Array>;
@@ -185,7 +191,9 @@ export function fakeRuntime(handles: ((child: FakeChild, msg: Msg) => void)[]): 
     stdout,
     writeStderr: (data) => void (err += new TextDecoder().decode(data)),
     spawn(options) {
-      const handle = handles[Math.min(children.length, handles.length - 1)];
+      const handle = Array.isArray(handles)
+        ? handles[Math.min(children.length, handles.length - 1)]
+        : handles[options.command];
       const child = new FakeChild(options, handle);
       children.push(child);
       spawnWaiters = spawnWaiters.filter((w) => {
