@@ -1,7 +1,8 @@
 /**
  * The command line: `mcpmon [options] -- <command> [args...]`, parsed into
- * server and log options; the help text; exit codes (0 ok, 1 runtime
- * failure, 2 usage).
+ * server and log options; the subcommands `restart`, `status`, `clean` (see
+ * `control.ts`) and `wrap` (an alias of the normal run); the help texts; exit
+ * codes (0 ok, 1 runtime failure, 2 usage).
  *
  * @module
  */
@@ -13,10 +14,19 @@ import {
   DEFAULT_GRACE_MS,
   DEFAULT_IGNORE,
   DEFAULT_INIT_TIMEOUT_MS,
+  DEFAULT_MIN_RESTART_INTERVAL_MS,
   type LogLevel,
   type LogOptions,
   type ServerOptions,
 } from "./config.ts";
+import {
+  cleanCommand,
+  type ControlOutput,
+  RESTART_TIMEOUT_MS,
+  restartCommand,
+  stateDir,
+  statusCommand,
+} from "./control.ts";
 import { run } from "./run.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
@@ -32,22 +42,36 @@ import { VERSION } from "./version.ts";
  * ```
  */
 export class UsageError extends Error {
+  /** The subcommand whose usage was wrong; absent for the normal run. */
+  command?: Subcommand;
+
   /**
    * Creates a usage error.
    *
    * @param message One line naming the bad flag or value.
+   * @param command The subcommand whose usage was wrong, if any.
    */
-  constructor(message: string) {
+  constructor(message: string, command?: Subcommand) {
     super(message);
     this.name = "UsageError";
+    if (command !== undefined) this.command = command;
   }
 }
 
+/** The words that, as the first argument, select a subcommand instead of running a server. */
+export type Subcommand = "restart" | "status" | "clean" | "wrap";
+
+/** The subcommands, in the order the help lists them. */
+export const SUBCOMMANDS: readonly Subcommand[] = ["restart", "status", "clean", "wrap"];
+
 /** What the command line asks for. */
 export type CliCommand =
-  | { kind: "help" }
+  | { kind: "help"; topic?: Subcommand }
   | { kind: "version" }
-  | { kind: "run"; server: ServerOptions; log: LogOptions };
+  | { kind: "run"; server: ServerOptions; log: LogOptions }
+  | { kind: "restart"; name: string; reason?: string; json?: boolean }
+  | { kind: "status"; json: boolean }
+  | { kind: "clean" };
 
 /** One option as `node:util` `parseArgs` takes it. */
 export interface CliOption {
@@ -77,6 +101,10 @@ export const OPTIONS = {
   debounce: { type: "string" },
   grace: { type: "string" },
   "init-timeout": { type: "string" },
+  "min-interval": { type: "string" },
+  build: { type: "string" },
+  "no-restart-tool": { type: "boolean" },
+  "keep-pycache": { type: "boolean" },
   name: { type: "string", short: "n" },
   quiet: { type: "boolean", short: "q" },
   verbose: { type: "boolean", short: "v" },
@@ -91,8 +119,13 @@ type OptionName = keyof typeof OPTIONS;
 
 const SYNOPSIS = "mcpmon [options] -- <command> [args...]";
 
-/** The short usage shown after a usage error. */
-const SHORT_USAGE = `Usage: ${SYNOPSIS}`;
+/** One synopsis line per subcommand. */
+const SUB_SYNOPSIS: Record<Subcommand, string> = {
+  restart: "mcpmon restart <name> [--reason TEXT] [--json]",
+  status: "mcpmon status [--json]",
+  clean: "mcpmon clean",
+  wrap: "mcpmon wrap [--proxy] [--name NAME] [options] -- <command> [args...]",
+};
 
 function helpRows(rows: [flags: string, description: string][]): string {
   const width = 26;
@@ -137,6 +170,7 @@ client stays connected and is told to refresh its tools, prompts and resources.
 Usage:
   ${SYNOPSIS}
   mcpmon [options] <command> [args...]
+  mcpmon restart|status|clean|wrap ...
 
 Without '--', the first argument that is not an option starts the command.
 
@@ -170,7 +204,32 @@ ${
       "    --init-timeout <ms>",
       `Longest wait for the server to answer initialize\n(default: ${DEFAULT_INIT_TIMEOUT_MS})`,
     ],
-    ["-n, --name <name>", "Server name in logs\n(default: derived from the command)"],
+    [
+      "    --min-interval <ms>",
+      "Least time between two starts of the server; longer\n" +
+      "while restarts keep failing " +
+      `(default: ${DEFAULT_MIN_RESTART_INTERVAL_MS})`,
+    ],
+    [
+      "    --build <cmd>",
+      "Shell command run before each restart while the old\n" +
+      "server keeps serving; if it fails, the old server\n" +
+      "stays and the client is told (default: none)",
+    ],
+    [
+      "    --no-restart-tool",
+      "Do not offer the client the restart_server tool",
+    ],
+    [
+      "    --keep-pycache",
+      "Keep __pycache__ directories (by default they are\n" +
+      "removed under the watched paths before a restart)",
+    ],
+    [
+      "-n, --name <name>",
+      "Server name in logs, 'mcpmon status' and 'mcpmon\n" +
+      "restart' (default: derived from the command)",
+    ],
     ["-q, --quiet", "Only show errors"],
     ["-v, --verbose", "Also show file change details"],
     ["    --debug", "Show all debug output"],
@@ -181,10 +240,28 @@ ${
   ])
 }
 
+Commands (from another terminal):
+${
+  helpRows([
+    ["restart <name>", "Restart the server of a running mcpmon, by name"],
+    ["status [--json]", "List running mcpmon instances"],
+    ["clean", "Remove what dead instances left in the state dir"],
+    [
+      "wrap [--proxy] ...",
+      "Same as a plain run (for configs written for\nclaude-code-mcp-reload's 'wrap')",
+    ],
+  ])
+}
+  Run 'mcpmon <command> --help' for details. A first argument of restart,
+  status, clean or wrap is one of these commands; to run a program of that
+  name, put '--' first: mcpmon -- status
+
 Examples:
   mcpmon -- python server.py
   mcpmon --watch src/ --ext py,json -- python -m myserver
   mcpmon -t -l mcpmon.log -- node build/index.js
+  mcpmon --build "npm run build" --watch src -- node dist/index.js
+  mcpmon restart my-server --reason "schema changed"
 
 MCP config for Claude Code:
   claude mcp add my-server -- mcpmon --watch src -- python server.py
@@ -199,8 +276,105 @@ or in .mcp.json (Claude Code) / claude_desktop_config.json:
     }
   }
 
+Signals: SIGHUP or SIGUSR2 to mcpmon restarts the server.
+
 Exit codes: 0 ok, 1 runtime failure, 2 usage error.
 `;
+
+const STATE_DIR_NOTE = "Running instances register in $XDG_STATE_HOME/mcpmon, else ~/.mcpmon\n" +
+  "(mode 0700; one file per instance, mode 0600).";
+
+/**
+ * The `--help` text of each subcommand.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(SUBCOMMAND_HELP.restart.includes("--reason"));
+ * ```
+ */
+export const SUBCOMMAND_HELP: Readonly<Record<Subcommand, string>> = {
+  restart: `mcpmon restart - restart a running server from another terminal
+
+Usage:
+  ${SUB_SYNOPSIS.restart}
+
+Asks each running mcpmon whose server is named <name> (see 'mcpmon status')
+to restart its server now, as a file change would: the client stays
+connected. Waits until the new server is ready or the restart failed, and
+prints the outcome, e.g. "restarted my-server (restart #3, 84 ms, pid 1234)".
+
+Options:
+${
+    helpRows([
+      [
+        "    --reason <text>",
+        "Why; shown in the instance's log and status\n(default: mcpmon restart)",
+      ],
+      ["    --json", "Print the outcomes as a JSON array"],
+      ["-h, --help", "Show this help"],
+    ])
+  }
+
+${STATE_DIR_NOTE}
+The request is a file there plus SIGUSR2 to the instance; a bare SIGHUP or
+SIGUSR2 to an mcpmon process restarts its server too.
+
+Exit codes: 0 restarted; 1 a restart failed or got no answer within ${RESTART_TIMEOUT_MS / 1000} s;
+2 usage error, or no running mcpmon of that name (the running names are listed).
+`,
+  status: `mcpmon status - list running mcpmon instances
+
+Usage:
+  ${SUB_SYNOPSIS.status}
+
+Shows, for each mcpmon: the server's name, mcpmon's pid, the server's pid,
+uptime, restarts, state, the last restart's reason and the last error.
+Instances whose process is gone show as "dead (run mcpmon clean)".
+
+Options:
+${
+    helpRows([
+      ["    --json", "Print a JSON array instead of a table\n(dead instances have alive: false)"],
+      ["-h, --help", "Show this help"],
+    ])
+  }
+
+${STATE_DIR_NOTE}
+
+Exit codes: 0 ok, 1 the state dir cannot be read, 2 usage error.
+`,
+  clean: `mcpmon clean - forget instances that died
+
+Usage:
+  ${SUB_SYNOPSIS.clean}
+
+Removes the files of mcpmon instances that are no longer running (an mcpmon
+removes its own when it exits, unless it is killed with SIGKILL), and
+requests no instance will take. Prints what it removed.
+
+Options:
+${helpRows([["-h, --help", "Show this help"]])}
+
+${STATE_DIR_NOTE}
+
+Exit codes: 0 ok, 1 the state dir cannot be read, 2 usage error.
+`,
+  wrap: `mcpmon wrap - run a server (compatibility alias)
+
+Usage:
+  ${SUB_SYNOPSIS.wrap}
+
+The same as 'mcpmon [options] -- <command> [args...]', so MCP configs
+written for claude-code-mcp-reload ('mcp-hot-reload wrap --proxy --name
+my-server -- python server.py') work by changing the command to mcpmon.
+--proxy is accepted and ignored: mcpmon always proxies. Every option of
+'mcpmon --help' works here too.
+
+Example:
+  mcpmon wrap --proxy --name my-server -- python server.py
+`,
+};
 
 /**
  * The text to print for a usage error: the message, the short usage, and a
@@ -214,11 +388,15 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error.
  * ```
  */
 export function usageErrorText(err: UsageError): string {
-  return `mcpmon: ${err.message}\n\n${SHORT_USAGE}\nRun 'mcpmon --help' for all options.\n`;
+  const synopsis = err.command ? SUB_SYNOPSIS[err.command] : SYNOPSIS;
+  const help = err.command ? `mcpmon ${err.command} --help` : "mcpmon --help";
+  return `mcpmon: ${err.message}\n\nUsage: ${synopsis}\nRun '${help}' for all options.\n`;
 }
 
 /**
- * Parses mcpmon's arguments (without the program name). The server command
+ * Parses mcpmon's arguments (without the program name). A first argument of
+ * `restart`, `status`, `clean` or `wrap` selects that subcommand (`mcpmon --
+ * status` runs a program called status). Otherwise the server command
  * follows `--`, or else starts at the first argument that is not an option
  * or an option's value; everything after that belongs to the command.
  * Relative watch paths and the log file are resolved against `cwd`.
@@ -243,11 +421,93 @@ export function usageErrorText(err: UsageError): string {
  * @throws {UsageError} With a one-line message naming the bad flag or value.
  */
 export function parseCli(argv: readonly string[], cwd: string): CliCommand {
-  const { options: optionArgs, command } = splitCommand(argv);
+  const first = argv[0] as Subcommand;
+  if (!SUBCOMMANDS.includes(first)) return parseRun(argv, cwd);
+  try {
+    return parseSubcommand(first, argv.slice(1), cwd);
+  } catch (err) {
+    if (err instanceof UsageError) err.command ??= first;
+    throw err;
+  }
+}
+
+function parseSubcommand(sub: Subcommand, argv: readonly string[], cwd: string): CliCommand {
+  if (sub === "wrap") {
+    const cli = parseRun(argv, cwd, "wrap");
+    return cli.kind === "help" ? { kind: "help", topic: "wrap" } : cli;
+  }
+  const { values, positionals } = parseFlags(argv, {
+    help: "boolean",
+    ...(sub === "clean" ? {} : { json: "boolean" as const }),
+    ...(sub === "restart" ? { reason: "string" as const } : {}),
+  });
+  if (values.help) return { kind: "help", topic: sub };
+  const json = values.json === true;
+  if (sub === "restart") {
+    const [name, extra] = positionals;
+    if (name === undefined) throw new UsageError("missing server name (see 'mcpmon status')");
+    if (name === "") throw new UsageError("empty server name");
+    if (extra !== undefined) throw new UsageError(`unexpected argument: ${extra}`);
+    const command: CliCommand = { kind: "restart", name };
+    if (typeof values.reason === "string") command.reason = values.reason;
+    if (json) command.json = true;
+    return command;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+  return sub === "status" ? { kind: "status", json } : { kind: "clean" };
+}
+
+/**
+ * A subcommand's flags: long names (`--x`, `--x=v`, `--x v`) and `-h`;
+ * everything else is positional, all of it after `--`.
+ */
+function parseFlags(
+  argv: readonly string[],
+  spec: Record<string, "string" | "boolean">,
+): { values: Record<string, string | boolean>; positionals: string[] } {
+  const values: Record<string, string | boolean> = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i];
+    if (token === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (token === "-h") {
+      values.help = true;
+    } else if (token.startsWith("--")) {
+      const eq = token.indexOf("=");
+      const name = token.slice(2, eq === -1 ? undefined : eq);
+      const type = Object.hasOwn(spec, name) ? spec[name] : undefined;
+      if (type === undefined) throw new UsageError(`unknown option: --${name}`);
+      if (type === "boolean") {
+        if (eq !== -1) throw new UsageError(`option --${name} takes no value`);
+        values[name] = true;
+      } else {
+        if (eq === -1) i = valueIndex(argv, i, token, name);
+        const value = eq === -1 ? argv[i] : token.slice(eq + 1);
+        if (value === "") throw new UsageError(`empty value for --${name}`);
+        values[name] = value;
+      }
+    } else if (token.startsWith("-") && token.length > 1) {
+      throw new UsageError(`unknown option: ${token}`);
+    } else {
+      positionals.push(token);
+    }
+  }
+  return { values, positionals };
+}
+
+/** Flags `wrap` accepts for compatibility and ignores. */
+const WRAP_IGNORED: ReadonlySet<string> = new Set(["--proxy"]);
+
+function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliCommand {
+  const ignored = sub === "wrap" ? WRAP_IGNORED : new Set<string>();
+  const { options: optionArgs, command } = splitCommand(argv, ignored);
   let values;
   try {
     ({ values } = parseArgs({
-      args: optionArgs,
+      args: optionArgs.filter((a) => !ignored.has(a)),
       options: OPTIONS,
       strict: true,
       allowPositionals: false,
@@ -260,6 +520,7 @@ export function parseCli(argv: readonly string[], cwd: string): CliCommand {
   if (values.version) return { kind: "version" };
 
   for (const [name, value] of Object.entries(values)) {
+    if (name === "build") continue; // an empty build command means no build
     for (const v of Array.isArray(value) ? value : [value]) {
       if (v === "") throw new UsageError(`empty value for --${name}`);
     }
@@ -271,7 +532,7 @@ export function parseCli(argv: readonly string[], cwd: string): CliCommand {
   }
   const [program, ...args] = command;
   if (program === undefined || program === "") {
-    throw new UsageError(`missing server command: ${SYNOPSIS}`);
+    throw new UsageError(`missing server command: ${sub ? SUB_SYNOPSIS[sub] : SYNOPSIS}`);
   }
 
   const level: LogLevel = values.quiet
@@ -294,7 +555,15 @@ export function parseCli(argv: readonly string[], cwd: string): CliCommand {
     debounceMs: parseMs(values.debounce, "--debounce", DEFAULT_DEBOUNCE_MS),
     graceMs: parseMs(values.grace, "--grace", DEFAULT_GRACE_MS),
     initTimeoutMs: parseMs(values["init-timeout"], "--init-timeout", DEFAULT_INIT_TIMEOUT_MS),
+    restartTool: !values["no-restart-tool"],
+    clearPycache: !values["keep-pycache"],
+    minRestartIntervalMs: parseMs(
+      values["min-interval"],
+      "--min-interval",
+      DEFAULT_MIN_RESTART_INTERVAL_MS,
+    ),
   };
+  if (values.build !== undefined && values.build.trim() !== "") server.build = values.build;
   return { kind: "run", server, log };
 }
 
@@ -312,10 +581,14 @@ function optionOf(name: string): CliOption | undefined {
  * Splits `argv` into mcpmon's options and the server command, knowing which
  * options take a value; reports unknown options and missing values.
  */
-function splitCommand(argv: readonly string[]): { options: string[]; command: string[] } {
+function splitCommand(
+  argv: readonly string[],
+  ignored: ReadonlySet<string>,
+): { options: string[]; command: string[] } {
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i];
     if (token === "--") return { options: argv.slice(0, i), command: argv.slice(i + 1) };
+    if (ignored.has(token)) continue;
     if (token.startsWith("--")) {
       const eq = token.indexOf("=");
       const name = token.slice(2, eq === -1 ? undefined : eq);
@@ -518,14 +791,51 @@ export async function main(runtime: Runtime): Promise<number> {
   }
   switch (cli.kind) {
     case "help":
-      await writeAll(runtime.stdout, encoder.encode(HELP));
+      await writeAll(
+        runtime.stdout,
+        encoder.encode(cli.topic ? SUBCOMMAND_HELP[cli.topic] : HELP),
+      );
       return 0;
     case "version":
       await writeAll(runtime.stdout, encoder.encode(`mcpmon ${VERSION}\n`));
       return 0;
     case "run":
       return await run(runtime, cli.server, cli.log);
+    case "restart":
+    case "status":
+    case "clean":
+      return await control(runtime, cli);
   }
+}
+
+/** Runs a control subcommand against the state directory. */
+async function control(
+  runtime: Runtime,
+  cli: Extract<CliCommand, { kind: "restart" | "status" | "clean" }>,
+): Promise<number> {
+  const encoder = new TextEncoder();
+  const stderr = (text: string) => runtime.writeStderr(encoder.encode(text));
+  let written = Promise.resolve();
+  const out: ControlOutput = {
+    stdout: (text) => {
+      written = written.then(() => writeAll(runtime.stdout, encoder.encode(text)));
+    },
+    stderr: (text) => stderr(`mcpmon: ${text}`),
+  };
+  let code: number;
+  try {
+    const dir = stateDir((name) => runtime.env(name));
+    code = cli.kind === "restart"
+      ? await restartCommand(dir, cli.name, cli.reason, out, { json: cli.json })
+      : cli.kind === "status"
+      ? await statusCommand(dir, cli.json, out)
+      : await cleanCommand(dir, out);
+  } catch (err) {
+    stderr(`mcpmon: ${cli.kind} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    code = 1;
+  }
+  await written;
+  return code;
 }
 
 async function writeAll(stream: WritableStream<Uint8Array>, data: Uint8Array) {

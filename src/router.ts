@@ -104,7 +104,8 @@ class Slot {
   listsRead: Promise<void> = Promise.resolve();
   /** Resource URIs renamed because another backend has the same: original → exposed. */
   renamedUris = new Map<string, string>();
-  constructor(readonly backend: Backend) {}
+  /** The backend (set right after the slot is made: its hooks need the slot). */
+  backend!: Backend;
   get name(): string {
     return this.backend.name;
   }
@@ -311,7 +312,7 @@ export class Router {
   }
 
   #addSlot(server: ServerOptions): Slot {
-    let slot!: Slot;
+    const slot = new Slot();
     const hooks: BackendHooks = {
       clientReady: () => this.#client.ready(),
       onServerMessage: (_b, gen, message, line) => this.#fromServer(slot, gen, message, line),
@@ -325,11 +326,9 @@ export class Router {
         ? (_b, uri) => this.#resourceRoutes.get(uri)?.slot === slot
         : undefined,
     };
-    slot = new Slot(
-      new Backend(this.#runtime, server, this.session, this.#log, hooks, {
-        labelled: !!this.#gateway,
-      }),
-    );
+    slot.backend = new Backend(this.#runtime, server, this.session, this.#log, hooks, {
+      labelled: !!this.#gateway,
+    });
     this.#slots.set(server.name, slot);
     return slot;
   }

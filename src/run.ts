@@ -6,6 +6,7 @@
  */
 import type { LogOptions, ServerOptions } from "./config.ts";
 import { readLines } from "./jsonrpc.ts";
+import { Registry, stateDir } from "./control.ts";
 import { Logger } from "./log.ts";
 import { Router } from "./router.ts";
 import type { Runtime } from "./runtime/mod.ts";
@@ -68,11 +69,13 @@ export async function run(
     );
   }
 
+  let registry: Registry | undefined;
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (drain: boolean) => {
     shuttingDown ??= (async () => {
       watcher?.close();
       await router.close({ drain });
+      registry?.close();
     })();
     return shuttingDown;
   };
@@ -90,12 +93,38 @@ export async function run(
     })
   );
 
-  // SIGHUP and SIGUSR2 (as nodemon uses) restart the server.
+  // SIGHUP and SIGUSR2 (as nodemon uses) restart the server; `mcpmon restart`
+  // leaves a request (with its reason) in the state dir, then sends SIGUSR2.
   for (const signal of ["SIGHUP", "SIGUSR2"] as const) {
     removers.push(runtime.onSignal(signal, () => {
-      log.info(`Received ${signal}; restarting`);
-      router.restart(signal);
+      const request = registry?.takeRequest();
+      log.info(`Received ${signal}; restarting${request?.reason ? ` (${request.reason})` : ""}`);
+      router.restart(request?.reason ?? signal).then((outcome) =>
+        registry?.recordRestart(outcome, request)
+      );
     }));
+  }
+
+  // Registered only once the signal handlers exist (an unhandled SIGUSR2 would end the process).
+  try {
+    registry = Registry.open(
+      stateDir((name) => runtime.env(name)),
+      {
+        name: server.name,
+        pid: runtime.pid,
+        command: [server.command, ...server.args],
+        cwd: server.cwd ?? runtime.cwd(),
+        startedAt: Date.now(),
+      },
+      (err) => log.debug(`state dir: ${err instanceof Error ? err.message : err}`),
+    );
+    router.onChange = (backend) => registry?.updateFrom(backend);
+  } catch (err) {
+    log.warn(
+      `mcpmon status/restart will not see this instance: ${
+        err instanceof Error ? err.message : err
+      }`,
+    );
   }
 
   router.start();

@@ -181,6 +181,7 @@ export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeH
     },
   });
   let err = "";
+  const stateHome = Deno.makeTempDirSync({ prefix: "mcpmon-fake-state-" });
   const uncaught: ((error: unknown) => void)[] = [];
   const exits: number[] = [];
   const exitWaiters: ((code: number) => void)[] = [];
@@ -210,7 +211,8 @@ export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeH
       uncaught.push(handler);
     },
     onSignal: () => () => {},
-    env: () => undefined,
+    // Keeps the state dir (mcpmon status/restart) out of the real home.
+    env: (name) => name === "XDG_STATE_HOME" ? stateHome : undefined,
     cwd: () => "/fake",
     pid: 1,
     appendFile() {},

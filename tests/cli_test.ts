@@ -5,6 +5,8 @@ import {
   HELP,
   OPTIONS,
   parseCli,
+  SUBCOMMAND_HELP,
+  SUBCOMMANDS,
   UsageError,
   usageErrorText,
 } from "../src/cli.ts";
@@ -14,6 +16,7 @@ import {
   DEFAULT_GRACE_MS,
   DEFAULT_IGNORE,
   DEFAULT_INIT_TIMEOUT_MS,
+  DEFAULT_MIN_RESTART_INTERVAL_MS,
   type LogOptions,
   type ServerOptions,
 } from "../src/config.ts";
@@ -26,11 +29,12 @@ function run(...argv: string[]): { server: ServerOptions; log: LogOptions } {
   return cli as Extract<CliCommand, { kind: "run" }>;
 }
 
-function usageError(argv: string[], message: RegExp): void {
+function usageError(argv: string[], message: RegExp, command?: string): void {
   assert.throws(() => parseCli(argv, CWD), (err: unknown) => {
     assert.ok(err instanceof UsageError, `expected a UsageError, got ${err}`);
     assert.match(err.message, message);
     assert.ok(!err.message.includes("\n"), "the message is one line");
+    assert.equal(err.command, command, "the usage error names its subcommand");
     return true;
   });
 }
@@ -47,6 +51,9 @@ Deno.test("defaults: watch the cwd for source files, info level, no timestamps",
     debounceMs: DEFAULT_DEBOUNCE_MS,
     graceMs: DEFAULT_GRACE_MS,
     initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
+    restartTool: true,
+    clearPycache: true,
+    minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   });
   assert.deepEqual(log, { level: "info", timestamps: false });
 });
@@ -138,7 +145,7 @@ Deno.test("--debounce, --grace and --init-timeout take milliseconds", () => {
 });
 
 Deno.test("numbers must be non-negative integers", () => {
-  for (const flag of ["--debounce", "--grace", "--init-timeout"]) {
+  for (const flag of ["--debounce", "--grace", "--init-timeout", "--min-interval"]) {
     for (const bad of ["-1", "1.5", "abc", "1e3", " 5", "0x10", "99999999999999999999"]) {
       usageError(
         [`${flag}=${bad}`, "--", "x"],
@@ -150,6 +157,34 @@ Deno.test("numbers must be non-negative integers", () => {
     ["--debounce", "soon", "--", "x"],
     /--debounce must be a non-negative integer.*"soon"/,
   );
+});
+
+Deno.test("--min-interval sets the least time between two starts", () => {
+  assert.equal(run("--min-interval", "1500", "--", "x").server.minRestartIntervalMs, 1500);
+  assert.equal(run("--min-interval=0", "--", "x").server.minRestartIntervalMs, 0);
+});
+
+Deno.test("--build sets the build command; an empty one means no build", () => {
+  const { server } = run("--build", "npm run build", "--", "node", "dist/index.js");
+  assert.equal(server.build, "npm run build");
+  assert.equal(server.command, "node", "the build command's words are not the server command");
+  assert.equal(run("--build=make -j4", "--", "x").server.build, "make -j4");
+  assert.ok(!("build" in run("--build", "", "--", "x").server));
+  assert.ok(!("build" in run("--build=", "--", "x").server));
+  assert.ok(!("build" in run("--build", "  ", "--", "x").server));
+  assert.ok(!("build" in run("--", "x").server));
+  usageError(["--build"], /^missing value for --build$/);
+});
+
+Deno.test("--no-restart-tool and --keep-pycache turn the defaults off", () => {
+  const off = run("--no-restart-tool", "--keep-pycache", "--", "x").server;
+  assert.equal(off.restartTool, false);
+  assert.equal(off.clearPycache, false);
+  const on = run("--", "x").server;
+  assert.equal(on.restartTool, true);
+  assert.equal(on.clearPycache, true);
+  usageError(["--no-restart-tool=1", "--", "x"], /^option --no-restart-tool takes no value$/);
+  usageError(["--restart-tool", "--", "x"], /^unknown option: --restart-tool$/);
 });
 
 Deno.test("-n/--name sets the server name", () => {
@@ -264,6 +299,107 @@ Deno.test("HELP mentions every option in the parser's table", () => {
   }
 });
 
+Deno.test("mcpmon restart <name> [--reason TEXT] [--json]", () => {
+  assert.deepEqual(parseCli(["restart", "my-server"], CWD), { kind: "restart", name: "my-server" });
+  assert.deepEqual(parseCli(["restart", "my-server", "--reason", "schema changed"], CWD), {
+    kind: "restart",
+    name: "my-server",
+    reason: "schema changed",
+  });
+  assert.deepEqual(parseCli(["restart", "--reason=x y", "--json", "s"], CWD), {
+    kind: "restart",
+    name: "s",
+    reason: "x y",
+    json: true,
+  });
+  assert.deepEqual(parseCli(["restart", "--", "-odd-name"], CWD), {
+    kind: "restart",
+    name: "-odd-name",
+  });
+});
+
+Deno.test("mcpmon restart: usage errors name the restart subcommand", () => {
+  usageError(["restart"], /^missing server name/, "restart");
+  usageError(["restart", "a", "b"], /^unexpected argument: b$/, "restart");
+  usageError(["restart", "a", "--reason"], /^missing value for --reason$/, "restart");
+  usageError(["restart", "a", "--reason="], /^empty value for --reason$/, "restart");
+  usageError(["restart", "a", "--reason", "-x"], /write --reason=-x/, "restart");
+  usageError(["restart", "a", "--fast"], /^unknown option: --fast$/, "restart");
+  usageError(["restart", "a", "-v"], /^unknown option: -v$/, "restart");
+  usageError(["restart", "a", "--json=yes"], /^option --json takes no value$/, "restart");
+  usageError(["restart", ""], /^empty server name$/, "restart");
+});
+
+Deno.test("mcpmon status [--json] and mcpmon clean", () => {
+  assert.deepEqual(parseCli(["status"], CWD), { kind: "status", json: false });
+  assert.deepEqual(parseCli(["status", "--json"], CWD), { kind: "status", json: true });
+  assert.deepEqual(parseCli(["clean"], CWD), { kind: "clean" });
+  usageError(["status", "x"], /^unexpected argument: x$/, "status");
+  usageError(["status", "--reason", "x"], /^unknown option: --reason$/, "status");
+  usageError(["clean", "--json"], /^unknown option: --json$/, "clean");
+  usageError(["clean", "now"], /^unexpected argument: now$/, "clean");
+});
+
+Deno.test("each subcommand has its own --help", () => {
+  for (const sub of SUBCOMMANDS) {
+    assert.deepEqual(parseCli([sub, "--help"], CWD), { kind: "help", topic: sub });
+    assert.deepEqual(parseCli([sub, "-h"], CWD), { kind: "help", topic: sub });
+    const text = SUBCOMMAND_HELP[sub];
+    assert.ok(text.includes(`mcpmon ${sub}`), `${sub} help shows its synopsis`);
+    for (const line of text.split("\n")) assert.ok(line.length <= 80, `line too long: ${line}`);
+  }
+  assert.deepEqual(parseCli(["restart", "x", "--help"], CWD), { kind: "help", topic: "restart" });
+  assert.ok(SUBCOMMAND_HELP.restart.includes("--reason <text>"));
+  assert.ok(SUBCOMMAND_HELP.restart.includes("--json"));
+  assert.ok(SUBCOMMAND_HELP.status.includes("--json"));
+  assert.ok(SUBCOMMAND_HELP.wrap.includes("--proxy"));
+});
+
+Deno.test("a subcommand word after options, or after --, is the server command", () => {
+  assert.deepEqual(run("--", "status").server.command, "status");
+  assert.deepEqual(run("--", "restart", "x").server.args, ["x"]);
+  assert.deepEqual(run("-w", "src", "clean").server.command, "clean");
+});
+
+Deno.test("mcpmon wrap [--proxy] --name NAME -- cmd is the normal run", () => {
+  const seedStyle = parseCli(
+    ["wrap", "--proxy", "--name", "my-server", "--", "python", "/path/to/my/server.py"],
+    CWD,
+  );
+  const plain = parseCli(["--name", "my-server", "--", "python", "/path/to/my/server.py"], CWD);
+  assert.deepEqual(seedStyle, plain);
+  assert.equal(seedStyle.kind, "run");
+  assert.deepEqual(
+    parseCli(["wrap", "-w", "src", "--proxy", "--build", "make", "node", "i.js"], CWD),
+    parseCli(["-w", "src", "--build", "make", "node", "i.js"], CWD),
+    "--proxy anywhere among the options; other options work",
+  );
+  assert.deepEqual(
+    run("wrap", "--name", "n", "--", "python", "s.py", "--proxy").server.args,
+    ["s.py", "--proxy"],
+    "--proxy after the command belongs to the command",
+  );
+  assert.deepEqual(parseCli(["wrap", "--version"], CWD), { kind: "version" });
+  usageError(["wrap", "--proxy"], /^missing server command: mcpmon wrap/, "wrap");
+  usageError(["wrap", "--fast", "--", "x"], /^unknown option: --fast$/, "wrap");
+  usageError(["--proxy", "--", "x"], /^unknown option: --proxy$/);
+});
+
+Deno.test("usageErrorText of a subcommand shows that subcommand's usage", () => {
+  assert.equal(
+    usageErrorText(new UsageError("missing server name", "restart")),
+    "mcpmon: missing server name\n\n" +
+      "Usage: mcpmon restart <name> [--reason TEXT] [--json]\n" +
+      "Run 'mcpmon restart --help' for all options.\n",
+  );
+});
+
+Deno.test("HELP lists the subcommands and how to run a program of the same name", () => {
+  for (const sub of SUBCOMMANDS) assert.match(HELP, new RegExp(`^  ${sub}\\b`, "m"));
+  assert.ok(HELP.includes("mcpmon -- status"));
+  assert.ok(HELP.includes("SIGHUP or SIGUSR2"));
+});
+
 Deno.test("HELP shows the synopsis, defaults, examples, MCP config and exit codes", () => {
   for (
     const text of [
@@ -271,6 +407,7 @@ Deno.test("HELP shows the synopsis, defaults, examples, MCP config and exit code
       `(default: ${DEFAULT_DEBOUNCE_MS})`,
       `(default: ${DEFAULT_GRACE_MS})`,
       `(default: ${DEFAULT_INIT_TIMEOUT_MS})`,
+      `(default: ${DEFAULT_MIN_RESTART_INTERVAL_MS})`,
       `(default: ${DEFAULT_EXTENSIONS.join(",")})`,
       "(default: .)",
       "mcpmon -- python server.py",

@@ -53,6 +53,9 @@ import { fileURLToPath } from "node:url";
 /** Default timeout for every wait in the harness: generous, the test machine is slow and noisy. */
 export const DEFAULT_TIMEOUT_MS = 15_000;
 
+/** The state dir (`XDG_STATE_HOME`) mcpmon processes started by tests use unless told otherwise. */
+export const TEST_STATE_HOME: string = Deno.makeTempDirSync({ prefix: "mcpmon-test-state-" });
+
 /** Absolute path of the repository root. */
 export const REPO_ROOT: string = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 /** Absolute path of the CLI entry point, `mod.ts`. */
@@ -276,7 +279,8 @@ export async function startMcpmon(opts: StartOptions): Promise<McpmonHandle> {
     args,
     stderr: "pipe",
     cwd: opts.cwd,
-    env: { ...Deno.env.toObject(), ...opts.env },
+    // A private state dir, so tests never register in the real ~/.mcpmon.
+    env: { ...Deno.env.toObject(), XDG_STATE_HOME: TEST_STATE_HOME, ...opts.env },
     maxBufferSize: 256 * 1024 * 1024,
   });
   const describe = `${opts.direct ? "server" : "mcpmon"} (${argv.join(" ")})`;

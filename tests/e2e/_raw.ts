@@ -6,7 +6,7 @@
  * @module
  */
 import { LineSplitter } from "../../src/jsonrpc.ts";
-import { DEFAULT_TIMEOUT_MS, defaultLauncher, withTimeout } from "./_harness.ts";
+import { DEFAULT_TIMEOUT_MS, defaultLauncher, TEST_STATE_HOME, withTimeout } from "./_harness.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Msg = Record<string, any>;
@@ -44,7 +44,7 @@ export class RawMcpmon implements AsyncDisposable {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      env: opts.env,
+      env: { XDG_STATE_HOME: TEST_STATE_HOME, ...opts.env },
     }).spawn();
     this.#writer = this.process.stdin.getWriter();
     this.#reading = this.#read();
