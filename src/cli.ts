@@ -27,7 +27,7 @@ import {
   stateDir,
   statusCommand,
 } from "./control.ts";
-import { run } from "./run.ts";
+import { run, runGateway } from "./run.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -69,6 +69,7 @@ export type CliCommand =
   | { kind: "help"; topic?: Subcommand }
   | { kind: "version" }
   | { kind: "run"; server: ServerOptions; log: LogOptions }
+  | { kind: "gateway"; config: string; name: string; log: LogOptions }
   | { kind: "restart"; name: string; reason?: string; json?: boolean }
   | { kind: "status"; json: boolean }
   | { kind: "clean" };
@@ -95,6 +96,7 @@ export interface CliOption {
  * ```
  */
 export const OPTIONS = {
+  config: { type: "string", short: "c" },
   watch: { type: "string", short: "w", multiple: true },
   ext: { type: "string", short: "e", multiple: true },
   ignore: { type: "string", multiple: true },
@@ -170,6 +172,7 @@ client stays connected and is told to refresh its tools, prompts and resources.
 Usage:
   ${SYNOPSIS}
   mcpmon [options] <command> [args...]
+  mcpmon --config <file> [log options]     (gateway: several servers)
   mcpmon restart|status|clean|wrap ...
 
 Without '--', the first argument that is not an option starts the command.
@@ -177,6 +180,12 @@ Without '--', the first argument that is not an option starts the command.
 Options:
 ${
   helpRows([
+    [
+      "-c, --config <file>",
+      "Gateway mode: run the servers of a YAML config (or a\n" +
+      ".mcp.json) behind one entry, names prefixed\n" +
+      "<server>__<tool>; the file is reloaded when it changes",
+    ],
     ["-w, --watch <path>", "File or directory to watch; repeatable\n(default: .)"],
     [
       "-e, --ext <list>",
@@ -262,6 +271,7 @@ Examples:
   mcpmon -t -l mcpmon.log -- node build/index.js
   mcpmon --build "npm run build" --watch src -- node dist/index.js
   mcpmon restart my-server --reason "schema changed"
+  mcpmon --config .mcpmon.yaml
 
 MCP config for Claude Code:
   claude mcp add my-server -- mcpmon --watch src -- python server.py
@@ -530,11 +540,6 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
       `--quiet cannot be combined with ${values.verbose ? "--verbose" : "--debug"}`,
     );
   }
-  const [program, ...args] = command;
-  if (program === undefined || program === "") {
-    throw new UsageError(`missing server command: ${sub ? SUB_SYNOPSIS[sub] : SYNOPSIS}`);
-  }
-
   const level: LogLevel = values.quiet
     ? "error"
     : values.debug
@@ -544,6 +549,29 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     : "info";
   const log: LogOptions = { level, timestamps: values.timestamps ?? false };
   if (values["log-file"] !== undefined) log.logFile = resolve(cwd, values["log-file"]);
+
+  if (values.config !== undefined) {
+    if (command.length > 0) {
+      throw new UsageError("--config runs the servers in the config file; give no server command");
+    }
+    const perServer = Object.keys(values).filter((k) => !GATEWAY_FLAGS.has(k));
+    if (perServer.length > 0) {
+      throw new UsageError(
+        `--${perServer[0]} is set per server in the config file, not with --config`,
+      );
+    }
+    return {
+      kind: "gateway",
+      config: resolve(cwd, values.config),
+      name: values.name ?? "gateway",
+      log,
+    };
+  }
+
+  const [program, ...args] = command;
+  if (program === undefined || program === "") {
+    throw new UsageError(`missing server command: ${sub ? SUB_SYNOPSIS[sub] : SYNOPSIS}`);
+  }
 
   const server: ServerOptions = {
     name: values.name ?? deriveName(program, args, cwd),
@@ -566,6 +594,17 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
   if (values.build !== undefined && values.build.trim() !== "") server.build = values.build;
   return { kind: "run", server, log };
 }
+
+/** Flags that go with --config (everything else is set per server in the file). */
+const GATEWAY_FLAGS: ReadonlySet<string> = new Set([
+  "config",
+  "name",
+  "quiet",
+  "verbose",
+  "debug",
+  "timestamps",
+  "log-file",
+]);
 
 const SHORT_NAMES: ReadonlyMap<string, OptionName> = new Map(
   (Object.entries(OPTIONS) as [OptionName, CliOption][])
@@ -801,6 +840,8 @@ export async function main(runtime: Runtime): Promise<number> {
       return 0;
     case "run":
       return await run(runtime, cli.server, cli.log);
+    case "gateway":
+      return await runGateway(runtime, cli.config, cli.name, cli.log);
     case "restart":
     case "status":
     case "clean":

@@ -33,8 +33,10 @@ export function shortHash(text: string): string {
 
 /**
  * The name a server's tool or prompt is exposed under. Past `budget`
- * characters it is cut and ends in `_` plus a hash of server and name, so it
- * is the same across restarts and distinct for distinct inputs.
+ * characters it is shortened, the server part first (down to 8 characters:
+ * the tool's own name means more to a model), and ends in `_` plus a hash of
+ * server and name, so it is the same across restarts and distinct for
+ * distinct inputs.
  *
  * @example
  * ```ts
@@ -53,12 +55,27 @@ export function exposedName(
 ): string {
   const full = `${server}${separator}${name}`;
   if (full.length <= budget) return full;
-  return withHash(full, server, name, budget);
+  return withHash(server, name, separator, budget, `${server}\u0000${name}`);
 }
 
-function withHash(full: string, server: string, name: string, budget: number): string {
-  const suffix = `_${shortHash(`${server}\u0000${name}`)}`;
-  return full.slice(0, Math.max(0, budget - suffix.length)) + suffix;
+/** `<server><sep><name>` cut to fit `budget`, ending in `_<hash of key>`: the server part goes first. */
+function withHash(
+  server: string,
+  name: string,
+  separator: string,
+  budget: number,
+  key: string,
+): string {
+  const suffix = `_${shortHash(key)}`;
+  const room = budget - suffix.length;
+  let head = `${server}${separator}${name}`;
+  if (head.length > room) {
+    const serverRoom = Math.max(Math.min(server.length, 8), room - separator.length - name.length);
+    const shortServer = server.slice(0, serverRoom);
+    const nameRoom = Math.max(0, room - shortServer.length - separator.length);
+    head = `${shortServer}${separator}${name.slice(0, nameRoom)}`;
+  }
+  return (head + suffix).slice(-budget);
 }
 
 /** Where an exposed name leads. */
@@ -108,10 +125,11 @@ export class NameTable {
       return exposed;
     }
     const alternative = withHash(
-      `${server}${this.#separator}${name}`,
       server,
-      `${name}\u0000dup`,
+      name,
+      this.#separator,
       this.#budget,
+      `${server}\u0000${name}\u0000dup`,
     );
     this.#warn(
       `name collision: "${exposed}" is both ${taken.server}'s "${taken.name}" and ${server}'s "${name}"; ` +

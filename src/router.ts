@@ -136,7 +136,7 @@ export class Router {
   readonly #runtime: Runtime;
   readonly #log: Logger;
   readonly #client: FrameWriter;
-  readonly #gateway: GatewayOptions | undefined;
+  #gateway: GatewayOptions | undefined;
   readonly #slots = new Map<string, Slot>();
   /** Client requests in flight: client id → where they went. */
   #inFlight = new Map<JsonRpcId, { gen: Generation; id: number }>();
@@ -225,6 +225,20 @@ export class Router {
     this.#addSlot(server).backend.start();
   }
 
+  /**
+   * Gateway: gives a server a new definition. Like a restart, its tools stay
+   * listed and requests wait in its queue meanwhile: the old process drains
+   * and stops, then the new one starts.
+   */
+  async replaceServer(server: ServerOptions): Promise<void> {
+    const slot = this.#slots.get(server.name);
+    if (!slot) return this.addServer(server);
+    const old = slot.backend;
+    this.#makeBackend(slot, server);
+    await old.stop({ drain: true, why: "replaced by its new definition" });
+    if (this.#slots.get(server.name) === slot) slot.backend.start();
+  }
+
   /** Gateway: stops a backend and removes it, with its tools, prompts and resources. */
   async removeServer(name: string): Promise<void> {
     const slot = this.#slots.get(name);
@@ -232,6 +246,13 @@ export class Router {
     this.#slots.delete(name);
     await slot.backend.stop();
     this.#failQueue(slot, `server "${name}" was removed from the configuration`);
+    this.#updateViews();
+  }
+
+  /** Gateway: changes the separator or name budget; the lists are renamed and the client told. */
+  setNaming(options: GatewayOptions): void {
+    if (!this.#gateway) throw new Error("naming applies to gateway mode only");
+    this.#gateway = options;
     this.#updateViews();
   }
 
@@ -313,11 +334,19 @@ export class Router {
 
   #addSlot(server: ServerOptions): Slot {
     const slot = new Slot();
+    this.#makeBackend(slot, server);
+    this.#slots.set(server.name, slot);
+    return slot;
+  }
+
+  /** Gives a slot a new (not yet started) backend; events from an older one are ignored. */
+  #makeBackend(slot: Slot, server: ServerOptions) {
+    const current = (b: Backend) => slot.backend === b;
     const hooks: BackendHooks = {
       clientReady: () => this.#client.ready(),
       onServerMessage: (_b, gen, message, line) => this.#fromServer(slot, gen, message, line),
-      onReady: (_b, gen) => this.#onReady(slot, gen),
-      onFailed: (_b, cause) => this.#onFailed(slot, cause),
+      onReady: (b, gen) => current(b) && this.#onReady(slot, gen),
+      onFailed: (b, cause) => current(b) && this.#onFailed(slot, cause),
       onGenerationEnd: (_b, gen) => this.#onGenerationEnd(gen),
       onBuildFailed: (b, error) =>
         this.#notifyClient("error", this.#gateway ? `[${b.name}] ${error}` : error),
@@ -329,8 +358,6 @@ export class Router {
     slot.backend = new Backend(this.#runtime, server, this.session, this.#log, hooks, {
       labelled: !!this.#gateway,
     });
-    this.#slots.set(server.name, slot);
-    return slot;
   }
 
   // ── client → server ──────────────────────────────────────────────────────

@@ -1,15 +1,26 @@
 /**
- * Runs mcpmon as a stdio proxy: the client on this process's stdin/stdout,
- * one supervised server, a file watcher that restarts it.
+ * Runs mcpmon: the client on this process's stdio, one supervised server
+ * ({@linkcode run}) or several behind one entry ({@linkcode runGateway}),
+ * file watchers that restart them, signals, and the state-dir registry.
  *
  * @module
  */
+import { readFileSync } from "node:fs";
+import { basename, dirname, extname } from "node:path";
 import type { LogOptions, ServerOptions } from "./config.ts";
-import { readLines } from "./jsonrpc.ts";
+import { DEFAULT_IGNORE } from "./config.ts";
 import { Registry, stateDir } from "./control.ts";
+import {
+  ConfigError,
+  diffConfigs,
+  type GatewayConfig,
+  loadGatewayConfig,
+} from "./gateway_config.ts";
+import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
 import { Router } from "./router.ts";
 import type { Runtime } from "./runtime/mod.ts";
+import type { RestartOutcome } from "./supervisor.ts";
 import { type Change, Watcher } from "./watcher.ts";
 
 /**
@@ -31,49 +42,185 @@ export async function run(
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
   const router = new Router(runtime, log, [server]);
+  const watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
+  if (watcher === null) return 1;
+  return await serve(runtime, log, router, {
+    name: server.name,
+    command: [server.command, ...server.args],
+    cwd: server.cwd ?? runtime.cwd(),
+    closeWatchers: () => watcher?.close(),
+    restart: (reason) => router.restart(reason),
+    track: (registry) => router.onChange = (backend) => registry.updateFrom(backend),
+  });
+}
 
-  let watcher: Watcher | undefined;
-  if (server.watch.length > 0) {
-    watcher = new Watcher(
-      runtime.watch,
-      {
-        paths: server.watch,
-        extensions: server.extensions,
-        ignore: server.ignore,
-        debounceMs: server.debounceMs,
-      },
-      (changes) => {
-        for (const change of changes) log.verbose(describeChange(change, runtime.cwd()));
-        const reason = changes.length === 1
-          ? `${changes[0].kind}: ${relative(changes[0].path, runtime.cwd())}`
-          : `${changes.length} files changed`;
-        router.restart(reason);
-      },
-      (err) => log.error(`file watching failed: ${err instanceof Error ? err.message : err}`),
-    );
-    try {
-      watcher.start();
-    } catch (err) {
-      log.error(
-        `cannot watch ${server.watch.join(", ")}: ${err instanceof Error ? err.message : err}`,
-      );
-      return 1;
-    }
-    const exts = server.extensions.length > 0
-      ? server.extensions.map((e) => `.${e}`).join(",")
-      : "all";
-    log.info(
-      `Watching ${
-        server.watch.map((p) => relative(p, runtime.cwd())).join(", ")
-      } for ${exts} changes`,
-    );
+/**
+ * Gateway mode: runs every server of the config file at `configPath` behind
+ * one entry, each watched and restarted on its own; edits to the config file
+ * add, remove or restart only the servers whose definition changed. Resolves
+ * with the exit code (2 when the config is invalid at start).
+ *
+ * @example
+ * ```ts ignore
+ * import { denoRuntime } from "./runtime/deno.ts";
+ * const code = await runGateway(denoRuntime, "/app/.mcpmon.yaml", "gateway", { level: "info", timestamps: false });
+ * ```
+ */
+export async function runGateway(
+  runtime: Runtime,
+  configPath: string,
+  name: string,
+  logOptions: LogOptions,
+): Promise<number> {
+  const log = new Logger(runtime, logOptions);
+  let config: GatewayConfig;
+  try {
+    config = readConfig(runtime, configPath);
+  } catch (err) {
+    log.error(describeConfigError(err, configPath));
+    return 2;
   }
+  if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
+  const router = new Router(runtime, log, config.servers, {
+    gateway: { separator: config.separator, nameBudget: config.nameBudget },
+  });
+  const watchers = new Map<string, Watcher>();
+  const watch = (server: ServerOptions) => {
+    const watcher = watchServer(
+      runtime,
+      log,
+      server,
+      (reason) => router.restart(reason, server.name),
+      true,
+    );
+    if (watcher) watchers.set(server.name, watcher);
+  };
+  for (const server of config.servers) watch(server);
 
+  // The config file itself: reload it on change (its directory is watched, so
+  // editors that replace the file are seen too).
+  let reloading = Promise.resolve();
+  const reload = async () => {
+    let next: GatewayConfig;
+    try {
+      next = readConfig(runtime, configPath);
+    } catch (err) {
+      log.error(`${describeConfigError(err, configPath)}\nKeeping the servers that are running.`);
+      return;
+    }
+    const diff = diffConfigs(config, next);
+    if (next.separator !== config.separator || next.nameBudget !== config.nameBudget) {
+      router.setNaming({ separator: next.separator, nameBudget: next.nameBudget });
+    }
+    const byName = new Map(next.servers.map((s) => [s.name, s]));
+    for (const n of [...diff.removed, ...diff.changed]) {
+      watchers.get(n)?.close();
+      watchers.delete(n);
+    }
+    await Promise.all(diff.removed.map((n) => router.removeServer(n)));
+    await Promise.all(diff.changed.map((n) => router.replaceServer(byName.get(n)!)));
+    for (const n of diff.added) router.addServer(byName.get(n)!);
+    for (const n of [...diff.changed, ...diff.added]) watch(byName.get(n)!);
+    config = next;
+    const summary = [
+      ...diff.added.map((n) => `+${n}`),
+      ...diff.removed.map((n) => `-${n}`),
+      ...diff.changed.map((n) => `~${n}`),
+    ];
+    log.info(`Config reloaded: ${summary.length > 0 ? summary.join(" ") : "no server changed"}`);
+  };
+  const configWatcher = new Watcher(
+    runtime.watch,
+    {
+      paths: [dirname(configPath)],
+      extensions: [extname(configPath).slice(1)].filter(Boolean),
+      ignore: [...DEFAULT_IGNORE],
+      debounceMs: 100,
+    },
+    (changes) => {
+      if (!changes.some((c) => c.path === configPath)) return;
+      reloading = reloading.then(reload, reload);
+    },
+    (err) =>
+      log.error(`watching ${configPath} failed: ${err instanceof Error ? err.message : err}`),
+  );
+  try {
+    configWatcher.start();
+  } catch (err) {
+    log.warn(`cannot watch ${configPath} for changes: ${err instanceof Error ? err.message : err}`);
+  }
+  log.info(
+    `Gateway over ${config.servers.map((s) => s.name).join(", ") || "no servers"} (${configPath})`,
+  );
+
+  const summarize = (registry: Registry) => {
+    const backends = router.backends;
+    const failed = backends.filter((b) => b.state === "failed");
+    registry.update({
+      state: failed.length > 0
+        ? "failed"
+        : backends.some((b) => b.state !== "ready")
+        ? "restarting"
+        : "ready",
+      restarts: backends.reduce((n, b) => n + b.restarts, 0),
+      lastError: failed.length > 0
+        ? failed.map((b) => `${b.name}: ${b.lastError}`).join("\n")
+        : undefined,
+    });
+  };
+  return await serve(runtime, log, router, {
+    name,
+    command: ["mcpmon", "--config", configPath],
+    cwd: dirname(configPath),
+    closeWatchers: () => {
+      configWatcher.close();
+      for (const w of watchers.values()) w.close();
+    },
+    restart: async (reason) => {
+      const outcomes = await Promise.all(
+        router.backends.map((b) => router.restart(reason, b.name)),
+      );
+      return {
+        ok: outcomes.every((o) => o.ok),
+        restart: outcomes.reduce((n, o) => n + o.restart, 0),
+        durationMs: Math.max(0, ...outcomes.map((o) => o.durationMs)),
+        error: outcomes.filter((o) => !o.ok).map((o) => o.error).join("\n") || undefined,
+        timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
+      };
+    },
+    track: (registry) => router.onChange = () => summarize(registry),
+  });
+}
+
+/** What {@linkcode serve} needs to know of the mode it serves. */
+interface ServeOptions {
+  /** The name this instance registers under. */
+  name: string;
+  /** The command shown by `mcpmon status`. */
+  command: string[];
+  /** Its working directory. */
+  cwd: string;
+  /** Stops every file watcher. */
+  closeWatchers(): void;
+  /** Restarts what a SIGHUP/SIGUSR2 or `mcpmon restart` should restart. */
+  restart(reason: string): Promise<RestartOutcome>;
+  /** Keeps the registry entry up to date from now on. */
+  track(registry: Registry): void;
+}
+
+/** The part both modes share: signals, the registry, the client's stdin, shutdown. */
+async function serve(
+  runtime: Runtime,
+  log: Logger,
+  router: Router,
+  mode: ServeOptions,
+): Promise<number> {
+  keepStdoutForProtocol();
   let registry: Registry | undefined;
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (drain: boolean) => {
     shuttingDown ??= (async () => {
-      watcher?.close();
+      mode.closeWatchers();
       await router.close({ drain });
       registry?.close();
     })();
@@ -92,33 +239,31 @@ export async function run(
       shutdown(false).then(() => runtime.exit(0));
     })
   );
-
-  // SIGHUP and SIGUSR2 (as nodemon uses) restart the server; `mcpmon restart`
-  // leaves a request (with its reason) in the state dir, then sends SIGUSR2.
+  // SIGHUP and SIGUSR2 (as nodemon uses) restart; `mcpmon restart` leaves a
+  // request (with its reason) in the state dir, then sends SIGUSR2.
   for (const signal of ["SIGHUP", "SIGUSR2"] as const) {
     removers.push(runtime.onSignal(signal, () => {
       const request = registry?.takeRequest();
       log.info(`Received ${signal}; restarting${request?.reason ? ` (${request.reason})` : ""}`);
-      router.restart(request?.reason ?? signal).then((outcome) =>
+      mode.restart(request?.reason ?? signal).then((outcome) =>
         registry?.recordRestart(outcome, request)
       );
     }));
   }
-
   // Registered only once the signal handlers exist (an unhandled SIGUSR2 would end the process).
   try {
     registry = Registry.open(
       stateDir((name) => runtime.env(name)),
       {
-        name: server.name,
+        name: mode.name,
         pid: runtime.pid,
-        command: [server.command, ...server.args],
-        cwd: server.cwd ?? runtime.cwd(),
+        command: mode.command,
+        cwd: mode.cwd,
         startedAt: Date.now(),
       },
       (err) => log.debug(`state dir: ${err instanceof Error ? err.message : err}`),
     );
-    router.onChange = (backend) => registry?.updateFrom(backend);
+    mode.track(registry);
   } catch (err) {
     log.warn(
       `mcpmon status/restart will not see this instance: ${
@@ -137,6 +282,82 @@ export async function run(
   await shutdown(true);
   for (const remove of removers) remove();
   return 0;
+}
+
+/**
+ * Starts watching a server's paths; `undefined` when it watches nothing,
+ * `null` when its paths cannot be watched (logged).
+ */
+function watchServer(
+  runtime: Runtime,
+  log: Logger,
+  server: ServerOptions,
+  restart: (reason: string) => Promise<RestartOutcome>,
+  labelled: boolean,
+): Watcher | undefined | null {
+  if (server.watch.length === 0) return undefined;
+  const ctx = labelled ? { server: server.name } : {};
+  const watcher = new Watcher(
+    runtime.watch,
+    {
+      paths: server.watch,
+      extensions: server.extensions,
+      ignore: server.ignore,
+      debounceMs: server.debounceMs,
+    },
+    (changes) => {
+      for (const change of changes) log.verbose(describeChange(change, runtime.cwd()), ctx);
+      const reason = changes.length === 1
+        ? `${changes[0].kind}: ${relative(changes[0].path, runtime.cwd())}`
+        : `${changes.length} files changed`;
+      restart(reason);
+    },
+    (err) => log.error(`file watching failed: ${err instanceof Error ? err.message : err}`, ctx),
+  );
+  try {
+    watcher.start();
+  } catch (err) {
+    log.error(
+      `cannot watch ${server.watch.join(", ")}: ${err instanceof Error ? err.message : err}`,
+      ctx,
+    );
+    return null;
+  }
+  const exts = server.extensions.length > 0
+    ? server.extensions.map((e) => `.${e}`).join(",")
+    : "all";
+  log.info(
+    `Watching ${
+      server.watch.map((p) => relative(p, runtime.cwd())).join(", ")
+    } for ${exts} changes`,
+    ctx,
+  );
+  return watcher;
+}
+
+function readConfig(runtime: Runtime, path: string): GatewayConfig {
+  const text = readFileSync(path, "utf8");
+  return loadGatewayConfig(path, text, { cwd: runtime.cwd(), env: (name) => runtime.env(name) });
+}
+
+function describeConfigError(err: unknown, path: string): string {
+  if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
+  const code = (err as { code?: string }).code;
+  if (code === "ENOENT") return `config file not found: ${path}`;
+  return `cannot read config ${basename(path)}: ${err instanceof Error ? err.message : err}`;
+}
+
+/**
+ * Only JSON-RPC may reach stdout: whatever a library prints with
+ * `console.log` and friends goes to stderr instead.
+ */
+function keepStdoutForProtocol() {
+  const toStderr = (...args: unknown[]) => console.error(...args);
+  console.log = toStderr;
+  console.info = toStderr;
+  console.debug = toStderr;
+  console.dir = (item: unknown) => console.error(item);
+  console.table = (data: unknown) => console.error(data);
 }
 
 function relative(path: string, cwd: string): string {

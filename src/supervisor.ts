@@ -427,15 +427,20 @@ export class Backend {
     });
   }
 
-  /** Stops the server's process group and all future restarts. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the server's process group and all future restarts. With `drain`,
+   * requests in flight first get up to the grace period to finish; `why`
+   * goes into the error of those that do not.
+   */
+  async stop(options: { drain?: boolean; why?: string } = {}): Promise<void> {
     if (this.#stopping.signal.aborted) return;
     this.#stopping.abort();
     clearTimeout(this.#crashTimer);
     this.state = "stopped";
     this.#building?.killGroup("SIGKILL");
     const gen = this.current;
-    if (gen) await this.#stopGeneration(gen, "mcpmon is shutting down");
+    if (gen && options.drain) await this.#drain(gen);
+    if (gen) await this.#stopGeneration(gen, options.why ?? "mcpmon is shutting down");
     await this.#cycle;
   }
 

@@ -352,3 +352,25 @@ Deno.test("servers are added and removed while running; removal takes their tool
   assert.equal(g.h.children.find((c) => c.options.command === "a")!.alive, false);
   await g.close();
 });
+
+Deno.test("a changed definition restarts the server in place: its tools stay listed and requests wait", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), a2: rich("a", ["x"]) }, [server("a")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x"]);
+  const listChanged = () =>
+    g.h.clientReceived.filter((m) => m.method === "notifications/tools/list_changed").length;
+  const before = listChanged();
+  const replaced = g.router.replaceServer(server("a", { command: "a2" }));
+  const response = call(g.h, "tools/call", { name: "a__x", arguments: {} });
+  await replaced;
+  const second = await g.h.spawned(2);
+  assert.equal(second.options.command, "a2");
+  assert.equal(
+    (await response).result.content[0].text,
+    `x@${second.pid}`,
+    "answered by the new definition",
+  );
+  await call(g.h, "ping");
+  assert.equal(listChanged(), before, "the same tools: the client is not told of a change");
+  await g.close();
+});

@@ -48,3 +48,14 @@ Deno.test("routing uses the table, never string splitting", () => {
   });
   assert.equal(table.route("my__server__other"), undefined);
 });
+
+Deno.test("a long server name is shortened before the tool's own name", () => {
+  const name = exposedName(
+    "an-extremely-verbose-server-name",
+    "a_tool_with_a_rather_long_name",
+    "__",
+    40,
+  );
+  assert.equal(name.length, 40);
+  assert.match(name, /^an-extre__a_tool_with_a_rather_l_[0-9a-z]{7}$/);
+});
