@@ -739,3 +739,20 @@ Deno.test("an unquoted * in YAML is an error that says to quote it", () => {
       'with *, e.g. "*")',
   );
 });
+
+Deno.test("the README's example config loads", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const yaml = /```yaml\n(# \.mcpmon\.yaml\n[\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(yaml, "README has a .mcpmon.yaml example");
+  const config = loadGatewayConfig("/app/.mcpmon.yaml", yaml, {
+    cwd: "/app",
+    env: (name) => name === "HOME" ? "/home/me" : undefined,
+  });
+  assert.deepEqual(config.servers.map((s) => s.name), ["sage", "crucible", "my-server"]);
+  const mine = config.servers[2];
+  assert.equal(mine.cwd, "/app/my-server");
+  assert.deepEqual(mine.watch, ["/app/my-server/src"]);
+  assert.deepEqual(mine.extensions, ["py", "json"]);
+  assert.equal(mine.debounceMs, 50);
+  assert.deepEqual(config.servers[0].watch, ["/home/me/.sage/src"]);
+});
