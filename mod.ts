@@ -6,7 +6,8 @@
  * keeps the client's session alive across restarts (the client initializes
  * once; every new server process is initialized with the client's original
  * params and session state; requests made meanwhile are queued, and nothing
- * goes unanswered).
+ * goes unanswered). `mcpmon --config .mcpmon.yaml` runs several servers
+ * behind one entry, names prefixed, each reloading on its own.
  *
  * Run it from a checkout (or, once published, `deno run -A jsr:@mcpmon/cli`):
  *
@@ -27,7 +28,10 @@
  */
 export { HELP, main, parseCli, UsageError } from "./src/cli.ts";
 export type { CliCommand } from "./src/cli.ts";
-export { run } from "./src/run.ts";
+export { run, runGateway } from "./src/run.ts";
+export { ConfigError, diffConfigs, loadGatewayConfig } from "./src/gateway_config.ts";
+export type { ConfigDiff, GatewayConfig } from "./src/gateway_config.ts";
+export { exposedName } from "./src/names.ts";
 export { Router } from "./src/router.ts";
 export { Backend, Generation } from "./src/supervisor.ts";
 export type { RestartOutcome } from "./src/supervisor.ts";
