@@ -351,8 +351,10 @@ export class Router {
       onBuildFailed: (b, error) =>
         this.#notifyClient("error", this.#gateway ? `[${b.name}] ${error}` : error),
       onChange: (b) => this.onChange?.(b),
+      // The session holds the URI as the backend knows it (requests are rewritten before delivery).
       ownsResource: this.#gateway
-        ? (_b, uri) => this.#resourceRoutes.get(uri)?.slot === slot
+        ? (_b, uri) =>
+          [...this.#resourceRoutes.values()].some((r) => r.slot === slot && r.uri === uri)
         : undefined,
     };
     slot.backend = new Backend(this.#runtime, server, this.session, this.#log, hooks, {

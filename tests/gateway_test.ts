@@ -374,3 +374,27 @@ Deno.test("a changed definition restarts the server in place: its tools stay lis
   assert.equal(listChanged(), before, "the same tools: the client is not told of a change");
   await g.close();
 });
+
+Deno.test("a restarted backend is replayed only its own subscriptions, renamed URIs included", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: rich("b", ["y"]) }, [server("a"), server("b")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x", "b__y"]);
+  const uris: string[] = (await call(g.h, "resources/list")).result.resources.map((r: Msg) =>
+    r.uri
+  );
+  const renamed = uris.find((u) => u.startsWith("mcpmon://b/"))!;
+  await call(g.h, "resources/subscribe", { uri: "a://doc" });
+  await call(g.h, "resources/subscribe", { uri: renamed });
+  await g.router.restart("spec", "b");
+  const b2 = g.h.children.filter((c) => c.options.command === "b")[1];
+  await b2.waitFor((m) => m.method === "tools/list");
+  const subscribed = b2.received.filter((m) => m.method === "resources/subscribe").map((m) =>
+    m.params.uri
+  );
+  assert.deepEqual(
+    subscribed,
+    ["shared://x"],
+    "b gets its own subscription, by its own URI, and not a's",
+  );
+  await g.close();
+});
