@@ -86,24 +86,31 @@ export class LineSplitter {
 
   /** Adds a chunk and returns the complete lines it finished (possibly none). */
   push(chunk: Uint8Array): string[] {
-    const lines: string[] = [];
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(NEWLINE, start);
-      if (nl === -1) break;
-      let bytes = chunk.subarray(start, nl);
-      if (this.#parts.length > 0) {
-        this.#parts.push(bytes);
-        bytes = concat(this.#parts, this.#partsLength + bytes.length);
-        this.#parts = [];
-        this.#partsLength = 0;
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      if (chunk.length > 0) {
+        // Copy: the producer may reuse its buffer after this call.
+        this.#parts.push(chunk.slice());
+        this.#partsLength += chunk.length;
       }
-      lines.push(this.#decode(bytes));
-      start = nl + 1;
+      return [];
     }
-    if (start < chunk.length) {
-      // Copy: the producer may reuse its buffer after this call.
-      const rest = chunk.slice(start);
+    let bytes = chunk.subarray(0, last);
+    if (this.#parts.length > 0) {
+      this.#parts.push(bytes);
+      bytes = concat(this.#parts, this.#partsLength + bytes.length);
+      this.#parts = [];
+      this.#partsLength = 0;
+    }
+    // One decode for every complete line of the chunk: a newline byte never
+    // occurs inside a multibyte UTF-8 sequence, so splitting the text is safe.
+    const lines = this.#decoder.decode(bytes).split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      if (line.charCodeAt(line.length - 1) === CR) lines[i] = line.slice(0, -1);
+    }
+    if (last + 1 < chunk.length) {
+      const rest = chunk.slice(last + 1);
       this.#parts.push(rest);
       this.#partsLength += rest.length;
     }
@@ -254,13 +261,14 @@ export function resultResponse(id: JsonRpcId, result: unknown): JsonRpcMessage {
   return { jsonrpc: "2.0", id, result };
 }
 
-/** Default bytes a {@linkcode FrameWriter} buffers before asking writers to wait. */
+/** Default amount (UTF-16 code units; bytes for ASCII) a {@linkcode FrameWriter} buffers before asking writers to wait. */
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 
 /**
  * Writes newline-delimited messages to a byte stream. Messages written while
- * an earlier write is in flight are coalesced into one chunk. When more than
- * `highWaterMark` bytes are waiting, {@linkcode FrameWriter.ready} returns a
+ * an earlier write is in flight are coalesced into one chunk (one encode, one
+ * write). When more than `highWaterMark` characters are waiting (UTF-16 code
+ * units: bytes for ASCII, a lower bound otherwise), {@linkcode FrameWriter.ready} returns a
  * promise that resolves once they drain, so the producer can stop reading its
  * source (backpressure); otherwise it returns `undefined` (no allocation on
  * the fast path).
@@ -278,7 +286,9 @@ export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #encoder = new TextEncoder();
-  #queue: Uint8Array[] = [];
+  /** Texts waiting to be written, without their newlines. */
+  #queue: string[] = [];
+  /** Their length in UTF-16 code units plus newlines (bytes for ASCII; a lower bound otherwise). */
   #queued = 0;
   #flushing: Promise<void> | null = null;
   #drained: (() => void)[] = [];
@@ -305,7 +315,7 @@ export class FrameWriter {
     return this.#closed;
   }
 
-  /** Bytes waiting to be written. */
+  /** Characters (UTF-16 code units) waiting to be written. */
   get buffered(): number {
     return this.#queued;
   }
@@ -314,14 +324,13 @@ export class FrameWriter {
   write(message: JsonRpcMessage | string): void {
     if (this.#closed) return;
     const text = typeof message === "string" ? message : JSON.stringify(message);
-    const bytes = this.#encoder.encode(text + "\n");
-    this.#queue.push(bytes);
-    this.#queued += bytes.length;
+    this.#queue.push(text);
+    this.#queued += text.length + 1;
     if (this.#flushing === null) this.#flushing = this.#flush();
   }
 
   /**
-   * `undefined` while fewer than `highWaterMark` bytes wait; otherwise a
+   * `undefined` while fewer than `highWaterMark` characters wait; otherwise a
    * promise that resolves once they have drained below it (or the stream broke).
    */
   ready(): Promise<void> | undefined {
@@ -347,9 +356,13 @@ export class FrameWriter {
   async #flush(): Promise<void> {
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        const chunk = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue, this.#queued);
+        // One encode (and one write) for every message queued meanwhile.
+        const texts = this.#queue;
         this.#queue = [];
         this.#queued = 0;
+        const chunk = this.#encoder.encode(
+          texts.length === 1 ? texts[0] + "\n" : texts.join("\n") + "\n",
+        );
         await this.#writer.write(chunk);
         this.#release();
       }
@@ -390,11 +403,28 @@ export async function readLines(
   onLine: (line: string) => void | Promise<void>,
 ): Promise<void> {
   const splitter = new LineSplitter();
-  const reader = stream.getReader();
+  // A byte stream (Deno's stdin and child pipes) is read into one buffer, reused
+  // for every read: the default reader allocates a fresh 64 KiB buffer per read,
+  // however few bytes arrived (one message is often ~100 bytes).
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch { /* not a byte stream: read the chunks it makes */ }
+  const reader = byob ?? stream.getReader();
+  let buffer = new ArrayBuffer(READ_BUFFER_SIZE);
   try {
     for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
+      let value: Uint8Array | undefined;
+      if (byob) {
+        const result = await byob.read(new Uint8Array(buffer));
+        if (result.done || !result.value) break;
+        value = result.value;
+        buffer = value.buffer as ArrayBuffer;
+      } else {
+        const result = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+        if (result.done) break;
+        value = result.value;
+      }
       for (const line of splitter.push(value)) {
         const wait = onLine(line);
         if (wait) await wait;
@@ -408,3 +438,6 @@ export async function readLines(
     reader.releaseLock();
   }
 }
+
+/** Bytes {@linkcode readLines} reads at most at once from a byte stream. */
+const READ_BUFFER_SIZE = 64 * 1024;
