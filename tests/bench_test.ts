@@ -1,0 +1,115 @@
+/**
+ * Smoke test of `scripts/bench.ts`: it runs end to end with tiny counts, prints a well-formed JSON
+ * report on stdout, and leaves no process behind. No timing is asserted: timing goals belong to the
+ * bench itself, never to a test (the test machine is slow and noisy).
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { processAlive, waitUntil } from "./e2e/_harness.ts";
+import { type BenchReport, type Figure, renderTable, type SideResult } from "../scripts/bench.ts";
+
+const BENCH = fileURLToPath(new URL("../scripts/bench.ts", import.meta.url));
+
+async function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BENCH, ...args],
+    stdin: "null",
+    signal: AbortSignal.timeout(120_000),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+  };
+}
+
+function assertSide(side: SideResult | undefined, what: string, middle: boolean) {
+  assert.ok(side, `${what} measured`);
+  for (const key of ["p50Us", "p99Us", "callsPerSec"] as const) {
+    const f: Figure = side[key];
+    assert.equal(f.rounds.length, 1, `${what}.${key}: one round`);
+    assert.ok(Number.isFinite(f.median) && f.median > 0, `${what}.${key} is a positive number`);
+    assert.ok(f.min <= f.median && f.median <= f.max, `${what}.${key}: min ≤ median ≤ max`);
+  }
+  assert.ok(side.p50Us.median <= side.p99Us.median, `${what}: p50 ≤ p99`);
+  assert.ok(side.serverCpuUsPerCall > 0, `${what}: the server's CPU time was measured`);
+  if (middle) assert.ok(side.cpuUsPerCall > 0, `${what}: the proxy's CPU time was measured`);
+  else assert.equal(side.cpuUsPerCall, 0, `${what}: no proxy process`);
+}
+
+Deno.test("the bench runs with tiny counts, prints a well-formed JSON report and stops every process it started", async () => {
+  const { code, stdout, stderr } = await runBench([
+    "--json",
+    "--launcher",
+    "deno",
+    "--calls",
+    "20",
+    "--pipelined",
+    "50",
+    "--rounds",
+    "1",
+    "--warmup",
+    "5",
+    "--reloads",
+    "1",
+    "--debounce",
+    "10",
+    "--reload-gap",
+    "350",
+    "--gateway",
+    "2",
+  ]);
+  assert.equal(code, 0, `bench failed:\n${stderr}`);
+  const report: BenchReport = JSON.parse(stdout); // stdout is the report and nothing else
+
+  assert.ok(report.machine.cpus >= 1);
+  assert.equal(typeof report.machine.model, "string");
+  assert.ok(!Number.isNaN(Date.parse(report.machine.date)));
+  assert.equal(report.options.calls, 20);
+  assert.equal(report.results.length, 1);
+  const r = report.results[0];
+  assert.equal(r.name, "deno");
+  assertSide(r.direct, "direct", false);
+  assertSide(r.relay, "relay", true);
+  assertSide(r.mcpmon, "mcpmon", true);
+  for (const ratio of [r.p50Ratio, r.p99Ratio, r.throughputRatio]) {
+    assert.ok(Number.isFinite(ratio) && ratio > 0);
+  }
+  assert.ok(r.rss.idleMb > 0 && r.rss.loadMb > 0 && r.rss.peakMb >= r.rss.loadMb);
+
+  assert.equal(r.reload.length, 1);
+  const [reload] = r.reload;
+  assert.equal(reload.debounceMs, 10);
+  assert.equal(reload.samples.length, 1);
+  for (const [key, value] of Object.entries(reload.median)) {
+    assert.ok(Number.isFinite(value) && value >= 0, `reload ${key} = ${value}`);
+  }
+  assert.ok(reload.median.writeToFirstCallMs >= reload.median.writeToListChangedMs);
+
+  assert.equal(r.gateway.status, "ok", `gateway: ${r.gateway.reason}`);
+  assert.equal(r.gateway.backends, 2);
+  assert.ok(r.gateway.startToAllToolsMs! > 0);
+  assertSide(r.gateway.side, "gateway", true);
+
+  // The bench started direct server, relay, mcpmon, gateway (and saw their servers): all gone.
+  assert.ok(report.pids.length >= 4 + 2 + 2, `pids: ${report.pids}`);
+  await waitUntil(
+    () => report.pids.every((pid) => !processAlive(pid)),
+    10_000,
+    `processes left: ${report.pids.filter(processAlive)}`,
+  );
+
+  const table = renderTable(report);
+  assert.match(table, /`tools\/call` p50 latency \(µs\)/);
+  assert.match(table, /reload \(`--debounce 10`\): write → list_changed/);
+  assert.match(table, /gateway, 2 backends: start → all tools listed/);
+});
+
+Deno.test("the bench rejects a bad option with exit code 2 and the usage", async () => {
+  const { code, stdout, stderr } = await runBench(["--rounds", "zero"]);
+  assert.equal(code, 2);
+  assert.equal(stdout, "");
+  assert.match(stderr, /--rounds must be an integer/);
+  assert.match(stderr, /Usage: deno task bench/);
+});
