@@ -18,26 +18,30 @@
  * This module exports the building blocks for embedding or testing mcpmon.
  *
  * @example
- * ```ts ignore
- * import { main } from "@mcpmon/cli";
- * import { denoRuntime } from "@mcpmon/cli/runtime/deno";
- * Deno.exit(await main(denoRuntime));
+ * ```ts
+ * import { parseCli } from "@mcpmon/cli";
+ * const cli = parseCli(["--watch", "src", "--", "python", "server.py"], "/app");
+ * // cli.kind === "run"; cli.server.watch is ["/app/src"]; cli.server.command is "python"
  * ```
  *
  * @module
  */
 export { HELP, main, parseCli, UsageError } from "./src/cli.ts";
-export type { CliCommand } from "./src/cli.ts";
+export type { CliCommand, Subcommand } from "./src/cli.ts";
 export { run, runGateway } from "./src/run.ts";
 export { ConfigError, diffConfigs, loadGatewayConfig } from "./src/gateway_config.ts";
-export type { ConfigDiff, GatewayConfig } from "./src/gateway_config.ts";
+export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/gateway_config.ts";
 export { exposedName } from "./src/names.ts";
 export { Router } from "./src/router.ts";
-export { Backend, Generation } from "./src/supervisor.ts";
-export type { RestartOutcome } from "./src/supervisor.ts";
+export type { GatewayOptions } from "./src/router.ts";
+export { Backend, Generation, StderrTail } from "./src/supervisor.ts";
+export type { BackendState, Pending, RestartOutcome } from "./src/supervisor.ts";
+export type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage } from "./src/jsonrpc.ts";
 export { Session } from "./src/session.ts";
+export type { ReplayStep } from "./src/session.ts";
 export { Watcher } from "./src/watcher.ts";
 export { Logger } from "./src/log.ts";
+export type { LogContext, Severity } from "./src/log.ts";
 export * from "./src/config.ts";
 export { VERSION } from "./src/version.ts";
 export type * from "./src/runtime/mod.ts";

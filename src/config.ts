@@ -44,7 +44,15 @@ export interface ServerOptions {
   minRestartIntervalMs?: number;
 }
 
-/** Default least time between two starts of a server, in ms. */
+/**
+ * Default least time between two starts of a server, in ms.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(DEFAULT_MIN_RESTART_INTERVAL_MS, 300);
+ * ```
+ */
 export const DEFAULT_MIN_RESTART_INTERVAL_MS = 300;
 
 /** Automatic restarts after crashes: exponential backoff within a window. */
@@ -59,7 +67,15 @@ export interface CrashBackoff {
   maxDelayMs: number;
 }
 
-/** Default crash backoff: 250 ms doubling to 8 s; give up after more than 5 crashes in 60 s. */
+/**
+ * Default crash backoff: 250 ms doubling to 8 s; give up after more than 5 crashes in 60 s.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(DEFAULT_CRASH_BACKOFF.baseDelayMs, 250);
+ * ```
+ */
 export const DEFAULT_CRASH_BACKOFF: CrashBackoff = {
   windowMs: 60_000,
   maxCrashes: 5,
@@ -77,7 +93,15 @@ export interface LogOptions {
   logFile?: string;
 }
 
-/** Default extensions: Python and JavaScript/TypeScript sources. */
+/**
+ * Default extensions: Python and JavaScript/TypeScript sources.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(DEFAULT_EXTENSIONS.includes("py") && DEFAULT_EXTENSIONS.includes("ts"));
+ * ```
+ */
 export const DEFAULT_EXTENSIONS: readonly string[] = [
   "py",
   "js",
@@ -90,7 +114,15 @@ export const DEFAULT_EXTENSIONS: readonly string[] = [
   "tsx",
 ];
 
-/** Paths ignored unless the user says otherwise. */
+/**
+ * Paths ignored unless the user says otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(DEFAULT_IGNORE.includes("node_modules"));
+ * ```
+ */
 export const DEFAULT_IGNORE: readonly string[] = [
   ".git",
   "node_modules",
@@ -108,9 +140,33 @@ export const DEFAULT_IGNORE: readonly string[] = [
   ".DS_Store",
 ];
 
-/** Default debounce in ms: short enough to feel instant, long enough to fold a burst. */
+/**
+ * Default debounce in ms: short enough to feel instant, long enough to fold a burst.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(DEFAULT_DEBOUNCE_MS, 100);
+ * ```
+ */
 export const DEFAULT_DEBOUNCE_MS = 100;
-/** Default SIGTERM→SIGKILL grace period in ms. */
+/**
+ * Default SIGTERM→SIGKILL grace period in ms.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(DEFAULT_GRACE_MS, 2000);
+ * ```
+ */
 export const DEFAULT_GRACE_MS = 2000;
-/** Default time a server has to answer `initialize`, in ms. */
+/**
+ * Default time a server has to answer `initialize`, in ms.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(DEFAULT_INIT_TIMEOUT_MS, 30_000);
+ * ```
+ */
 export const DEFAULT_INIT_TIMEOUT_MS = 30_000;

@@ -43,7 +43,17 @@ export interface Pending {
 /** A request or notification the server sent (for the client). */
 export type ServerInitiated = Extract<Classified, { type: "request" | "notification" }>;
 
-/** Keeps the last lines a server wrote to stderr. */
+/**
+ * Keeps the last lines a server wrote to stderr.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const tail = new StderrTail();
+ * tail.push(new TextEncoder().encode("starting\nready\n"));
+ * assert.deepEqual(tail.lines(), ["starting", "ready"]);
+ * ```
+ */
 export class StderrTail {
   #lines: string[] = [];
   #partial = "";
@@ -89,7 +99,16 @@ export function describeExit(status: ExitStatus): string {
   return `exited with code ${status.code}`;
 }
 
-/** One server process and the requests it owes. */
+/**
+ * One server process and the requests it owes. A {@linkcode Backend} makes
+ * one per start; it ends when its process exits.
+ *
+ * @example
+ * ```ts ignore
+ * const gen = backend.current;
+ * if (gen && gen.state === "ready") console.error(`pid ${gen.pid}: ${gen.pending.size} pending`);
+ * ```
+ */
 export class Generation {
   /** 1 for the first process, then 2, 3, … */
   readonly number: number;

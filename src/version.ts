@@ -4,5 +4,13 @@
  * @module
  */
 
-/** The version of this mcpmon. */
+/**
+ * The version of this mcpmon.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.match(VERSION, /^\d+\.\d+\.\d+/);
+ * ```
+ */
 export const VERSION = "0.1.0";

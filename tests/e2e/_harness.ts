@@ -2,9 +2,9 @@
  * Helpers for end-to-end tests: start the mcpmon CLI as a real process and drive it with the MCP
  * SDK `Client` over stdio, against the fixture servers in `fixtures/servers/`.
  *
- * - {@linkcode startMcpmon} launches `deno run -A mod.ts [mcpmonArgs] -- <server…>` (or another
- *   launcher, or the server directly with `direct: true`), connects a client, records stderr and
- *   every notification, and answers sampling and roots requests.
+ * - {@linkcode startMcpmon} launches `deno run <scoped permissions> mod.ts [mcpmonArgs] --
+ *   <server…>` (or another launcher, or the server directly with `direct: true`), connects a
+ *   client, records stderr and every notification, and answers sampling and roots requests.
  * - {@linkcode makeFixtureDir} copies the well_behaved fixture into a temp dir a test may edit.
  * - {@linkcode processAlive}, {@linkcode processTree} and {@linkcode waitUntil} check processes.
  *
@@ -13,7 +13,9 @@
  * grandchild, is polled.
  *
  * The launcher can be chosen for a whole run with the env var `MCPMON_E2E_LAUNCHER` (words split
- * on spaces, e.g. `node npm/bin/mcpmon.js`), so the same e2e files run per runtime.
+ * on spaces, e.g. `node npm/bin/mcpmon.js`), so the same e2e files run per runtime. By default
+ * mcpmon runs on Deno with the narrowest permissions it needs ({@linkcode scopedDenoLauncher}),
+ * as the README tells users to run it.
  *
  * @example
  * ```ts ignore
@@ -52,6 +54,9 @@ import { fileURLToPath } from "node:url";
 
 /** Default timeout for every wait in the harness: generous, the test machine is slow and noisy. */
 export const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** The working directory of mcpmon processes started by tests: empty, so the default watch is quiet. */
+export const TEST_CWD: string = Deno.makeTempDirSync({ prefix: "mcpmon-test-cwd-" });
 
 /** The state dir (`XDG_STATE_HOME`) mcpmon processes started by tests use unless told otherwise. */
 export const TEST_STATE_HOME: string = Deno.makeTempDirSync({ prefix: "mcpmon-test-state-" });
@@ -134,8 +139,8 @@ export interface StartOptions {
   /** Client info; default `{name: "mcpmon-e2e", version: "1.0.0"}`. */
   clientInfo?: Implementation;
   /**
-   * Replaces the `[Deno.execPath(), "run", "-A", MOD_PATH]` prefix (default: env
-   * `MCPMON_E2E_LAUNCHER` split on spaces, if set).
+   * Replaces the {@linkcode defaultLauncher} prefix (env `MCPMON_E2E_LAUNCHER` split on spaces,
+   * else {@linkcode scopedDenoLauncher}).
    */
   launcher?: string[];
   /** Launch `server` directly, without mcpmon (harness self-tests, benchmarks). */
@@ -243,11 +248,65 @@ function tail(text: string, lines = 30): string {
   return text.split("\n").slice(-lines).join("\n");
 }
 
-/** The command that starts mcpmon in e2e tests: env `MCPMON_E2E_LAUNCHER` (split on spaces), else Deno on mod.ts. */
+/**
+ * The `deno run` permissions mcpmon needs, as the README's "Permissions" section gives them,
+ * except `--allow-write`, which is limited to the state dir (see {@linkcode scopedDenoLauncher}).
+ */
+export const DENO_PERMISSIONS: readonly string[] = [
+  "--allow-run",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys=uid,homedir",
+];
+
+/** `text` quoted for a POSIX shell. */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * mcpmon on Deno with the narrowest permissions: {@linkcode DENO_PERMISSIONS}, and writes only to
+ * the state dir of the environment it is started in (`$XDG_STATE_HOME/mcpmon` when that is an
+ * absolute path, else `$HOME/.mcpmon`, as mcpmon works it out) and to the `--log-file`, if given.
+ * No network. A POSIX sh script works the dirs out from the environment the process really gets,
+ * then `exec`s `deno run` (the pid stays the same). Deno and mod.ts are written into the script,
+ * not passed as its arguments: Deno's `node:child_process` (which the SDK's transport uses) turns
+ * an argument that is the Deno executable followed by a script into `deno run -A … script`.
+ *
+ * @example
+ * ```ts ignore
+ * await using mon = await startMcpmon({
+ *   launcher: scopedDenoLauncher(),
+ *   server: ["node", WELL_BEHAVED],
+ * });
+ * ```
+ */
+export function scopedDenoLauncher(): string[] {
+  const script = `case \${XDG_STATE_HOME:-} in
+  /*) write="$XDG_STATE_HOME/mcpmon" ;;
+  *) write="$HOME/.mcpmon" ;;
+esac
+prev=
+for arg in "$@"; do
+  [ "$arg" = -- ] && break
+  case $prev in -l | --log-file) write="$write,$arg" ;; esac
+  case $arg in --log-file=*) write="$write,\${arg#--log-file=}" ;; esac
+  prev=$arg
+done
+exec ${shellQuote(Deno.execPath())} run ${DENO_PERMISSIONS.join(" ")} "--allow-write=$write" ${
+    shellQuote(MOD_PATH)
+  } "$@"`;
+  return ["sh", "-c", script, "mcpmon"];
+}
+
+/**
+ * The command that starts mcpmon in e2e tests: env `MCPMON_E2E_LAUNCHER` (split on spaces), else
+ * {@linkcode scopedDenoLauncher}.
+ */
 export function defaultLauncher(): string[] {
   const env = Deno.env.get("MCPMON_E2E_LAUNCHER")?.trim();
   if (env) return env.split(/\s+/);
-  return [Deno.execPath(), "run", "-A", MOD_PATH];
+  return scopedDenoLauncher();
 }
 
 interface NodeChild {
@@ -258,7 +317,7 @@ interface NodeChild {
 }
 
 /**
- * Starts mcpmon (`deno run -A mod.ts [mcpmonArgs] -- <server…>`) and connects an SDK client.
+ * Starts mcpmon (`<launcher> [mcpmonArgs] -- <server…>`) and connects an SDK client.
  *
  * If the connection fails, the process is stopped and the error rethrown with stderr's tail.
  *
@@ -278,7 +337,8 @@ export async function startMcpmon(opts: StartOptions): Promise<McpmonHandle> {
     command,
     args,
     stderr: "pipe",
-    cwd: opts.cwd,
+    // An empty dir by default, so mcpmon's default `--watch .` sees no edit made elsewhere.
+    cwd: opts.cwd ?? (opts.direct ? undefined : TEST_CWD),
     // A private state dir, so tests never register in the real ~/.mcpmon.
     env: { ...Deno.env.toObject(), XDG_STATE_HOME: TEST_STATE_HOME, ...opts.env },
     maxBufferSize: 256 * 1024 * 1024,

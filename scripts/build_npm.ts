@@ -1,0 +1,466 @@
+/**
+ * `deno task build:npm`: builds the npm package (`mcpmon`, for Node >= 20 and
+ * Bun) in `npm/` from the same source as the Deno/JSR package. It does what
+ * dnt does, without dnt (which lives on JSR):
+ *
+ * - follows the module graph from the entry points (`mod.ts`, the Node
+ *   runtime `src/runtime/node.ts`, the CLI `src/cli.ts`), so only shipped code
+ *   is built: no tests, fixtures or scripts, and never `src/runtime/deno.ts`;
+ * - drops `mod.ts`'s `if (import.meta.main) { … }` block (the Deno entry
+ *   point); the npm entry point is `bin/mcpmon.js`, which runs `main` on the
+ *   Node runtime;
+ * - rewrites relative `.ts` import specifiers to `.js`, and bare or `npm:`
+ *   specifiers to package names, collecting those packages (with the version
+ *   ranges of `deno.json`'s imports) as `dependencies`;
+ * - emits ESM JavaScript and `.d.ts` files per module with TypeScript from
+ *   npm (`transpileModule` and `transpileDeclaration`; type checking is
+ *   `deno task check`'s job). The source has explicit types everywhere JSR
+ *   asks for them, so declarations need no type checker;
+ * - refuses to write a package whose JavaScript refers to `Deno`;
+ * - writes `package.json` (name, version from `deno.json`, `type: module`,
+ *   `bin`, `exports` with types, `engines.node >= 20`), README and LICENSE.
+ *
+ * ```sh
+ * deno task build:npm            # writes npm/
+ * node npm/bin/mcpmon.js --version
+ * (cd npm && npm pack --dry-run)
+ * ```
+ *
+ * @module
+ */
+// TypeScript's compiler API comes from the npm registry (JSR is not reachable);
+// pinned to the TypeScript version Deno 2.9 itself uses.
+// deno-lint-ignore no-import-prefix
+import ts from "npm:typescript@6.0.3";
+import { chmod, copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (where `deno.json` is). */
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** The npm package's name. */
+export const PACKAGE_NAME = "mcpmon";
+
+/** Options of {@linkcode buildNpm}. */
+export interface BuildNpmOptions {
+  /** The repository root; default: this script's parent directory. */
+  root?: string;
+  /** Where to write the package (emptied first); default `<root>/npm`. */
+  outDir?: string;
+  /**
+   * Install the package's dependencies in `outDir` (`npm install --omit=dev`), so that
+   * `node <outDir>/bin/mcpmon.js` runs; default true. Nothing to do when there are none.
+   */
+  install?: boolean;
+  /** Progress lines; default: none. */
+  log?: (line: string) => void;
+}
+
+/** What {@linkcode buildNpm} wrote. */
+export interface BuildNpmResult {
+  /** The package directory. */
+  outDir: string;
+  /** The package.json written. */
+  packageJson: PackageJson;
+  /** Every file written, relative to `outDir`, sorted. */
+  files: string[];
+}
+
+/** The fields of package.json that the build writes. */
+export interface PackageJson {
+  /** Package name. */
+  name: string;
+  /** Version, from deno.json. */
+  version: string;
+  /** One line about the package. */
+  description: string;
+  /** SPDX license, from deno.json. */
+  license: string;
+  /** Search keywords. */
+  keywords: string[];
+  /** Always `"module"`: the package is ESM. */
+  type: "module";
+  /** Executables: `mcpmon`. */
+  bin: Record<string, string>;
+  /** The library entry point (for tools that ignore `exports`). */
+  main: string;
+  /** Its declarations. */
+  types: string;
+  /** Entry points with their types. */
+  exports: Record<string, string | { types: string; default: string }>;
+  /** Supported runtimes. */
+  engines: Record<string, string>;
+  /** npm packages the shipped code imports. */
+  dependencies?: Record<string, string>;
+}
+
+/** Modules the build starts from (relative to the root); everything they import is built. */
+const ENTRY_POINTS = ["mod.ts", "src/cli.ts", "src/runtime/node.ts"];
+
+/** Entry points exposed through package.json `exports`, by subpath. */
+const EXPORTS: Record<string, string> = {
+  ".": "mod.ts",
+  "./runtime/node": "src/runtime/node.ts",
+};
+
+const BIN_NAME = "mcpmon";
+const BIN_PATH = "bin/mcpmon.js";
+
+const COMPILER_OPTIONS: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  lib: ["lib.es2023.d.ts", "lib.dom.d.ts", "lib.esnext.disposable.d.ts"],
+  declaration: true,
+  noCheck: true,
+  skipLibCheck: true,
+  strict: true,
+  removeComments: false,
+  newLine: ts.NewLineKind.LineFeed,
+  types: [],
+};
+
+interface DenoJson {
+  name?: string;
+  version?: string;
+  license?: string;
+  imports?: Record<string, string>;
+}
+
+/** A package specifier taken apart: `npm:@scope/pkg@^1.2/sub` → name, range, subpath. */
+interface NpmSpecifier {
+  name: string;
+  range: string | undefined;
+  subpath: string;
+}
+
+function parseNpmSpecifier(spec: string): NpmSpecifier {
+  const body = spec.replace(/^npm:\/?/, "");
+  const m = /^((?:@[^/@]+\/)?[^/@]+)(?:@([^/]*))?(\/.*)?$/.exec(body);
+  if (!m) throw new Error(`cannot parse npm specifier ${spec}`);
+  return { name: m[1], range: m[2] || undefined, subpath: m[3] ?? "" };
+}
+
+/** A module specifier in the source, and where it is. */
+interface SpecifierSite {
+  /** Start and end of the string literal, quotes included. */
+  start: number;
+  end: number;
+  specifier: string;
+}
+
+/** Top-level `if (import.meta.main) { … }` statements: the Deno entry point. */
+function isImportMetaMain(node: ts.Node): boolean {
+  if (!ts.isIfStatement(node)) return false;
+  const test = node.expression;
+  return ts.isPropertyAccessExpression(test) && test.name.text === "main" &&
+    ts.isMetaProperty(test.expression) &&
+    test.expression.keywordToken === ts.SyntaxKind.ImportKeyword;
+}
+
+/** The module specifiers of a source file (imports, re-exports, import types, dynamic imports). */
+function specifierSites(sf: ts.SourceFile, skip: ReadonlySet<ts.Node>): SpecifierSite[] {
+  const sites: SpecifierSite[] = [];
+  const add = (literal: ts.Node | undefined) => {
+    if (literal && ts.isStringLiteralLike(literal)) {
+      sites.push({ start: literal.getStart(sf), end: literal.end, specifier: literal.text });
+    }
+  };
+  const visit = (node: ts.Node): void => {
+    if (skip.has(node)) return;
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) {
+      add(node.moduleSpecifier);
+    } else if (ts.isImportTypeNode(node)) {
+      const arg = node.argument;
+      if (ts.isLiteralTypeNode(arg)) add(arg.literal);
+    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const [arg] = node.arguments;
+      if (arg && ts.isStringLiteralLike(arg)) add(arg);
+      else {throw new Error(
+          `${sf.fileName}: a dynamic import of a computed specifier cannot be built`,
+        );}
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return sites;
+}
+
+/** The lines of emitted JavaScript that use an identifier named `Deno` (comments do not count). */
+function denoReferences(fileName: string, js: string): string[] {
+  const sf = ts.createSourceFile(fileName, js, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  const lines = new Set<number>();
+  const visit = (node: ts.Node): void => {
+    if (ts.isIdentifier(node) && node.text === "Deno") {
+      lines.add(sf.getLineAndCharacterOfPosition(node.getStart(sf)).line);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  const text = js.split("\n");
+  return [...lines].map((line) => `${fileName}: ${text[line].trim()}`);
+}
+
+function formatDiagnostics(diagnostics: readonly ts.Diagnostic[]): string {
+  return ts.formatDiagnostics(diagnostics, {
+    getCanonicalFileName: (f) => f,
+    getCurrentDirectory: () => REPO_ROOT,
+    getNewLine: () => "\n",
+  });
+}
+
+/** Turns `sources/x.ts` into `x.js` / `x.d.ts` paths. */
+function outName(relPath: string, ext: ".js" | ".d.ts"): string {
+  return relPath.replace(/\.(m?)ts$/, (_, m: string) => (ext === ".js" ? `.${m}js` : `.d.${m}ts`));
+}
+
+/**
+ * Builds the npm package: see the module documentation.
+ *
+ * @example
+ * ```ts ignore
+ * const { outDir, files } = await buildNpm({ outDir: "/tmp/mcpmon-npm" });
+ * console.log(outDir, files.length);
+ * ```
+ *
+ * @param options Where to read and write.
+ * @returns What was written.
+ * @throws When the source cannot be built (a declaration or syntax error, a
+ * `jsr:` or remote import, a reference to `Deno` in shipped code).
+ */
+export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmResult> {
+  const root = resolve(options.root ?? REPO_ROOT);
+  const outDir = resolve(options.outDir ?? join(root, "npm"));
+  const log = options.log ?? (() => {});
+  const denoJson: DenoJson = JSON.parse(await readFile(join(root, "deno.json"), "utf8"));
+  if (!denoJson.version) throw new Error("deno.json has no version");
+  const importMap = denoJson.imports ?? {};
+
+  const dependencies = new Map<string, string>();
+  /** Rewrites a bare or npm: specifier to its package path, recording the dependency. */
+  const npmSpecifier = (spec: string, from: string): string => {
+    let target: string | undefined;
+    if (spec.startsWith("npm:")) {
+      target = spec;
+    } else if (Object.hasOwn(importMap, spec)) {
+      target = importMap[spec];
+    } else {
+      const prefix = Object.keys(importMap)
+        .filter((k) => k.endsWith("/") && spec.startsWith(k))
+        .sort((a, b) => b.length - a.length)[0];
+      if (prefix !== undefined) target = importMap[prefix] + spec.slice(prefix.length);
+    }
+    if (target === undefined || !target.startsWith("npm:")) {
+      throw new Error(
+        `${from}: cannot ship import "${spec}"${
+          target ? ` (→ ${target})` : ""
+        }: the npm package can only depend on node: builtins and npm packages`,
+      );
+    }
+    const { name, range, subpath } = parseNpmSpecifier(target);
+    const known = dependencies.get(name);
+    const version = range ?? "*";
+    if (known !== undefined && known !== version) {
+      throw new Error(`${from}: ${name} is imported with two versions: ${known} and ${version}`);
+    }
+    dependencies.set(name, version);
+    return name + subpath;
+  };
+
+  // Follow the graph from the entry points, rewriting each module's specifiers.
+  const modules = new Map<string, string>(); // path relative to root → rewritten source
+  const queue = [...ENTRY_POINTS];
+  while (queue.length > 0) {
+    const rel = queue.shift()!;
+    if (modules.has(rel)) continue;
+    const abs = join(root, rel);
+    const source = await readFile(abs, "utf8");
+    const sf = ts.createSourceFile(rel, source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+    const dropped = new Set(sf.statements.filter(isImportMetaMain));
+    const edits: { start: number; end: number; text: string }[] = [];
+    for (const statement of dropped) {
+      edits.push({
+        start: statement.getStart(sf),
+        end: statement.end,
+        text: "// (the `deno run` entry point is left out: the npm package's is bin/mcpmon.js)",
+      });
+    }
+    for (const site of specifierSites(sf, dropped)) {
+      const spec = site.specifier;
+      let rewritten: string;
+      if (spec.startsWith("./") || spec.startsWith("../")) {
+        const target = relative(root, resolve(dirname(abs), spec)).split(sep).join("/");
+        if (target.startsWith("../")) {
+          throw new Error(`${rel}: import outside the package: ${spec}`);
+        }
+        if (/\.(m?)ts$/.test(spec)) {
+          queue.push(target);
+          rewritten = outName(spec, ".js");
+        } else if (/\.(m?)js$|\.json$/.test(spec)) {
+          throw new Error(`${rel}: only .ts modules can be shipped, not ${spec}`);
+        } else {
+          throw new Error(`${rel}: relative import without an extension: ${spec}`);
+        }
+      } else if (spec.startsWith("node:")) {
+        rewritten = spec;
+      } else if (/^(jsr|https?|file|data):/.test(spec)) {
+        throw new Error(`${rel}: cannot ship import "${spec}" in the npm package`);
+      } else {
+        rewritten = npmSpecifier(spec, rel);
+      }
+      if (rewritten !== spec) {
+        edits.push({ start: site.start, end: site.end, text: JSON.stringify(rewritten) });
+      }
+    }
+    edits.sort((a, b) => b.start - a.start);
+    let text = source;
+    for (const edit of edits) text = text.slice(0, edit.start) + edit.text + text.slice(edit.end);
+    modules.set(rel, text);
+  }
+
+  // Emit JavaScript and declarations from one program over the rewritten
+  // modules. Type checking is `deno task check`'s job (with Deno's types for
+  // `node:`); here the checker only infers what declarations need.
+  const output = new Map<string, string>();
+  const problems: string[] = [];
+  const virtual = new Map([...modules].map(([rel, text]) => [join(root, rel), text]));
+  const host = ts.createCompilerHost(COMPILER_OPTIONS, true);
+  const readFileFromDisk = host.readFile.bind(host);
+  const fileExistsOnDisk = host.fileExists.bind(host);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.readFile = (file) => virtual.get(file) ?? readFileFromDisk(file);
+  host.fileExists = (file) => virtual.has(file) || fileExistsOnDisk(file);
+  host.getSourceFile = (file, languageVersion, onError, shouldCreate) => {
+    const text = virtual.get(file);
+    return text === undefined
+      ? getSourceFile(file, languageVersion, onError, shouldCreate)
+      : ts.createSourceFile(file, text, languageVersion, true, ts.ScriptKind.TS);
+  };
+  const program = ts.createProgram({
+    rootNames: [...virtual.keys()],
+    options: { ...COMPILER_OPTIONS, rootDir: root, outDir: join(root, "esm") },
+    host,
+  });
+  const emitted = program.emit(undefined, (file, text) => {
+    output.set(relative(root, file), text);
+  });
+  const diagnostics = [
+    ...program.getSyntacticDiagnostics(),
+    ...program.getOptionsDiagnostics(),
+    ...emitted.diagnostics,
+  ];
+  if (diagnostics.length > 0) problems.push(formatDiagnostics(diagnostics));
+  for (const rel of modules.keys()) {
+    const jsFile = join("esm", outName(rel, ".js"));
+    const js = output.get(jsFile);
+    if (js === undefined) {
+      problems.push(`${rel}: no JavaScript emitted`);
+      continue;
+    }
+    const deno = denoReferences(rel, js);
+    if (deno.length > 0) {
+      problems.push(`the npm package must not use Deno APIs:\n  ${deno.join("\n  ")}`);
+    }
+  }
+  if (problems.length > 0) throw new Error(`npm build failed:\n${problems.join("\n")}`);
+
+  output.set(
+    BIN_PATH,
+    [
+      "#!/usr/bin/env node",
+      "// mcpmon's command line on Node (>= 20) and Bun; built by scripts/build_npm.ts.",
+      `import { main } from "../esm/src/cli.js";`,
+      `import { nodeRuntime } from "../esm/src/runtime/node.js";`,
+      "nodeRuntime.exit(await main(nodeRuntime));",
+      "",
+    ].join("\n"),
+  );
+
+  const exports: PackageJson["exports"] = {};
+  for (const [subpath, entry] of Object.entries(EXPORTS)) {
+    exports[subpath] = {
+      types: `./esm/${outName(entry, ".d.ts")}`,
+      default: `./esm/${outName(entry, ".js")}`,
+    };
+  }
+  exports["./package.json"] = "./package.json";
+  const packageJson: PackageJson = {
+    name: PACKAGE_NAME,
+    version: denoJson.version,
+    description: "Hot reload for MCP servers: restarts the server on file changes and keeps " +
+      "the client's session alive. Like nodemon, but for MCP.",
+    license: denoJson.license ?? "MIT",
+    keywords: ["mcp", "model-context-protocol", "hot-reload", "nodemon", "watch", "proxy", "cli"],
+    type: "module",
+    bin: { [BIN_NAME]: BIN_PATH },
+    main: `./esm/${outName(EXPORTS["."], ".js")}`,
+    types: `./esm/${outName(EXPORTS["."], ".d.ts")}`,
+    exports,
+    engines: { node: ">=20" },
+  };
+  if (dependencies.size > 0) {
+    packageJson.dependencies = Object.fromEntries(
+      [...dependencies].sort(([a], [b]) => a.localeCompare(b)),
+    );
+  }
+  output.set("package.json", JSON.stringify(packageJson, null, 2) + "\n");
+
+  // Write it all.
+  await rm(outDir, { recursive: true, force: true });
+  for (const [rel, text] of output) {
+    const path = join(outDir, rel);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, text);
+  }
+  await chmod(join(outDir, BIN_PATH), 0o755);
+  for (const file of ["README.md", "LICENSE"]) {
+    await copyFile(join(root, file), join(outDir, file));
+    output.set(file, "");
+  }
+  const files = [...output.keys()].map((f) => f.split(sep).join("/")).sort();
+  if ((options.install ?? true) && dependencies.size > 0) {
+    log(`npm install in ${outDir}: ${[...dependencies.keys()].join(", ")}`);
+    await npmInstall(outDir);
+  }
+  log(
+    `built ${PACKAGE_NAME}@${packageJson.version} in ${relative(root, outDir) || outDir}: ` +
+      `${modules.size} modules, ${files.length} files, dependencies: ${
+        dependencies.size > 0 ? [...dependencies.keys()].join(", ") : "none"
+      }`,
+  );
+  return { outDir, packageJson, files };
+}
+
+/** Runs `npm install` for the package's own dependencies in `dir` (the lock file stays out). */
+async function npmInstall(dir: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command("npm", {
+    args: [
+      "install",
+      "--omit=dev",
+      "--no-package-lock",
+      "--no-audit",
+      "--no-fund",
+      "--ignore-scripts",
+      "--loglevel=error",
+    ],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `npm install in ${dir} failed (exit ${code}):\n${new TextDecoder().decode(stderr)}`,
+    );
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await buildNpm({ log: (line) => console.log(line) });
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,419 @@
+/**
+ * The Node (>= 20) and Bun implementation of {@linkcode Runtime}, built on
+ * `node:` builtins only. The npm package (`scripts/build_npm.ts`) runs mcpmon
+ * with it; nothing here refers to `Deno`.
+ *
+ * - Children are started by `node:child_process` `spawn` with
+ *   `detached: true`: each runs in a new session and process group
+ *   (pgid = pid), so `process.kill(-pid, signal)` reaches the server and
+ *   everything it started.
+ * - stdio is exposed as web streams with backpressure both ways: a reader that
+ *   falls behind pauses the Node stream ({@linkcode readableFromNode}), and a
+ *   write resolves only once the Node stream has taken the bytes
+ *   ({@linkcode writableFromNode}).
+ * - Watching is one `fs.watch(path, { recursive: true })` per path; Node's
+ *   `rename`/`change` events and relative file names become
+ *   {@linkcode FsEvent}s with absolute paths (a `rename` is a `create` when
+ *   the path exists afterwards, else a `remove`).
+ * - stderr is written with `fs.writeSync(2, …)`, retrying on `EAGAIN` (a
+ *   non-blocking stderr pipe that is full), so log lines are never
+ *   interleaved and nothing is lost on exit.
+ *
+ * Bun 1.4 runs this module unchanged: process groups (`detached` → setsid),
+ * `process.kill(-pid)`, recursive `fs.watch` (new subdirectories included,
+ * names relative to the watched directory) and the stream adapters behave as
+ * on Node; `tests/runtime_node_test.ts` checks both. The differences, handled
+ * here:
+ *
+ * - Bun's `spawn` throws at once for some failures (`ENOEXEC`: a file that is
+ *   not a program), where Node reports every failure as an `'error'` event
+ *   and leaves `pid` undefined (and runs a file that is not a program through
+ *   `/bin/sh`); `spawn` turns both into one thrown `Error`.
+ * - Bun reports a rename as the removal of the old name, then the creation of
+ *   the new one; Node the other way round. Both arrive as `remove`/`create`.
+ *
+ * @module
+ */
+import { type ChildProcess as NodeChildProcess, spawn as spawnProcess } from "node:child_process";
+import {
+  appendFileSync,
+  existsSync,
+  type FSWatcher,
+  statSync,
+  watch as watchPath,
+  writeSync,
+} from "node:fs";
+import { delimiter, join, resolve } from "node:path";
+import process from "node:process";
+import type { Readable, Writable } from "node:stream";
+import type {
+  ChildProcess,
+  ExitStatus,
+  FsEvent,
+  FsWatch,
+  HostSignal,
+  KillSignal,
+  Runtime,
+  SpawnOptions,
+} from "./mod.ts";
+
+/** Chunks a {@linkcode readableFromNode} stream queues before pausing its source. */
+const READ_HIGH_WATER_MARK = 4;
+
+/**
+ * Wraps a Node `Readable` (a socket, a pipe, `process.stdin`) as a web
+ * `ReadableStream` of bytes. The Node stream is paused whenever the web
+ * stream's queue is full and resumed when its reader asks for more, so a slow
+ * reader slows the writer at the other end of the pipe (backpressure).
+ * Chunks are plain `Uint8Array` views (not `Buffer`s); cancelling destroys
+ * the Node stream.
+ *
+ * @example
+ * ```ts
+ * import { Readable } from "node:stream";
+ * const stream = readableFromNode(Readable.from([new TextEncoder().encode("hi\n")]));
+ * const text = await new Response(stream).text(); // "hi\n"
+ * ```
+ *
+ * @param source The Node stream to read from (bytes or strings).
+ * @returns A web stream that ends when `source` ends or closes, and errors when it errors.
+ */
+export function readableFromNode(source: Readable): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let settled = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      source.on("data", (chunk: Uint8Array | string) => {
+        if (settled) return;
+        controller.enqueue(
+          typeof chunk === "string"
+            ? encoder.encode(chunk)
+            : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+        );
+        if ((controller.desiredSize ?? 1) <= 0) source.pause();
+      });
+      const end = () => {
+        if (settled) return;
+        settled = true;
+        controller.close();
+      };
+      source.once("end", end);
+      source.once("close", end);
+      source.on("error", (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        controller.error(err);
+      });
+    },
+    pull() {
+      if (!settled && source.isPaused()) source.resume();
+    },
+    cancel() {
+      settled = true;
+      source.destroy();
+    },
+  }, new CountQueuingStrategy({ highWaterMark: READ_HIGH_WATER_MARK }));
+}
+
+/**
+ * Wraps a Node `Writable` (a child's stdin, `process.stdout`) as a web
+ * `WritableStream` of bytes. Each write resolves once the Node stream has
+ * taken the chunk (its write callback ran: the bytes reached the kernel), so
+ * a consumer that does not read makes the writer wait instead of buffering
+ * without bound, and nothing written is left in memory when the process
+ * exits. A write after the stream failed rejects with the failure (such as
+ * `EPIPE` when the reader went away). Closing ends the Node stream.
+ *
+ * @example
+ * ```ts
+ * import { Writable } from "node:stream";
+ * const seen: string[] = [];
+ * const sink = new Writable({
+ *   write: (chunk, _encoding, done) => (seen.push(String(chunk)), done()),
+ * });
+ * const writer = writableFromNode(sink).getWriter();
+ * await writer.write(new TextEncoder().encode("hello"));
+ * await writer.close(); // seen: ["hello"]
+ * ```
+ *
+ * @param target The Node stream to write to.
+ * @returns A web stream whose writes complete when `target` has taken each chunk.
+ */
+export function writableFromNode(target: Writable): WritableStream<Uint8Array> {
+  let failure: unknown;
+  // Without a listener, an 'error' event (EPIPE) would crash the process.
+  target.on("error", (err: unknown) => {
+    failure ??= err;
+  });
+  const closedError = () => failure ?? new Error("the stream is closed");
+  return new WritableStream<Uint8Array>({
+    write(chunk) {
+      return new Promise<void>((resolve, reject) => {
+        if (failure !== undefined || target.destroyed || target.writableEnded) {
+          reject(closedError());
+          return;
+        }
+        target.write(chunk, (err?: Error | null) => {
+          if (err) {
+            failure ??= err;
+            reject(err);
+          } else {
+            resolve();
+          }
+        });
+      });
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        if (target.destroyed || target.writableEnded) {
+          resolve();
+          return;
+        }
+        target.end(() => resolve());
+      });
+    },
+    abort() {
+      target.destroy();
+    },
+  });
+}
+
+/** Blocks the thread for `ms` milliseconds (for retrying a write to a full pipe). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Longest time {@linkcode nodeRuntime}'s `writeStderr` waits for a full stderr pipe. */
+const STDERR_WAIT_MS = 10_000;
+
+function writeStderr(data: Uint8Array): void {
+  let offset = 0;
+  let waited = 0;
+  while (offset < data.length) {
+    try {
+      offset += writeSync(2, data, offset, data.length - offset);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "EINTR") continue;
+      if (code === "EAGAIN" && waited < STDERR_WAIT_MS) {
+        // stderr is a non-blocking pipe that is full: wait for the reader.
+        const ms = Math.min(1 + (waited >> 4), 50);
+        sleepSync(ms);
+        waited += ms;
+        continue;
+      }
+      return; // stderr is closed, or its reader is stuck: nowhere left to report to
+    }
+  }
+}
+
+/** Why `command` could not be started, for the error thrown by `spawn`. */
+function spawnFailure(options: SpawnOptions, env: Record<string, string | undefined>): string {
+  if (options.cwd !== undefined && !isDirectory(options.cwd)) {
+    return `ENOENT: working directory ${options.cwd} does not exist`;
+  }
+  const command = options.command;
+  const candidates = command.includes("/")
+    ? [resolve(options.cwd ?? process.cwd(), command)]
+    : (env.PATH ?? "").split(delimiter).filter((d) => d !== "").map((d) => join(d, command));
+  const found = candidates.find((c) => existsSync(c));
+  if (found === undefined) {
+    return command.includes("/")
+      ? `ENOENT: ${command}: no such file`
+      : `ENOENT: ${command}: command not found on PATH`;
+  }
+  return `EACCES: ${found}: permission denied (not an executable file?)`;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function spawn(options: SpawnOptions): ChildProcess {
+  const env = options.env ? { ...process.env, ...options.env } : process.env;
+  let child: NodeChildProcess;
+  try {
+    child = spawnProcess(options.command, [...options.args], {
+      cwd: options.cwd,
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true, // setsid(): a new session and process group, pgid = pid
+      windowsHide: true,
+    });
+  } catch (err) {
+    // Bun throws some failures at once (ENOEXEC: a file that is not a program).
+    const { code, message } = err as { code?: string; message?: string };
+    throw new Error(`spawn ${options.command} failed: ${code ?? "error"}: ${message ?? err}`);
+  }
+  // Node (and Bun, mostly) report a failed spawn as an 'error' event on the
+  // next tick, which crashes the process when nobody listens; the missing pid
+  // tells at once.
+  child.on("error", () => {});
+  const pid = child.pid;
+  if (pid === undefined) {
+    child.stdin?.destroy();
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    throw new Error(`spawn ${options.command} failed: ${spawnFailure(options, env)}`);
+  }
+  let done = false;
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once("exit", (code: number | null, signal: string | null) => {
+      done = true;
+      resolve({ code: signal ? null : code, signal: signal ?? null });
+    });
+  });
+  return {
+    pid,
+    stdin: writableFromNode(child.stdin!),
+    stdout: readableFromNode(child.stdout!),
+    stderr: readableFromNode(child.stderr!),
+    exited,
+    killGroup(signal: KillSignal) {
+      try {
+        process.kill(-pid, signal);
+      } catch {
+        // The group is gone (ESRCH); try the leader in case it left its group.
+        if (!done) {
+          try {
+            process.kill(pid, signal);
+          } catch { /* already gone */ }
+        }
+      }
+    },
+  };
+}
+
+function watch(paths: readonly string[]): FsWatch {
+  const queue: FsEvent[] = [];
+  const watchers: FSWatcher[] = [];
+  let failure: unknown;
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const resume = wake;
+    wake = undefined;
+    resume?.();
+  };
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    for (const watcher of watchers) {
+      try {
+        watcher.close();
+      } catch { /* already closed */ }
+    }
+    notify();
+  };
+
+  try {
+    for (const path of paths) {
+      const root = resolve(path);
+      const isDir = statSync(root).isDirectory(); // throws when the path does not exist
+      const watcher = watchPath(root, { recursive: true }, (type, filename) => {
+        if (closed) return;
+        let event: FsEvent;
+        if (filename === null || filename === undefined || filename === "") {
+          event = { kind: "other", paths: [root] };
+        } else {
+          // Node names the file relative to the watched directory (or, for a
+          // watched file, by its base name).
+          const name = String(filename);
+          const abs = isDir ? resolve(root, name) : root;
+          // A rename is a creation when the path exists now, a removal when not.
+          const kind = type === "change" ? "modify" : existsSync(abs) ? "create" : "remove";
+          event = { kind, paths: [abs] };
+        }
+        queue.push(event);
+        notify();
+      });
+      watcher.on("error", (err: unknown) => {
+        if (closed) return;
+        failure ??= err;
+        notify();
+      });
+      watchers.push(watcher);
+    }
+  } catch (err) {
+    close();
+    throw err;
+  }
+
+  return {
+    close,
+    async *[Symbol.asyncIterator](): AsyncIterator<FsEvent> {
+      let next = 0;
+      while (true) {
+        if (next < queue.length) {
+          const event = queue[next++];
+          if (next > 1024) {
+            queue.splice(0, next);
+            next = 0;
+          }
+          yield event;
+          continue;
+        }
+        queue.length = 0;
+        next = 0;
+        if (closed) return;
+        if (failure !== undefined) {
+          close();
+          throw failure;
+        }
+        await new Promise<void>((resolve) => wake = resolve);
+      }
+    },
+  };
+}
+
+let stdinStream: ReadableStream<Uint8Array> | undefined;
+let stdoutStream: WritableStream<Uint8Array> | undefined;
+
+/**
+ * The runtime for Node (>= 20) and Bun: `name` is `"bun"` under Bun, else
+ * `"node"`. `args` is `process.argv` after the script.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "../cli.ts";
+ * import { nodeRuntime } from "./node.ts";
+ * nodeRuntime.exit(await main(nodeRuntime));
+ * ```
+ */
+export const nodeRuntime: Runtime = {
+  name: typeof (process.versions as Record<string, string | undefined>).bun === "string"
+    ? "bun"
+    : "node",
+  args: process.argv.slice(2),
+  get stdin() {
+    return stdinStream ??= readableFromNode(process.stdin);
+  },
+  get stdout() {
+    return stdoutStream ??= writableFromNode(process.stdout);
+  },
+  writeStderr,
+  spawn,
+  watch,
+  onUncaughtError(handler: (error: unknown) => void) {
+    process.on("uncaughtException", (error: unknown) => handler(error));
+    process.on("unhandledRejection", (reason: unknown) => handler(reason));
+  },
+  onSignal(signal: HostSignal, handler: () => void) {
+    const listener = () => handler();
+    process.on(signal, listener);
+    return () => {
+      process.off(signal, listener);
+    };
+  },
+  env: (name: string) => process.env[name],
+  cwd: () => process.cwd(),
+  pid: process.pid,
+  appendFile(path: string, text: string) {
+    appendFileSync(path, text);
+  },
+  exit: (code: number): never => process.exit(code),
+};

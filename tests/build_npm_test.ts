@@ -1,0 +1,268 @@
+/**
+ * The npm package (`scripts/build_npm.ts`): what it contains, that Node and
+ * Bun run its bin and import its exports, and what the build refuses.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+// deno-lint-ignore no-import-prefix
+import ts from "npm:typescript@6.0.3";
+import { buildNpm } from "../scripts/build_npm.ts";
+import { JS_RUNTIMES, npmPackage, output, requireRuntime } from "./_npm_build.ts";
+
+const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+
+async function walk(dir: string, prefix = ""): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(join(dir, prefix))) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) files.push(...await walk(dir, rel));
+    else files.push(rel);
+  }
+  return files.sort();
+}
+
+Deno.test("package.json: name mcpmon, deno.json's version, ESM, a bin, exports with types, Node >= 20", async () => {
+  const { outDir, packageJson } = await npmPackage();
+  const written = JSON.parse(await Deno.readTextFile(join(outDir, "package.json")));
+  assert.deepEqual(written, packageJson);
+  assert.equal(written.name, "mcpmon");
+  assert.equal(written.version, denoJson.version);
+  assert.equal(written.license, denoJson.license);
+  assert.equal(written.type, "module");
+  assert.deepEqual(written.engines, { node: ">=20" });
+  assert.deepEqual(written.bin, { mcpmon: "bin/mcpmon.js" });
+  const bin = await Deno.readTextFile(join(outDir, written.bin.mcpmon));
+  assert.ok(bin.startsWith("#!/usr/bin/env node\n"));
+  assert.equal((await Deno.stat(join(outDir, written.bin.mcpmon))).mode! & 0o111, 0o111);
+  assert.deepEqual(Object.keys(written.exports), [".", "./runtime/node", "./package.json"]);
+  for (const [subpath, target] of Object.entries(written.exports)) {
+    const paths = typeof target === "string" ? [target] : Object.values(target as object);
+    for (const path of paths) await Deno.stat(join(outDir, path)); // exists
+    if (subpath !== "./package.json") {
+      assert.match((target as { types: string }).types, /\.d\.ts$/, `${subpath} has types`);
+    }
+  }
+});
+
+Deno.test("dependencies are the npm imports of deno.json that shipped code uses, with their ranges", async () => {
+  const { outDir, packageJson } = await npmPackage();
+  const shipped = (await walk(join(outDir, "esm"))).filter((f) => f.endsWith(".js"));
+  const code = (await Promise.all(shipped.map((f) => Deno.readTextFile(join(outDir, "esm", f)))))
+    .join("\n");
+  for (const [name, range] of Object.entries(packageJson.dependencies ?? {})) {
+    const mapped = Object.values(denoJson.imports as Record<string, string>)
+      .find((v) => v.replace(/^npm:\/?/, "").startsWith(`${name}@`));
+    assert.equal(mapped?.replace(/^npm:\/?/, "").replace(/\/$/, ""), `${name}@${range}`);
+    assert.match(code, new RegExp(`from "${name}(/[^"]*)?"`), `${name} is imported`);
+    await Deno.stat(join(outDir, "node_modules", name, "package.json")); // installed
+  }
+  // The SDK and zod are for tests, fixtures and scripts only.
+  assert.equal(packageJson.dependencies?.["@modelcontextprotocol/sdk"], undefined);
+  assert.equal(packageJson.dependencies?.["zod"], undefined);
+});
+
+Deno.test("every shipped module is ESM JavaScript with a .d.ts; no Deno runtime, tests, fixtures or scripts", async () => {
+  const { outDir, files } = await npmPackage();
+  assert.deepEqual(files, (await walk(outDir)).filter((f) => !f.startsWith("node_modules/")));
+  const js = files.filter((f) => f.startsWith("esm/") && f.endsWith(".js"));
+  assert.ok(js.includes("esm/mod.js") && js.includes("esm/src/runtime/node.js"));
+  assert.ok(!files.includes("esm/src/runtime/deno.js"));
+  for (const file of js) assert.ok(files.includes(file.replace(/\.js$/, ".d.ts")), file);
+  for (const file of files) {
+    assert.match(file, /^(esm\/|bin\/mcpmon\.js$|package\.json$|README\.md$|LICENSE$)/);
+  }
+  const mod = await Deno.readTextFile(join(outDir, "esm/mod.js"));
+  assert.doesNotMatch(mod, /import\.meta\.main/);
+  assert.match(mod, /from "\.\/src\/cli\.js"/);
+});
+
+Deno.test("npm pack --dry-run lists a clean package", async () => {
+  const { outDir } = await npmPackage();
+  const out = await output("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+    cwd: outDir,
+  });
+  assert.equal(out.code, 0, out.stderr);
+  const [pack] = JSON.parse(out.stdout);
+  const paths: string[] = pack.files.map((f: { path: string }) => f.path).sort();
+  assert.equal(pack.name, "mcpmon");
+  assert.ok(paths.includes("package.json") && paths.includes("README.md"));
+  assert.ok(paths.includes("LICENSE") && paths.includes("bin/mcpmon.js"));
+  for (const path of paths) {
+    assert.match(path, /^(esm\/.+\.(js|d\.ts)|bin\/mcpmon\.js|package\.json|README\.md|LICENSE)$/);
+  }
+});
+
+Deno.test("the declarations type-check as a TypeScript consumer sees them", async () => {
+  const { outDir } = await npmPackage();
+  const consumer = join(outDir, "consumer.ts");
+  await Deno.writeTextFile(
+    consumer,
+    [
+      `import { main, parseCli, VERSION, type Runtime } from "./esm/mod.js";`,
+      `import { nodeRuntime, readableFromNode } from "./esm/src/runtime/node.js";`,
+      `const runtime: Runtime = nodeRuntime;`,
+      `const code: Promise<number> = main(runtime);`,
+      `const version: string = VERSION;`,
+      `const kind: string = parseCli(["--", "node", "x.js"], "/").kind;`,
+      `export { code, kind, readableFromNode, version };`,
+    ].join("\n"),
+  );
+  try {
+    const program = ts.createProgram([consumer], {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      lib: ["lib.es2023.d.ts", "lib.dom.d.ts", "lib.esnext.disposable.d.ts"],
+      strict: true,
+      noEmit: true,
+      types: [],
+    });
+    const problems = ts.getPreEmitDiagnostics(program)
+      // `node:` types come from @types/node, which a consumer on Node installs.
+      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))
+      .filter((message) => !/'node:[a-z_/]+'/.test(message));
+    assert.deepEqual(problems, []);
+  } finally {
+    await Deno.remove(consumer);
+  }
+});
+
+for (const runtime of JS_RUNTIMES) {
+  Deno.test(`${runtime}: the bin prints the version and help, and exits 2 on a usage error`, async () => {
+    await requireRuntime(runtime);
+    const { outDir } = await npmPackage();
+    const bin = join(outDir, "bin/mcpmon.js");
+    const version = await output(runtime, [bin, "--version"]);
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout, `mcpmon ${denoJson.version}\n`);
+    const help = await output(runtime, [bin, "--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /--watch/);
+    const usage = await output(runtime, [bin, "--frobnicate", "--", "node", "x.js"]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /unknown option: --frobnicate/);
+    assert.equal(usage.stdout, "");
+  });
+
+  Deno.test(`${runtime}: imports "mcpmon" and "mcpmon/runtime/node" through the exports map`, async () => {
+    await requireRuntime(runtime);
+    const { outDir } = await npmPackage();
+    const project = await Deno.makeTempDir({ prefix: "mcpmon-consumer-" });
+    try {
+      await Deno.mkdir(join(project, "node_modules"));
+      await Deno.symlink(outDir, join(project, "node_modules", "mcpmon"));
+      await Deno.writeTextFile(join(project, "package.json"), '{ "type": "module" }\n');
+      await Deno.writeTextFile(
+        join(project, "consumer.js"),
+        [
+          `import * as mcpmon from "mcpmon";`,
+          `import { nodeRuntime } from "mcpmon/runtime/node";`,
+          `console.log(JSON.stringify({`,
+          `  version: mcpmon.VERSION,`,
+          `  main: typeof mcpmon.main,`,
+          `  runtime: nodeRuntime.name,`,
+          `  spawn: typeof nodeRuntime.spawn,`,
+          `}));`,
+        ].join("\n"),
+      );
+      const out = await output(runtime, ["consumer.js"], { cwd: project });
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(JSON.parse(out.stdout), {
+        version: denoJson.version,
+        main: "function",
+        runtime,
+        spawn: "function",
+      });
+    } finally {
+      await Deno.remove(project, { recursive: true });
+    }
+  });
+}
+
+/** A throwaway source tree with the build's entry points. */
+async function fakeRepo(files: Record<string, string>, imports: Record<string, string> = {}) {
+  const root = await Deno.makeTempDir({ prefix: "mcpmon-fake-repo-" });
+  const all: Record<string, string> = {
+    "deno.json": JSON.stringify({ name: "@x/y", version: "9.8.7", license: "MIT", imports }),
+    "README.md": "readme\n",
+    "LICENSE": "license\n",
+    "mod.ts": `export { main } from "./src/cli.ts";\n`,
+    "src/cli.ts": `export function main(): number {\n  return 0;\n}\n`,
+    "src/runtime/node.ts": `export const nodeRuntime: string = "node";\n`,
+    ...files,
+  };
+  for (const [path, text] of Object.entries(all)) {
+    await Deno.mkdir(join(root, path, ".."), { recursive: true });
+    await Deno.writeTextFile(join(root, path), text);
+  }
+  return {
+    root,
+    outDir: join(root, "npm"),
+    [Symbol.asyncDispose]: () => Deno.remove(root, { recursive: true }),
+  };
+}
+
+Deno.test("the build drops mod.ts's import.meta.main block and its Deno runtime import", async () => {
+  await using repo = await fakeRepo({
+    "mod.ts": [
+      `export { main } from "./src/cli.ts";`,
+      `if (import.meta.main) {`,
+      `  const { denoRuntime } = await import("./src/runtime/deno.ts");`,
+      `  Deno.exit(denoRuntime);`,
+      `}`,
+    ].join("\n"),
+    "src/runtime/deno.ts": `export const denoRuntime: number = Deno.pid;\n`,
+  });
+  const { files } = await buildNpm({ root: repo.root, outDir: repo.outDir });
+  assert.ok(!files.includes("esm/src/runtime/deno.js"));
+  const mod = await Deno.readTextFile(join(repo.outDir, "esm/mod.js"));
+  assert.doesNotMatch(mod, /Deno\.|denoRuntime|import\.meta\.main/);
+  assert.match(mod, /export \{ main \} from "\.\/src\/cli\.js";/);
+});
+
+Deno.test("the build refuses shipped code that uses Deno", async () => {
+  await using repo = await fakeRepo({
+    "src/cli.ts": `export function main(): string | undefined {\n  return Deno.env.get("X");\n}\n`,
+  });
+  await assert.rejects(
+    buildNpm({ root: repo.root, outDir: repo.outDir }),
+    /must not use Deno APIs:\n {2}src\/cli\.ts: return Deno\.env\.get\("X"\);/,
+  );
+});
+
+Deno.test("the build refuses jsr: and remote imports", async () => {
+  for (const spec of ["jsr:@std/path@1", "https://example.com/x.ts"]) {
+    await using repo = await fakeRepo({
+      "src/cli.ts": `import { x } from "${spec}";\nexport const main: unknown = x;\n`,
+    });
+    await assert.rejects(
+      buildNpm({ root: repo.root, outDir: repo.outDir }),
+      new RegExp(`cannot ship import "${spec.replaceAll(".", "\\.")}"`),
+    );
+  }
+});
+
+Deno.test("bare and npm: imports become package names and dependencies with deno.json's ranges", async () => {
+  await using repo = await fakeRepo({
+    "src/cli.ts": [
+      `import { parse } from "yaml";`,
+      `import { z } from "npm:zod@^4.3.6";`,
+      `import type { Client } from "@scope/pkg/client/index.js";`,
+      `export function main(c?: Client): unknown {`,
+      `  return [parse("a: 1"), z, c];`,
+      `}`,
+    ].join("\n"),
+  }, { "yaml": "npm:yaml@^2.9.1", "@scope/pkg/": "npm:/@scope/pkg@1.2.3/" });
+  const { packageJson } = await buildNpm({ root: repo.root, outDir: repo.outDir, install: false });
+  assert.deepEqual(packageJson.dependencies, {
+    "@scope/pkg": "1.2.3",
+    "yaml": "^2.9.1",
+    "zod": "^4.3.6",
+  });
+  assert.equal(packageJson.version, "9.8.7");
+  const cli = await Deno.readTextFile(join(repo.outDir, "esm/src/cli.js"));
+  assert.match(cli, /from "yaml"/);
+  assert.match(cli, /from "zod"/);
+  const dts = await Deno.readTextFile(join(repo.outDir, "esm/src/cli.d.ts"));
+  assert.match(dts, /from "@scope\/pkg\/client\/index\.js"/);
+});
