@@ -184,7 +184,7 @@ ${
       "-c, --config <file>",
       "Gateway mode: run the servers of a YAML config (or a\n" +
       ".mcp.json) behind one entry, names prefixed\n" +
-      "<server>__<tool>; the file is reloaded when it changes",
+      "<server>__<tool>; reloaded when the file changes",
     ],
     ["-w, --watch <path>", "File or directory to watch; repeatable\n(default: .)"],
     [

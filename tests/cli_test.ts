@@ -241,7 +241,26 @@ Deno.test("unknown options are usage errors naming the option", () => {
   usageError(["--fast=1", "--", "x"], /^unknown option: --fast$/);
   usageError(["-x", "--", "x"], /^unknown option: -x$/);
   usageError(["-qx", "--", "x"], /^unknown option: -x$/);
-  usageError(["--config", "a.yaml"], /^unknown option: --config$/);
+});
+
+Deno.test("--config selects gateway mode with log flags and a name, resolved against cwd", () => {
+  assert.deepEqual(parseCli(["--config", "cfg/.mcpmon.yaml", "-t", "-v"], CWD), {
+    kind: "gateway",
+    config: `${CWD}/cfg/.mcpmon.yaml`,
+    name: "gateway",
+    log: { level: "verbose", timestamps: true },
+  });
+  const named = parseCli(["-c", "/etc/m.yaml", "--name", "tools"], CWD);
+  assert.equal(named.kind === "gateway" && named.name, "tools");
+});
+
+Deno.test("--config with a server command or a per-server flag is a usage error", () => {
+  usageError(["--config", "a.yaml", "--", "node", "x.js"], /give no server command/);
+  usageError(
+    ["--config", "a.yaml", "--watch", "src"],
+    /^--watch is set per server in the config file/,
+  );
+  usageError(["--config", "a.yaml", "--debounce", "5"], /^--debounce is set per server/);
 });
 
 Deno.test("a missing or dash-looking option value is a usage error", () => {

@@ -6,7 +6,13 @@
  * @module
  */
 import { LineSplitter } from "../../src/jsonrpc.ts";
-import { DEFAULT_TIMEOUT_MS, defaultLauncher, TEST_STATE_HOME, withTimeout } from "./_harness.ts";
+import {
+  DEFAULT_TIMEOUT_MS,
+  defaultLauncher,
+  TEST_CWD,
+  TEST_STATE_HOME,
+  withTimeout,
+} from "./_harness.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Msg = Record<string, any>;
@@ -45,6 +51,7 @@ export class RawMcpmon implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
       env: { XDG_STATE_HOME: TEST_STATE_HOME, ...opts.env },
+      cwd: TEST_CWD, // empty: the default `--watch .` sees no edit made elsewhere
     }).spawn();
     this.#writer = this.process.stdin.getWriter();
     this.#reading = this.#read();

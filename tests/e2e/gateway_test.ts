@@ -89,7 +89,7 @@ Deno.test("editing the config adds, removes and restarts only the servers whose 
 
   // beta modified (new arg), gamma added, alpha untouched (keys reordered only).
   const reordered = yaml({ alpha: [a] }).replace(
-    /    command: node\n(    args: .*\n)/,
+    / {4}command: node\n( {4}args: .*\n)/,
     "$1    command: node\n",
   );
   await Deno.writeTextFile(

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import {
   callText,
   DEFAULT_TIMEOUT_MS,
+  defaultLauncher,
   makeFixtureDir,
-  MOD_PATH,
   processAlive,
   SDK_SERVER,
   startMcpmon,
@@ -43,11 +43,7 @@ Deno.test("an edit restarts the server: list_changed, then the new tool answers 
 });
 
 Deno.test("the client sees listChanged: true for each list the server declares", async () => {
-  await using mon = await startMcpmon({
-    mcpmonArgs: ["--watch", "/nonexistent-is-not-needed"],
-    server: ["node", WELL_BEHAVED],
-  })
-    .catch(() => startMcpmon({ mcpmonArgs: [], server: ["node", WELL_BEHAVED] }));
+  await using mon = await startMcpmon({ server: ["node", WELL_BEHAVED] });
   const caps = mon.client.getServerCapabilities();
   assert.deepEqual(caps?.tools, { listChanged: true });
   assert.deepEqual(caps?.prompts, { listChanged: true });
@@ -176,8 +172,9 @@ Deno.test("SIGTERM to mcpmon stops the server and exits 0", async () => {
 
 /** Runs the CLI to completion with `args`, stdin closed at once. */
 async function runCli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MOD_PATH, ...args],
+  const [command, ...launcher] = defaultLauncher();
+  const out = await new Deno.Command(command, {
+    args: [...launcher, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
