@@ -215,9 +215,9 @@ ${
     ],
     [
       "    --min-interval <ms>",
-      "Least time between two starts of the server; longer\n" +
-      "while restarts keep failing " +
-      `(default: ${DEFAULT_MIN_RESTART_INTERVAL_MS})`,
+      "Least time between two restarts (the first after\n" +
+      "launch is never held back); longer while restarts\n" +
+      `keep failing (default: ${DEFAULT_MIN_RESTART_INTERVAL_MS})`,
     ],
     [
       "    --build <cmd>",

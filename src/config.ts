@@ -40,7 +40,7 @@ export interface ServerOptions {
   restartTool?: boolean;
   /** Remove `__pycache__` directories under the watched paths before each restart (default true). */
   clearPycache?: boolean;
-  /** Least time between two starts, in ms (default {@linkcode DEFAULT_MIN_RESTART_INTERVAL_MS}). */
+  /** Least time between two restarts, in ms (default {@linkcode DEFAULT_MIN_RESTART_INTERVAL_MS}). */
   minRestartIntervalMs?: number;
 }
 

@@ -400,7 +400,7 @@ export class Backend {
   #initializedAt = 0;
   /** When recent failures (crashes, failed starts) happened, ms since epoch. */
   #failures: number[] = [];
-  #lastStartAt = 0;
+  #lastRestartAt = 0;
   #building: ChildProcess | undefined;
   #crashTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -507,7 +507,8 @@ export class Backend {
           this.#log.verbose(`Waiting ${wait} ms before starting (restart throttle)`, this.#ctx());
           await delay(wait, this.#stopping.signal);
         }
-        this.#lastStartAt = Date.now();
+        // Restarts are spaced from each other; the first one after launch is never held back.
+        if (isRestart) this.#lastRestartAt = Date.now();
         const t0 = performance.now();
         let drained = t0, stopped = t0;
         if (serving) {
@@ -641,14 +642,14 @@ export class Backend {
 
   /**
    * One mechanism for pacing starts: at least `minRestartIntervalMs` between
-   * two starts, and after failures (crashes, failed starts) an exponential
+   * two restarts (the first restart after launch is not held back), and after failures (crashes, failed starts) an exponential
    * backoff counted from the last failure, so a loop slows down while a
    * person's fix, seconds later, starts at once.
    */
   #throttleWait(): number {
     const now = Date.now();
     const minInterval = this.options.minRestartIntervalMs ?? DEFAULT_MIN_RESTART_INTERVAL_MS;
-    let wait = this.#lastStartAt === 0 ? 0 : minInterval - (now - this.#lastStartAt);
+    let wait = this.#lastRestartAt === 0 ? 0 : minInterval - (now - this.#lastRestartAt);
     const failures = this.#recentFailures(now);
     if (failures.length > 0) {
       wait = Math.max(wait, this.#backoff(failures.length) - (now - failures.at(-1)!));

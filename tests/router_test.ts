@@ -517,3 +517,17 @@ Deno.test("--no-restart-tool leaves the tool list as the server made it", async 
   assert.deepEqual((await s.h.clientWaitFor(byId(1))).result.tools.map((t: Msg) => t.name), ["a"]);
   await s.close();
 });
+
+Deno.test("restarts are spaced by the minimum interval, but the first after launch is not held back", async () => {
+  const s = start([basicServer()], { minRestartIntervalMs: 400 });
+  await initialize(s.h);
+  const waits = () =>
+    s.h.stderr().match(/Waiting \d+ ms before starting \(restart throttle\)/g)?.length ?? 0;
+  await s.router.restart("first");
+  assert.equal(waits(), 0, "the first restart after launch is not held back");
+  const t0 = performance.now();
+  await s.router.restart("second");
+  assert.equal(waits(), 1, "the second waits out the interval");
+  assert.ok(performance.now() - t0 >= 350);
+  await s.close();
+});
