@@ -17,6 +17,7 @@ import {
   DEFAULT_MIN_RESTART_INTERVAL_MS,
   type LogLevel,
   type LogOptions,
+  parseExtensionList,
   type ServerOptions,
 } from "./config.ts";
 import {
@@ -676,16 +677,11 @@ function parseMs(value: string | undefined, flag: string, fallback: number): num
 }
 
 function parseExtensions(values: readonly string[]): string[] {
-  const out = new Set<string>();
-  for (const value of values) {
-    for (const part of value.split(",")) {
-      const ext = part.trim().replace(/^\.+/, "").toLowerCase();
-      if (ext === "*" || ext === "all") return [];
-      if (ext !== "") out.add(ext);
-    }
+  const exts = parseExtensionList(values);
+  if (exts === undefined) {
+    throw new UsageError(`--ext needs at least one extension, got "${values}"`);
   }
-  if (out.size === 0) throw new UsageError(`--ext needs at least one extension, got "${values}"`);
-  return [...out];
+  return exts;
 }
 
 /** Extensions of files that a server command may be run from. */

@@ -170,3 +170,28 @@ export const DEFAULT_GRACE_MS = 2000;
  * ```
  */
 export const DEFAULT_INIT_TIMEOUT_MS = 30_000;
+
+/**
+ * Parses extension lists as users write them: comma-separated, repeatable,
+ * leading dots ignored, case-insensitive; `*` or `all` means every file
+ * (returns `[]`). Returns `undefined` when no extension is named at all.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseExtensionList(["py,.JSON", "ts"]), ["py", "json", "ts"]);
+ * assert.deepEqual(parseExtensionList(["*"]), []);
+ * assert.equal(parseExtensionList([" , "]), undefined);
+ * ```
+ */
+export function parseExtensionList(values: readonly string[]): string[] | undefined {
+  const out = new Set<string>();
+  for (const value of values) {
+    for (const part of value.split(",")) {
+      const ext = part.trim().replace(/^\.+/, "").toLowerCase();
+      if (ext === "*" || ext === "all") return [];
+      if (ext !== "") out.add(ext);
+    }
+  }
+  return out.size === 0 ? undefined : [...out];
+}

@@ -46,40 +46,12 @@ import {
   DEFAULT_IGNORE,
   DEFAULT_INIT_TIMEOUT_MS,
   DEFAULT_MIN_RESTART_INTERVAL_MS,
+  parseExtensionList,
   type ServerOptions,
 } from "./config.ts";
+import { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 
-/**
- * The default text between a server's name and the names of its tools and
- * prompts (`::`, the seed's, is refused by Claude's and OpenAI's APIs).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const config = loadGatewayConfig("g.yaml", "servers: {a: {command: a}}", {
- *   cwd: "/",
- *   env: () => undefined,
- * });
- * assert.equal(config.separator, DEFAULT_SEPARATOR);
- * ```
- */
-export const DEFAULT_SEPARATOR = "__";
-
-/**
- * The default longest exposed tool or prompt name (Claude's and OpenAI's APIs
- * accept 64 characters).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const config = loadGatewayConfig("g.yaml", "servers: {a: {command: a}}", {
- *   cwd: "/",
- *   env: () => undefined,
- * });
- * assert.equal(config.nameBudget, DEFAULT_NAME_BUDGET);
- * ```
- */
-export const DEFAULT_NAME_BUDGET = 64;
+export { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 
 /**
  * What a server name must look like.
@@ -1117,19 +1089,11 @@ function extensions(v: Node, path: string, report: Report): string[] | undefined
     ? [v.value]
     : stringList(v, path, report, true);
   if (parts === undefined) return undefined;
-  const out = new Set<string>();
-  for (const part of parts) {
-    for (const piece of part.split(",")) {
-      const ext = piece.trim().replace(/^\.+/, "").toLowerCase();
-      if (ext === "*" || ext === "all") return [];
-      if (ext !== "") out.add(ext);
-    }
-  }
-  if (out.size === 0) {
+  const exts = parseExtensionList(parts);
+  if (exts === undefined) {
     report(v.pos, `${path} needs at least one extension ("*" for every file)`);
-    return undefined;
   }
-  return [...out];
+  return exts;
 }
 
 function expandHome(path: string, pos: number, ctx: Context): string {

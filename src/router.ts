@@ -94,10 +94,17 @@ export interface GatewayOptions {
   nameBudget: number;
 }
 
+/** A client message waiting for its backend, with what to do to its response. */
+interface Queued {
+  message: ClientMessage;
+  line: string;
+  transform?: (response: JsonRpcMessage) => void;
+}
+
 /** One backend and what the router keeps for it. */
 class Slot {
   /** Client messages waiting for this backend to be ready, in arrival order. */
-  queue: { message: ClientMessage; line: string }[] = [];
+  queue: Queued[] = [];
   /** The backend's own lists (gateway; tools also in single mode, for the restart tool). */
   lists: Partial<Record<ListKind, Item[]>> = {};
   /** Settles when the lists of the current generation have been read. */
@@ -442,7 +449,7 @@ export class Router {
         this.#refuse(slot, c, slot.backend.lastError ?? "the server is not running");
         return undefined;
       default:
-        slot.queue.push({ message: c, line });
+        slot.queue.push({ message: c, line, transform });
         return undefined;
     }
   }
@@ -866,9 +873,9 @@ export class Router {
   #flushQueue(slot: Slot, gen: Generation) {
     const queue = slot.queue;
     slot.queue = [];
-    for (const { message, line } of queue) {
+    for (const { message, line, transform } of queue) {
       // Routed gateway requests were rewritten in place: serialize them anew.
-      this.#deliver(gen, message, line || JSON.stringify(message.message));
+      this.#deliver(gen, message, line || JSON.stringify(message.message), transform);
     }
   }
 

@@ -398,3 +398,24 @@ Deno.test("a restarted backend is replayed only its own subscriptions, renamed U
   );
   await g.close();
 });
+
+Deno.test("a read of a renamed resource queued during a restart still answers with the URI asked for", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: rich("b", ["y"]) }, [server("a"), server("b")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x", "b__y"]);
+  const uris: string[] = (await call(g.h, "resources/list")).result.resources.map((r: Msg) =>
+    r.uri
+  );
+  const renamed = uris.find((u) => u.startsWith("mcpmon://b/"))!;
+  const restarted = g.router.restart("spec", "b");
+  const read = await call(g.h, "resources/read", { uri: renamed }); // queued until b is back
+  await restarted;
+  assert.equal(read.result.contents[0].text, "b read shared://x");
+  assert.equal(read.result.contents[0].uri, renamed);
+  assert.equal(
+    g.h.children.filter((c) => c.options.command === "b").length,
+    2,
+    "it waited for the new b",
+  );
+  await g.close();
+});
