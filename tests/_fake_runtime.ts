@@ -2,6 +2,7 @@
  * An in-process Runtime for unit tests: children are scripted fake servers
  * speaking JSON-RPC over in-memory streams; the client is a pair of streams.
  */
+import type { ServerOptions } from "../src/config.ts";
 import { LineSplitter } from "../src/jsonrpc.ts";
 import type {
   ChildProcess,
@@ -247,5 +248,26 @@ export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeH
       if (children.length >= n) return Promise.resolve(children[n - 1]);
       return new Promise((resolve) => spawnWaiters.push({ n, resolve }));
     },
+  };
+}
+
+/**
+ * Options for a fake server named `name` (its command is its name, so a
+ * record of handlers in {@linkcode fakeRuntime} can pick it): short
+ * timeouts, no watching, no restart throttle.
+ */
+export function fakeServer(name = "fake", overrides: Partial<ServerOptions> = {}): ServerOptions {
+  return {
+    name,
+    command: name,
+    args: [],
+    watch: [],
+    extensions: [],
+    ignore: [],
+    debounceMs: 10,
+    graceMs: 200,
+    initTimeoutMs: 2000,
+    minRestartIntervalMs: 0,
+    ...overrides,
   };
 }

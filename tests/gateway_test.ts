@@ -8,24 +8,12 @@ import {
   type FakeChild,
   type FakeHarness,
   fakeRuntime,
+  fakeServer,
   type Msg,
 } from "./_fake_runtime.ts";
 
-function server(name: string, overrides: Partial<ServerOptions> = {}): ServerOptions {
-  return {
-    name,
-    command: name,
-    args: [],
-    watch: [],
-    extensions: [],
-    ignore: [],
-    debounceMs: 10,
-    graceMs: 100,
-    initTimeoutMs: 2000,
-    minRestartIntervalMs: 0,
-    ...overrides,
-  };
-}
+const server = (name: string, overrides: Partial<ServerOptions> = {}) =>
+  fakeServer(name, { graceMs: 100, ...overrides });
 
 type Handler = (child: FakeChild, msg: Msg) => void;
 

@@ -8,24 +8,9 @@ import {
   type FakeChild,
   type FakeHarness,
   fakeRuntime,
+  fakeServer,
   type Msg,
 } from "./_fake_runtime.ts";
-
-function serverOptions(overrides: Partial<ServerOptions> = {}): ServerOptions {
-  return {
-    name: "fake",
-    command: "fake-server",
-    args: [],
-    watch: [],
-    extensions: [],
-    ignore: [],
-    debounceMs: 10,
-    graceMs: 200,
-    initTimeoutMs: 2000,
-    minRestartIntervalMs: 0,
-    ...overrides,
-  };
-}
 
 interface Started {
   h: FakeHarness;
@@ -40,7 +25,7 @@ function start(
 ): Started {
   const h = fakeRuntime(handles);
   const log = new Logger(h.runtime, { level: "debug", timestamps: false });
-  const router = new Router(h.runtime, log, [serverOptions(overrides)]);
+  const router = new Router(h.runtime, log, [fakeServer("fake", overrides)]);
   router.start();
   const loop = readLines(h.runtime.stdin, (line) => router.handleClientLine(line));
   return {

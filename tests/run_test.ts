@@ -1,18 +1,8 @@
 import assert from "node:assert/strict";
 import { run } from "../src/run.ts";
-import { basicServer, fakeRuntime } from "./_fake_runtime.ts";
+import { basicServer, fakeRuntime, fakeServer } from "./_fake_runtime.ts";
 
-const server = {
-  name: "fake",
-  command: "fake-server",
-  args: [],
-  watch: [],
-  extensions: [],
-  ignore: [],
-  debounceMs: 10,
-  graceMs: 100,
-  initTimeoutMs: 1000,
-};
+const server = fakeServer("fake", { command: "fake-server", graceMs: 100, initTimeoutMs: 1000 });
 
 Deno.test("run() stops the server and exits 1 on an internal error", async () => {
   const h = fakeRuntime([basicServer()]);
