@@ -17,6 +17,7 @@ import type {
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
+import { signalGroup } from "./mod.ts";
 
 function spawn(options: SpawnOptions): ChildProcess {
   const child = new Deno.Command(options.command, {
@@ -47,16 +48,7 @@ function spawn(options: SpawnOptions): ChildProcess {
     stderr: child.stderr,
     exited,
     killGroup(signal: KillSignal) {
-      try {
-        Deno.kill(-pid, signal);
-      } catch {
-        // The group is gone (ESRCH); try the leader in case it left its group.
-        if (!done) {
-          try {
-            Deno.kill(pid, signal);
-          } catch { /* already gone */ }
-        }
-      }
+      signalGroup((target, sig) => Deno.kill(target, sig), pid, signal, () => !done);
     },
   };
 }

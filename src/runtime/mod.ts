@@ -103,3 +103,32 @@ export interface Runtime {
   /** Ends mcpmon with `code`. */
   exit(code: number): never;
 }
+
+/**
+ * Sends `signal` to the process group led by `pid` with the runtime's `kill`
+ * (which takes a negative pid for a group). If the group is gone but the
+ * leader still runs (it left its group), the leader gets the signal; if both
+ * are gone, nothing happens.
+ *
+ * @example
+ * ```ts
+ * const sent: number[] = [];
+ * signalGroup((pid) => void sent.push(pid), 42, "SIGTERM", () => true);
+ * // sent: [-42]
+ * ```
+ */
+export function signalGroup(
+  kill: (pid: number, signal: KillSignal) => void,
+  pid: number,
+  signal: KillSignal,
+  leaderRunning: () => boolean,
+): void {
+  try {
+    kill(-pid, signal);
+  } catch {
+    if (!leaderRunning()) return;
+    try {
+      kill(pid, signal);
+    } catch { /* already gone */ }
+  }
+}

@@ -56,6 +56,7 @@ import type {
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
+import { signalGroup } from "./mod.ts";
 
 /** Chunks a {@linkcode readableFromNode} stream queues before pausing its source. */
 const READ_HIGH_WATER_MARK = 4;
@@ -274,16 +275,7 @@ function spawn(options: SpawnOptions): ChildProcess {
     stderr: readableFromNode(child.stderr!),
     exited,
     killGroup(signal: KillSignal) {
-      try {
-        process.kill(-pid, signal);
-      } catch {
-        // The group is gone (ESRCH); try the leader in case it left its group.
-        if (!done) {
-          try {
-            process.kill(pid, signal);
-          } catch { /* already gone */ }
-        }
-      }
+      signalGroup((target, sig) => process.kill(target, sig), pid, signal, () => !done);
     },
   };
 }
