@@ -377,7 +377,7 @@ export class Backend {
   state: BackendState = "starting";
   /** Completed restarts (the initial start is not one). */
   restarts = 0;
-  /** Why the backend last failed. */
+  /** Why the backend last failed (kept after it recovers, for status). */
   lastError: string | undefined;
   /** Why it last restarted. */
   lastReason: string | undefined;
@@ -799,7 +799,6 @@ export class Backend {
     }
     gen.state = "ready";
     this.state = "ready";
-    this.lastError = undefined;
     this.#hooks.onReady(this, gen);
     return gen;
   }

@@ -13,6 +13,7 @@ import {
   processAlive,
   startMcpmon,
   waitUntil,
+  WELL_BEHAVED,
 } from "./_harness.ts";
 
 /** A temp XDG_STATE_HOME, removed on dispose. */
@@ -133,4 +134,39 @@ Deno.test("an mcpmon that exits removes its entry; status and clean then find no
   const clean = await mcpmonCli(["clean"], state.home);
   assert.equal(clean.code, 0);
   assert.equal(clean.stdout, "nothing to clean\n");
+});
+
+Deno.test("mcpmon status shows a crashed server's last error, from another process", async () => {
+  await using state = await tempStateHome();
+  await using mon = await startMcpmon({
+    mcpmonArgs: ["--name", "e2e-crashy", "--min-interval", "0"],
+    server: ["node", WELL_BEHAVED, "--crash-on-tool=echo"],
+    env: { XDG_STATE_HOME: state.home },
+  });
+  await registered(state.dir, mon.pid!);
+  await mon.client.callTool({ name: "echo", arguments: { text: "x" } }).catch(() => {});
+  let entry: { name: string; lastError?: string; state: string } | undefined;
+  await waitUntil(
+    async () => {
+      const status = await mcpmonCli(["status", "--json"], state.home);
+      entry = (JSON.parse(status.stdout) as { name: string; lastError?: string; state: string }[])
+        .find((e) => e.name === "e2e-crashy");
+      return entry?.lastError !== undefined;
+    },
+    15_000,
+    "status to show the crash",
+  );
+  assert.match(entry!.lastError!, /exited with code 1/);
+  assert.match(entry!.lastError!, /crashing on echo/);
+  // It recovers on its own; the last error stays in the status.
+  await waitUntil(
+    async () => {
+      const status = await mcpmonCli(["status", "--json"], state.home);
+      entry = (JSON.parse(status.stdout) as typeof entry[]).find((e) => e?.name === "e2e-crashy");
+      return entry?.state === "ready";
+    },
+    15_000,
+    "recovery",
+  );
+  assert.match(entry!.lastError!, /crashing on echo/);
 });
