@@ -29,7 +29,6 @@
 export { HELP, main, parseCli, UsageError } from "./src/cli.ts";
 export type { CliCommand, Subcommand } from "./src/cli.ts";
 export { run, runGateway } from "./src/run.ts";
-export { ConfigError, diffConfigs, loadGatewayConfig } from "./src/gateway_config.ts";
 export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/gateway_config.ts";
 export { exposedName } from "./src/names.ts";
 export { Router } from "./src/router.ts";

@@ -10,12 +10,7 @@ import { basename, dirname, extname } from "node:path";
 import type { LogOptions, ServerOptions } from "./config.ts";
 import { DEFAULT_IGNORE } from "./config.ts";
 import { Registry, stateDir } from "./control.ts";
-import {
-  ConfigError,
-  diffConfigs,
-  type GatewayConfig,
-  loadGatewayConfig,
-} from "./gateway_config.ts";
+import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
 import { Router } from "./router.ts";
@@ -73,9 +68,21 @@ export async function runGateway(
   logOptions: LogOptions,
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
+  // Loaded here, not at start-up: single-server mode needs neither the YAML parser nor the loader.
+  const { ConfigError, diffConfigs, loadGatewayConfig } = await import("./gateway_config.ts");
+  const readConfig = (path: string): GatewayConfig =>
+    loadGatewayConfig(path, readFileSync(path, "utf8"), {
+      cwd: runtime.cwd(),
+      env: (name) => runtime.env(name),
+    });
+  const describeConfigError = (err: unknown, path: string): string => {
+    if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
+    if ((err as { code?: string }).code === "ENOENT") return `config file not found: ${path}`;
+    return `cannot read config ${basename(path)}: ${err instanceof Error ? err.message : err}`;
+  };
   let config: GatewayConfig;
   try {
-    config = readConfig(runtime, configPath);
+    config = readConfig(configPath);
   } catch (err) {
     log.error(describeConfigError(err, configPath));
     return 2;
@@ -103,7 +110,7 @@ export async function runGateway(
   const reload = async () => {
     let next: GatewayConfig;
     try {
-      next = readConfig(runtime, configPath);
+      next = readConfig(configPath);
     } catch (err) {
       log.error(`${describeConfigError(err, configPath)}\nKeeping the servers that are running.`);
       return;
@@ -333,18 +340,6 @@ function watchServer(
     ctx,
   );
   return watcher;
-}
-
-function readConfig(runtime: Runtime, path: string): GatewayConfig {
-  const text = readFileSync(path, "utf8");
-  return loadGatewayConfig(path, text, { cwd: runtime.cwd(), env: (name) => runtime.env(name) });
-}
-
-function describeConfigError(err: unknown, path: string): string {
-  if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
-  const code = (err as { code?: string }).code;
-  if (code === "ENOENT") return `config file not found: ${path}`;
-  return `cannot read config ${basename(path)}: ${err instanceof Error ? err.message : err}`;
 }
 
 /**
