@@ -3,7 +3,9 @@
  * speaking JSON-RPC over in-memory streams; the client is a pair of streams.
  */
 import type { ServerOptions } from "../src/config.ts";
-import { LineSplitter } from "../src/jsonrpc.ts";
+import { LineSplitter, readLines } from "../src/jsonrpc.ts";
+import { Logger } from "../src/log.ts";
+import { type GatewayOptions, Router } from "../src/router.ts";
 import type {
   ChildProcess,
   ExitStatus,
@@ -269,5 +271,37 @@ export function fakeServer(name = "fake", overrides: Partial<ServerOptions> = {}
     initTimeoutMs: 2000,
     minRestartIntervalMs: 0,
     ...overrides,
+  };
+}
+
+/** A router on a fake runtime, reading the fake client's stdin. */
+export interface StartedRouter {
+  /** The fake runtime's handles. */
+  h: FakeHarness;
+  /** The router under test. */
+  router: Router;
+  /** Closes the client's stdin and waits for the router to stop everything. */
+  close(): Promise<void>;
+}
+
+/** Starts a router over `servers` on a fake runtime running `handles` (debug logging). */
+export function startRouter(
+  handles: Handler[] | Record<string, Handler>,
+  servers: ServerOptions[],
+  options: { gateway?: GatewayOptions } = {},
+): StartedRouter {
+  const h = fakeRuntime(handles);
+  const log = new Logger(h.runtime, { level: "debug", timestamps: false });
+  const router = new Router(h.runtime, log, servers, options);
+  router.start();
+  const loop = readLines(h.runtime.stdin, (line) => router.handleClientLine(line));
+  return {
+    h,
+    router,
+    async close() {
+      h.clientClose();
+      await loop;
+      await router.close({ drain: true });
+    },
   };
 }

@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
 import type { ServerOptions } from "../src/config.ts";
-import { readLines } from "../src/jsonrpc.ts";
-import { Logger } from "../src/log.ts";
-import { Router } from "../src/router.ts";
 import {
   basicServer,
   type FakeChild,
@@ -10,6 +7,7 @@ import {
   fakeRuntime,
   fakeServer,
   type Msg,
+  startRouter,
 } from "./_fake_runtime.ts";
 
 const server = (name: string, overrides: Partial<ServerOptions> = {}) =>
@@ -63,20 +61,7 @@ function rich(
 }
 
 function startGateway(handles: Record<string, Handler>, servers: ServerOptions[], nameBudget = 64) {
-  const h = fakeRuntime(handles);
-  const log = new Logger(h.runtime, { level: "debug", timestamps: false });
-  const router = new Router(h.runtime, log, servers, { gateway: { separator: "__", nameBudget } });
-  router.start();
-  const loop = readLines(h.runtime.stdin, (line) => router.handleClientLine(line));
-  return {
-    h,
-    router,
-    async close() {
-      h.clientClose();
-      await loop;
-      await router.close({ drain: true });
-    },
-  };
+  return startRouter(handles, servers, { gateway: { separator: "__", nameBudget } });
 }
 
 const byId = (id: unknown) => (m: Msg) => m.id === id && ("result" in m || "error" in m);

@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
 import type { ServerOptions } from "../src/config.ts";
-import { readLines } from "../src/jsonrpc.ts";
-import { Logger } from "../src/log.ts";
-import { Router } from "../src/router.ts";
 import {
   basicServer,
   type FakeChild,
@@ -10,33 +7,14 @@ import {
   fakeRuntime,
   fakeServer,
   type Msg,
+  startRouter,
 } from "./_fake_runtime.ts";
-
-interface Started {
-  h: FakeHarness;
-  router: Router;
-  /** Closes the client's stdin, waits for the router to stop everything. */
-  close(): Promise<void>;
-}
 
 function start(
   handles: ((c: FakeChild, m: Msg) => void)[],
   overrides: Partial<ServerOptions> = {},
-): Started {
-  const h = fakeRuntime(handles);
-  const log = new Logger(h.runtime, { level: "debug", timestamps: false });
-  const router = new Router(h.runtime, log, [fakeServer("fake", overrides)]);
-  router.start();
-  const loop = readLines(h.runtime.stdin, (line) => router.handleClientLine(line));
-  return {
-    h,
-    router,
-    async close() {
-      h.clientClose();
-      await loop;
-      await router.close({ drain: true });
-    },
-  };
+) {
+  return startRouter(handles, [fakeServer("fake", overrides)]);
 }
 
 const INIT_PARAMS = {
