@@ -376,6 +376,13 @@ export class Router {
       this.#clientInitialize(c);
       return undefined;
     }
+    if (this.session.initializeParams === undefined) {
+      // Before initialize only pings are allowed (MCP); anything else would
+      // wait for a server that cannot start without the client's params.
+      if (c.method === "ping") this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
+      else this.#reject(c, ErrorCode.InvalidRequest, "Invalid Request: send initialize first");
+      return undefined;
+    }
     if (c.method === "tools/call") {
       const name = (c.message.params as Item | undefined)?.name;
       if (this.#restartTool !== undefined && name === this.#restartTool) {

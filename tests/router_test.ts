@@ -494,3 +494,17 @@ Deno.test("restarts are spaced by the minimum interval, but the first after laun
   assert.ok(performance.now() - t0 >= 350);
   await s.close();
 });
+
+Deno.test("before initialize, a ping is answered and any other request gets an error at once", async () => {
+  const s = start([basicServer()]);
+  s.h.clientSend({ jsonrpc: "2.0", id: "early-ping", method: "ping" });
+  s.h.clientSend({ jsonrpc: "2.0", id: "early-list", method: "tools/list" });
+  assert.deepEqual((await s.h.clientWaitFor(byId("early-ping"))).result, {});
+  const early = await s.h.clientWaitFor(byId("early-list"));
+  assert.equal(early.error.code, -32600);
+  assert.match(early.error.message, /send initialize first/);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+  assert.ok((await s.h.clientWaitFor(byId(1))).result.tools);
+  await s.close();
+});
