@@ -197,6 +197,36 @@ export function classify(value: unknown): Classified {
   return { type: "invalid", id, reason: 'neither "method" nor "result"/"error"' };
 }
 
+/**
+ * Returns `line` (one JSON-RPC message, already parsed and known valid) with
+ * its `id` replaced, without serializing the message again, when the id is
+ * where common encoders put it: right after `"jsonrpc":"2.0"` at the start
+ * (Python SDK, plain `JSON.stringify` of `{jsonrpc, id, …}`) or as the last
+ * member (TypeScript SDK). Otherwise `undefined`: serialize the object.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(replaceId('{"jsonrpc":"2.0","id":7,"result":{}}', 7, "a"), '{"jsonrpc":"2.0","id":"a","result":{}}');
+ * assert.equal(replaceId('{"result":{},"jsonrpc":"2.0","id":7}', 7, 1), '{"result":{},"jsonrpc":"2.0","id":1}');
+ * assert.equal(replaceId('{"id":7,"jsonrpc":"2.0","result":{}}', 7, 1), undefined);
+ * ```
+ */
+export function replaceId(line: string, id: JsonRpcId, newId: JsonRpcId): string | undefined {
+  const token = JSON.stringify(id);
+  const head = `{"jsonrpc":"2.0","id":${token}`;
+  if (line.startsWith(head) && line.charCodeAt(head.length) === COMMA) {
+    return `{"jsonrpc":"2.0","id":${JSON.stringify(newId)}${line.slice(head.length)}`;
+  }
+  const tail = `,"id":${token}}`;
+  if (line.endsWith(tail)) {
+    return `${line.slice(0, line.length - tail.length)},"id":${JSON.stringify(newId)}}`;
+  }
+  return undefined;
+}
+
+const COMMA = 0x2c;
+
 /** The result of {@linkcode parseLine}. */
 export type ParsedLine =
   | { ok: true; values: unknown[] }

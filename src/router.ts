@@ -28,6 +28,7 @@ import {
   type JsonRpcId,
   type JsonRpcMessage,
   parseLine,
+  replaceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { exposedName, NameTable } from "./names.ts";
@@ -475,16 +476,21 @@ export class Router {
     const clientId = c.id;
     const addsRestartTool = !this.#gateway && c.method === "tools/list" &&
       this.#restartTool !== undefined;
-    const id = gen.request(c.method, c.message, {
+    const id: number = gen.request(c.method, c.message, {
       clientId,
-      onResponse: (response) => {
+      onResponse: (response, text) => {
         this.#inFlight.delete(clientId);
+        // Untouched responses keep the server's text, with only the id swapped.
+        const spliced = text !== undefined && !addsRestartTool && !transform
+          ? replaceId(text, id, clientId)
+          : undefined;
+        if (spliced !== undefined) return this.#answer(spliced);
         response.id = clientId;
         if (addsRestartTool) this.#addRestartTool(response);
         if (transform && response.result) transform(response);
         this.#answer(response);
       },
-    });
+    }, line);
     this.#inFlight.set(clientId, { gen, id });
     return gen.ready();
   }
@@ -1028,7 +1034,7 @@ export class Router {
     });
   }
 
-  #answer(response: JsonRpcMessage) {
+  #answer(response: JsonRpcMessage | string) {
     this.#client.write(response);
     this.#wakeIdle();
   }

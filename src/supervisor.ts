@@ -25,6 +25,7 @@ import {
   type JsonRpcMessage,
   parseLine,
   readLines,
+  replaceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import type { ChildProcess, ExitStatus, Runtime } from "./runtime/mod.ts";
@@ -36,8 +37,11 @@ export interface Pending {
   readonly method: string;
   /** The client's id when the request came from the client. */
   readonly clientId?: JsonRpcId;
-  /** Receives the response, or an error response built by mcpmon. */
-  readonly onResponse: (response: JsonRpcMessage) => void;
+  /**
+   * Receives the response, or an error response built by mcpmon; `line` is
+   * the server's own text of it (absent for mcpmon's errors).
+   */
+  readonly onResponse: (response: JsonRpcMessage, line?: string) => void;
 }
 
 /** A request or notification the server sent (for the client). */
@@ -168,8 +172,15 @@ export class Generation {
       }
       for (const value of parsed.values) {
         const c = classify(value);
-        if (c.type === "response") this.#settle(c.id, c.message, log, logContext);
-        else if (c.type === "invalid") {
+        if (c.type === "response") {
+          this.#settle(
+            c.id,
+            c.message,
+            parsed.values.length === 1 ? line : undefined,
+            log,
+            logContext,
+          );
+        } else if (c.type === "invalid") {
           log.warn(`server stdout (${c.reason}, not forwarded): ${truncate(line)}`, logContext);
         } else onMessage(this, c, parsed.values.length === 1 ? line : JSON.stringify(value));
       }
@@ -211,11 +222,23 @@ export class Generation {
     return n;
   }
 
-  /** Sends a request; returns the id it was given on this connection. */
-  request(method: string, message: JsonRpcMessage, pending: Omit<Pending, "method">): number {
+  /**
+   * Sends a request; returns the id it was given on this connection. With
+   * `line` (the message's text as received) the id is spliced into it
+   * instead of serializing the message again, where {@linkcode replaceId} can.
+   */
+  request(
+    method: string,
+    message: JsonRpcMessage,
+    pending: Omit<Pending, "method">,
+    line?: string,
+  ): number {
     const id = this.#nextId++;
     this.pending.set(id, { method, ...pending });
-    this.#writer.write({ ...message, id });
+    const spliced = line !== undefined && message.id !== undefined && message.id !== null
+      ? replaceId(line, message.id, id)
+      : undefined;
+    this.#writer.write(spliced ?? { ...message, id });
     return id;
   }
 
@@ -271,7 +294,13 @@ export class Generation {
     this.#writer.close().catch(() => {});
   }
 
-  #settle(id: JsonRpcId, message: JsonRpcMessage, log: Logger, context: { pid: number }) {
+  #settle(
+    id: JsonRpcId,
+    message: JsonRpcMessage,
+    line: string | undefined,
+    log: Logger,
+    context: { pid: number },
+  ) {
     const key = typeof id === "number" ? id : Number(id);
     const p = this.pending.get(key);
     if (!p) {
@@ -283,7 +312,7 @@ export class Generation {
       return;
     }
     this.pending.delete(key);
-    p.onResponse(message);
+    p.onResponse(message, line);
     if (p.clientId !== undefined) this.#wakeIdle();
   }
 

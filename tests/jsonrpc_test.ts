@@ -6,6 +6,7 @@ import {
   LineSplitter,
   parseLine,
   readLines,
+  replaceId,
   resultResponse,
 } from "../src/jsonrpc.ts";
 
@@ -170,4 +171,28 @@ Deno.test("readLines awaits a slow consumer and delivers the last unterminated l
     seen.push(line);
   });
   assert.deepEqual(seen, ["one", "two", "three"]);
+});
+
+Deno.test("replaceId splices a new id where encoders put it: first after jsonrpc, or last", () => {
+  assert.equal(
+    replaceId('{"jsonrpc":"2.0","id":7,"result":{"id":7}}', 7, "c-1"),
+    '{"jsonrpc":"2.0","id":"c-1","result":{"id":7}}',
+  );
+  assert.equal(
+    replaceId('{"result":{"id":7},"jsonrpc":"2.0","id":7}', 7, 12),
+    '{"result":{"id":7},"jsonrpc":"2.0","id":12}',
+  );
+  assert.equal(
+    replaceId('{"method":"ping","jsonrpc":"2.0","id":"a\\"b"}', 'a"b', 3),
+    '{"method":"ping","jsonrpc":"2.0","id":3}',
+  );
+});
+
+Deno.test("replaceId gives up (undefined) wherever the id is not where it looks", () => {
+  // Elsewhere, spaced, written differently, or only a nested look-alike at the end.
+  assert.equal(replaceId('{"id":7,"jsonrpc":"2.0","result":{}}', 7, 1), undefined);
+  assert.equal(replaceId('{"jsonrpc": "2.0", "id": 7, "result": {}}', 7, 1), undefined);
+  assert.equal(replaceId('{"result":{},"jsonrpc":"2.0","id":7.0}', 7, 1), undefined);
+  assert.equal(replaceId('{"id":8,"jsonrpc":"2.0","result":{"a":1,"id":7}}', 7, 1), undefined);
+  assert.equal(replaceId('{"jsonrpc":"2.0","id":70,"result":{}}', 7, 1), undefined);
 });
