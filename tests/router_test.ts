@@ -4,7 +4,6 @@ import {
   basicServer,
   type FakeChild,
   type FakeHarness,
-  fakeRuntime,
   fakeServer,
   type Msg,
   startRouter,
