@@ -19,6 +19,7 @@ import {
   type LogOptions,
   parseExtensionList,
   type ServerOptions,
+  serverOptions,
 } from "./config.ts";
 import {
   cleanCommand,
@@ -574,13 +575,13 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     throw new UsageError(`missing server command: ${sub ? SUB_SYNOPSIS[sub] : SYNOPSIS}`);
   }
 
-  const server: ServerOptions = {
+  const server = serverOptions({
     name: values.name ?? deriveName(program, args, cwd),
     command: program,
     args,
     watch: (values.watch ?? ["."]).map((p) => resolve(cwd, p)),
-    extensions: values.ext === undefined ? [...DEFAULT_EXTENSIONS] : parseExtensions(values.ext),
-    ignore: [...DEFAULT_IGNORE, ...(values.ignore ?? [])],
+    extensions: values.ext === undefined ? undefined : parseExtensions(values.ext),
+    extraIgnore: values.ignore,
     debounceMs: parseMs(values.debounce, "--debounce", DEFAULT_DEBOUNCE_MS),
     graceMs: parseMs(values.grace, "--grace", DEFAULT_GRACE_MS),
     initTimeoutMs: parseMs(values["init-timeout"], "--init-timeout", DEFAULT_INIT_TIMEOUT_MS),
@@ -591,8 +592,8 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
       "--min-interval",
       DEFAULT_MIN_RESTART_INTERVAL_MS,
     ),
-  };
-  if (values.build !== undefined && values.build.trim() !== "") server.build = values.build;
+    build: values.build,
+  });
   return { kind: "run", server, log };
 }
 

@@ -195,3 +195,49 @@ export function parseExtensionList(values: readonly string[]): string[] | undefi
   }
   return out.size === 0 ? undefined : [...out];
 }
+
+/** What a source of server options (the CLI, a config file) says; the rest gets its default. */
+export type ServerFields =
+  & Pick<ServerOptions, "name" | "command" | "watch">
+  & Partial<Omit<ServerOptions, "name" | "command" | "watch" | "ignore">>
+  & {
+    /** Ignore globs added to {@linkcode DEFAULT_IGNORE}. */
+    extraIgnore?: readonly string[];
+  };
+
+/**
+ * Completes `fields` into {@linkcode ServerOptions}: absent fields take their
+ * defaults, extra ignores are added to the default ones, and a blank build
+ * command means no build. The one place the defaults are applied.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const server = serverOptions({ name: "api", command: "node", watch: ["/app"], debounceMs: 50 });
+ * assert.equal(server.debounceMs, 50);
+ * assert.equal(server.graceMs, DEFAULT_GRACE_MS);
+ * ```
+ */
+export function serverOptions(fields: ServerFields): ServerOptions {
+  const { extraIgnore, build, ...given } = fields;
+  const stated = Object.fromEntries(
+    Object.entries(given).filter(([, value]) => value !== undefined),
+  ) as Partial<ServerOptions>;
+  const server: ServerOptions = {
+    name: fields.name,
+    command: fields.command,
+    watch: fields.watch,
+    args: [],
+    extensions: [...DEFAULT_EXTENSIONS],
+    ignore: [...DEFAULT_IGNORE, ...(extraIgnore ?? [])],
+    debounceMs: DEFAULT_DEBOUNCE_MS,
+    graceMs: DEFAULT_GRACE_MS,
+    initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
+    restartTool: true,
+    clearPycache: true,
+    minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
+    ...stated,
+  };
+  if (build !== undefined && build.trim() !== "") server.build = build;
+  return server;
+}

@@ -40,14 +40,10 @@ import { dirname, join, resolve } from "node:path";
 import { type Document, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from "yaml";
 import {
   DEFAULT_CRASH_BACKOFF,
-  DEFAULT_DEBOUNCE_MS,
-  DEFAULT_EXTENSIONS,
-  DEFAULT_GRACE_MS,
-  DEFAULT_IGNORE,
-  DEFAULT_INIT_TIMEOUT_MS,
   DEFAULT_MIN_RESTART_INTERVAL_MS,
   parseExtensionList,
   type ServerOptions,
+  serverOptions,
 } from "./config.ts";
 import { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 
@@ -897,24 +893,23 @@ function checkName(entry: Entry, separator: string, names: Map<string, Entry>, c
 function toServerOptions(name: string, f: Fields, ctx: Context): ServerOptions {
   const cwd = f.cwd === undefined ? undefined : resolve(ctx.dir, f.cwd);
   const watchBase = cwd ?? ctx.dir;
-  const server: ServerOptions = {
+  return serverOptions({
     name,
     command: f.command as string,
-    args: f.args ?? [],
+    args: f.args,
     env: f.env ?? {},
+    cwd,
     watch: (f.watch ?? ["."]).map((p) => resolve(watchBase, p)),
-    extensions: f.extensions ?? [...DEFAULT_EXTENSIONS],
-    ignore: [...DEFAULT_IGNORE, ...(f.ignore ?? [])],
-    debounceMs: f.debounce ?? DEFAULT_DEBOUNCE_MS,
-    graceMs: f.grace ?? DEFAULT_GRACE_MS,
-    initTimeoutMs: f.initTimeout ?? DEFAULT_INIT_TIMEOUT_MS,
-    restartTool: f.restartTool ?? true,
-    clearPycache: f.clearPycache ?? true,
-    minRestartIntervalMs: f.minInterval ?? DEFAULT_MIN_RESTART_INTERVAL_MS,
-  };
-  if (cwd !== undefined) server.cwd = cwd;
-  if (f.build !== undefined && f.build.trim() !== "") server.build = f.build;
-  return server;
+    extensions: f.extensions,
+    extraIgnore: f.ignore,
+    debounceMs: f.debounce,
+    graceMs: f.grace,
+    initTimeoutMs: f.initTimeout,
+    restartTool: f.restartTool,
+    clearPycache: f.clearPycache,
+    minRestartIntervalMs: f.minInterval,
+    build: f.build,
+  });
 }
 
 /**
