@@ -1163,15 +1163,7 @@ export function renderTable(report: BenchReport): string {
   for (const r of report.results) {
     const rows: string[][] = [];
     const gw = r.gateway;
-    const row = (
-      what: string,
-      direct: string,
-      relay: string,
-      mcpmon: string,
-      ratioText: string,
-      target: string,
-      ok: string,
-    ) => rows.push([what, direct, relay, mcpmon, ratioText, target, ok]);
+    const row: RowFn = (...cells) => void rows.push(cells);
     row(
       "`tools/call` p50 latency (µs)",
       range(r.direct.p50Us),
