@@ -26,6 +26,8 @@ export interface ServerOptions {
   extensions: string[];
   /** Globs of paths to ignore (a pattern without `/` matches any path segment). */
   ignore: string[];
+  /** Whether the project's `.gitignore` and `.ignore` files apply too (default true). */
+  ignoreFiles?: boolean;
   /** Quiet period after the last change before restarting, in ms. */
   debounceMs: number;
   /** Time between SIGTERM and SIGKILL, and the longest wait for in-flight requests to drain, in ms. */
@@ -38,7 +40,7 @@ export interface ServerOptions {
   build?: string;
   /** Offer the injected `restart_server` tool (default true; `--no-restart-tool` turns it off). */
   restartTool?: boolean;
-  /** Remove `__pycache__` directories under the watched paths before each restart (default true). */
+  /** Remove the cached bytecode of changed `.py` files before each restart (default true). */
   clearPycache?: boolean;
   /** Least time between two restarts, in ms (default {@linkcode DEFAULT_MIN_RESTART_INTERVAL_MS}). */
   minRestartIntervalMs?: number;
@@ -138,6 +140,14 @@ export const DEFAULT_IGNORE: readonly string[] = [
   "*~",
   ".#*",
   ".DS_Store",
+  // Build outputs: a build that writes where mcpmon watches would restart forever.
+  "dist",
+  "build",
+  "out",
+  ".next",
+  "target",
+  "coverage",
+  "*.tsbuildinfo",
 ];
 
 /**
@@ -235,6 +245,7 @@ export function serverOptions(fields: ServerFields): ServerOptions {
     initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
     restartTool: true,
     clearPycache: true,
+    ignoreFiles: true,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
     ...stated,
   };

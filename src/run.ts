@@ -6,13 +6,14 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { basename, dirname, extname } from "node:path";
+import { basename, dirname } from "node:path";
 import type { LogOptions, ServerOptions } from "./config.ts";
-import { DEFAULT_IGNORE } from "./config.ts";
 import { Registry, stateDir } from "./control.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
+import { removeBytecode, watchesPython } from "./pycache.ts";
+import { RestartLoopGuard } from "./restart_loop.ts";
 import { Router } from "./router.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import type { RestartOutcome } from "./supervisor.ts";
@@ -104,8 +105,7 @@ export async function runGateway(
   };
   for (const server of config.servers) watch(server);
 
-  // The config file itself: reload it on change (its directory is watched, so
-  // editors that replace the file are seen too).
+  // The config file itself: reload it on change.
   let reloading = Promise.resolve();
   const reload = async () => {
     let next: GatewayConfig;
@@ -136,20 +136,19 @@ export async function runGateway(
     ];
     log.info(`Config reloaded: ${summary.length > 0 ? summary.join(" ") : "no server changed"}`);
   };
+  // The config file is watched through its directory: editors that replace it are seen too.
   const configWatcher = new Watcher(
-    runtime.watch,
-    {
-      paths: [dirname(configPath)],
-      extensions: [extname(configPath).slice(1)].filter(Boolean),
-      ignore: [...DEFAULT_IGNORE],
-      debounceMs: 100,
-    },
-    (changes) => {
-      if (!changes.some((c) => c.path === configPath)) return;
+    () => runtime.watch(),
+    { paths: [configPath], extensions: [], ignore: [], debounceMs: 100, ignoreFiles: false },
+    () => {
       reloading = reloading.then(reload, reload);
     },
     (err) =>
       log.error(`watching ${configPath} failed: ${err instanceof Error ? err.message : err}`),
+    {
+      onWarning: (message) => log.warn(message),
+      onInfo: (message) => log.info(message),
+    },
   );
   try {
     configWatcher.start();
@@ -299,27 +298,62 @@ function watchServer(
   runtime: Runtime,
   log: Logger,
   server: ServerOptions,
-  restart: (reason: string) => Promise<RestartOutcome>,
+  restart: (reason: string, changes: Change[]) => Promise<RestartOutcome>,
   labelled: boolean,
 ): Watcher | undefined | null {
   if (server.watch.length === 0) return undefined;
   const ctx = labelled ? { server: server.name } : {};
+  const loopGuard = new RestartLoopGuard();
+  const exts = server.extensions.length > 0
+    ? server.extensions.map((e) => `.${e}`).join(",")
+    : "all";
   const watcher = new Watcher(
-    runtime.watch,
+    () => runtime.watch(),
     {
       paths: server.watch,
       extensions: server.extensions,
       ignore: server.ignore,
       debounceMs: server.debounceMs,
+      ignoreFiles: server.ignoreFiles,
     },
-    (changes) => {
+    (batch) => {
+      const { changes, looping } = loopGuard.filter(batch);
+      if (looping) {
+        log.warn(
+          `Restart loop: ${looping.map((p) => relative(p, runtime.cwd())).join(", ")} changed ` +
+            "right after each of the last restarts (written by the server or the build?). " +
+            "Changes to them are ignored until they change at a quiet time; " +
+            "add --ignore for them to make it permanent",
+          ctx,
+        );
+      }
+      if (changes.length === 0) return;
       for (const change of changes) log.verbose(describeChange(change, runtime.cwd()), ctx);
       const reason = changes.length === 1
         ? `${changes[0].kind}: ${relative(changes[0].path, runtime.cwd())}`
         : `${changes.length} files changed`;
-      restart(reason);
+      if (server.clearPycache !== false && watchesPython(server)) {
+        // Stale bytecode of the changed files goes before the new process can load it.
+        loopGuard.started();
+        removeBytecode(changes.map((c) => c.path)).then((removed) => {
+          if (removed.length > 0) log.verbose(`Removed ${removed.length} stale .pyc file(s)`, ctx);
+          loopGuard.settled();
+          loopGuard.track(restart(reason, changes));
+        });
+      } else loopGuard.track(restart(reason, changes));
     },
     (err) => log.error(`file watching failed: ${err instanceof Error ? err.message : err}`, ctx),
+    {
+      onReady: ({ directories }) =>
+        log.info(
+          `Watching ${server.watch.join(", ")} (${directories} ${
+            directories === 1 ? "directory" : "directories"
+          }) for ${exts} changes`,
+          ctx,
+        ),
+      onWarning: (message) => log.warn(message, ctx),
+      onInfo: (message) => log.info(message, ctx),
+    },
   );
   try {
     watcher.start();
@@ -330,15 +364,6 @@ function watchServer(
     );
     return null;
   }
-  const exts = server.extensions.length > 0
-    ? server.extensions.map((e) => `.${e}`).join(",")
-    : "all";
-  log.info(
-    `Watching ${
-      server.watch.map((p) => relative(p, runtime.cwd())).join(", ")
-    } for ${exts} changes`,
-    ctx,
-  );
   return watcher;
 }
 

@@ -13,7 +13,6 @@ import {
   DEFAULT_MIN_RESTART_INTERVAL_MS,
   type ServerOptions,
 } from "./config.ts";
-import { removePycache, watchesPython } from "./pycache.ts";
 import {
   type Classified,
   classify,
@@ -553,7 +552,6 @@ export class Backend {
           this.lastReason = reason;
           this.#log.info(`Starting again (${reason})...`, this.#ctx());
         }
-        if (isRestart && this.options.clearPycache !== false) await this.#clearPycache();
         const gen = await this.#startGeneration();
         outcome = this.#outcome(
           gen !== undefined,
@@ -695,15 +693,6 @@ export class Backend {
   #backoff(failures: number): number {
     const { baseDelayMs, maxDelayMs } = this.options.crashBackoff ?? DEFAULT_CRASH_BACKOFF;
     return Math.min(baseDelayMs * 2 ** (failures - 1), maxDelayMs);
-  }
-
-  /** Removes `__pycache__` directories under the watched paths (stale bytecode). */
-  async #clearPycache() {
-    if (!watchesPython(this.options)) return;
-    const removed = await removePycache(this.options.watch, this.options.ignore);
-    if (removed.length > 0) {
-      this.#log.verbose(`Removed ${removed.length} __pycache__ dir(s)`, this.#ctx());
-    }
   }
 
   /** Waits for in-flight client requests, up to the grace period. */

@@ -92,8 +92,10 @@ switch (scenario) {
   }
 
   case "watch": {
+    // The directory watch: direct entries only; atomic saves; a watched directory's own removal.
     const dir = args[0];
-    const watch = rt.watch([dir]);
+    const watch = rt.watch();
+    watch.add(dir);
     const events = [];
     const consumed = (async () => {
       for await (const event of watch) events.push(event);
@@ -105,23 +107,31 @@ switch (scenario) {
     await pause();
     writeFileSync(file, "2");
     await pause();
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(join(dir, ".existing.py.tmp"), String(i));
+      renameSync(join(dir, ".existing.py.tmp"), join(dir, "existing.py"));
+      await pause();
+    }
     mkdirSync(join(dir, "new", "deeper"), { recursive: true });
     await pause();
-    writeFileSync(join(dir, "new", "deeper", "tool.py"), "x");
+    writeFileSync(join(dir, "new", "deeper", "unseen.py"), "x");
+    watch.add(join(dir, "new"));
+    const size = watch.size;
+    writeFileSync(join(dir, "new", "tool.py"), "x");
     await pause();
-    renameSync(join(dir, "existing.py"), join(dir, "renamed.py"));
+    rmSync(join(dir, "new"), { recursive: true });
     await pause();
     rmSync(file);
     await pause();
     watch.close();
     await consumed;
-    print(events);
+    print({ events, size, after: watch.size });
     break;
   }
 
   case "watch-missing": {
     try {
-      rt.watch([args[0]]);
+      rt.watch().add(args[0]);
       print({ threw: false });
     } catch (err) {
       print({ threw: true, code: err.code });

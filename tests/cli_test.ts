@@ -53,6 +53,7 @@ Deno.test("defaults: watch the cwd for source files, info level, no timestamps",
     initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
     restartTool: true,
     clearPycache: true,
+    ignoreFiles: true,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   });
   assert.deepEqual(log, { level: "info", timestamps: false });

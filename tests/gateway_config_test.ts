@@ -90,6 +90,7 @@ Deno.test("loadGatewayConfig() reads the seed's example: three servers in file o
     initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
     restartTool: true,
     clearPycache: true,
+    ignoreFiles: true,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   });
 });
@@ -109,6 +110,7 @@ Deno.test("a server with only a command gets the command line's defaults and wat
     initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
     restartTool: true,
     clearPycache: true,
+    ignoreFiles: true,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   }]);
 });

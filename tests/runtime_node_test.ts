@@ -136,17 +136,19 @@ for (const runtime of JS_RUNTIMES) {
     }
   });
 
-  Deno.test(`${runtime}: watching is recursive (new subdirectories too) and reports absolute paths`, async () => {
+  Deno.test(`${runtime}: a directory watch sees its entries, every atomic save, and its own removal`, async () => {
     await requireRuntime(runtime);
     const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "mcpmon-probe-watch-" }));
     try {
       await Deno.writeTextFile(join(dir, "existing.py"), "x");
-      const events = await probe<({ kind: string; paths: string[] } | string)[]>(
-        runtime,
-        "watch",
-        dir,
-      );
+      const { events, size, after } = await probe<{
+        events: ({ kind: string; paths: string[] } | string)[];
+        size: number;
+        after: number;
+      }>(runtime, "watch", dir);
       assert.equal(events.at(-1), "end", "close() ends the iteration");
+      assert.equal(size, 2);
+      assert.equal(after, 0);
       const seen = events.slice(0, -1) as { kind: string; paths: string[] }[];
       const kinds = (path: string) =>
         seen.filter((e) => e.paths.includes(join(dir, path))).map((e) => e.kind);
@@ -156,9 +158,15 @@ for (const runtime of JS_RUNTIMES) {
       assert.equal(kinds("created.ts")[0], "create");
       assert.ok(kinds("created.ts").includes("modify"));
       assert.equal(kinds("created.ts").at(-1), "remove");
-      assert.ok(kinds("new/deeper/tool.py").length > 0, "a file in a new subdirectory is seen");
-      assert.ok(kinds("existing.py").includes("remove"), "the old name of a rename is removed");
-      assert.ok(kinds("renamed.py").includes("create"), "the new name of a rename is created");
+      assert.equal(
+        kinds("existing.py").filter((k) => k === "create").length,
+        3,
+        "each atomic save is seen",
+      );
+      assert.ok(kinds("new").includes("create"), "a new subdirectory is an entry");
+      assert.deepEqual(kinds("new/deeper/unseen.py"), [], "the watch is not recursive");
+      assert.ok(kinds("new/tool.py").length > 0, "an added directory is watched");
+      assert.ok(kinds("new").includes("remove"), "a watched directory's removal is seen");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -10,14 +10,13 @@
 import type {
   ChildProcess,
   ExitStatus,
-  FsEvent,
   FsWatch,
   HostSignal,
   KillSignal,
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
-import { signalGroup } from "./mod.ts";
+import { FsEventQueue, signalGroup } from "./mod.ts";
 
 function spawn(options: SpawnOptions): ChildProcess {
   const child = new Deno.Command(options.command, {
@@ -53,22 +52,98 @@ function spawn(options: SpawnOptions): ChildProcess {
   };
 }
 
-function watch(paths: readonly string[]): FsWatch {
-  const watcher = Deno.watchFs([...paths], { recursive: true });
-  return {
-    close: () => {
+function watch(): FsWatch {
+  const queue = new FsEventQueue();
+  const dirs = new Set<string>();
+  let current: Deno.FsWatcher | undefined;
+  let rebuild: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * `Deno.watchFs` takes its paths once, and each call makes an inotify
+   * instance of its own (128 per user by default), so one watcher covers
+   * every directory and is replaced when the set changes. The new one is
+   * armed before the old one closes: an event in between may come twice
+   * (the caller debounces per path), never not at all.
+   */
+  const arm = () => {
+    rebuild = undefined;
+    if (queue.closed) return;
+    const previous = current;
+    current = undefined;
+    const paths = [...dirs].filter((dir) => {
       try {
-        watcher.close();
-      } catch { /* already closed */ }
-    },
-    async *[Symbol.asyncIterator](): AsyncIterator<FsEvent> {
+        return Deno.statSync(dir).isDirectory;
+      } catch {
+        dirs.delete(dir);
+        queue.push({ kind: "remove", paths: [dir] });
+        return false;
+      }
+    });
+    if (paths.length > 0) {
+      let watcher: Deno.FsWatcher;
+      try {
+        watcher = Deno.watchFs(paths, { recursive: false });
+      } catch (err) {
+        // A directory removed since the check above: check again on the next turn.
+        if (err instanceof Deno.errors.NotFound) {
+          current = previous;
+          schedule();
+        } else queue.fail(err);
+        return;
+      }
+      current = watcher;
+      pump(watcher);
+    }
+    try {
+      previous?.close();
+    } catch { /* already closed */ }
+  };
+  const pump = async (watcher: Deno.FsWatcher) => {
+    try {
       for await (const event of watcher) {
+        if (queue.closed) break;
         const kind = event.kind === "create" || event.kind === "modify" ||
             event.kind === "remove" || event.kind === "rename"
           ? event.kind
           : "other";
-        yield { kind, paths: event.paths };
+        for (const path of event.paths) {
+          if (kind === "remove" && dirs.has(path)) dirs.delete(path);
+        }
+        queue.push({ kind, paths: event.paths });
       }
+    } catch (err) {
+      if (watcher === current) queue.fail(err);
+    }
+  };
+  const schedule = () => {
+    rebuild ??= setTimeout(arm, 0);
+  };
+  return {
+    [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
+    get size() {
+      return dirs.size;
+    },
+    add(dir: string) {
+      if (queue.closed || dirs.has(dir)) return;
+      if (!Deno.statSync(dir).isDirectory) {
+        throw Object.assign(new Error(`ENOTDIR: not a directory: ${dir}`), { code: "ENOTDIR" });
+      }
+      dirs.add(dir);
+      // The first directories are armed at once; later additions are batched.
+      if (current === undefined && rebuild === undefined) arm();
+      else schedule();
+    },
+    remove(dir: string) {
+      if (dirs.delete(dir)) schedule();
+    },
+    close() {
+      clearTimeout(rebuild);
+      rebuild = undefined;
+      dirs.clear();
+      queue.close();
+      try {
+        current?.close();
+      } catch { /* already closed */ }
+      current = undefined;
     },
   };
 }

@@ -62,11 +62,64 @@ export interface FsEvent {
   paths: string[];
 }
 
-/** A recursive watch over some paths; new subdirectories are included. */
+/**
+ * A non-recursive watch over a set of directories that can grow and shrink
+ * while it runs: each watched directory reports changes to its direct
+ * entries (files and subdirectories created, modified, removed or renamed),
+ * with absolute paths. A watched directory that is itself removed is
+ * reported as a `remove` of its own path (and stops being watched). Watching
+ * directories, not files, is what survives an editor's atomic save
+ * (write a temporary file, rename it over the original): the directory sees
+ * the rename where a watch on the old file would go silent.
+ *
+ * Walking a tree, adding its subdirectories and filtering events is the
+ * caller's job ({@linkcode Watcher} in `src/watcher.ts`), so ignored trees
+ * such as `node_modules` are never watched at all.
+ */
 export interface FsWatch extends AsyncIterable<FsEvent> {
-  /** Stops watching; the iteration ends. */
+  /**
+   * Starts watching the direct entries of the directory `dir` (an absolute
+   * path). Adding a directory already watched does nothing. Throws when it
+   * cannot be watched (it does not exist, is not a directory, or the
+   * system's watch limit is reached).
+   */
+  add(dir: string): void;
+  /** Stops watching `dir`; nothing happens when it is not watched. */
+  remove(dir: string): void;
+  /** How many directories are watched now. */
+  readonly size: number;
+  /** Stops watching everything; the iteration ends. */
   close(): void;
 }
+
+/**
+ * A clock: the time now and timers. The runtimes give the real one; tests
+ * pass a manual clock so time-dependent logic runs in virtual time.
+ */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `fn` after `ms` milliseconds; returns a handle for {@linkcode Clock.clearTimeout}. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a timer; unknown or fired handles are ignored. */
+  clearTimeout(handle: unknown): void;
+}
+
+/**
+ * The real clock (`Date.now` and the global timers).
+ *
+ * @example
+ * ```ts
+ * const start = systemClock.now();
+ * const handle = systemClock.setTimeout(() => {}, 10);
+ * systemClock.clearTimeout(handle);
+ * ```
+ */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
 
 /** The host runtime, as mcpmon sees it. */
 export interface Runtime {
@@ -82,8 +135,8 @@ export interface Runtime {
   writeStderr(data: Uint8Array): void;
   /** Starts a child in a new process group. Throws when it cannot be started. */
   spawn(options: SpawnOptions): ChildProcess;
-  /** Watches `paths` recursively. Throws when a path does not exist. */
-  watch(paths: readonly string[]): FsWatch;
+  /** Starts an empty non-recursive directory watch; see {@linkcode FsWatch}. */
+  watch(): FsWatch;
   /**
    * Calls `handler` with any error nothing else caught (an uncaught exception
    * or unhandled rejection) instead of crashing, so mcpmon can stop its
@@ -130,5 +183,80 @@ export function signalGroup(
     try {
       kill(pid, signal);
     } catch { /* already gone */ }
+  }
+}
+
+/**
+ * The queue behind an {@linkcode FsWatch}'s iteration, shared by the
+ * runtime adapters: events pushed by watch callbacks come out of the
+ * iteration in order; a failure ends it with the error; `close()` ends it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const queue = new FsEventQueue();
+ * queue.push({ kind: "create", paths: ["/app/a.py"] });
+ * queue.close();
+ * const seen = [];
+ * for await (const event of queue) seen.push(event.kind);
+ * assert.deepEqual(seen, ["create"]);
+ * ```
+ */
+export class FsEventQueue implements AsyncIterable<FsEvent> {
+  #events: FsEvent[] = [];
+  #next = 0;
+  #failure: { error: unknown } | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+
+  /** Whether {@linkcode FsEventQueue.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Adds an event (ignored once closed). */
+  push(event: FsEvent): void {
+    if (this.#closed) return;
+    this.#events.push(event);
+    this.#notify();
+  }
+
+  /** Ends the iteration with `error` after the events already queued. */
+  fail(error: unknown): void {
+    if (this.#closed) return;
+    this.#failure ??= { error };
+    this.#notify();
+  }
+
+  /** Ends the iteration after the events already queued. */
+  close(): void {
+    this.#closed = true;
+    this.#notify();
+  }
+
+  /** Yields the queued events, then waits for more until closed or failed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<FsEvent> {
+    while (true) {
+      if (this.#next < this.#events.length) {
+        const event = this.#events[this.#next++];
+        if (this.#next > 1024) {
+          this.#events.splice(0, this.#next);
+          this.#next = 0;
+        }
+        yield event;
+        continue;
+      }
+      this.#events.length = 0;
+      this.#next = 0;
+      if (this.#failure) throw this.#failure.error;
+      if (this.#closed) return;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  #notify() {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
   }
 }

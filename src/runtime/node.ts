@@ -11,7 +11,9 @@
  *   falls behind pauses the Node stream ({@linkcode readableFromNode}), and a
  *   write resolves only once the Node stream has taken the bytes
  *   ({@linkcode writableFromNode}).
- * - Watching is one `fs.watch(path, { recursive: true })` per path; Node's
+ * - Watching is one non-recursive `fs.watch(dir)` per directory (never
+ *   Node 20's recursive mode, which on Linux stops reporting a file after an
+ *   atomic save and watches every ignored subdirectory); Node's
  *   `rename`/`change` events and relative file names become
  *   {@linkcode FsEvent}s with absolute paths (a `rename` is a `create` when
  *   the path exists afterwards, else a `remove`).
@@ -20,8 +22,8 @@
  *   interleaved and nothing is lost on exit.
  *
  * Bun 1.4 runs this module unchanged: process groups (`detached` → setsid),
- * `process.kill(-pid)`, recursive `fs.watch` (new subdirectories included,
- * names relative to the watched directory) and the stream adapters behave as
+ * `process.kill(-pid)`, `fs.watch` of a directory (names relative to it, its
+ * own removal as a rename of its name) and the stream adapters behave as
  * on Node; `tests/runtime_node_test.ts` checks both. The differences, handled
  * here:
  *
@@ -49,14 +51,13 @@ import type { Readable, Writable } from "node:stream";
 import type {
   ChildProcess,
   ExitStatus,
-  FsEvent,
   FsWatch,
   HostSignal,
   KillSignal,
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
-import { signalGroup } from "./mod.ts";
+import { FsEventQueue, signalGroup } from "./mod.ts";
 
 /** Chunks a {@linkcode readableFromNode} stream queues before pausing its source. */
 const READ_HIGH_WATER_MARK = 4;
@@ -280,84 +281,58 @@ function spawn(options: SpawnOptions): ChildProcess {
   };
 }
 
-function watch(paths: readonly string[]): FsWatch {
-  const queue: FsEvent[] = [];
-  const watchers: FSWatcher[] = [];
-  let failure: unknown;
-  let closed = false;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const resume = wake;
-    wake = undefined;
-    resume?.();
+function watch(): FsWatch {
+  const queue = new FsEventQueue();
+  const watchers = new Map<string, FSWatcher>();
+  const remove = (dir: string) => {
+    const watcher = watchers.get(dir);
+    if (!watcher) return;
+    watchers.delete(dir);
+    try {
+      watcher.close();
+    } catch { /* already closed */ }
   };
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    for (const watcher of watchers) {
-      try {
-        watcher.close();
-      } catch { /* already closed */ }
-    }
-    notify();
-  };
-
-  try {
-    for (const path of paths) {
-      const root = resolve(path);
-      const isDir = statSync(root).isDirectory(); // throws when the path does not exist
-      const watcher = watchPath(root, { recursive: true }, (type, filename) => {
-        if (closed) return;
-        let event: FsEvent;
-        if (filename === null || filename === undefined || filename === "") {
-          event = { kind: "other", paths: [root] };
-        } else {
-          // Node names the file relative to the watched directory (or, for a
-          // watched file, by its base name).
-          const name = String(filename);
-          const abs = isDir ? resolve(root, name) : root;
-          // A rename is a creation when the path exists now, a removal when not.
-          const kind = type === "change" ? "modify" : existsSync(abs) ? "create" : "remove";
-          event = { kind, paths: [abs] };
+  return {
+    [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
+    get size() {
+      return watchers.size;
+    },
+    add(dir: string) {
+      if (queue.closed || watchers.has(dir)) return;
+      if (!statSync(dir).isDirectory()) {
+        throw Object.assign(new Error(`ENOTDIR: not a directory: ${dir}`), { code: "ENOTDIR" });
+      }
+      // One inotify watch on the directory (libuv shares one inotify
+      // instance per process). Node names the entry relative to `dir`; the
+      // directory's own removal comes as a rename of its own name.
+      const watcher = watchPath(dir, (type, filename) => {
+        if (queue.closed) return;
+        const name = filename === null || filename === undefined ? "" : String(filename);
+        if (!existsSync(dir)) {
+          remove(dir);
+          queue.push({ kind: "remove", paths: [dir] });
+          return;
         }
-        queue.push(event);
-        notify();
+        if (name === "") {
+          queue.push({ kind: "other", paths: [dir] });
+          return;
+        }
+        const abs = resolve(dir, name);
+        // A rename is a creation when the path exists now, a removal when not.
+        const kind = type === "change" ? "modify" : existsSync(abs) ? "create" : "remove";
+        queue.push({ kind, paths: [abs] });
       });
       watcher.on("error", (err: unknown) => {
-        if (closed) return;
-        failure ??= err;
-        notify();
+        remove(dir);
+        if (existsSync(dir)) queue.fail(err);
+        else queue.push({ kind: "remove", paths: [dir] });
       });
-      watchers.push(watcher);
-    }
-  } catch (err) {
-    close();
-    throw err;
-  }
-
-  return {
-    close,
-    async *[Symbol.asyncIterator](): AsyncIterator<FsEvent> {
-      let next = 0;
-      while (true) {
-        if (next < queue.length) {
-          const event = queue[next++];
-          if (next > 1024) {
-            queue.splice(0, next);
-            next = 0;
-          }
-          yield event;
-          continue;
-        }
-        queue.length = 0;
-        next = 0;
-        if (closed) return;
-        if (failure !== undefined) {
-          close();
-          throw failure;
-        }
-        await new Promise<void>((resolve) => wake = resolve);
-      }
+      watchers.set(dir, watcher);
+    },
+    remove,
+    close() {
+      for (const dir of [...watchers.keys()]) remove(dir);
+      queue.close();
     },
   };
 }
