@@ -45,6 +45,7 @@ import { Session } from "./session.ts";
 import {
   Backend,
   type BackendHooks,
+  delay,
   type Generation,
   type RestartOutcome,
   type ServerInitiated,
@@ -337,7 +338,11 @@ export class Router {
       );
       this.#initialize = undefined;
     }
-    await this.#client.flushed();
+    // A client that stopped reading must not keep mcpmon up: the last flush is bounded.
+    const flushTimeout = new AbortController();
+    const graceMs = Math.max(...this.backends.map((b) => b.options.graceMs), 1000);
+    await Promise.race([this.#client.flushed(), delay(graceMs, flushTimeout.signal)]);
+    flushTimeout.abort();
   }
 
   #addSlot(server: ServerOptions): Slot {

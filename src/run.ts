@@ -239,22 +239,32 @@ async function serve(
     );
     shutdown(false).finally(() => runtime.exit(1));
   });
-  const removers = (["SIGINT", "SIGTERM"] as const).map((signal) =>
+  // The handlers stay installed until the process exits: a signal that arrives
+  // during shutdown must not find the default action (which ends the process).
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
     runtime.onSignal(signal, () => {
+      if (shuttingDown) {
+        log.debug(`Received ${signal} while stopping; already stopping`);
+        return;
+      }
       log.info(`Received ${signal}; stopping`);
       shutdown(false).then(() => runtime.exit(0));
-    })
-  );
+    });
+  }
   // SIGHUP and SIGUSR2 (as nodemon uses) restart; `mcpmon restart` leaves a
   // request (with its reason) in the state dir, then sends SIGUSR2.
   for (const signal of ["SIGHUP", "SIGUSR2"] as const) {
-    removers.push(runtime.onSignal(signal, () => {
+    runtime.onSignal(signal, () => {
+      if (shuttingDown) {
+        log.debug(`Received ${signal} while stopping; no restart`);
+        return;
+      }
       const request = registry?.takeRequest();
       log.info(`Received ${signal}; restarting${request?.reason ? ` (${request.reason})` : ""}`);
       mode.restart(request?.reason ?? signal).then((outcome) =>
         registry?.recordRestart(outcome, request)
       );
-    }));
+    });
   }
   // Registered only once the signal handlers exist (an unhandled SIGUSR2 would end the process).
   try {
@@ -286,7 +296,6 @@ async function serve(
     log.debug(`client stdin failed: ${err instanceof Error ? err.message : err}`);
   }
   await shutdown(true);
-  for (const remove of removers) remove();
   return 0;
 }
 

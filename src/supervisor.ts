@@ -485,10 +485,14 @@ export class Backend {
     clearTimeout(this.#crashTimer);
     this.state = "stopped";
     this.#building?.killGroup("SIGKILL");
+    const why = options.why ?? "mcpmon is shutting down";
     const gen = this.current;
     if (gen && options.drain) await this.#drain(gen);
-    if (gen) await this.#stopGeneration(gen, options.why ?? "mcpmon is shutting down");
+    if (gen) await this.#stopGeneration(gen, why);
     await this.#cycle;
+    // A generation the cycle spawned meanwhile is stopped too: nothing outlives stop().
+    const late = this.current;
+    if (late && late !== gen && late.state !== "exited") await this.#stopGeneration(late, why);
   }
 
   #request(reason: string) {
@@ -518,7 +522,8 @@ export class Backend {
       // No await unless there is something to wait for: with no build and no
       // throttle, a restart takes effect in the same turn it was asked for.
       const built = this.options.build?.trim() ? await this.#build(reason) : { ok: true as const };
-      if (this.#again !== null && !this.#stopping.signal.aborted) {
+      if (this.#stopping.signal.aborted) break;
+      if (this.#again !== null) {
         // Files changed during the build: build again before anything restarts.
         reason = this.#again;
         continue;
@@ -534,6 +539,7 @@ export class Backend {
         if (wait > 0) {
           this.#log.verbose(`Waiting ${wait} ms before starting (restart throttle)`, this.#ctx());
           await delay(wait, this.#stopping.signal);
+          if (this.#stopping.signal.aborted) break;
         }
         // Restarts are spaced from each other; the first one after launch is never held back.
         if (isRestart) this.#lastRestartAt = Date.now();
@@ -547,6 +553,8 @@ export class Backend {
           drained = performance.now();
           await this.#stopGeneration(old, `restarted (${reason})`);
           stopped = performance.now();
+          // Shutdown began while the old server drained: start nothing new.
+          if (this.#stopping.signal.aborted) break;
         } else if (isRestart) {
           this.state = "restarting";
           this.lastReason = reason;
