@@ -44,7 +44,22 @@ export interface ServerOptions {
   clearPycache?: boolean;
   /** Least time between two restarts, in ms (default {@linkcode DEFAULT_MIN_RESTART_INTERVAL_MS}). */
   minRestartIntervalMs?: number;
+  /** Longest message accepted from the server, in bytes (default {@linkcode DEFAULT_MAX_MESSAGE_BYTES}). */
+  maxMessageBytes?: number;
 }
+
+/**
+ * Longest JSON-RPC message (one line) mcpmon accepts from the client or a
+ * server, in bytes: 128 MiB, twice the 64 MB promised to pass intact. A longer
+ * one is refused with an error instead of growing memory without bound.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(DEFAULT_MAX_MESSAGE_BYTES, 128 * 1024 * 1024);
+ * ```
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 
 /**
  * Default least time between two starts of a server, in ms.
@@ -246,6 +261,7 @@ export function serverOptions(fields: ServerFields): ServerOptions {
     restartTool: true,
     clearPycache: true,
     ignoreFiles: true,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
     ...stated,
   };

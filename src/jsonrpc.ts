@@ -64,6 +64,9 @@ export const ErrorCode = {
   RequestTimeout: -32001,
 } as const;
 
+/** How many of an oversized line's first bytes {@linkcode LineSplitter} keeps for its report. */
+export const OVERSIZED_HEAD_BYTES = 1024;
+
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
@@ -83,11 +86,52 @@ export class LineSplitter {
   #parts: Uint8Array[] = [];
   #partsLength = 0;
   #decoder = new TextDecoder();
+  readonly #max: number;
+  readonly #onOversized: (bytes: number, head: string) => void;
+  /** While discarding an oversized line: its bytes so far and its first bytes. */
+  #skipping: { bytes: number; head: string } | undefined;
+
+  /**
+   * With `maxLineBytes`, a line longer than that is never assembled: its
+   * bytes are dropped up to the next newline, then `onOversized` gets its
+   * length and its first {@linkcode OVERSIZED_HEAD_BYTES} bytes as text (to
+   * find its id), and splitting goes on with the next line.
+   */
+  constructor(
+    options: {
+      maxLineBytes?: number;
+      onOversized?: (bytes: number, head: string) => void;
+    } = {},
+  ) {
+    this.#max = options.maxLineBytes ?? Infinity;
+    this.#onOversized = options.onOversized ?? (() => {});
+  }
 
   /** Adds a chunk and returns the complete lines it finished (possibly none). */
   push(chunk: Uint8Array): string[] {
+    if (this.#skipping) {
+      const end = chunk.indexOf(NEWLINE);
+      if (end === -1) {
+        this.#skipping.bytes += chunk.length;
+        return [];
+      }
+      const { bytes, head } = this.#skipping;
+      this.#skipping = undefined;
+      this.#onOversized(bytes + end, head);
+      return this.push(chunk.subarray(end + 1));
+    }
     const last = chunk.lastIndexOf(NEWLINE);
     if (last === -1) {
+      if (this.#partsLength + chunk.length > this.#max) {
+        const start = this.#parts.length > 0 ? this.#parts[0] : chunk;
+        this.#skipping = {
+          bytes: this.#partsLength + chunk.length,
+          head: this.#decoder.decode(start.subarray(0, OVERSIZED_HEAD_BYTES)),
+        };
+        this.#parts = [];
+        this.#partsLength = 0;
+        return [];
+      }
       if (chunk.length > 0) {
         // Copy: the producer may reuse its buffer after this call.
         this.#parts.push(chunk.slice());
@@ -104,10 +148,20 @@ export class LineSplitter {
     }
     // One decode for every complete line of the chunk: a newline byte never
     // occurs inside a multibyte UTF-8 sequence, so splitting the text is safe.
-    const lines = this.#decoder.decode(bytes).split("\n");
+    let lines = this.#decoder.decode(bytes).split("\n");
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i];
       if (line.charCodeAt(line.length - 1) === CR) lines[i] = line.slice(0, -1);
+    }
+    if (bytes.length > this.#max) {
+      // A chunk that holds a whole oversized line (a line is at least as many bytes as characters).
+      lines = lines.filter((line) => {
+        if (line.length <= this.#max) return true;
+        const size = new TextEncoder().encode(line).length;
+        if (size <= this.#max) return true;
+        this.#onOversized(size, line.slice(0, OVERSIZED_HEAD_BYTES));
+        return false;
+      });
     }
     if (last + 1 < chunk.length) {
       const rest = chunk.slice(last + 1);
@@ -417,8 +471,74 @@ export class FrameWriter {
 }
 
 /**
+ * Finds the top-level `id` of a JSON-RPC message from the start of its text
+ * only (the rest may be too large to keep): scans object keys at depth one,
+ * skipping nested values and strings. `null` when the id is not within
+ * `head`, or is not a string or a number.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(peekId('{"jsonrpc":"2.0","id":"a\\"b","method":"x","params":{"text":"'), 'a"b');
+ * assert.equal(peekId('{"jsonrpc":"2.0","params":{"id":7,"data":"'), null);
+ * assert.equal(peekId('{"id": 42, "method": "tools/call"'), 42);
+ * ```
+ */
+export function peekId(head: string): JsonRpcId | null {
+  let depth = 0;
+  let i = 0;
+  let expectKey = false;
+  while (i < head.length) {
+    const ch = head[i];
+    if (ch === '"') {
+      const end = stringEnd(head, i);
+      if (end === -1) return null;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(head.slice(i, end + 1));
+        let j = end + 1;
+        while (j < head.length && /\s/.test(head[j])) j++;
+        if (head[j] !== ":") return null;
+        j++;
+        while (j < head.length && /\s/.test(head[j])) j++;
+        if (key === "id") {
+          if (head[j] === '"') {
+            const close = stringEnd(head, j);
+            return close === -1 ? null : JSON.parse(head.slice(j, close + 1));
+          }
+          const number = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?=[\s,}])/.exec(head.slice(j));
+          return number ? Number(number[0]) : null;
+        }
+        expectKey = false;
+        i = j;
+        continue;
+      }
+      i = end + 1;
+      continue;
+    }
+    if (ch === "{" || ch === "[") {
+      depth++;
+      expectKey = depth === 1 && ch === "{";
+    } else if (ch === "}" || ch === "]") depth--;
+    else if (ch === "," && depth === 1) expectKey = true;
+    i++;
+  }
+  return null;
+}
+
+/** Index of the quote that closes the string opening at `start`, or -1 when it is cut off. */
+function stringEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    if (text[i] === "\\") i++;
+    else if (text[i] === '"') return i;
+  }
+  return -1;
+}
+
+/**
  * Reads `stream` line by line, calling `onLine` for each; awaits `onLine`
  * when it returns a promise (backpressure). Resolves at end of stream.
+ * `options` are the {@linkcode LineSplitter}'s: a limit on the line length
+ * and what to do with a longer line.
  *
  * @example
  * ```ts
@@ -431,8 +551,9 @@ export class FrameWriter {
 export async function readLines(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void | Promise<void>,
+  options: ConstructorParameters<typeof LineSplitter>[0] = {},
 ): Promise<void> {
-  const splitter = new LineSplitter();
+  const splitter = new LineSplitter(options);
   // A byte stream (Deno's stdin and child pipes) is read into one buffer, reused
   // for every read: the default reader allocates a fresh 64 KiB buffer per read,
   // however few bytes arrived (one message is often ~100 bytes).

@@ -28,6 +28,7 @@ import {
   type JsonRpcId,
   type JsonRpcMessage,
   parseLine,
+  peekId,
   replaceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
@@ -310,6 +311,23 @@ export class Router {
       }
     }
     return wait;
+  }
+
+  /**
+   * Answers a client message that was too long to read (see `LineSplitter`):
+   * an Invalid Request error with the id found at its start (`peekId`), or
+   * `null`. The session goes on with the next line.
+   */
+  rejectOversized(bytes: number, head: string, limit: number): void {
+    const id = peekId(head);
+    this.#log.warn(`client sent a message of ${bytes} bytes, over the limit of ${limit}; refused`);
+    this.#answer(
+      errorResponse(
+        id,
+        ErrorCode.InvalidRequest,
+        `Invalid Request: the message is ${bytes} bytes, over mcpmon's limit of ${limit} bytes`,
+      ),
+    );
   }
 
   /**

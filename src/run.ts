@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
-import type { LogOptions, ServerOptions } from "./config.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
 import { Registry, stateDir } from "./control.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
@@ -290,7 +290,14 @@ async function serve(
 
   router.start();
   try {
-    await readLines(runtime.stdin, (line) => router.handleClientLine(line));
+    const limit = Math.max(
+      ...router.backends.map((b) => b.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
+      0,
+    ) || DEFAULT_MAX_MESSAGE_BYTES;
+    await readLines(runtime.stdin, (line) => router.handleClientLine(line), {
+      maxLineBytes: limit,
+      onOversized: (bytes, head) => router.rejectOversized(bytes, head, limit),
+    });
     log.debug("client closed stdin");
   } catch (err) {
     log.debug(`client stdin failed: ${err instanceof Error ? err.message : err}`);

@@ -43,6 +43,17 @@ export interface Pending {
   readonly onResponse: (response: JsonRpcMessage, line?: string) => void;
 }
 
+/** How long a server whose stdout ended may take to exit before it counts as broken, in ms. */
+const BROKEN_GRACE_MS = 250;
+
+/** Limits and hooks of a {@linkcode Generation}. */
+export interface GenerationLimits {
+  /** Longest line accepted from the server's stdout, in bytes (default: no limit). */
+  maxMessageBytes?: number;
+  /** The connection broke while the process runs on (see {@linkcode Generation.broken}). */
+  onBroken?: (gen: Generation) => void;
+}
+
 /** A request or notification the server sent (for the client). */
 export type ServerInitiated = Extract<Classified, { type: "request" | "notification" }>;
 
@@ -135,7 +146,14 @@ export class Generation {
   readonly outgoing: Map<JsonRpcId, number> = new Map();
   /** Resolves when the process has exited and its stdout is fully read. */
   readonly ended: Promise<ExitStatus>;
+  /**
+   * Set when the connection broke while the process ran on (it closed or
+   * overflowed its stdout): why. The process is then stopped like a crash.
+   */
+  broken: string | undefined;
   readonly #writer: FrameWriter;
+  readonly #log: Logger;
+  readonly #onBroken: (gen: Generation) => void;
   #nextId = 1;
   #idle: (() => void)[] = [];
   #cancelled = new Set<number>();
@@ -152,9 +170,12 @@ export class Generation {
     context: { server?: string },
     onMessage: (gen: Generation, message: ServerInitiated, line: string) => void,
     backpressure: () => Promise<void> | undefined,
+    limits: GenerationLimits = {},
   ) {
     this.number = number;
     this.child = child;
+    this.#log = log;
+    this.#onBroken = limits.onBroken ?? (() => {});
     this.#writer = new FrameWriter(child.stdin, (err) => {
       log.debug(`write to server failed: ${err instanceof Error ? err.message : err}`, {
         ...context,
@@ -171,20 +192,42 @@ export class Generation {
       }
       for (const value of parsed.values) {
         const c = classify(value);
-        if (c.type === "response") {
-          this.#settle(
-            c.id,
-            c.message,
-            parsed.values.length === 1 ? line : undefined,
-            log,
-            logContext,
-          );
-        } else if (c.type === "invalid") {
-          log.warn(`server stdout (${c.reason}, not forwarded): ${truncate(line)}`, logContext);
-        } else onMessage(this, c, parsed.values.length === 1 ? line : JSON.stringify(value));
+        try {
+          if (c.type === "response") {
+            this.#settle(
+              c.id,
+              c.message,
+              parsed.values.length === 1 ? line : undefined,
+              log,
+              logContext,
+            );
+          } else if (c.type === "invalid") {
+            log.warn(`server stdout (${c.reason}, not forwarded): ${truncate(line)}`, logContext);
+          } else onMessage(this, c, parsed.values.length === 1 ? line : JSON.stringify(value));
+        } catch (err) {
+          // One message mcpmon cannot handle (too deep to serialize again, …) costs that
+          // message, never the session: a response owed to someone is answered with the error.
+          const why = err instanceof Error ? err.message : String(err);
+          log.error(`cannot forward a message from the server: ${why}`, logContext);
+          if (c.type === "request") {
+            this.send(
+              errorResponse(c.id, ErrorCode.InternalError, `mcpmon could not forward it: ${why}`),
+            );
+          }
+        }
       }
       return backpressure();
-    }).catch((err) => log.debug(`server stdout: ${err}`, logContext));
+    }, {
+      maxLineBytes: limits.maxMessageBytes,
+      onOversized: (bytes) => {
+        this.#broken(
+          `sent a message of ${bytes} bytes, over the limit of ${limits.maxMessageBytes} bytes`,
+        );
+      },
+    }).then(
+      () => this.#broken("closed its stdout"),
+      (err) => this.#broken(`stdout failed: ${err instanceof Error ? err.message : err}`),
+    );
     const stderrDone = (async () => {
       const reader = child.stderr.getReader();
       try {
@@ -288,6 +331,25 @@ export class Generation {
     this.#wakeIdle();
   }
 
+  /**
+   * The server's stdout ended or failed. If the process still runs a moment
+   * later, the connection is broken for good: record why and tell the backend,
+   * which stops the process and treats it as a crash.
+   */
+  async #broken(why: string) {
+    if (this.broken !== undefined || this.exitStatus !== undefined) return;
+    const timeout = new AbortController();
+    const exited = await Promise.race([
+      this.child.exited.then(() => true),
+      delay(BROKEN_GRACE_MS, timeout.signal).then(() => false),
+    ]);
+    timeout.abort();
+    if (exited || this.state === "exited" || this.stopReason !== undefined) return;
+    this.broken = why;
+    this.#log.error(`server ${why} while still running; stopping it`, { pid: this.pid });
+    this.#onBroken(this);
+  }
+
   /** Closes the server's stdin (a polite request to exit). */
   closeStdin(): void {
     this.#writer.close().catch(() => {});
@@ -311,7 +373,20 @@ export class Generation {
       return;
     }
     this.pending.delete(key);
-    p.onResponse(message, line);
+    try {
+      p.onResponse(message, line);
+    } catch (err) {
+      // Delivering it failed (too deep to serialize again, …): the asker still gets an answer.
+      const why = err instanceof Error ? err.message : String(err);
+      log.error(`cannot forward the server's response to request ${key}: ${why}`, context);
+      p.onResponse(
+        errorResponse(
+          key,
+          ErrorCode.InternalError,
+          `mcpmon could not forward the response: ${why}`,
+        ),
+      );
+    }
     if (p.clientId !== undefined) this.#wakeIdle();
   }
 
@@ -715,6 +790,18 @@ export class Backend {
     timeout.abort();
   }
 
+  /** Ends a broken generation's process group without marking it stopped (so it counts as a crash). */
+  async #kill(gen: Generation) {
+    gen.child.killGroup("SIGTERM");
+    const timeout = new AbortController();
+    const exited = await Promise.race([
+      gen.child.exited.then(() => true),
+      delay(this.options.graceMs, timeout.signal).then(() => false),
+    ]);
+    timeout.abort();
+    if (!exited) gen.child.killGroup("SIGKILL");
+  }
+
   /** Stops a generation's process group: EOF + SIGTERM, SIGKILL after the grace period. */
   async #stopGeneration(gen: Generation, why: string) {
     gen.stopReason ??= why;
@@ -765,6 +852,11 @@ export class Backend {
       this.#ctx(),
       (g, message, line) => this.#hooks.onServerMessage(this, g, message, line),
       () => this.#hooks.clientReady(),
+      {
+        maxMessageBytes: this.options.maxMessageBytes,
+        // Stopped like a crash: its exit answers what it owes and schedules a restart.
+        onBroken: (g) => this.#kill(g),
+      },
     );
     this.current = gen;
     this.#log.info(`Started: ${[command, ...args].join(" ")}`, this.#ctx(gen.pid));
@@ -879,7 +971,11 @@ export class Backend {
 
   #exitCause(gen: Generation, when = "unexpectedly"): string {
     const status = gen.exitStatus;
-    const what = status ? describeExit(status) : "ended";
+    const what = gen.broken !== undefined
+      ? `${gen.broken}, so mcpmon stopped it,`
+      : status
+      ? describeExit(status)
+      : "ended";
     const tail = gen.stderr.lines();
     const stderr = tail.length > 0
       ? `\nLast stderr lines:\n${tail.map((l) => `  ${l}`).join("\n")}`

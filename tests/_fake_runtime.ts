@@ -87,10 +87,17 @@ export class FakeChild implements ChildProcess {
     if (this.#alive) this.#err.enqueue(new TextEncoder().encode(text));
   }
 
+  /** Ends the server's stdout while the process keeps running. */
+  closeStdout(): void {
+    this.#out.close();
+  }
+
   exit(status: ExitStatus): void {
     if (!this.#alive) return;
     this.#alive = false;
-    this.#out.close();
+    try {
+      this.#out.close();
+    } catch { /* closed already (closeStdout) */ }
     this.#err.close();
     this.#exit(status);
   }

@@ -54,6 +54,7 @@ Deno.test("defaults: watch the cwd for source files, info level, no timestamps",
     restartTool: true,
     clearPycache: true,
     ignoreFiles: true,
+    maxMessageBytes: 128 * 1024 * 1024,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   });
   assert.deepEqual(log, { level: "info", timestamps: false });

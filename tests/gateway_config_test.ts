@@ -91,6 +91,7 @@ Deno.test("loadGatewayConfig() reads the seed's example: three servers in file o
     restartTool: true,
     clearPycache: true,
     ignoreFiles: true,
+    maxMessageBytes: 128 * 1024 * 1024,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   });
 });
@@ -111,6 +112,7 @@ Deno.test("a server with only a command gets the command line's defaults and wat
     restartTool: true,
     clearPycache: true,
     ignoreFiles: true,
+    maxMessageBytes: 128 * 1024 * 1024,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   }]);
 });
