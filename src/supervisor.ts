@@ -837,7 +837,13 @@ export class Backend {
     const { command, args, cwd, env } = this.options;
     let child: ChildProcess;
     try {
-      child = this.#runtime.spawn({ command, args, cwd, env });
+      child = this.#runtime.spawn({
+        command,
+        args,
+        cwd,
+        env,
+        watchdogGraceMs: this.options.graceMs,
+      });
     } catch (err) {
       const cause = `could not start \`${[command, ...args].join(" ")}\`: ${
         err instanceof Error ? err.message : err

@@ -16,7 +16,26 @@ import type {
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
-import { FsEventQueue, signalGroup } from "./mod.ts";
+import { FsEventQueue, signalGroup, watchdogCommand } from "./mod.ts";
+
+/** Starts the watchdog of the process group `pgid` (see `watchdogCommand`); never keeps mcpmon alive. */
+function startWatchdog(pgid: number, graceMs: number): Deno.ChildProcess | undefined {
+  const { command, args } = watchdogCommand(pgid, graceMs);
+  try {
+    const watchdog = new Deno.Command(command, {
+      args,
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+      detached: true,
+    }).spawn();
+    watchdog.unref();
+    watchdog.status.catch(() => {});
+    return watchdog;
+  } catch {
+    return undefined; // no sh: the child runs without a watchdog
+  }
+}
 
 function spawn(options: SpawnOptions): ChildProcess {
   const child = new Deno.Command(options.command, {
@@ -29,14 +48,23 @@ function spawn(options: SpawnOptions): ChildProcess {
     detached: true,
   }).spawn();
   const pid = child.pid;
+  const watchdog = options.watchdogGraceMs === undefined
+    ? undefined
+    : startWatchdog(pid, options.watchdogGraceMs);
   let done = false;
+  const ended = () => {
+    done = true;
+    try {
+      watchdog?.kill("SIGKILL");
+    } catch { /* gone already */ }
+  };
   const exited: Promise<ExitStatus> = child.status.then(
     (s) => {
-      done = true;
+      ended();
       return { code: s.signal ? null : s.code, signal: s.signal ?? null };
     },
     () => {
-      done = true;
+      ended();
       return { code: null, signal: null };
     },
   );

@@ -33,6 +33,48 @@ export interface SpawnOptions {
   cwd?: string;
   /** Variables added to (and overriding) mcpmon's own environment. */
   env?: Record<string, string>;
+  /**
+   * Starts a watchdog ({@linkcode watchdogCommand}) that stops the child's
+   * process group if mcpmon dies without stopping it; the value is the grace
+   * between its SIGTERM and SIGKILL, in ms.
+   */
+  watchdogGraceMs?: number;
+}
+
+/**
+ * The command of a child's watchdog: a shell that waits for end of file on
+ * its stdin, a pipe whose only writer is mcpmon, then stops the child's
+ * process group (SIGTERM, SIGKILL `graceMs` later). The pipe ends when
+ * mcpmon ends, however it ends (even by SIGKILL, which leaves no chance to
+ * clean up), so a server that ignores its own stdin's end and SIGTERM still
+ * does not outlive mcpmon. When the child ends normally, mcpmon kills the
+ * watchdog first. It polls nothing and costs one idle `sh` per server.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const { command, args } = watchdogCommand(4242, 2000);
+ * assert.equal(command, "sh");
+ * assert.deepEqual(args.slice(-2), ["4242", "2"]);
+ * ```
+ */
+export function watchdogCommand(
+  pgid: number,
+  graceMs: number,
+): { command: string; args: string[] } {
+  // `kill -s SIG -- -PGID`: the form POSIX sh (dash included) takes for a process group.
+  const script = 'read -r _ || :; kill -s TERM -- "-$1" 2>/dev/null || exit 0; ' +
+    'sleep "$2"; kill -s KILL -- "-$1" 2>/dev/null; exit 0';
+  return {
+    command: "sh",
+    args: [
+      "-c",
+      script,
+      "mcpmon-watchdog",
+      String(pgid),
+      String(Math.max(1, Math.ceil(graceMs / 1000))),
+    ],
+  };
 }
 
 /** A child process running in its own process group, with piped stdio. */

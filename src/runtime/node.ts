@@ -57,7 +57,7 @@ import type {
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
-import { FsEventQueue, signalGroup } from "./mod.ts";
+import { FsEventQueue, signalGroup, watchdogCommand } from "./mod.ts";
 
 /** Chunks a {@linkcode readableFromNode} stream queues before pausing its source. */
 const READ_HIGH_WATER_MARK = 4;
@@ -235,6 +235,24 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/** Starts the watchdog of the process group `pgid` (see `watchdogCommand`); never keeps mcpmon alive. */
+function startWatchdog(pgid: number, graceMs: number): NodeChildProcess | undefined {
+  const { command, args } = watchdogCommand(pgid, graceMs);
+  try {
+    const watchdog = spawnProcess(command, args, {
+      stdio: ["pipe", "ignore", "ignore"],
+      detached: true,
+    });
+    watchdog.on("error", () => {});
+    watchdog.stdin?.on("error", () => {});
+    watchdog.unref();
+    (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    return watchdog;
+  } catch {
+    return undefined; // no sh: the child runs without a watchdog
+  }
+}
+
 function spawn(options: SpawnOptions): ChildProcess {
   const env = options.env ? { ...process.env, ...options.env } : process.env;
   let child: NodeChildProcess;
@@ -262,10 +280,14 @@ function spawn(options: SpawnOptions): ChildProcess {
     child.stderr?.destroy();
     throw new Error(`spawn ${options.command} failed: ${spawnFailure(options, env)}`);
   }
+  const watchdog = options.watchdogGraceMs === undefined
+    ? undefined
+    : startWatchdog(pid, options.watchdogGraceMs);
   let done = false;
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once("exit", (code: number | null, signal: string | null) => {
       done = true;
+      watchdog?.kill("SIGKILL");
       resolve({ code: signal ? null : code, signal: signal ?? null });
     });
   });

@@ -93,3 +93,19 @@ Deno.test("SIGTERM while the client has stopped reading still ends mcpmon", asyn
     await raw.close().catch(() => {});
   }
 });
+
+Deno.test("a server that ignores stdin's end and SIGTERM does not outlive mcpmon killed by SIGKILL", async () => {
+  await using fx = await makeFixtureDir();
+  await using mon = await startMcpmon({
+    mcpmonArgs: ["--grace", "500"],
+    server: ["node", fx.serverPath, "--ignore-eof", "--ignore-sigterm"],
+  });
+  await waitUntil(() => processesMentioning(fx.serverPath).length === 1, 10_000, "server up");
+  Deno.kill(mon.pid!, "SIGKILL"); // as clients do: no chance to clean up
+  await mon.waitForExit();
+  await waitUntil(
+    () => processesMentioning(fx.serverPath).length === 0,
+    10_000,
+    "the orphaned server is stopped by its watchdog",
+  );
+});
