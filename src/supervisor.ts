@@ -491,10 +491,6 @@ export class Backend {
   readonly #hooks: BackendHooks;
   readonly #labelled: boolean;
   readonly #stopping = new AbortController();
-  /** Resolves (with undefined) once {@linkcode Backend.stop} was called: one listener for every race. */
-  readonly #stopped: Promise<undefined> = new Promise((resolve) =>
-    this.#stopping.signal.addEventListener("abort", () => resolve(undefined), { once: true })
-  );
   #generations = 0;
   #cycle: Promise<void> | null = null;
   #again: string | null = null;
@@ -868,11 +864,13 @@ export class Backend {
     this.#log.info(`Started: ${[command, ...args].join(" ")}`, this.#ctx(gen.pid));
     gen.ended.then((status) => this.#onEnded(gen, status));
 
+    const race = new AbortController();
     const params = await Promise.race([
       this.#session.initializeParamsReady(),
       gen.ended.then(() => undefined),
-      this.#stopped,
+      this.#whenStopped(race.signal),
     ]);
+    race.abort();
     if (params === undefined) {
       if (!this.#stopping.signal.aborted) {
         this.#fail(this.#exitCause(gen, "before it was initialized"));
@@ -883,7 +881,7 @@ export class Backend {
     const response = await Promise.race([
       gen.call("initialize", params),
       delay(this.options.initTimeoutMs, timeout.signal).then(() => undefined),
-      this.#stopped,
+      this.#whenStopped(timeout.signal),
     ]);
     timeout.abort();
     if (this.#stopping.signal.aborted) return undefined;
@@ -925,6 +923,29 @@ export class Backend {
     this.state = "ready";
     this.#hooks.onReady(this, gen);
     return gen;
+  }
+
+  /**
+   * Resolves with undefined once {@linkcode Backend.stop} is called. Its
+   * listener is removed when `done` aborts, so a race that is over keeps
+   * nothing alive (a long-lived promise in each race would hold every
+   * generation's `initialize` result forever).
+   */
+  #whenStopped(done: AbortSignal): Promise<undefined> {
+    const stopping = this.#stopping.signal;
+    return new Promise((resolve) => {
+      if (stopping.aborted) return resolve(undefined);
+      const stopped = () => {
+        release();
+        resolve(undefined);
+      };
+      const release = () => {
+        stopping.removeEventListener("abort", stopped);
+        done.removeEventListener("abort", release);
+      };
+      stopping.addEventListener("abort", stopped);
+      done.addEventListener("abort", release);
+    });
   }
 
   #onEnded(gen: Generation, status: ExitStatus) {
