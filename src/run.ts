@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
 import { Registry, stateDir } from "./control.ts";
@@ -37,6 +37,11 @@ export async function run(
   logOptions: LogOptions,
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
+  const missing = missingWatchPaths([server], false);
+  if (missing) {
+    log.error(missing);
+    return 2;
+  }
   const router = new Router(runtime, log, [server]);
   const watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
   if (watcher === null) return 1;
@@ -88,6 +93,11 @@ export async function runGateway(
     log.error(describeConfigError(err, configPath));
     return 2;
   }
+  const missing = missingWatchPaths(config.servers, true);
+  if (missing) {
+    log.error(`invalid config ${configPath}:\n${missing}`);
+    return 2;
+  }
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
   const router = new Router(runtime, log, config.servers, {
     gateway: { separator: config.separator, nameBudget: config.nameBudget },
@@ -113,6 +123,11 @@ export async function runGateway(
       next = readConfig(configPath);
     } catch (err) {
       log.error(`${describeConfigError(err, configPath)}\nKeeping the servers that are running.`);
+      return;
+    }
+    const missing = missingWatchPaths(next.servers, true);
+    if (missing) {
+      log.error(`invalid config:\n${missing}\nKeeping the servers that are running.`);
       return;
     }
     const diff = diffConfigs(config, next);
@@ -381,6 +396,29 @@ function watchServer(
     return null;
   }
   return watcher;
+}
+
+/**
+ * The one rule for watch paths, in both modes: each must exist when mcpmon
+ * starts (a path removed later is waited for). Returns an error naming each
+ * missing one, or undefined.
+ */
+function missingWatchPaths(
+  servers: readonly ServerOptions[],
+  labelled: boolean,
+): string | undefined {
+  const lines: string[] = [];
+  for (const server of servers) {
+    for (const path of server.watch) {
+      if (!existsSync(path)) {
+        lines.push(
+          `${labelled ? `server "${server.name}": ` : ""}` +
+            `the watch path ${path} does not exist (fix --watch, or create it)`,
+        );
+      }
+    }
+  }
+  return lines.length > 0 ? lines.join("\n") : undefined;
 }
 
 /**
