@@ -7,6 +7,8 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname, extname } from "node:path";
+import process from "node:process";
+import { findCommand } from "./command.ts";
 import type { LogOptions, ServerOptions } from "./config.ts";
 import { DEFAULT_IGNORE } from "./config.ts";
 import { Registry, stateDir } from "./control.ts";
@@ -16,6 +18,7 @@ import { Logger } from "./log.ts";
 import { Router } from "./router.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import type { RestartOutcome } from "./supervisor.ts";
+import { VERSION } from "./version.ts";
 import { type Change, Watcher } from "./watcher.ts";
 
 /**
@@ -36,6 +39,12 @@ export async function run(
   logOptions: LogOptions,
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
+  log.info(versionLine(runtime));
+  const problem = cannotStart(runtime, server);
+  if (problem !== undefined) {
+    log.error(problem);
+    return 1;
+  }
   const router = new Router(runtime, log, [server]);
   const watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
   if (watcher === null) return 1;
@@ -68,6 +77,7 @@ export async function runGateway(
   logOptions: LogOptions,
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
+  log.info(versionLine(runtime));
   // Loaded here, not at start-up: single-server mode needs neither the YAML parser nor the loader.
   const { ConfigError, diffConfigs, loadGatewayConfig } = await import("./gateway_config.ts");
   const readConfig = (path: string): GatewayConfig =>
@@ -199,6 +209,60 @@ export async function runGateway(
   });
 }
 
+/**
+ * Why `server`'s command cannot start (not found, not executable), as a
+ * startup error for people; `undefined` when it can. A command given as a
+ * path is not checked when a build runs first: the build may create it.
+ */
+function cannotStart(runtime: Runtime, server: ServerOptions): string | undefined {
+  const isPath = server.command.includes("/") || server.command.includes("\\");
+  if (isPath && server.build?.trim()) return undefined;
+  const found = findCommand(server.command, {
+    cwd: server.cwd ?? runtime.cwd(),
+    path: server.env?.PATH ?? runtime.env("PATH"),
+    pathExt: runtime.env("PATHEXT"),
+  });
+  if (found.ok) return undefined;
+  return `cannot start the server \`${[server.command, ...server.args].join(" ")}\`: ` +
+    `${found.reason}.\nFix the command: in your MCP client's config (the "command" and "args" ` +
+    `of this server's entry), or on the command line.`;
+}
+
+/**
+ * The first log line: mcpmon's version, the runtime and its version, the
+ * platform and mcpmon's pid (what a bug report needs).
+ */
+export function versionLine(runtime: Runtime): string {
+  const versions = process.versions as Record<string, string | undefined>;
+  const runtimeVersion = versions[runtime.name] ?? versions.bun ?? versions.deno ??
+    versions.node ?? "?";
+  return `mcpmon ${VERSION} on ${runtime.name} ${runtimeVersion} ` +
+    `(${process.platform} ${process.arch}), pid ${runtime.pid}`;
+}
+
+/**
+ * What mcpmon says when its stdin is a terminal: it waits for an MCP client,
+ * and how to try the server by hand through mcpmon with the MCP Inspector's
+ * CLI (`argv` is mcpmon's own command line).
+ */
+export function terminalHint(argv: readonly string[]): string {
+  return "stdin is a terminal: mcpmon waits for an MCP client to speak JSON-RPC on stdin.\n" +
+    "  Put this command in your MCP client's config, or try the server by hand with the\n" +
+    "  MCP Inspector's CLI (Node >= 22), which starts mcpmon for you:\n" +
+    `    npx @modelcontextprotocol/inspector --cli --method tools/list -- ${
+      shellWords(["mcpmon", ...argv])
+    }\n` +
+    "  (--method tools/call --tool-name NAME --tool-arg key=value calls a tool). Ctrl-C stops.";
+}
+
+/** Joins words for a POSIX shell, quoting those that need it. */
+function shellWords(words: readonly string[]): string {
+  return words.map((w) =>
+    /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`
+  )
+    .join(" ");
+}
+
 /** What {@linkcode serve} needs to know of the mode it serves. */
 interface ServeOptions {
   /** The name this instance registers under. */
@@ -223,6 +287,7 @@ async function serve(
   mode: ServeOptions,
 ): Promise<number> {
   keepStdoutForProtocol();
+  if (runtime.stdinIsTerminal()) log.info(terminalHint(runtime.args));
   let registry: Registry | undefined;
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (drain: boolean) => {

@@ -218,6 +218,7 @@ export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeH
     env: (name) => name === "XDG_STATE_HOME" ? stateHome : undefined,
     cwd: () => "/fake",
     pid: 1,
+    stdinIsTerminal: () => false,
     appendFile() {},
     exit(code: number): never {
       exits.push(code);

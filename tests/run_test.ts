@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { run } from "../src/run.ts";
+import { run, terminalHint } from "../src/run.ts";
+import { VERSION } from "../src/version.ts";
 import { basicServer, fakeRuntime, fakeServer } from "./_fake_runtime.ts";
 
-const server = fakeServer("fake", { command: "fake-server", graceMs: 100, initTimeoutMs: 1000 });
+// A command that exists: run() checks it before serving.
+const server = fakeServer("fake", { command: Deno.execPath(), graceMs: 100, initTimeoutMs: 1000 });
 
 Deno.test("run() stops the server and exits 1 on an internal error", async () => {
   const h = fakeRuntime([basicServer()]);
@@ -25,4 +27,100 @@ Deno.test("run() resolves 0 on client EOF after stopping the server", async () =
   assert.equal(await done, 0);
   assert.equal(child.alive, false);
   assert.deepEqual(h.exits, []);
+});
+
+Deno.test("a command that is not on PATH is a startup error naming it and the client's config", async () => {
+  const h = fakeRuntime([basicServer()]);
+  const code = await run(
+    h.runtime,
+    fakeServer("typo", {
+      command: "pyhton-mcpmon-test",
+      args: ["server.py"],
+      env: { PATH: "/usr/bin:/bin" },
+    }),
+    { level: "info", timestamps: false },
+  );
+  assert.equal(code, 1);
+  assert.equal(h.children.length, 0, "nothing was started");
+  assert.match(h.stderr(), /cannot start the server `pyhton-mcpmon-test server.py`/);
+  assert.match(h.stderr(), /"pyhton-mcpmon-test" was not found on PATH/);
+  assert.match(h.stderr(), /MCP client's config/);
+});
+
+Deno.test("a command path that is not executable is a startup error; with --build it is left to the build", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const file = `${dir}/server.sh`;
+    Deno.writeTextFileSync(file, "echo hi\n");
+    const h = fakeRuntime([basicServer()]);
+    const code = await run(h.runtime, fakeServer("plain", { command: file }), {
+      level: "info",
+      timestamps: false,
+    });
+    assert.equal(code, 1);
+    assert.match(h.stderr(), /server\.sh is not executable/);
+
+    const built = fakeRuntime([basicServer()]);
+    const done = run(
+      built.runtime,
+      fakeServer("built", { command: `${dir}/out/server`, build: "make" }),
+      {
+        level: "info",
+        timestamps: false,
+      },
+    );
+    await built.spawned(1);
+    built.clientClose();
+    assert.equal(await done, 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the startup log begins with mcpmon's version and the runtime", async () => {
+  const h = fakeRuntime([basicServer()]);
+  const done = run(h.runtime, server, { level: "info", timestamps: false });
+  await h.spawned(1);
+  h.clientClose();
+  await done;
+  const first = h.stderr().split("\n")[0];
+  assert.match(
+    first,
+    new RegExp(`^\\[mcpmon\\] mcpmon ${VERSION.replaceAll(".", "\\.")} on fake `),
+  );
+  assert.match(first, /pid 1$/);
+});
+
+Deno.test("in a terminal, mcpmon says it waits for an MCP client and shows the Inspector command", async () => {
+  const h = fakeRuntime([basicServer()]);
+  h.runtime.stdinIsTerminal = () => true;
+  (h.runtime as { args: readonly string[] }).args = [
+    "--watch",
+    "src",
+    "--",
+    "python",
+    "my server.py",
+  ];
+  const done = run(h.runtime, server, { level: "info", timestamps: false });
+  await h.spawned(1);
+  h.clientClose();
+  await done;
+  assert.match(h.stderr(), /waits for an MCP client/);
+  assert.ok(
+    h.stderr().includes(
+      "npx @modelcontextprotocol/inspector --cli --method tools/list -- mcpmon --watch src -- python 'my server.py'",
+    ),
+    h.stderr(),
+  );
+
+  const piped = fakeRuntime([basicServer()]);
+  const done2 = run(piped.runtime, server, { level: "info", timestamps: false });
+  await piped.spawned(1);
+  piped.clientClose();
+  await done2;
+  assert.doesNotMatch(piped.stderr(), /waits for an MCP client/, "not said to an MCP client");
+});
+
+Deno.test("terminalHint quotes arguments for the shell", () => {
+  assert.match(terminalHint(["--", "node", "it's.js"]), /-- mcpmon -- node 'it'\\''s\.js'/);
 });
