@@ -16,7 +16,8 @@ import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
 import { Router } from "./router.ts";
-import type { Runtime } from "./runtime/mod.ts";
+import { Tracer, tracingRuntime } from "./trace.ts";
+import type { Runtime, SpawnOptions } from "./runtime/mod.ts";
 import type { RestartOutcome } from "./supervisor.ts";
 import { VERSION } from "./version.ts";
 import { type Change, Watcher } from "./watcher.ts";
@@ -45,10 +46,18 @@ export async function run(
     log.error(problem);
     return 1;
   }
-  const router = new Router(runtime, log, [server]);
+  const tracer = newTracer(runtime, logOptions);
+  const traced = tracingRuntime(
+    runtime,
+    tracer,
+    (o) => sameCommand(o, server) ? server.name : undefined,
+    { server: server.name },
+  );
+  const router = new Router(traced, log, [server]);
   const watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
   if (watcher === null) return 1;
-  return await serve(runtime, log, router, {
+  return await serve(traced, log, router, {
+    tracer,
     name: server.name,
     command: [server.command, ...server.args],
     cwd: server.cwd ?? runtime.cwd(),
@@ -98,7 +107,13 @@ export async function runGateway(
     return 2;
   }
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
-  const router = new Router(runtime, log, config.servers, {
+  const tracer = newTracer(runtime, logOptions);
+  const traced = tracingRuntime(
+    runtime,
+    tracer,
+    (o) => router.backends.find((b) => sameCommand(o, b.options))?.name,
+  );
+  const router: Router = new Router(traced, log, config.servers, {
     gateway: { separator: config.separator, nameBudget: config.nameBudget },
   });
   const watchers = new Map<string, Watcher>();
@@ -185,7 +200,8 @@ export async function runGateway(
         : undefined,
     });
   };
-  return await serve(runtime, log, router, {
+  return await serve(traced, log, router, {
+    tracer,
     name,
     command: ["mcpmon", "--config", configPath],
     cwd: dirname(configPath),
@@ -263,8 +279,25 @@ function shellWords(words: readonly string[]): string {
     .join(" ");
 }
 
+/** A tracer writing to `--trace` when given, and to the state dir while followed. */
+function newTracer(runtime: Runtime, logOptions: LogOptions): Tracer {
+  let dir: string | undefined;
+  try {
+    dir = stateDir((name) => runtime.env(name));
+  } catch { /* no live tracing without a state dir */ }
+  return new Tracer(runtime, { file: logOptions.trace, stateDir: dir, pid: runtime.pid });
+}
+
+/** Whether a spawn is a server's own (not its build). */
+function sameCommand(o: SpawnOptions, server: ServerOptions): boolean {
+  return o.command === server.command && o.cwd === server.cwd &&
+    o.args.length === server.args.length && o.args.every((a, i) => a === server.args[i]);
+}
+
 /** What {@linkcode serve} needs to know of the mode it serves. */
 interface ServeOptions {
+  /** Records the traffic (`--trace`, `mcpmon trace`). */
+  tracer: Tracer;
   /** The name this instance registers under. */
   name: string;
   /** The command shown by `mcpmon status`. */
@@ -294,6 +327,7 @@ async function serve(
     shuttingDown ??= (async () => {
       mode.closeWatchers();
       await router.close({ drain });
+      mode.tracer.close();
       registry?.close();
     })();
     return shuttingDown;
@@ -316,6 +350,11 @@ async function serve(
   for (const signal of ["SIGHUP", "SIGUSR2"] as const) {
     removers.push(runtime.onSignal(signal, () => {
       const request = registry?.takeRequest();
+      // `mcpmon trace` signals too: a new follower and no restart request is not a restart.
+      if (request === undefined && signal === "SIGUSR2" && mode.tracer.poll() > 0) {
+        log.info(`Tracing messages for mcpmon trace (${mode.tracer.liveFile})`);
+        return;
+      }
       log.info(`Received ${signal}; restarting${request?.reason ? ` (${request.reason})` : ""}`);
       mode.restart(request?.reason ?? signal).then((outcome) =>
         registry?.recordRestart(outcome, request)
