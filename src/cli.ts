@@ -8,7 +8,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { basename, dirname, extname, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import {
   DEFAULT_DEBOUNCE_MS,
   DEFAULT_EXTENSIONS,
@@ -609,6 +610,62 @@ const RUNNERS: ReadonlyMap<string, readonly string[]> = new Map([
   ["hatch", ["run"]],
   ["pipx", ["run"]],
 ]);
+/**
+ * Commands that run the project in their directory (a script of its
+ * package.json, a container, a task), whose own name says nothing about
+ * which server it is: by the first argument that is not a flag, or any.
+ */
+const PROJECT_LAUNCHERS: ReadonlyMap<string, (first: string | undefined) => boolean> = new Map<
+  string,
+  (first: string | undefined) => boolean
+>([
+  [
+    "npm",
+    (a) => a === undefined || ["run", "run-script", "rum", "start", "test", "restart"].includes(a),
+  ],
+  ["pnpm", (a) => a !== "dlx" && a !== "exec"],
+  ["yarn", (a) => a !== "dlx"],
+  ["bun", (a) => a === "run" || a === "start"],
+  ["docker", (a) => a === "run" || a === "compose" || a === "start"],
+  ["podman", (a) => a === "run" || a === "compose" || a === "start"],
+  ["deno", (a) => a === "task"],
+  ["make", () => true],
+  ["just", () => true],
+]);
+/** Options of those launchers that name the project's directory. */
+const PROJECT_DIR_FLAGS = new Set(["--prefix", "-C", "--dir", "--cwd", "--project-directory"]);
+
+/**
+ * The project a launcher runs: its directory (from `--prefix`/`-C`/`--dir`/
+ * `--cwd` or the cwd), and the first argument that is not a flag.
+ */
+function launchedProject(args: readonly string[], cwd: string): { dir: string; first?: string } {
+  let dir = cwd;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const eq = arg.indexOf("=");
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    if (PROJECT_DIR_FLAGS.has(flag)) {
+      const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
+      if (value !== undefined) dir = resolve(cwd, value);
+      continue;
+    }
+    if (!arg.startsWith("-")) return { dir, first: arg };
+  }
+  return { dir };
+}
+
+/** A project's name: its package.json's (without the scope), else its directory's. */
+function projectName(dir: string): string | undefined {
+  try {
+    const name = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name;
+    if (typeof name === "string" && name !== "") return packageName(name);
+  } catch { /* no package.json, or not JSON */ }
+  let d = dir;
+  while (GENERIC_DIRS.has(basename(d)) && dirname(d) !== d) d = dirname(d);
+  return basename(d) || undefined;
+}
+
 /** Options of those runners that take a separate value. */
 const RUNNER_VALUE_FLAGS = new Set([
   "-p",
@@ -626,7 +683,11 @@ const RUNNER_VALUE_FLAGS = new Set([
 ]);
 
 /**
- * The default server name for a command: the module of `python -m module`;
+ * The default server name for a command: for a launcher that runs the
+ * project in its directory (`npm run start`, `pnpm dev`, `yarn start`,
+ * `bun run dev`, `docker run …`, `docker compose run …`, `deno task`,
+ * `make`), the project's name (package.json's, else the directory's); the
+ * module of `python -m module`;
  * the package or command a runner such as `npx`, `uvx` or `uv run` starts;
  * the first source file's name, or its directory's when the file name is
  * generic (`index`, `main`, `server`, …), skipping generic directories
@@ -638,6 +699,7 @@ const RUNNER_VALUE_FLAGS = new Set([
  * assert.equal(deriveName("python", ["-m", "my_server"], "/"), "my_server");
  * assert.equal(deriveName("node", ["dist/index.js"], "/home/me/weather"), "weather");
  * assert.equal(deriveName("npx", ["-y", "@acme/files-mcp@1.2.0"], "/"), "files-mcp");
+ * assert.equal(deriveName("docker", ["run", "-i", "--rm", "mcp/time"], "/home/me/clock"), "clock");
  * ```
  *
  * @param command The server program.
@@ -647,6 +709,19 @@ const RUNNER_VALUE_FLAGS = new Set([
  */
 export function deriveName(command: string, args: readonly string[], cwd: string): string {
   const program = basename(command).replace(/\.(exe|cmd|bat)$/i, "");
+
+  const launches = PROJECT_LAUNCHERS.get(program);
+  if (launches !== undefined) {
+    const project = launchedProject(args, cwd);
+    const source = program === "bun" && project.first === "run"
+      ? args[args.indexOf("run") + 1]
+      : undefined;
+    const runsFile = source !== undefined && SOURCE_EXTENSIONS.has(extname(source).slice(1));
+    if (launches(project.first) && !runsFile) {
+      const name = projectName(project.dir);
+      if (name !== undefined) return name;
+    }
+  }
 
   const subcommands = RUNNERS.get(program);
   if (subcommands !== undefined) {
