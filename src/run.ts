@@ -6,7 +6,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { basename, dirname, extname } from "node:path";
+import { dirname, extname } from "node:path";
 import process from "node:process";
 import { findCommand } from "./command.ts";
 import type { LogOptions, ServerOptions } from "./config.ts";
@@ -96,8 +96,12 @@ export async function runGateway(
     });
   const describeConfigError = (err: unknown, path: string): string => {
     if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
-    if ((err as { code?: string }).code === "ENOENT") return `config file not found: ${path}`;
-    return `cannot read config ${basename(path)}: ${err instanceof Error ? err.message : err}`;
+    const code = (err as { code?: string }).code;
+    if (code === "ENOENT") return `config file not found: ${path}`;
+    if (code === "EISDIR") {
+      return `${path} is a directory; give the config file in it (a YAML file or .mcp.json)`;
+    }
+    return `cannot read config ${path}: ${err instanceof Error ? err.message : err}`;
   };
   let config: GatewayConfig;
   try {
@@ -106,6 +110,7 @@ export async function runGateway(
     log.error(describeConfigError(err, configPath));
     return 2;
   }
+  for (const warning of config.warnings) log.warn(warning);
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
   const tracer = newTracer(runtime, logOptions);
   const traced = tracingRuntime(
@@ -140,6 +145,7 @@ export async function runGateway(
       log.error(`${describeConfigError(err, configPath)}\nKeeping the servers that are running.`);
       return;
     }
+    for (const warning of next.warnings) log.warn(warning);
     const diff = diffConfigs(config, next);
     if (next.separator !== config.separator || next.nameBudget !== config.nameBudget) {
       router.setNaming({ separator: next.separator, nameBudget: next.nameBudget });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { run, terminalHint } from "../src/run.ts";
+import { run, runGateway, terminalHint } from "../src/run.ts";
 import { VERSION } from "../src/version.ts";
 import { basicServer, fakeRuntime, fakeServer } from "./_fake_runtime.ts";
 
@@ -123,4 +123,45 @@ Deno.test("in a terminal, mcpmon says it waits for an MCP client and shows the I
 
 Deno.test("terminalHint quotes arguments for the shell", () => {
   assert.match(terminalHint(["--", "node", "it's.js"]), /-- mcpmon -- node 'it'\\''s\.js'/);
+});
+
+Deno.test("--config naming a directory is an error naming its full path", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mcpmon-config-dir-" });
+  try {
+    const h = fakeRuntime([basicServer()]);
+    const code = await runGateway(h.runtime, dir, "gateway", { level: "info", timestamps: false });
+    assert.equal(code, 2);
+    assert.ok(h.stderr().includes(`${dir} is a directory`), h.stderr());
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("the gateway logs each skipped HTTP/SSE entry of an .mcp.json and serves the rest", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mcpmon-mcp-json-" });
+  try {
+    const path = `${dir}/.mcp.json`;
+    Deno.writeTextFileSync(
+      path,
+      JSON.stringify({
+        mcpServers: {
+          remote: { type: "http", url: "https://example.com/mcp" },
+          local: { command: Deno.execPath(), args: [] },
+        },
+      }),
+    );
+    const h = fakeRuntime([basicServer()]);
+    h.runtime.watch = () => ({ close() {}, async *[Symbol.asyncIterator]() {} });
+    const done = runGateway(h.runtime, path, "gateway", { level: "info", timestamps: false });
+    await h.spawned(1);
+    h.clientClose();
+    assert.equal(await done, 0);
+    assert.match(
+      h.stderr(),
+      /warning: .*\.mcp\.json:1:\d+: mcpServers\.remote\.type is "http": skipped/,
+    );
+    assert.match(h.stderr(), /Gateway over local /);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
