@@ -28,11 +28,16 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import type { ControlOutput } from "./control.ts";
 
-/** The clients `mcpmon setup` knows. */
-export const SETUP_CLIENTS = ["claude-code", "claude-desktop", "cursor", "vscode"] as const;
+/** A client `mcpmon setup` knows. */
+export type SetupClient = "claude-code" | "claude-desktop" | "cursor" | "vscode";
 
-/** One of {@linkcode SETUP_CLIENTS}. */
-export type SetupClient = typeof SETUP_CLIENTS[number];
+/** The clients `mcpmon setup` knows. */
+export const SETUP_CLIENTS: readonly SetupClient[] = [
+  "claude-code",
+  "claude-desktop",
+  "cursor",
+  "vscode",
+];
 
 /** What `mcpmon setup` was asked to do. */
 export interface SetupRequest {
