@@ -46,7 +46,7 @@ export async function run(
     log.error(problem);
     return 1;
   }
-  const tracer = newTracer(runtime, logOptions);
+  const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
     runtime,
     tracer,
@@ -112,7 +112,7 @@ export async function runGateway(
   }
   for (const warning of config.warnings) log.warn(warning);
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
-  const tracer = newTracer(runtime, logOptions);
+  const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
     runtime,
     tracer,
@@ -286,12 +286,18 @@ function shellWords(words: readonly string[]): string {
 }
 
 /** A tracer writing to `--trace` when given, and to the state dir while followed. */
-function newTracer(runtime: Runtime, logOptions: LogOptions): Tracer {
+function newTracer(runtime: Runtime, log: Logger, logOptions: LogOptions): Tracer {
   let dir: string | undefined;
   try {
     dir = stateDir((name) => runtime.env(name));
   } catch { /* no live tracing without a state dir */ }
-  return new Tracer(runtime, { file: logOptions.trace, stateDir: dir, pid: runtime.pid });
+  return new Tracer(runtime, {
+    file: logOptions.trace,
+    stateDir: dir,
+    pid: runtime.pid,
+    onError: (path, err) =>
+      log.error(`cannot write trace ${path}: ${err instanceof Error ? err.message : err}`),
+  });
 }
 
 /** Whether a spawn is a server's own (not its build). */

@@ -73,6 +73,8 @@ export interface TracerOptions {
   pid: number;
   /** The clock (ms since the epoch). */
   now?: () => number;
+  /** Told once per file that cannot be written (it is not tried again). */
+  onError?: (path: string, error: unknown) => void;
 }
 
 /** Most text kept before it is written out. */
@@ -106,6 +108,7 @@ export class Tracer {
   readonly #stateDir: string | undefined;
   readonly #pid: number;
   readonly #now: () => number;
+  readonly #onError: ((path: string, error: unknown) => void) | undefined;
   readonly #encoder = new TextEncoder();
   #live = false;
   #followers = new Set<number>();
@@ -122,6 +125,7 @@ export class Tracer {
     this.#stateDir = options.stateDir;
     this.#pid = options.pid;
     this.#now = options.now ?? Date.now;
+    this.#onError = options.onError;
   }
 
   /** Whether messages are being recorded now. */
@@ -208,8 +212,9 @@ export class Tracer {
     if (this.#broken.has(path)) return;
     try {
       this.#sink.appendFile(path, text);
-    } catch {
-      this.#broken.add(path); // reported once by whoever reads it: the file stops growing
+    } catch (err) {
+      this.#broken.add(path);
+      this.#onError?.(path, err);
     }
   }
 

@@ -160,3 +160,20 @@ Deno.test("formatRecord shows time, direction, server:pid, method, id, size and 
   assert.match(text, /^10:00:00\.123 mcpmon→server srv:9 tools\/call id=3 300 B \{"text":"x+…\n$/);
   assert.ok(formatRecord(line, true).length > 300);
 });
+
+Deno.test("a trace file that cannot be written is reported once, and tracing goes on without it", () => {
+  const errors: string[] = [];
+  let calls = 0;
+  const tracer = new Tracer({
+    appendFile: () => {
+      calls++;
+      throw new Error("EACCES: permission denied");
+    },
+  }, { file: "/ro/t.jsonl", pid: 1, onError: (path, err) => errors.push(`${path}: ${err}`) });
+  for (let i = 0; i < 3; i++) {
+    tracer.record("client→mcpmon", '{"jsonrpc":"2.0","method":"x"}', {});
+    tracer.flush();
+  }
+  assert.deepEqual(errors, ["/ro/t.jsonl: Error: EACCES: permission denied"]);
+  assert.equal(calls, 1, "not tried again");
+});
