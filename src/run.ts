@@ -253,6 +253,11 @@ function cannotStart(runtime: Runtime, server: ServerOptions): string | undefine
 /**
  * The first log line: mcpmon's version, the runtime and its version, the
  * platform and mcpmon's pid (what a bug report needs).
+ *
+ * @example
+ * ```ts ignore
+ * versionLine(denoRuntime); // "mcpmon 0.1.0 on deno 2.9.6 (linux x64), pid 4242"
+ * ```
  */
 export function versionLine(runtime: Runtime): string {
   const versions = process.versions as Record<string, string | undefined>;
@@ -266,6 +271,14 @@ export function versionLine(runtime: Runtime): string {
  * What mcpmon says when its stdin is a terminal: it waits for an MCP client,
  * and how to try the server by hand through mcpmon with the MCP Inspector's
  * CLI (`argv` is mcpmon's own command line).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(terminalHint(["--", "python", "server.py"]).includes(
+ *   "npx @modelcontextprotocol/inspector --cli --method tools/list -- mcpmon -- python server.py",
+ * ));
+ * ```
  */
 export function terminalHint(argv: readonly string[]): string {
   return "stdin is a terminal: mcpmon waits for an MCP client to speak JSON-RPC on stdin.\n" +

@@ -118,7 +118,16 @@ export function configFile(
   }
 }
 
-/** The key under which `client` keeps its servers. */
+/**
+ * The key under which `client` keeps its servers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(serversKey("vscode"), "servers");
+ * assert.equal(serversKey("cursor"), "mcpServers");
+ * ```
+ */
 export function serversKey(client: SetupClient): "servers" | "mcpServers" {
   return client === "vscode" ? "servers" : "mcpServers";
 }

@@ -227,7 +227,15 @@ export class Tracer {
   }
 }
 
-/** `<dir>/<pid>.trace.jsonl`: where an instance writes while it is followed. */
+/**
+ * `<dir>/<pid>.trace.jsonl`: where an instance writes while it is followed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(liveTracePath("/state/mcpmon", 42), "/state/mcpmon/42.trace.jsonl");
+ * ```
+ */
 export function liveTracePath(dir: string, pid: number): string {
   return join(dir, `${pid}.trace.jsonl`);
 }
