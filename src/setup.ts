@@ -183,7 +183,7 @@ export function newEntry(
     ),
   ];
   const options = absoluteOptions(mcpmonArgs, cwd);
-  if (!watches(options)) options.unshift("--watch", cwd);
+  if (!watches(options)) options.push("--watch", cwd);
   return shaped(client, { command: "mcpmon", args: [...options, "--", ...server] });
 }
 
@@ -230,7 +230,7 @@ export function wrapEntry(entry: Entry, mcpmonArgs: readonly string[], fallbackD
   if (!watches(options)) {
     const script = args.find((a) => isAbsolute(a) && existsSync(a));
     const dir = cwd ?? (script !== undefined ? dirname(script) : fallbackDir);
-    options.unshift("--watch", dir);
+    options.push("--watch", dir);
   }
   return { ...entry, command: "mcpmon", args: [...options, "--", entry.command, ...args] };
 }
@@ -329,18 +329,14 @@ export function setupCommand(
           ? request.cwd
           : projectDir(request.client, file);
       entry = request.wrap !== undefined
-        ? wrapEntry(existing, request.mcpmonArgs, fallback)
+        ? wrapEntry(existing, withName(request.mcpmonArgs, name), fallback)
         : restoreEntry(existing);
       did = request.wrap !== undefined
         ? "now runs through mcpmon"
         : "runs its server directly again";
     } else {
-      entry = newEntry(request.client, request.mcpmonArgs, request.command, request.cwd);
-      if (
-        request.mcpmonArgs.every((a) => a !== "-n" && a !== "--name" && !a.startsWith("--name="))
-      ) {
-        (entry.args as string[]).unshift("--name", name);
-      }
+      const args = withName(request.mcpmonArgs, name);
+      entry = newEntry(request.client, args, request.command, request.cwd);
       did = Object.hasOwn(servers, name) ? "replaced" : "added";
     }
   } catch (err) {
@@ -370,6 +366,12 @@ export function setupCommand(
       `${RELOAD_HINT[request.client]}\n`,
   );
   return 0;
+}
+
+/** mcpmon's options with `--name <entry name>` first, unless they name it already. */
+function withName(args: readonly string[], name: string): string[] {
+  const named = args.some((a) => a === "-n" || a === "--name" || a.startsWith("--name="));
+  return named ? [...args] : ["--name", name, ...args];
 }
 
 /** The directory a project-level config belongs to. */

@@ -128,7 +128,7 @@ Deno.test("setup --wrap runs an existing entry through mcpmon, keeping env; --re
   assert.equal(setup(["claude-code", "--wrap", "weather"], p.dir).code, 0);
   assert.deepEqual(read(file).mcpServers.weather, {
     command: "mcpmon",
-    args: ["--watch", p.dir, "--", "python", join(p.dir, "server.py")],
+    args: ["--name", "weather", "--watch", p.dir, "--", "python", join(p.dir, "server.py")],
     env: { TOKEN: "t" },
   });
   const again = setup(["claude-code", "--wrap", "weather"], p.dir);
