@@ -283,7 +283,7 @@ export function versionLine(runtime: Runtime): string {
 export function terminalHint(argv: readonly string[]): string {
   return "stdin is a terminal: mcpmon waits for an MCP client to speak JSON-RPC on stdin.\n" +
     "  Put this command in your MCP client's config, or try the server by hand with the\n" +
-    "  MCP Inspector's CLI (Node >= 22), which starts mcpmon for you:\n" +
+    "  MCP Inspector's CLI (Node >= 22.19), which starts mcpmon for you:\n" +
     `    npx @modelcontextprotocol/inspector --cli --method tools/list -- ${
       shellWords(["mcpmon", ...argv])
     }\n` +
