@@ -26,7 +26,10 @@
  *
  * @module
  */
-export { HELP, main, parseCli, UsageError } from "./src/cli.ts";
+export { main, parseCli, UsageError } from "./src/cli.ts";
+export { HELP } from "./src/help.ts";
+export type { HelpTopic } from "./src/help.ts";
+export type { SetupClient, SetupRequest } from "./src/setup.ts";
 export type { CliCommand, Subcommand } from "./src/cli.ts";
 export { run, runGateway } from "./src/run.ts";
 export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/gateway_config.ts";

@@ -1,18 +1,19 @@
 /**
  * The command line: `mcpmon [options] -- <command> [args...]`, parsed into
- * server and log options; the subcommands `restart`, `status`, `clean` (see
- * `control.ts`) and `wrap` (an alias of the normal run); the help texts; exit
- * codes (0 ok, 1 runtime failure, 2 usage).
+ * server and log options; the commands `restart`, `status`, `clean` (see
+ * `control.ts`), `trace` (`trace.ts`), `setup` (`setup.ts`), `wrap` (an
+ * alias of the normal run), `help` and `version`; exit codes (0 ok, 1
+ * runtime failure, 2 usage). The help texts are in `help.ts`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { basename, dirname, extname, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import {
   DEFAULT_DEBOUNCE_MS,
   DEFAULT_EXTENSIONS,
   DEFAULT_GRACE_MS,
-  DEFAULT_IGNORE,
   DEFAULT_INIT_TIMEOUT_MS,
   DEFAULT_MIN_RESTART_INTERVAL_MS,
   type LogLevel,
@@ -24,11 +25,13 @@ import {
 import {
   cleanCommand,
   type ControlOutput,
-  RESTART_TIMEOUT_MS,
   restartCommand,
   stateDir,
   statusCommand,
 } from "./control.ts";
+import { SETUP_CLIENTS, type SetupClient, setupCommand, type SetupRequest } from "./setup.ts";
+import { traceCommand } from "./trace.ts";
+import { HELP, type HelpTopic, SUB_SYNOPSIS, SUBCOMMAND_HELP, SYNOPSIS } from "./help.ts";
 import { run, runGateway } from "./run.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
@@ -61,20 +64,39 @@ export class UsageError extends Error {
 }
 
 /** The words that, as the first argument, select a subcommand instead of running a server. */
-export type Subcommand = "restart" | "status" | "clean" | "wrap";
+export type Subcommand =
+  | "restart"
+  | "status"
+  | "clean"
+  | "wrap"
+  | "setup"
+  | "trace"
+  | "help"
+  | "version";
 
 /** The subcommands, in the order the help lists them. */
-export const SUBCOMMANDS: readonly Subcommand[] = ["restart", "status", "clean", "wrap"];
+export const SUBCOMMANDS: readonly Subcommand[] = [
+  "restart",
+  "status",
+  "clean",
+  "wrap",
+  "setup",
+  "trace",
+  "help",
+  "version",
+];
 
 /** What the command line asks for. */
 export type CliCommand =
-  | { kind: "help"; topic?: Subcommand }
+  | { kind: "help"; topic?: HelpTopic }
   | { kind: "version" }
   | { kind: "run"; server: ServerOptions; log: LogOptions }
   | { kind: "gateway"; config: string; name: string; log: LogOptions }
   | { kind: "restart"; name: string; reason?: string; json?: boolean }
   | { kind: "status"; json: boolean }
-  | { kind: "clean" };
+  | { kind: "clean" }
+  | { kind: "trace"; name: string; json: boolean; full: boolean }
+  | { kind: "setup"; request: SetupRequest };
 
 /** One option as `node:util` `parseArgs` takes it. */
 export interface CliOption {
@@ -115,278 +137,12 @@ export const OPTIONS = {
   debug: { type: "boolean" },
   timestamps: { type: "boolean", short: "t" },
   "log-file": { type: "string", short: "l" },
+  trace: { type: "string" },
   help: { type: "boolean", short: "h" },
-  version: { type: "boolean" },
+  version: { type: "boolean", short: "V" },
 } as const satisfies Record<string, CliOption>;
 
 type OptionName = keyof typeof OPTIONS;
-
-const SYNOPSIS = "mcpmon [options] -- <command> [args...]";
-
-/** One synopsis line per subcommand. */
-const SUB_SYNOPSIS: Record<Subcommand, string> = {
-  restart: "mcpmon restart <name> [--reason TEXT] [--json]",
-  status: "mcpmon status [--json]",
-  clean: "mcpmon clean",
-  wrap: "mcpmon wrap [--proxy] [--name NAME] [options] -- <command> [args...]",
-};
-
-function helpRows(rows: [flags: string, description: string][]): string {
-  const width = 26;
-  return rows.map(([flags, description]) => {
-    const lines = description.split("\n");
-    const first = `  ${flags.padEnd(width)}${lines[0]}`;
-    return [first, ...lines.slice(1).map((l) => `${" ".repeat(width + 2)}${l}`)].join("\n");
-  }).join("\n");
-}
-
-function wrapList(items: readonly string[], width: number): string {
-  const lines: string[] = [];
-  let line = "";
-  for (const item of items) {
-    const next = line === "" ? item : `${line}, ${item}`;
-    if (next.length > width && line !== "") {
-      lines.push(`${line},`);
-      line = item;
-    } else {
-      line = next;
-    }
-  }
-  if (line !== "") lines.push(line);
-  return lines.join("\n");
-}
-
-/**
- * The full `--help` text: synopsis, every option with its default,
- * examples, an MCP client configuration example and the exit codes.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.ok(HELP.includes("--watch"));
- * ```
- */
-export const HELP: string = `mcpmon - hot reload for MCP servers
-
-Runs an MCP server over stdio and restarts it when its files change; the
-client stays connected and is told to refresh its tools, prompts and resources.
-
-Usage:
-  ${SYNOPSIS}
-  mcpmon [options] <command> [args...]
-  mcpmon --config <file> [log options]     (gateway: several servers)
-  mcpmon restart|status|clean|wrap ...
-
-Without '--', the first argument that is not an option starts the command.
-
-Options:
-${
-  helpRows([
-    [
-      "-c, --config <file>",
-      "Gateway mode: run the servers of a YAML config (or a\n" +
-      ".mcp.json) behind one entry, names prefixed\n" +
-      "<server>__<tool>; reloaded when the file changes",
-    ],
-    ["-w, --watch <path>", "File or directory to watch; repeatable\n(default: .)"],
-    [
-      "-e, --ext <list>",
-      "Extensions that trigger a restart, comma-separated;\n" +
-      "repeatable; '*' or 'all' for any file\n" +
-      `(default: ${DEFAULT_EXTENSIONS.join(",")})`,
-    ],
-    [
-      "    --ignore <glob>",
-      "Also ignore paths matching glob (repeatable); a glob\n" +
-      "without '/' matches any path segment, one with '/'\n" +
-      "is relative to the watched path. Always ignored:\n" +
-      wrapList(DEFAULT_IGNORE, 50),
-    ],
-    [
-      "    --debounce <ms>",
-      `Quiet time after the last change before restarting\n(default: ${DEFAULT_DEBOUNCE_MS})`,
-    ],
-    [
-      "    --grace <ms>",
-      "Longest wait for in-flight requests, and time from\n" +
-      `SIGTERM to SIGKILL when stopping (default: ${DEFAULT_GRACE_MS})`,
-    ],
-    [
-      "    --init-timeout <ms>",
-      `Longest wait for the server to answer initialize\n(default: ${DEFAULT_INIT_TIMEOUT_MS})`,
-    ],
-    [
-      "    --min-interval <ms>",
-      "Least time between two restarts (the first after\n" +
-      "launch is never held back); longer while restarts\n" +
-      `keep failing (default: ${DEFAULT_MIN_RESTART_INTERVAL_MS})`,
-    ],
-    [
-      "    --build <cmd>",
-      "Shell command run before each restart while the old\n" +
-      "server keeps serving; if it fails, the old server\n" +
-      "stays and the client is told (default: none)",
-    ],
-    [
-      "    --no-restart-tool",
-      "Do not offer the client the restart_server tool",
-    ],
-    [
-      "    --keep-pycache",
-      "Keep __pycache__ directories (by default they are\n" +
-      "removed under the watched paths before a restart)",
-    ],
-    [
-      "-n, --name <name>",
-      "Server name in logs, 'mcpmon status' and 'mcpmon\n" +
-      "restart' (default: derived from the command)",
-    ],
-    ["-q, --quiet", "Only show errors"],
-    ["-v, --verbose", "Also show file change details"],
-    ["    --debug", "Show all debug output"],
-    ["-t, --timestamps", "Include the time of day in log lines (default: off)"],
-    ["-l, --log-file <file>", "Also append logs and the server's stderr to file"],
-    ["-h, --help", "Show this help"],
-    ["    --version", "Show mcpmon's version"],
-  ])
-}
-
-Commands (from another terminal):
-${
-  helpRows([
-    ["restart <name>", "Restart the server of a running mcpmon, by name"],
-    ["status [--json]", "List running mcpmon instances"],
-    ["clean", "Remove what dead instances left in the state dir"],
-    [
-      "wrap [--proxy] ...",
-      "Same as a plain run (for configs written for\nclaude-code-mcp-reload's 'wrap')",
-    ],
-  ])
-}
-  Run 'mcpmon <command> --help' for details. A first argument of restart,
-  status, clean or wrap is one of these commands; to run a program of that
-  name, put '--' first: mcpmon -- status
-
-Examples:
-  mcpmon -- python server.py
-  mcpmon --watch src/ --ext py,json -- python -m myserver
-  mcpmon -t -l mcpmon.log -- node build/index.js
-  mcpmon --build "npm run build" --watch src -- node dist/index.js
-  mcpmon restart my-server --reason "schema changed"
-  mcpmon --config .mcpmon.yaml
-
-MCP config for Claude Code:
-  claude mcp add my-server -- mcpmon --watch src -- python server.py
-
-or in .mcp.json (Claude Code) / claude_desktop_config.json:
-  {
-    "mcpServers": {
-      "my-server": {
-        "command": "mcpmon",
-        "args": ["--watch", "src", "--", "python", "server.py"]
-      }
-    }
-  }
-
-Signals: SIGHUP or SIGUSR2 to mcpmon restarts the server.
-
-Exit codes: 0 ok, 1 runtime failure, 2 usage error.
-`;
-
-const STATE_DIR_NOTE = "Running instances register in $XDG_STATE_HOME/mcpmon, else ~/.mcpmon\n" +
-  "(mode 0700; one file per instance, mode 0600).";
-
-/**
- * The `--help` text of each subcommand.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.ok(SUBCOMMAND_HELP.restart.includes("--reason"));
- * ```
- */
-export const SUBCOMMAND_HELP: Readonly<Record<Subcommand, string>> = {
-  restart: `mcpmon restart - restart a running server from another terminal
-
-Usage:
-  ${SUB_SYNOPSIS.restart}
-
-Asks each running mcpmon whose server is named <name> (see 'mcpmon status')
-to restart its server now, as a file change would: the client stays
-connected. Waits until the new server is ready or the restart failed, and
-prints the outcome, e.g. "restarted my-server (restart #3, 84 ms, pid 1234)".
-
-Options:
-${
-    helpRows([
-      [
-        "    --reason <text>",
-        "Why; shown in the instance's log and status\n(default: mcpmon restart)",
-      ],
-      ["    --json", "Print the outcomes as a JSON array"],
-      ["-h, --help", "Show this help"],
-    ])
-  }
-
-${STATE_DIR_NOTE}
-The request is a file there plus SIGUSR2 to the instance; a bare SIGHUP or
-SIGUSR2 to an mcpmon process restarts its server too.
-
-Exit codes: 0 restarted; 1 a restart failed or got no answer within ${RESTART_TIMEOUT_MS / 1000} s;
-2 usage error, or no running mcpmon of that name (the running names are listed).
-`,
-  status: `mcpmon status - list running mcpmon instances
-
-Usage:
-  ${SUB_SYNOPSIS.status}
-
-Shows, for each mcpmon: the server's name, mcpmon's pid, the server's pid,
-uptime, restarts, state, the last restart's reason and the last error.
-Instances whose process is gone show as "dead (run mcpmon clean)".
-
-Options:
-${
-    helpRows([
-      ["    --json", "Print a JSON array instead of a table\n(dead instances have alive: false)"],
-      ["-h, --help", "Show this help"],
-    ])
-  }
-
-${STATE_DIR_NOTE}
-
-Exit codes: 0 ok, 1 the state dir cannot be read, 2 usage error.
-`,
-  clean: `mcpmon clean - forget instances that died
-
-Usage:
-  ${SUB_SYNOPSIS.clean}
-
-Removes the files of mcpmon instances that are no longer running (an mcpmon
-removes its own when it exits, unless it is killed with SIGKILL), and
-requests no instance will take. Prints what it removed.
-
-Options:
-${helpRows([["-h, --help", "Show this help"]])}
-
-${STATE_DIR_NOTE}
-
-Exit codes: 0 ok, 1 the state dir cannot be read, 2 usage error.
-`,
-  wrap: `mcpmon wrap - run a server (compatibility alias)
-
-Usage:
-  ${SUB_SYNOPSIS.wrap}
-
-The same as 'mcpmon [options] -- <command> [args...]', so MCP configs
-written for claude-code-mcp-reload ('mcp-hot-reload wrap --proxy --name
-my-server -- python server.py') work by changing the command to mcpmon.
---proxy is accepted and ignored: mcpmon always proxies. Every option of
-'mcpmon --help' works here too.
-
-Example:
-  mcpmon wrap --proxy --name my-server -- python server.py
-`,
-};
 
 /**
  * The text to print for a usage error: the message, the short usage, and a
@@ -448,13 +204,35 @@ function parseSubcommand(sub: Subcommand, argv: readonly string[], cwd: string):
     const cli = parseRun(argv, cwd, "wrap");
     return cli.kind === "help" ? { kind: "help", topic: "wrap" } : cli;
   }
+  if (sub === "setup") return parseSetup(argv, cwd);
+  if (sub === "help" || sub === "version") {
+    const [topic, extra] = argv;
+    if (sub === "version" || topic === undefined) {
+      if (topic !== undefined) throw new UsageError(`unexpected argument: ${topic}`);
+      return { kind: sub };
+    }
+    if (extra !== undefined) throw new UsageError(`unexpected argument: ${extra}`);
+    if (topic === "help" || topic === "version" || !SUBCOMMANDS.includes(topic as Subcommand)) {
+      throw new UsageError(`no help for "${topic}"; commands: ${HELP_TOPICS.join(", ")}`);
+    }
+    return { kind: "help", topic: topic as HelpTopic };
+  }
   const { values, positionals } = parseFlags(argv, {
     help: "boolean",
     ...(sub === "clean" ? {} : { json: "boolean" as const }),
     ...(sub === "restart" ? { reason: "string" as const } : {}),
+    ...(sub === "trace" ? { full: "boolean" as const } : {}),
   });
   if (values.help) return { kind: "help", topic: sub };
   const json = values.json === true;
+  if (sub === "trace") {
+    const [name, extra] = positionals;
+    if (name === undefined || name === "") {
+      throw new UsageError("missing server name (see 'mcpmon status')");
+    }
+    if (extra !== undefined) throw new UsageError(`unexpected argument: ${extra}`);
+    return { kind: "trace", name, json, full: values.full === true };
+  }
   if (sub === "restart") {
     const [name, extra] = positionals;
     if (name === undefined) throw new UsageError("missing server name (see 'mcpmon status')");
@@ -510,6 +288,118 @@ function parseFlags(
   return { values, positionals };
 }
 
+/** The commands with a help text of their own. */
+const HELP_TOPICS = SUBCOMMANDS.filter((s): s is HelpTopic => s !== "help" && s !== "version");
+
+/** `setup`'s own flags (everything else before the command is one of mcpmon's options). */
+const SETUP_FLAGS: Record<string, "string" | "boolean"> = {
+  name: "string",
+  n: "string",
+  print: "boolean",
+  project: "boolean",
+  wrap: "string",
+  restore: "string",
+  file: "string",
+  help: "boolean",
+  h: "boolean",
+};
+
+/**
+ * `mcpmon setup <client> [setup flags] [mcpmon options] [--] <command...>`,
+ * or with `--wrap <name>` / `--restore <name>` and no command. mcpmon's
+ * options are checked as a plain run would check them.
+ */
+function parseSetup(argv: readonly string[], cwd: string): CliCommand {
+  const [client, ...rest] = argv;
+  if (client === "-h" || client === "--help") return { kind: "help", topic: "setup" };
+  if (client === undefined || client.startsWith("-")) {
+    throw new UsageError(`missing client: one of ${SETUP_CLIENTS.join(", ")}`);
+  }
+  if (!(SETUP_CLIENTS as readonly string[]).includes(client)) {
+    throw new UsageError(`unknown client "${client}": one of ${SETUP_CLIENTS.join(", ")}`);
+  }
+  const flags: Record<string, string | boolean> = {};
+  const mcpmonArgs: string[] = [];
+  let command: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const token = rest[i];
+    if (token === "--") {
+      command = rest.slice(i + 1);
+      break;
+    }
+    const m = /^--?([^=]+)(?:=(.*))?$/.exec(token);
+    const own =
+      m && (token.startsWith("--") || m[1].length === 1) && Object.hasOwn(SETUP_FLAGS, m[1])
+        ? m[1]
+        : undefined;
+    if (own !== undefined) {
+      const key = own === "n" ? "name" : own === "h" ? "help" : own;
+      if (SETUP_FLAGS[own] === "boolean") {
+        if (m![2] !== undefined) throw new UsageError(`option ${token} takes no value`);
+        flags[key] = true;
+      } else {
+        const value = m![2] ?? rest[i = valueIndex(rest, i, token, key)];
+        if (value === "") throw new UsageError(`empty value for --${key}`);
+        flags[key] = value;
+      }
+      continue;
+    }
+    if (!token.startsWith("-") || token === "-") {
+      command = rest.slice(i);
+      break;
+    }
+    mcpmonArgs.push(token);
+    const option = token.startsWith("--") ? optionOf(token.slice(2)) : undefined;
+    if (option?.type === "string") {
+      mcpmonArgs.push(rest[i = valueIndex(rest, i, token, token.slice(2))]);
+    } else if (!token.startsWith("--") && token.length === 2) {
+      const name = SHORT_NAMES.get(token[1]);
+      if (name !== undefined && OPTIONS[name].type === "string") {
+        mcpmonArgs.push(rest[i = valueIndex(rest, i, token, name)]);
+      }
+    }
+  }
+  if (flags.help) return { kind: "help", topic: "setup" };
+  const wrap = flags.wrap as string | undefined;
+  const restore = flags.restore as string | undefined;
+  if (wrap !== undefined && restore !== undefined) {
+    throw new UsageError("--wrap and --restore cannot be combined");
+  }
+  if ((wrap !== undefined || restore !== undefined) && command.length > 0) {
+    throw new UsageError(`--${wrap !== undefined ? "wrap" : "restore"} takes no command`);
+  }
+  if (restore !== undefined && mcpmonArgs.length > 0) {
+    throw new UsageError(`--restore takes no mcpmon options (got ${mcpmonArgs[0]})`);
+  }
+  // mcpmon's options as a plain run would see them (usage errors included).
+  const name = flags.name as string | undefined;
+  const checked = parseRun(
+    [...mcpmonArgs, "--", ...(command.length > 0 ? command : ["placeholder"])],
+    cwd,
+  );
+  if (checked.kind !== "run") {
+    throw new UsageError(
+      `${mcpmonArgs.find((a) => a.startsWith("-")) ?? "this"} has no place in setup`,
+    );
+  }
+  if (wrap === undefined && restore === undefined && command.length === 0) {
+    throw new UsageError(`missing server command: ${SUB_SYNOPSIS.setup}`);
+  }
+  const request: SetupRequest = {
+    client: client as SetupClient,
+    name: name ?? wrap ?? restore ?? checked.server.name,
+    print: flags.print === true,
+    project: flags.project === true,
+    mcpmonArgs,
+    command,
+    cwd,
+  };
+  if (flags.file !== undefined) request.file = resolve(cwd, flags.file as string);
+  if (wrap !== undefined) request.wrap = wrap;
+  if (restore !== undefined) request.restore = restore;
+  return { kind: "setup", request };
+}
+
 /** Flags `wrap` accepts for compatibility and ignores. */
 const WRAP_IGNORED: ReadonlySet<string> = new Set(["--proxy"]);
 
@@ -528,7 +418,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     // splitCommand reports the usual mistakes itself; this is a safety net.
     throw new UsageError(err instanceof Error ? err.message.split("\n")[0] : String(err));
   }
-  if (values.help) return { kind: "help" };
+  if (values.help) return sub === "wrap" ? { kind: "help", topic: "wrap" } : { kind: "help" };
   if (values.version) return { kind: "version" };
 
   for (const [name, value] of Object.entries(values)) {
@@ -551,6 +441,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     : "info";
   const log: LogOptions = { level, timestamps: values.timestamps ?? false };
   if (values["log-file"] !== undefined) log.logFile = resolve(cwd, values["log-file"]);
+  if (values.trace !== undefined) log.trace = resolve(cwd, values.trace);
 
   if (values.config !== undefined) {
     if (command.length > 0) {
@@ -606,6 +497,7 @@ const GATEWAY_FLAGS: ReadonlySet<string> = new Set([
   "debug",
   "timestamps",
   "log-file",
+  "trace",
 ]);
 
 const SHORT_NAMES: ReadonlyMap<string, OptionName> = new Map(
@@ -718,6 +610,62 @@ const RUNNERS: ReadonlyMap<string, readonly string[]> = new Map([
   ["hatch", ["run"]],
   ["pipx", ["run"]],
 ]);
+/**
+ * Commands that run the project in their directory (a script of its
+ * package.json, a container, a task), whose own name says nothing about
+ * which server it is: by the first argument that is not a flag, or any.
+ */
+const PROJECT_LAUNCHERS: ReadonlyMap<string, (first: string | undefined) => boolean> = new Map<
+  string,
+  (first: string | undefined) => boolean
+>([
+  [
+    "npm",
+    (a) => a === undefined || ["run", "run-script", "rum", "start", "test", "restart"].includes(a),
+  ],
+  ["pnpm", (a) => a !== "dlx" && a !== "exec"],
+  ["yarn", (a) => a !== "dlx"],
+  ["bun", (a) => a === "run" || a === "start"],
+  ["docker", (a) => a === "run" || a === "compose" || a === "start"],
+  ["podman", (a) => a === "run" || a === "compose" || a === "start"],
+  ["deno", (a) => a === "task"],
+  ["make", () => true],
+  ["just", () => true],
+]);
+/** Options of those launchers that name the project's directory. */
+const PROJECT_DIR_FLAGS = new Set(["--prefix", "-C", "--dir", "--cwd", "--project-directory"]);
+
+/**
+ * The project a launcher runs: its directory (from `--prefix`/`-C`/`--dir`/
+ * `--cwd` or the cwd), and the first argument that is not a flag.
+ */
+function launchedProject(args: readonly string[], cwd: string): { dir: string; first?: string } {
+  let dir = cwd;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const eq = arg.indexOf("=");
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    if (PROJECT_DIR_FLAGS.has(flag)) {
+      const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
+      if (value !== undefined) dir = resolve(cwd, value);
+      continue;
+    }
+    if (!arg.startsWith("-")) return { dir, first: arg };
+  }
+  return { dir };
+}
+
+/** A project's name: its package.json's (without the scope), else its directory's. */
+function projectName(dir: string): string | undefined {
+  try {
+    const name = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name;
+    if (typeof name === "string" && name !== "") return packageName(name);
+  } catch { /* no package.json, or not JSON */ }
+  let d = dir;
+  while (GENERIC_DIRS.has(basename(d)) && dirname(d) !== d) d = dirname(d);
+  return basename(d) || undefined;
+}
+
 /** Options of those runners that take a separate value. */
 const RUNNER_VALUE_FLAGS = new Set([
   "-p",
@@ -735,7 +683,11 @@ const RUNNER_VALUE_FLAGS = new Set([
 ]);
 
 /**
- * The default server name for a command: the module of `python -m module`;
+ * The default server name for a command: for a launcher that runs the
+ * project in its directory (`npm run start`, `pnpm dev`, `yarn start`,
+ * `bun run dev`, `docker run …`, `docker compose run …`, `deno task`,
+ * `make`), the project's name (package.json's, else the directory's); the
+ * module of `python -m module`;
  * the package or command a runner such as `npx`, `uvx` or `uv run` starts;
  * the first source file's name, or its directory's when the file name is
  * generic (`index`, `main`, `server`, …), skipping generic directories
@@ -747,6 +699,7 @@ const RUNNER_VALUE_FLAGS = new Set([
  * assert.equal(deriveName("python", ["-m", "my_server"], "/"), "my_server");
  * assert.equal(deriveName("node", ["dist/index.js"], "/home/me/weather"), "weather");
  * assert.equal(deriveName("npx", ["-y", "@acme/files-mcp@1.2.0"], "/"), "files-mcp");
+ * assert.equal(deriveName("docker", ["run", "-i", "--rm", "mcp/time"], "/home/me/clock"), "clock");
  * ```
  *
  * @param command The server program.
@@ -756,6 +709,19 @@ const RUNNER_VALUE_FLAGS = new Set([
  */
 export function deriveName(command: string, args: readonly string[], cwd: string): string {
   const program = basename(command).replace(/\.(exe|cmd|bat)$/i, "");
+
+  const launches = PROJECT_LAUNCHERS.get(program);
+  if (launches !== undefined) {
+    const project = launchedProject(args, cwd);
+    const source = program === "bun" && project.first === "run"
+      ? args[args.indexOf("run") + 1]
+      : undefined;
+    const runsFile = source !== undefined && SOURCE_EXTENSIONS.has(extname(source).slice(1));
+    if (launches(project.first) && !runsFile) {
+      const name = projectName(project.dir);
+      if (name !== undefined) return name;
+    }
+  }
 
   const subcommands = RUNNERS.get(program);
   if (subcommands !== undefined) {
@@ -842,6 +808,8 @@ export async function main(runtime: Runtime): Promise<number> {
     case "restart":
     case "status":
     case "clean":
+    case "trace":
+    case "setup":
       return await control(runtime, cli);
   }
 }
@@ -849,7 +817,7 @@ export async function main(runtime: Runtime): Promise<number> {
 /** Runs a control subcommand against the state directory. */
 async function control(
   runtime: Runtime,
-  cli: Extract<CliCommand, { kind: "restart" | "status" | "clean" }>,
+  cli: Extract<CliCommand, { kind: "restart" | "status" | "clean" | "trace" | "setup" }>,
 ): Promise<number> {
   const encoder = new TextEncoder();
   const stderr = (text: string) => runtime.writeStderr(encoder.encode(text));
@@ -863,7 +831,16 @@ async function control(
   let code: number;
   try {
     const dir = stateDir((name) => runtime.env(name));
-    code = cli.kind === "restart"
+    code = cli.kind === "setup"
+      ? setupCommand(cli.request, out, (name: string) => runtime.env(name))
+      : cli.kind === "trace"
+      ? await traceCommand(dir, cli.name, out, {
+        json: cli.json,
+        full: cli.full,
+        pid: runtime.pid,
+        onStop: (stop) => runtime.onSignal("SIGINT", stop),
+      })
+      : cli.kind === "restart"
       ? await restartCommand(dir, cli.name, cli.reason, out, { json: cli.json })
       : cli.kind === "status"
       ? await statusCommand(dir, cli.json, out)

@@ -108,6 +108,8 @@ export interface LogOptions {
   timestamps: boolean;
   /** Also append log lines to this file. */
   logFile?: string;
+  /** Append every JSON-RPC message, both directions, to this file as JSON lines (`--trace`). */
+  trace?: string;
 }
 
 /**

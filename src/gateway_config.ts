@@ -90,6 +90,11 @@ export interface GatewayConfig {
   nameBudget: number;
   /** Absolute path of the configuration file. */
   path: string;
+  /**
+   * What was skipped, as `file:line:col: message` (an HTTP/SSE server: mcpmon
+   * supervises stdio servers only).
+   */
+  warnings: string[];
 }
 
 /**
@@ -106,7 +111,11 @@ export interface GatewayConfig {
 export interface ConfigBase {
   /** Directory a relative config path is resolved against. */
   cwd: string;
-  /** Environment lookup (`HOME`, else `USERPROFILE`, expands `~`). */
+  /**
+   * Environment lookup: `HOME` (else `USERPROFILE`) expands `~`; any variable
+   * expands `${VAR}` and `${VAR:-default}` in `command`, `args`, `env` and
+   * `cwd`.
+   */
   env: (name: string) => string | undefined;
 }
 
@@ -238,14 +247,27 @@ export class ConfigError extends Error {
 export function loadGatewayConfig(path: string, text: string, base: ConfigBase): GatewayConfig {
   const problems: Problem[] = [];
   const report = (pos: number, message: string) => problems.push({ pos, message });
+  const skipped: Problem[] = [];
+  const warn = (pos: number, message: string) => skipped.push({ pos, message });
   const absolute = resolve(base.cwd, path);
   const root = isJson(path, text) ? parseJson(text, report) : parseYaml(text, report);
   let config: GatewayConfig | undefined;
   if (problems.length === 0) {
     const home = base.env("HOME") || base.env("USERPROFILE") || undefined;
-    config = interpret(root, { report, home, dir: dirname(absolute), path: absolute });
+    config = interpret(root, {
+      report,
+      warn,
+      env: base.env,
+      home,
+      dir: dirname(absolute),
+      path: absolute,
+    });
   }
   if (problems.length > 0 || config === undefined) throw configError(path, text, problems);
+  if (skipped.length > 0) {
+    config.warnings = configError(path, text, skipped).issues
+      .map((i) => `${path}:${i.line}:${i.col}: ${i.message}`);
+  }
   return config;
 }
 
@@ -747,6 +769,10 @@ interface Fields {
 
 interface Context {
   report: Report;
+  /** Reports what is skipped without rejecting the file. */
+  warn: Report;
+  /** Environment lookup for `${VAR}`. */
+  env: (name: string) => string | undefined;
   home: string | undefined;
   /** Directory of the configuration file. */
   dir: string;
@@ -834,6 +860,7 @@ function interpret(root: Node | undefined, ctx: Context): GatewayConfig | undefi
     separator,
     nameBudget,
     path: ctx.path,
+    warnings: [],
   };
   const names = new Map<string, Entry>();
   for (const entry of list.entries) {
@@ -932,9 +959,11 @@ function readFields(
     if (v.kind !== "scalar" || typeof v.value !== "string") {
       report(v.pos, `${where}.type must be "stdio", got ${describe(v)}`);
     } else if (v.value !== "stdio") {
-      report(
+      ctx.warn(
         v.pos,
-        `${where}.type is ${JSON.stringify(v.value)}: only stdio servers can be supervised`,
+        `${where}.type is ${
+          JSON.stringify(v.value)
+        }: skipped (mcpmon supervises stdio servers only)`,
       );
       remote = true;
     }
@@ -945,9 +974,9 @@ function readFields(
     if (key === "type") continue;
     if (REMOTE_KEYS.has(key)) {
       if (!remote) {
-        report(
+        ctx.warn(
           entry.keyPos,
-          `${path}: \`${key}\` is for HTTP/SSE servers; only stdio servers can be supervised`,
+          `${path}: \`${key}\` is for HTTP/SSE servers: skipped (mcpmon supervises stdio servers only)`,
         );
       }
       remote = true;
@@ -971,16 +1000,26 @@ function readField(key: ServerKey, v: Node, path: string, ctx: Context): unknown
   const { report } = ctx;
   switch (key) {
     case "command": {
-      const s = string(v, path, report);
+      const s = expandVars(string(v, path, report), v.pos, ctx);
       if (s === "") report(v.pos, `${path} must not be empty`);
       return s || undefined;
     }
     case "args":
-      return stringList(v, path, report, false);
-    case "env":
-      return envMap(v, path, report);
+      return stringList(v, path, report, false)?.map((a, i) =>
+        expandVars(a, v.kind === "seq" ? v.items[i].pos : v.pos, ctx)!
+      );
+    case "env": {
+      const env = envMap(v, path, report);
+      if (env === undefined || v.kind !== "map") return env;
+      for (const entry of v.entries) {
+        if (Object.hasOwn(env, entry.key)) {
+          env[entry.key] = expandVars(env[entry.key], entry.value.pos, ctx)!;
+        }
+      }
+      return env;
+    }
     case "cwd": {
-      const s = string(v, path, report);
+      const s = expandVars(string(v, path, report), v.pos, ctx);
       if (s === "") report(v.pos, `${path} must not be empty (leave it out for the default)`);
       return s ? expandHome(s, v.pos, ctx) : undefined;
     }
@@ -1089,6 +1128,25 @@ function extensions(v: Node, path: string, report: Report): string[] | undefined
     report(v.pos, `${path} needs at least one extension ("*" for every file)`);
   }
   return exts;
+}
+
+/**
+ * Expands `${VAR}` and `${VAR:-default}` as Claude Code does in `.mcp.json`:
+ * the default when VAR is unset or empty; an unset VAR without a default is
+ * an error naming it.
+ */
+function expandVars(text: string | undefined, pos: number, ctx: Context): string | undefined {
+  if (text === undefined || !text.includes("${")) return text;
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (whole, name: string, fallback: string | undefined) => {
+      const value = ctx.env(name);
+      if (value !== undefined && (value !== "" || fallback === undefined)) return value;
+      if (fallback !== undefined) return fallback;
+      ctx.report(pos, `${whole}: ${name} is not set (write \${${name}:-default} for a default)`);
+      return whole;
+    },
+  );
 }
 
 function expandHome(path: string, pos: number, ctx: Context): string {

@@ -6,7 +6,9 @@
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
-import { basename, dirname } from "node:path";
+import { dirname } from "node:path";
+import process from "node:process";
+import { findCommand } from "./command.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
 import { Registry, stateDir } from "./control.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
@@ -15,8 +17,10 @@ import { Logger } from "./log.ts";
 import { removeBytecode, watchesPython } from "./pycache.ts";
 import { RestartLoopGuard } from "./restart_loop.ts";
 import { Router } from "./router.ts";
-import type { Runtime } from "./runtime/mod.ts";
+import { Tracer, tracingRuntime } from "./trace.ts";
+import type { Runtime, SpawnOptions } from "./runtime/mod.ts";
 import type { RestartOutcome } from "./supervisor.ts";
+import { VERSION } from "./version.ts";
 import { type Change, Watcher } from "./watcher.ts";
 
 /**
@@ -37,15 +41,29 @@ export async function run(
   logOptions: LogOptions,
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
+  log.info(versionLine(runtime));
+  const problem = cannotStart(runtime, server);
+  if (problem !== undefined) {
+    log.error(problem);
+    return 1;
+  }
   const missing = missingWatchPaths([server], false);
   if (missing) {
     log.error(missing);
     return 2;
   }
-  const router = new Router(runtime, log, [server]);
+  const tracer = newTracer(runtime, log, logOptions);
+  const traced = tracingRuntime(
+    runtime,
+    tracer,
+    (o) => sameCommand(o, server) ? server.name : undefined,
+    { server: server.name },
+  );
+  const router = new Router(traced, log, [server]);
   const watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
   if (watcher === null) return 1;
-  return await serve(runtime, log, router, {
+  return await serve(traced, log, router, {
+    tracer,
     name: server.name,
     command: [server.command, ...server.args],
     cwd: server.cwd ?? runtime.cwd(),
@@ -74,6 +92,7 @@ export async function runGateway(
   logOptions: LogOptions,
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
+  log.info(versionLine(runtime));
   // Loaded here, not at start-up: single-server mode needs neither the YAML parser nor the loader.
   const { ConfigError, diffConfigs, loadGatewayConfig } = await import("./gateway_config.ts");
   const readConfig = (path: string): GatewayConfig =>
@@ -83,8 +102,12 @@ export async function runGateway(
     });
   const describeConfigError = (err: unknown, path: string): string => {
     if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
-    if ((err as { code?: string }).code === "ENOENT") return `config file not found: ${path}`;
-    return `cannot read config ${basename(path)}: ${err instanceof Error ? err.message : err}`;
+    const code = (err as { code?: string }).code;
+    if (code === "ENOENT") return `config file not found: ${path}`;
+    if (code === "EISDIR") {
+      return `${path} is a directory; give the config file in it (a YAML file or .mcp.json)`;
+    }
+    return `cannot read config ${path}: ${err instanceof Error ? err.message : err}`;
   };
   let config: GatewayConfig;
   try {
@@ -98,8 +121,15 @@ export async function runGateway(
     log.error(`invalid config ${configPath}:\n${missing}`);
     return 2;
   }
+  for (const warning of config.warnings) log.warn(warning);
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
-  const router = new Router(runtime, log, config.servers, {
+  const tracer = newTracer(runtime, log, logOptions);
+  const traced = tracingRuntime(
+    runtime,
+    tracer,
+    (o) => router.backends.find((b) => sameCommand(o, b.options))?.name,
+  );
+  const router: Router = new Router(traced, log, config.servers, {
     gateway: { separator: config.separator, nameBudget: config.nameBudget },
   });
   const watchers = new Map<string, Watcher>();
@@ -130,6 +160,7 @@ export async function runGateway(
       log.error(`invalid config:\n${missing}\nKeeping the servers that are running.`);
       return;
     }
+    for (const warning of next.warnings) log.warn(warning);
     const diff = diffConfigs(config, next);
     if (next.separator !== config.separator || next.nameBudget !== config.nameBudget) {
       router.setNaming({ separator: next.separator, nameBudget: next.nameBudget });
@@ -189,7 +220,8 @@ export async function runGateway(
         : undefined,
     });
   };
-  return await serve(runtime, log, router, {
+  return await serve(traced, log, router, {
+    tracer,
     name,
     command: ["mcpmon", "--config", configPath],
     cwd: dirname(configPath),
@@ -213,8 +245,98 @@ export async function runGateway(
   });
 }
 
+/**
+ * Why `server`'s command cannot start (not found, not executable), as a
+ * startup error for people; `undefined` when it can. A command given as a
+ * path is not checked when a build runs first: the build may create it.
+ */
+function cannotStart(runtime: Runtime, server: ServerOptions): string | undefined {
+  const isPath = server.command.includes("/") || server.command.includes("\\");
+  if (isPath && server.build?.trim()) return undefined;
+  const found = findCommand(server.command, {
+    cwd: server.cwd ?? runtime.cwd(),
+    path: server.env?.PATH ?? runtime.env("PATH"),
+    pathExt: runtime.env("PATHEXT"),
+  });
+  if (found.ok) return undefined;
+  return `cannot start the server \`${[server.command, ...server.args].join(" ")}\`: ` +
+    `${found.reason}.\nFix the command: in your MCP client's config (the "command" and "args" ` +
+    `of this server's entry), or on the command line.`;
+}
+
+/**
+ * The first log line: mcpmon's version, the runtime and its version, the
+ * platform and mcpmon's pid (what a bug report needs).
+ *
+ * @example
+ * ```ts ignore
+ * versionLine(denoRuntime); // "mcpmon 0.1.0 on deno 2.9.6 (linux x64), pid 4242"
+ * ```
+ */
+export function versionLine(runtime: Runtime): string {
+  const versions = process.versions as Record<string, string | undefined>;
+  const runtimeVersion = versions[runtime.name] ?? versions.bun ?? versions.deno ??
+    versions.node ?? "?";
+  return `mcpmon ${VERSION} on ${runtime.name} ${runtimeVersion} ` +
+    `(${process.platform} ${process.arch}), pid ${runtime.pid}`;
+}
+
+/**
+ * What mcpmon says when its stdin is a terminal: it waits for an MCP client,
+ * and how to try the server by hand through mcpmon with the MCP Inspector's
+ * CLI (`argv` is mcpmon's own command line).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(terminalHint(["--", "python", "server.py"]).includes(
+ *   "npx @modelcontextprotocol/inspector --cli --method tools/list -- mcpmon -- python server.py",
+ * ));
+ * ```
+ */
+export function terminalHint(argv: readonly string[]): string {
+  return "stdin is a terminal: mcpmon waits for an MCP client to speak JSON-RPC on stdin.\n" +
+    "  Put this command in your MCP client's config, or try the server by hand with the\n" +
+    "  MCP Inspector's CLI (Node >= 22.19), which starts mcpmon for you:\n" +
+    `    npx @modelcontextprotocol/inspector --cli --method tools/list -- ${
+      shellWords(["mcpmon", ...argv])
+    }\n` +
+    "  (--method tools/call --tool-name NAME --tool-arg key=value calls a tool). Ctrl-C stops.";
+}
+
+/** Joins words for a POSIX shell, quoting those that need it. */
+function shellWords(words: readonly string[]): string {
+  return words.map((w) =>
+    /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`
+  )
+    .join(" ");
+}
+
+/** A tracer writing to `--trace` when given, and to the state dir while followed. */
+function newTracer(runtime: Runtime, log: Logger, logOptions: LogOptions): Tracer {
+  let dir: string | undefined;
+  try {
+    dir = stateDir((name) => runtime.env(name));
+  } catch { /* no live tracing without a state dir */ }
+  return new Tracer(runtime, {
+    file: logOptions.trace,
+    stateDir: dir,
+    pid: runtime.pid,
+    onError: (path, err) =>
+      log.error(`cannot write trace ${path}: ${err instanceof Error ? err.message : err}`),
+  });
+}
+
+/** Whether a spawn is a server's own (not its build). */
+function sameCommand(o: SpawnOptions, server: ServerOptions): boolean {
+  return o.command === server.command && o.cwd === server.cwd &&
+    o.args.length === server.args.length && o.args.every((a, i) => a === server.args[i]);
+}
+
 /** What {@linkcode serve} needs to know of the mode it serves. */
 interface ServeOptions {
+  /** Records the traffic (`--trace`, `mcpmon trace`). */
+  tracer: Tracer;
   /** The name this instance registers under. */
   name: string;
   /** The command shown by `mcpmon status`. */
@@ -237,12 +359,14 @@ async function serve(
   mode: ServeOptions,
 ): Promise<number> {
   keepStdoutForProtocol();
+  if (runtime.stdinIsTerminal()) log.info(terminalHint(runtime.args));
   let registry: Registry | undefined;
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (drain: boolean) => {
     shuttingDown ??= (async () => {
       mode.closeWatchers();
       await router.close({ drain });
+      mode.tracer.close();
       registry?.close();
     })();
     return shuttingDown;
@@ -275,6 +399,11 @@ async function serve(
         return;
       }
       const request = registry?.takeRequest();
+      // `mcpmon trace` signals too: a new follower and no restart request is not a restart.
+      if (request === undefined && signal === "SIGUSR2" && mode.tracer.poll() > 0) {
+        log.info(`Tracing messages for mcpmon trace (${mode.tracer.liveFile})`);
+        return;
+      }
       log.info(`Received ${signal}; restarting${request?.reason ? ` (${request.reason})` : ""}`);
       mode.restart(request?.reason ?? signal).then((outcome) =>
         registry?.recordRestart(outcome, request)

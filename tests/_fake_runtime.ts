@@ -14,6 +14,7 @@ import type {
   Runtime,
   SpawnOptions,
 } from "../src/runtime/mod.ts";
+import { FsEventQueue } from "../src/runtime/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Msg = Record<string, any>;
@@ -215,7 +216,18 @@ export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeH
       return child;
     },
     watch(): FsWatch {
-      throw new Error("no watching in the fake runtime");
+      // Watches nothing for real: directories can be added, no event ever comes.
+      const dirs = new Set<string>();
+      const queue = new FsEventQueue();
+      return {
+        add: (dir) => void dirs.add(dir),
+        remove: (dir) => void dirs.delete(dir),
+        get size() {
+          return dirs.size;
+        },
+        close: () => queue.close(),
+        [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
+      };
     },
     onUncaughtError(handler) {
       uncaught.push(handler);
@@ -225,6 +237,7 @@ export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeH
     env: (name) => name === "XDG_STATE_HOME" ? stateHome : undefined,
     cwd: () => "/fake",
     pid: 1,
+    stdinIsTerminal: () => false,
     appendFile() {},
     exit(code: number): never {
       exits.push(code);

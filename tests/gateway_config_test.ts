@@ -314,29 +314,76 @@ Deno.test("separator and nameBudget are read from the top level", () => {
 
 // --- errors: each names the file, the line and the column -----------------------------
 
-Deno.test("an http server is rejected: only stdio servers can be supervised", () => {
-  assertRejected(
+Deno.test("an http or sse server is skipped with a warning; the stdio servers of the file still run", () => {
+  const json = load(
     ".mcp.json",
     `{
   "mcpServers": {
-    "remote": {"type": "http", "url": "https://example.com/mcp"}
+    "remote": {"type": "http", "url": "https://example.com/mcp"},
+    "local": {"command": "python", "args": ["server.py"]}
   }
 }`,
-    '.mcp.json:3:24: mcpServers.remote.type is "http": only stdio servers can be supervised',
   );
-  assertRejected(
+  assert.deepEqual(json.servers.map((s) => s.name), ["local"]);
+  assert.deepEqual(json.warnings, [
+    '.mcp.json:3:24: mcpServers.remote.type is "http": skipped (mcpmon supervises stdio servers only)',
+  ]);
+  const yaml = load(
     ".mcp.yaml",
     "mcpServers:\n  remote:\n    type: sse\n    url: https://example.com/sse\n",
-    '.mcp.yaml:3:11: mcpServers.remote.type is "sse": only stdio servers can be supervised',
   );
+  assert.deepEqual(yaml.servers, []);
+  assert.deepEqual(yaml.warnings, [
+    '.mcp.yaml:3:11: mcpServers.remote.type is "sse": skipped (mcpmon supervises stdio servers only)',
+  ]);
+  assert.deepEqual(load("g.yaml", "servers:\n  a:\n    command: a\n").warnings, []);
 });
 
-Deno.test("a url or headers on a server without type is rejected: only stdio servers can be supervised", () => {
-  assertRejected(
+Deno.test("a url or headers on a server without type is skipped with a warning", () => {
+  const config = load(
     ".mcp.json",
     '{"mcpServers": {\n  "r": {"url": "https://x", "headers": {}}\n}}',
-    ".mcp.json:2:9: mcpServers.r.url: `url` is for HTTP/SSE servers; " +
-      "only stdio servers can be supervised",
+  );
+  assert.deepEqual(config.servers, []);
+  assert.deepEqual(config.warnings, [
+    ".mcp.json:2:9: mcpServers.r.url: `url` is for HTTP/SSE servers: skipped " +
+    "(mcpmon supervises stdio servers only)",
+  ]);
+});
+
+Deno.test("${VAR} and ${VAR:-default} expand in command, args, env and cwd, as Claude Code does", () => {
+  const env: Record<string, string> = {
+    HOME: "/home/me",
+    TOKEN: "s3cret",
+    BIN: "/opt/bin",
+    EMPTY: "",
+  };
+  const config = loadGatewayConfig(
+    ".mcp.json",
+    JSON.stringify({
+      mcpServers: {
+        api: {
+          command: "${BIN}/api-server",
+          args: ["--port", "${PORT:-8080}", "--mode=${EMPTY:-dev}", "${TOKEN}"],
+          env: { API_TOKEN: "${TOKEN}", PLAIN: "no vars", LITERAL: "$TOKEN" },
+          cwd: "${HOME}/api",
+        },
+      },
+    }),
+    { cwd: "/proj", env: (name) => env[name] },
+  );
+  const [api] = config.servers;
+  assert.equal(api.command, "/opt/bin/api-server");
+  assert.deepEqual(api.args, ["--port", "8080", "--mode=dev", "s3cret"]);
+  assert.deepEqual(api.env, { API_TOKEN: "s3cret", PLAIN: "no vars", LITERAL: "$TOKEN" });
+  assert.equal(api.cwd, "/home/me/api");
+});
+
+Deno.test("an unset ${VAR} without a default is an error naming the variable, line and column", () => {
+  assertRejected(
+    ".mcp.json",
+    '{"mcpServers": {"a": {"command": "a", "env": {"K": "${NOPE_NOT_SET}"}}}}',
+    ".mcp.json:1:52: ${NOPE_NOT_SET}: NOPE_NOT_SET is not set (write ${NOPE_NOT_SET:-default} for a default)",
   );
 });
 

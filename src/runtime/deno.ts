@@ -220,6 +220,7 @@ export const denoRuntime: Runtime = {
   env: (name: string) => Deno.env.get(name),
   cwd: () => Deno.cwd(),
   pid: Deno.pid,
+  stdinIsTerminal: () => Deno.stdin.isTerminal(),
   appendFile(path: string, text: string) {
     Deno.writeTextFileSync(path, text, { append: true, create: true });
   },

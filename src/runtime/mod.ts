@@ -193,6 +193,8 @@ export interface Runtime {
   cwd(): string;
   /** mcpmon's own pid. */
   readonly pid: number;
+  /** Whether mcpmon's stdin is a terminal (a person typing, not an MCP client). */
+  stdinIsTerminal(): boolean;
   /** Appends text to a file, creating it (for `--log-file`). Synchronous. */
   appendFile(path: string, text: string): void;
   /** Ends mcpmon with `code`. */

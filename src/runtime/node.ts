@@ -47,6 +47,7 @@ import {
 } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import process from "node:process";
+import { isatty } from "node:tty";
 import type { Readable, Writable } from "node:stream";
 import type {
   ChildProcess,
@@ -401,6 +402,7 @@ export const nodeRuntime: Runtime = {
   env: (name: string) => process.env[name],
   cwd: () => process.cwd(),
   pid: process.pid,
+  stdinIsTerminal: () => isatty(0),
   appendFile(path: string, text: string) {
     appendFileSync(path, text);
   },

@@ -1,0 +1,541 @@
+/**
+ * Seeing the traffic: every JSON-RPC message mcpmon passes, in both
+ * directions, as JSON lines, to a file (`--trace <file>`) and, while someone
+ * follows it, to the state directory (`mcpmon trace <name>`).
+ *
+ * One tap: {@linkcode tracingRuntime} wraps the runtime so the client's
+ * stdin and stdout and each server's stdin and stdout pass through a
+ * {@linkcode Tracer}; the router and the supervisor are not touched. A tap
+ * that is not tracing only looks at the last byte of each chunk (to know
+ * where the next line starts); lines are split, parsed and written only
+ * while tracing.
+ *
+ * Live tracing needs no port: `mcpmon trace <name>` leaves a request file
+ * `<pid>.trace.<follower pid>.json` in the state directory and sends the
+ * instance SIGUSR2; the instance then appends to `<pid>.trace.jsonl` until
+ * no live follower's request file is left (checked at most once a second,
+ * when a message passes), and then removes it.
+ *
+ * @module
+ */
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { type ControlOutput, instanceAlive, listInstances } from "./control.ts";
+import { LineSplitter } from "./jsonrpc.ts";
+import type { ChildProcess, Runtime, SpawnOptions } from "./runtime/mod.ts";
+
+/** Which way a message went. */
+export type Direction = "client→mcpmon" | "mcpmon→server" | "server→mcpmon" | "mcpmon→client";
+
+/** One line of a trace. */
+export interface TraceRecord {
+  /** When mcpmon passed it (ISO 8601, UTC). */
+  time: string;
+  /** Which way it went. */
+  dir: Direction;
+  /** The server's name (server directions; client directions in single-server mode). */
+  server?: string;
+  /** The server process's pid (server directions). */
+  pid?: number;
+  /** The message's method (requests and notifications). */
+  method?: string;
+  /** The message's id (requests and responses). */
+  id?: string | number | null;
+  /** The line's size in bytes (UTF-8, without the newline). */
+  bytes: number;
+  /** The message; the raw text when it is not JSON. */
+  message: unknown;
+}
+
+/** Where a tracer writes. */
+export interface TraceSink {
+  /** Appends text to a file, creating it. */
+  appendFile(path: string, text: string): void;
+}
+
+/** Options of a {@linkcode Tracer}. */
+export interface TracerOptions {
+  /** `--trace <file>`: always write there. */
+  file?: string;
+  /** The state directory, for live followers; absent: no live tracing. */
+  stateDir?: string;
+  /** mcpmon's pid (names the live trace file). */
+  pid: number;
+  /** The clock (ms since the epoch). */
+  now?: () => number;
+  /** Told once per file that cannot be written (it is not tried again). */
+  onError?: (path: string, error: unknown) => void;
+}
+
+/** Most text kept before it is written out. */
+const FLUSH_BYTES = 256 * 1024;
+/** How often, at most, a live tracer looks whether its followers are still there. */
+const FOLLOWER_CHECK_MS = 1000;
+
+/**
+ * Writes trace records: to the `--trace` file when given, and to the state
+ * directory while a `mcpmon trace` follows this instance. Writes are
+ * batched (at most ~10 ms late); {@linkcode Tracer.close} writes what is left.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const written: string[] = [];
+ * const tracer = new Tracer({ appendFile: (_path, text) => void written.push(text) }, {
+ *   file: "/tmp/trace.jsonl",
+ *   pid: 1,
+ * });
+ * tracer.record("client→mcpmon", '{"jsonrpc":"2.0","id":1,"method":"ping"}', {});
+ * tracer.close();
+ * const record = JSON.parse(written.join(""));
+ * assert.equal(record.method, "ping");
+ * assert.equal(record.bytes, 40);
+ * ```
+ */
+export class Tracer {
+  readonly #sink: TraceSink;
+  readonly #file: string | undefined;
+  readonly #stateDir: string | undefined;
+  readonly #pid: number;
+  readonly #now: () => number;
+  readonly #onError: ((path: string, error: unknown) => void) | undefined;
+  readonly #encoder = new TextEncoder();
+  #live = false;
+  #followers = new Set<number>();
+  #checkedAt = 0;
+  #buffer: string[] = [];
+  #buffered = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #broken = new Set<string>();
+
+  /** Creates a tracer; with neither a file nor a follower it writes nothing. */
+  constructor(sink: TraceSink, options: TracerOptions) {
+    this.#sink = sink;
+    this.#file = options.file;
+    this.#stateDir = options.stateDir;
+    this.#pid = options.pid;
+    this.#now = options.now ?? Date.now;
+    this.#onError = options.onError;
+  }
+
+  /** Whether messages are being recorded now. */
+  get active(): boolean {
+    return this.#file !== undefined || this.#live;
+  }
+
+  /** The live trace file in the state directory. */
+  get liveFile(): string | undefined {
+    return this.#stateDir === undefined ? undefined : liveTracePath(this.#stateDir, this.#pid);
+  }
+
+  /**
+   * Looks for followers' request files (on SIGUSR2, and now and then while
+   * tracing live); live tracing goes on while at least one live follower is
+   * left. Returns how many followers are new since the last look.
+   */
+  poll(): number {
+    this.#checkedAt = this.#now();
+    const followers = this.#stateDir === undefined ? [] : liveFollowers(this.#stateDir, this.#pid);
+    const added = followers.filter((f) => !this.#followers.has(f)).length;
+    this.#followers = new Set(followers);
+    const was = this.#live;
+    this.#live = followers.length > 0;
+    if (was && !this.#live) {
+      this.flush();
+      this.#stopLive();
+    }
+    return added;
+  }
+
+  /** Records one line that went `dir`; `context` names the server and its pid. */
+  record(dir: Direction, line: string, context: { server?: string; pid?: number }): void {
+    if (!this.active) return;
+    if (this.#live && this.#now() - this.#checkedAt >= FOLLOWER_CHECK_MS) {
+      this.poll();
+      if (!this.active) return;
+    }
+    let message: unknown = line;
+    try {
+      message = JSON.parse(line);
+    } catch { /* not JSON: recorded as text */ }
+    const m = typeof message === "object" && message !== null && !Array.isArray(message)
+      ? message as Record<string, unknown>
+      : undefined;
+    const record: TraceRecord = {
+      time: new Date(this.#now()).toISOString(),
+      dir,
+      ...(context.server !== undefined ? { server: context.server } : {}),
+      ...(context.pid !== undefined ? { pid: context.pid } : {}),
+      ...(typeof m?.method === "string" ? { method: m.method } : {}),
+      ...(m !== undefined && "id" in m ? { id: m.id as string | number | null } : {}),
+      bytes: this.#encoder.encode(line).length,
+      message,
+    };
+    const text = JSON.stringify(record) + "\n";
+    this.#buffer.push(text);
+    this.#buffered += text.length;
+    if (this.#buffered >= FLUSH_BYTES) this.flush();
+    else this.#timer ??= setTimeout(() => this.flush(), 10);
+  }
+
+  /** Writes what is buffered. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#buffer.length === 0) return;
+    const text = this.#buffer.join("");
+    this.#buffer = [];
+    this.#buffered = 0;
+    if (this.#file !== undefined) this.#append(this.#file, text);
+    const live = this.liveFile;
+    if (this.#live && live !== undefined) this.#append(live, text);
+  }
+
+  /** Writes what is left and removes the live trace file. */
+  close(): void {
+    this.flush();
+    if (this.#live) this.#stopLive();
+    this.#live = false;
+  }
+
+  #append(path: string, text: string) {
+    if (this.#broken.has(path)) return;
+    try {
+      this.#sink.appendFile(path, text);
+    } catch (err) {
+      this.#broken.add(path);
+      this.#onError?.(path, err);
+    }
+  }
+
+  #stopLive() {
+    const live = this.liveFile;
+    if (live === undefined) return;
+    try {
+      unlinkSync(live);
+    } catch { /* never written, or already gone */ }
+  }
+}
+
+/**
+ * `<dir>/<pid>.trace.jsonl`: where an instance writes while it is followed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(liveTracePath("/state/mcpmon", 42), "/state/mcpmon/42.trace.jsonl");
+ * ```
+ */
+export function liveTracePath(dir: string, pid: number): string {
+  return join(dir, `${pid}.trace.jsonl`);
+}
+
+const FOLLOWER_FILE = /^(\d+)\.trace\.(\d+)\.json$/;
+
+/** The pids of the live followers of instance `pid` (stale request files are removed). */
+function liveFollowers(dir: string, pid: number): number[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const followers: number[] = [];
+  for (const file of files) {
+    const m = FOLLOWER_FILE.exec(file);
+    if (!m || Number(m[1]) !== pid) continue;
+    const follower = Number(m[2]);
+    if (instanceAlive(follower)) followers.push(follower);
+    else {
+      try {
+        unlinkSync(join(dir, file));
+      } catch { /* gone */ }
+    }
+  }
+  return followers;
+}
+
+/**
+ * Passes a byte stream through, giving {@linkcode Tracer.record} each
+ * complete line while the tracer is active. Chunks are not copied or
+ * delayed; backpressure is kept (the source is read only when the consumer
+ * reads).
+ */
+function tapReadable(
+  source: ReadableStream<Uint8Array>,
+  onChunk: (chunk: Uint8Array) => void,
+): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        return;
+      }
+      onChunk(value);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+}
+
+/** Passes writes through, giving each chunk to `onChunk` first. */
+function tapWritable(
+  target: WritableStream<Uint8Array>,
+  onChunk: (chunk: Uint8Array) => void,
+): WritableStream<Uint8Array> {
+  const writer = target.getWriter();
+  return new WritableStream<Uint8Array>({
+    write(chunk) {
+      onChunk(chunk);
+      return writer.write(chunk);
+    },
+    close: () => writer.close(),
+    abort: (reason) => writer.abort(reason),
+  });
+}
+
+/** Splits one direction's bytes into lines for the tracer, only while it is active. */
+function lineTap(
+  tracer: Tracer,
+  dir: Direction,
+  context: { server?: string; pid?: number },
+): (chunk: Uint8Array) => void {
+  let splitter: LineSplitter | undefined;
+  let atLineStart = true;
+  let skipping = false;
+  return (chunk) => {
+    if (chunk.length === 0) return;
+    if (!tracer.active) {
+      splitter = undefined;
+      atLineStart = chunk[chunk.length - 1] === 10;
+      return;
+    }
+    if (splitter === undefined) {
+      splitter = new LineSplitter();
+      skipping = !atLineStart; // joined mid-line: that line's start was not seen
+    }
+    let lines = splitter.push(chunk);
+    if (skipping && lines.length > 0) {
+      lines = lines.slice(1);
+      skipping = false;
+    }
+    for (const line of lines) if (line.trim() !== "") tracer.record(dir, line, context);
+  };
+}
+
+/**
+ * A runtime whose client stdio and server processes pass through `tracer`:
+ * `client→mcpmon` and `mcpmon→client` on stdin and stdout, and
+ * `mcpmon→server` and `server→mcpmon` on each spawned process that
+ * `serverOf` names (build commands and other processes are not traced).
+ *
+ * @example
+ * ```ts ignore
+ * const traced = tracingRuntime(runtime, tracer, (o) => o.command === server.command ? server.name : undefined);
+ * const router = new Router(traced, log, [server]);
+ * ```
+ */
+export function tracingRuntime(
+  runtime: Runtime,
+  tracer: Tracer,
+  serverOf: (options: SpawnOptions) => string | undefined,
+  clientContext: { server?: string } = {},
+): Runtime {
+  const stdin = tapReadable(runtime.stdin, lineTap(tracer, "client→mcpmon", clientContext));
+  const stdout = tapWritable(runtime.stdout, lineTap(tracer, "mcpmon→client", clientContext));
+  const traced: Runtime = Object.create(runtime, {
+    stdin: { value: stdin },
+    stdout: { value: stdout },
+    spawn: {
+      value(options: SpawnOptions): ChildProcess {
+        const child = runtime.spawn(options);
+        const server = serverOf(options);
+        if (server === undefined) return child;
+        const context = { server, pid: child.pid };
+        return {
+          pid: child.pid,
+          stdin: tapWritable(child.stdin, lineTap(tracer, "mcpmon→server", context)),
+          stdout: tapReadable(child.stdout, lineTap(tracer, "server→mcpmon", context)),
+          stderr: child.stderr,
+          exited: child.exited,
+          killGroup: (signal) => child.killGroup(signal),
+        };
+      },
+    },
+  });
+  return traced;
+}
+
+/** Options of {@linkcode traceCommand}. */
+export interface TraceCommandOptions {
+  /** Print the JSON lines as written. */
+  json: boolean;
+  /** Print whole messages (default: the first 200 characters). */
+  full: boolean;
+  /** The follower's own pid (names its request file). */
+  pid: number;
+  /** Registers what stops following (Ctrl-C); returns a remover. */
+  onStop(stop: () => void): () => void;
+  /** How often the trace files are read, ms (default 100). */
+  pollMs?: number;
+}
+
+/**
+ * `mcpmon trace <name>`: asks every running instance named `name` to trace
+ * live (a request file plus SIGUSR2) and prints their records as they come,
+ * until stopped or until every instance has exited. Resolves with the exit
+ * code: 0, or 2 when no running instance has that name.
+ *
+ * @example
+ * ```ts ignore
+ * await traceCommand(stateDir(Deno.env.get), "my-server", out, { json: false, full: false, pid: Deno.pid, onStop });
+ * ```
+ */
+export async function traceCommand(
+  dir: string,
+  name: string,
+  out: ControlOutput,
+  options: TraceCommandOptions,
+): Promise<number> {
+  const running = listInstances(dir).filter((e) => e.alive && e.status?.name === name);
+  if (running.length === 0) {
+    const names = [
+      ...new Set(listInstances(dir).filter((e) => e.alive).map((e) => e.status?.name)),
+    ].filter(Boolean);
+    out.stderr(
+      `no running mcpmon named "${name}"${
+        names.length > 0 ? ` (running: ${names.join(", ")})` : " (none is running)"
+      }\n`,
+    );
+    return 2;
+  }
+  const requests: string[] = [];
+  const followed = running.map((e) => {
+    const request = join(dir, `${e.pid}.trace.${options.pid}.json`);
+    writeFileSync(request, JSON.stringify({ follower: options.pid, since: Date.now() }), {
+      mode: 0o600,
+    });
+    requests.push(request);
+    const file = liveTracePath(dir, e.pid);
+    return { pid: e.pid, file, offset: existsSync(file) ? statSync(file).size : 0, partial: "" };
+  });
+  for (const f of followed) {
+    try {
+      process.kill(f.pid, "SIGUSR2");
+    } catch { /* exited meanwhile: noticed below */ }
+  }
+  out.stderr(
+    `following ${name} (pid ${followed.map((f) => f.pid).join(", ")}); Ctrl-C stops\n`,
+  );
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const remove = options.onStop(() => {
+    stopped = true;
+    wake?.();
+  });
+  const decoder = new TextDecoder();
+  try {
+    while (!stopped) {
+      for (const f of followed) {
+        for (const line of readNew(f, decoder)) {
+          out.stdout(options.json ? `${line}\n` : formatRecord(line, options.full));
+        }
+      }
+      const alive = followed.filter((f) => instanceAlive(f.pid));
+      if (alive.length === 0) {
+        out.stderr(`${name} exited\n`);
+        break;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, options.pollMs ?? 100);
+      });
+    }
+  } finally {
+    remove();
+    for (const request of requests) {
+      try {
+        unlinkSync(request);
+      } catch { /* gone */ }
+    }
+  }
+  return 0;
+}
+
+/** The complete lines appended to a follower's trace file since the last read. */
+function readNew(
+  f: { file: string; offset: number; partial: string },
+  decoder: TextDecoder,
+): string[] {
+  let size: number;
+  try {
+    size = statSync(f.file).size;
+  } catch {
+    f.offset = 0; // not written yet, or removed: start afresh when it comes back
+    f.partial = "";
+    return [];
+  }
+  if (size < f.offset) {
+    f.offset = 0;
+    f.partial = "";
+  }
+  if (size === f.offset) return [];
+  const buffer = new Uint8Array(size - f.offset);
+  const fd = openSync(f.file, "r");
+  try {
+    let read = 0;
+    while (read < buffer.length) {
+      const n = readSync(fd, buffer, read, buffer.length - read, f.offset + read);
+      if (n === 0) break;
+      read += n;
+    }
+    f.offset += read;
+    const lines = (f.partial + decoder.decode(buffer.subarray(0, read))).split("\n");
+    f.partial = lines.pop() ?? "";
+    return lines.filter((l) => l !== "");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * One trace line for people: time of day, direction, server and pid,
+ * method, id, size and the message (cut at 200 characters unless `full`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const line = JSON.stringify({
+ *   time: "2026-01-01T10:00:00.000Z", dir: "client→mcpmon", method: "ping", id: 1, bytes: 40,
+ *   message: { jsonrpc: "2.0", id: 1, method: "ping" },
+ * });
+ * assert.match(formatRecord(line, false), /client→mcpmon ping id=1 40 B/);
+ * ```
+ */
+export function formatRecord(line: string, full: boolean): string {
+  let r: TraceRecord;
+  try {
+    r = JSON.parse(line);
+  } catch {
+    return `${line}\n`;
+  }
+  const time = r.time.slice(11, 23);
+  const who = r.server !== undefined ? ` ${r.server}${r.pid !== undefined ? `:${r.pid}` : ""}` : "";
+  const what = [r.method, r.id !== undefined ? `id=${JSON.stringify(r.id)}` : undefined]
+    .filter(Boolean).join(" ");
+  const body = typeof r.message === "string" ? r.message : JSON.stringify(r.message);
+  const shown = full || body.length <= 200 ? body : body.slice(0, 200) + "…";
+  return `${time} ${r.dir}${who} ${what} ${r.bytes} B ${shown}\n`;
+}
