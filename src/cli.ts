@@ -131,6 +131,8 @@ export const OPTIONS = {
   build: { type: "string" },
   "no-restart-tool": { type: "boolean" },
   "keep-pycache": { type: "boolean" },
+  "no-ignore-files": { type: "boolean" },
+  "max-message": { type: "string" },
   name: { type: "string", short: "n" },
   quiet: { type: "boolean", short: "q" },
   verbose: { type: "boolean", short: "v" },
@@ -478,6 +480,8 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     initTimeoutMs: parseMs(values["init-timeout"], "--init-timeout", DEFAULT_INIT_TIMEOUT_MS),
     restartTool: !values["no-restart-tool"],
     clearPycache: !values["keep-pycache"],
+    ignoreFiles: !values["no-ignore-files"],
+    maxMessageBytes: parseSize(values["max-message"], "--max-message"),
     minRestartIntervalMs: parseMs(
       values["min-interval"],
       "--min-interval",
@@ -565,6 +569,20 @@ function parseMs(value: string | undefined, flag: string, fallback: number): num
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
     throw new UsageError(`${flag} must be a non-negative integer (milliseconds), got "${value}"`);
+  }
+  return n;
+}
+
+/** A size in bytes, with an optional K, M or G suffix (powers of 1024): `262144`, `256M`. */
+function parseSize(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+)\s*([kmg])?(?:i?b)?$/i.exec(value.trim());
+  const scale = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match?.[2]?.toLowerCase() ?? ""] ?? 1;
+  const n = match ? Number(match[1]) * scale : NaN;
+  if (!Number.isSafeInteger(n) || n < 1024) {
+    throw new UsageError(
+      `${flag} must be a size of at least 1024 bytes (e.g. 256M), got "${value}"`,
+    );
   }
   return n;
 }

@@ -20,7 +20,8 @@
  *     ignore: ["*.generated.py"]  # added to the default ignores
  *     build: make gen
  *     disabled: false
- *     # also: debounce, grace, initTimeout, minInterval (ms); restartTool, clearPycache
+ *     # also: debounce, grace, initTimeout, minInterval (ms); restartTool, clearPycache,
+ *     # ignoreFiles (true/false), maxMessageSize (bytes)
  * ```
  *
  * and the `mcpServers` form of Claude Code's `.mcp.json` and Claude
@@ -40,6 +41,7 @@ import { dirname, join, resolve } from "node:path";
 import { type Document, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from "yaml";
 import {
   DEFAULT_CRASH_BACKOFF,
+  DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MIN_RESTART_INTERVAL_MS,
   parseExtensionList,
   type ServerOptions,
@@ -296,6 +298,8 @@ export function canonicalServer(server: ServerOptions): string {
     crashBackoff: server.crashBackoff ?? DEFAULT_CRASH_BACKOFF,
     restartTool: server.restartTool ?? true,
     clearPycache: server.clearPycache ?? true,
+    ignoreFiles: server.ignoreFiles ?? true,
+    maxMessageBytes: server.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     minRestartIntervalMs: server.minRestartIntervalMs ?? DEFAULT_MIN_RESTART_INTERVAL_MS,
     build: server.build?.trim() ? server.build : undefined,
   };
@@ -700,6 +704,8 @@ const SERVER_KEYS = [
   "minInterval",
   "restartTool",
   "clearPycache",
+  "ignoreFiles",
+  "maxMessageSize",
   "type",
 ] as const;
 type ServerKey = typeof SERVER_KEYS[number];
@@ -742,6 +748,7 @@ const ALIASES: Record<string, string> = {
   minrestartintervalms: "minInterval",
   norestarttool: "restartTool",
   keeppycache: "clearPycache",
+  maxmessagebytes: "maxMessageSize",
   sep: "separator",
   prefixseparator: "separator",
   budget: "nameBudget",
@@ -764,6 +771,8 @@ interface Fields {
   minInterval?: number;
   restartTool?: boolean;
   clearPycache?: boolean;
+  ignoreFiles?: boolean;
+  maxMessageSize?: number;
   type?: string;
 }
 
@@ -934,6 +943,8 @@ function toServerOptions(name: string, f: Fields, ctx: Context): ServerOptions {
     initTimeoutMs: f.initTimeout,
     restartTool: f.restartTool,
     clearPycache: f.clearPycache,
+    ignoreFiles: f.ignoreFiles,
+    maxMessageBytes: f.maxMessageSize,
     minRestartIntervalMs: f.minInterval,
     build: f.build,
   });
@@ -1045,6 +1056,7 @@ function readField(key: ServerKey, v: Node, path: string, ctx: Context): unknown
     case "disabled":
     case "restartTool":
     case "clearPycache":
+    case "ignoreFiles":
       if (v.kind === "scalar" && typeof v.value === "boolean") return v.value;
       report(v.pos, `${path} must be true or false, got ${describe(v)}`);
       return undefined;
@@ -1056,6 +1068,12 @@ function readField(key: ServerKey, v: Node, path: string, ctx: Context): unknown
         return v.value;
       }
       report(v.pos, `${path} must be a non-negative integer (milliseconds), got ${describe(v)}`);
+      return undefined;
+    case "maxMessageSize":
+      if (v.kind === "scalar" && Number.isSafeInteger(v.value) && (v.value as number) >= 1024) {
+        return v.value;
+      }
+      report(v.pos, `${path} must be an integer of at least 1024 (bytes), got ${describe(v)}`);
       return undefined;
     case "type":
       return undefined; // handled by readFields

@@ -74,6 +74,7 @@ ${
         } ('*': any file)`,
       ],
       ["    --ignore <glob>", "Also ignore paths matching glob; repeatable"],
+      ["    --no-ignore-files", "Do not apply the project's .gitignore and .ignore"],
       ["    --build <cmd>", "Shell command run before each restart"],
       ["-n, --name <name>", "Name for logs, status, restart (default: from command)"],
     ], 24)
@@ -90,7 +91,8 @@ ${
       ["    --grace <ms>", `To finish requests; SIGTERM to SIGKILL (default: ${DEFAULT_GRACE_MS})`],
       ["    --init-timeout <ms>", `To answer initialize (default: ${DEFAULT_INIT_TIMEOUT_MS})`],
       ["    --no-restart-tool", "Do not offer the client the restart_server tool"],
-      ["    --keep-pycache", "Do not clear __pycache__ before a restart"],
+      ["    --keep-pycache", "Keep the cached bytecode of changed .py files"],
+      ["    --max-message <n>", "Longest JSON-RPC message, e.g. 256M (default: 128M)"],
     ], 24)
   }
 

@@ -399,6 +399,12 @@ export class Generation {
   }
 }
 
+/** The first line of a multi-line message (for a log line whose details were shown already). */
+function firstLine(text: string): string {
+  const end = text.indexOf("\n");
+  return end === -1 ? text : text.slice(0, end);
+}
+
 function truncate(text: string, max = 300): string {
   return text.length > max ? text.slice(0, max) + "…" : text;
 }
@@ -602,7 +608,10 @@ export class Backend {
       if (!built.ok) {
         outcome = this.#outcome(false, isRestart, undefined, built.error);
         if (serving) {
-          this.#log.error(`${built.error}; the running server keeps serving`, this.#ctx(old.pid));
+          this.#log.error(
+            `${firstLine(built.error)}; the running server keeps serving`,
+            this.#ctx(old.pid),
+          );
           this.#hooks.onBuildFailed?.(this, built.error);
         } else this.#fail(built.error);
       } else {
@@ -886,7 +895,14 @@ export class Backend {
     timeout.abort();
     if (this.#stopping.signal.aborted) return undefined;
     if (response === undefined) {
-      this.#fail(`server did not answer initialize within ${this.options.initTimeoutMs} ms`);
+      const tail = gen.stderr.lines();
+      this.#fail(
+        `server "${this.name}" did not answer initialize within ${this.options.initTimeoutMs} ms ` +
+          "(raise it with --init-timeout <ms>, or initTimeout in a gateway config); it was stopped" +
+          (tail.length > 0
+            ? `\nLast stderr lines:\n${tail.map((l) => `  ${l}`).join("\n")}`
+            : "\nIt wrote nothing to stderr."),
+      );
       await this.#stopGeneration(gen, "stopped: it did not answer initialize in time");
       return undefined;
     }
@@ -1014,7 +1030,9 @@ export class Backend {
     this.#failures.push(Date.now());
     this.state = "failed";
     this.lastError = cause;
-    this.#log.error(cause, this.#ctx(this.current?.pid));
+    // The stderr or build output tail is in the cause for the client and status; the log
+    // has shown those lines already as they came.
+    this.#log.error(firstLine(cause), this.#ctx(this.current?.pid));
     this.#hooks.onFailed(this, cause);
     this.#hooks.onChange?.(this);
   }

@@ -112,3 +112,31 @@ Deno.test("an oversized line is dropped up to its newline, reported with its sta
   assert.deepEqual(splitter.push(enc.encode('{"id":"big","x":"aaaaaaaaaa"}\nok\n')), ["ok"]);
   assert.equal(peekId(reports[1][1]), "big");
 });
+
+Deno.test("an initialize timeout names the server, --init-timeout and the stderr tail", async () => {
+  const mute = basicServer(["a"], (child, msg) => {
+    if (msg.method !== "initialize") return false;
+    child.writeStderr("loading model weights...\n");
+    return true; // never answered
+  });
+  const s = start([mute], { initTimeoutMs: 100, restartTool: false });
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "init",
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "t", version: "1" },
+    },
+  });
+  await s.h.clientWaitFor((m) => m.id === "init");
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+  const error = await s.h.clientWaitFor(answered(1));
+  assert.match(error.error.message, /server "fake" did not answer initialize within 100 ms/);
+  assert.match(error.error.message, /--init-timeout/);
+  assert.match(error.error.message, /loading model weights/);
+  // The log shows the stderr line once (as it came), not again inside the error.
+  assert.equal(s.h.stderr().match(/loading model weights/g)?.length, 1, s.h.stderr());
+  await s.close();
+});

@@ -215,7 +215,7 @@ Deno.test("-t/--timestamps and -l/--log-file", () => {
   assert.equal(run("--", "x").log.logFile, undefined);
 });
 
-Deno.test("--help is grouped: usage, common options, restart control, logging, gateway, in ~40 lines", () => {
+Deno.test("--help is grouped: usage, common options, restart control, logging, gateway, in under 50 lines", () => {
   const headings = ["Usage:", "Common options:", "Restart control:", "Logging", "Gateway:"];
   let at = -1;
   for (const heading of headings) {
@@ -223,7 +223,7 @@ Deno.test("--help is grouped: usage, common options, restart control, logging, g
     assert.ok(i > at, `${heading} comes next`);
     at = i;
   }
-  assert.ok(HELP.split("\n").length <= 45, `${HELP.split("\n").length} lines`);
+  assert.ok(HELP.split("\n").length <= 48, `${HELP.split("\n").length} lines`);
   assert.match(HELP, /replaces the defaults/, "--ext replaces the default extensions");
 });
 
@@ -585,4 +585,13 @@ Deno.test("VERSION matches deno.json's version", async () => {
   const { VERSION } = await import("../src/version.ts");
   const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
   assert.equal(VERSION, denoJson.version);
+});
+
+Deno.test("--no-ignore-files and --max-message set the server's options; a bad size is a usage error", () => {
+  const server = run("--no-ignore-files", "--max-message", "256M", "--", "x").server;
+  assert.equal(server.ignoreFiles, false);
+  assert.equal(server.maxMessageBytes, 256 * 1024 * 1024);
+  assert.equal(run("--max-message", "2048", "--", "x").server.maxMessageBytes, 2048);
+  assert.throws(() => run("--max-message", "12", "--", "x"), /at least 1024 bytes/);
+  assert.throws(() => run("--max-message", "lots", "--", "x"), /--max-message must be a size/);
 });

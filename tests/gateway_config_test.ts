@@ -424,7 +424,7 @@ Deno.test("an unknown key is an error that suggests the closest known key", () =
     "servers:\n  api:\n    command: python\n    colour: blue\n",
     ".mcpmon.yaml:4:5: unknown key servers.api.colour (known keys: command, args, env, cwd, " +
       "watch, extensions, ignore, build, disabled, debounce, grace, initTimeout, minInterval, " +
-      "restartTool, clearPycache, type)",
+      "restartTool, clearPycache, ignoreFiles, maxMessageSize, type)",
   );
 });
 
@@ -806,4 +806,17 @@ Deno.test("the README's example config loads", async () => {
   assert.deepEqual(mine.extensions, ["py", "json"]);
   assert.equal(mine.debounceMs, 50);
   assert.deepEqual(config.servers[0].watch, ["/home/me/.sage/src"]);
+});
+
+Deno.test("ignoreFiles and maxMessageSize are read per server, with their defaults otherwise", () => {
+  const text =
+    "servers:\n  a: {command: x, ignoreFiles: false, maxMessageSize: 4096}\n  b: {command: y}\n";
+  const config = loadGatewayConfig("/app/.mcpmon.yaml", text, {
+    cwd: "/app",
+    env: () => undefined,
+  });
+  assert.equal(config.servers[0].ignoreFiles, false);
+  assert.equal(config.servers[0].maxMessageBytes, 4096);
+  assert.equal(config.servers[1].ignoreFiles, true);
+  assert.equal(config.servers[1].maxMessageBytes, 128 * 1024 * 1024);
 });
