@@ -36,8 +36,10 @@ export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/g
 export { exposedName } from "./src/names.ts";
 export { Router } from "./src/router.ts";
 export type { GatewayOptions } from "./src/router.ts";
-export { Backend, Generation, StderrTail } from "./src/supervisor.ts";
-export type { BackendState, Pending, RestartOutcome } from "./src/supervisor.ts";
+export { Backend } from "./src/backend.ts";
+export type { BackendState, RestartOutcome } from "./src/backend.ts";
+export { Generation, StderrTail } from "./src/generation.ts";
+export type { Pending } from "./src/generation.ts";
 export type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage } from "./src/jsonrpc.ts";
 export { Session } from "./src/session.ts";
 export type { ReplayStep } from "./src/session.ts";

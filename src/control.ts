@@ -37,7 +37,7 @@ import {
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import process from "node:process";
-import type { BackendState, RestartOutcome } from "./supervisor.ts";
+import type { BackendState, RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
 
 /** Where command output goes; the CLI passes stdout and stderr, tests capture it. */

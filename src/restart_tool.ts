@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { RestartOutcome } from "./supervisor.ts";
+import type { RestartOutcome } from "./backend.ts";
 
 /** The injected tool's preferred name. */
 export const RESTART_TOOL = "restart_server";

@@ -43,14 +43,9 @@ import {
 } from "./restart_tool.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { Session } from "./session.ts";
-import {
-  Backend,
-  type BackendHooks,
-  delay,
-  type Generation,
-  type RestartOutcome,
-  type ServerInitiated,
-} from "./supervisor.ts";
+import { Backend, type BackendHooks, type RestartOutcome } from "./backend.ts";
+import type { Generation, ServerInitiated } from "./generation.ts";
+import { delay } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** The list kinds a server can declare and the client is told about. */

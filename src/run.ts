@@ -19,7 +19,7 @@ import { RestartLoopGuard } from "./restart_loop.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
 import type { Runtime, SpawnOptions } from "./runtime/mod.ts";
-import type { RestartOutcome } from "./supervisor.ts";
+import type { RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
 import { type Change, Watcher } from "./watcher.ts";
 

@@ -8,6 +8,7 @@ import { Logger } from "../src/log.ts";
 import { type GatewayOptions, Router } from "../src/router.ts";
 import type {
   ChildProcess,
+  Clock,
   ExitStatus,
   FsWatch,
   KillSignal,
@@ -170,7 +171,10 @@ type Handler = (child: FakeChild, msg: Msg) => void;
  * last one for any later spawn); with a record, a spawn of `command` runs
  * `handles[command]`.
  */
-export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeHarness {
+export function fakeRuntime(
+  handles: Handler[] | Record<string, Handler>,
+  options: { clock?: Clock } = {},
+): FakeHarness {
   const children: FakeChild[] = [];
   const clientReceived: Msg[] = [];
   let stdinController!: ReadableStreamDefaultController<Uint8Array>;
@@ -198,6 +202,7 @@ export function fakeRuntime(handles: Handler[] | Record<string, Handler>): FakeH
   const exitWaiters: ((code: number) => void)[] = [];
   const runtime: Runtime = {
     name: "fake",
+    clock: options.clock,
     args: [],
     stdin,
     stdout,
@@ -308,9 +313,9 @@ export interface StartedRouter {
 export function startRouter(
   handles: Handler[] | Record<string, Handler>,
   servers: ServerOptions[],
-  options: { gateway?: GatewayOptions } = {},
+  options: { gateway?: GatewayOptions; clock?: Clock } = {},
 ): StartedRouter {
-  const h = fakeRuntime(handles);
+  const h = fakeRuntime(handles, { clock: options.clock });
   const log = new Logger(h.runtime, { level: "debug", timestamps: false });
   const router = new Router(h.runtime, log, servers, options);
   router.start();

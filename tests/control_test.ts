@@ -27,7 +27,7 @@ import {
   type StatusJson,
 } from "../src/control.ts";
 import type { Runtime } from "../src/runtime/mod.ts";
-import type { RestartOutcome } from "../src/supervisor.ts";
+import type { RestartOutcome } from "../src/backend.ts";
 import { VERSION } from "../src/version.ts";
 
 const CONTROL_URL = new URL("../src/control.ts", import.meta.url).href;

@@ -195,6 +195,11 @@ export interface Runtime {
   readonly pid: number;
   /** Whether mcpmon's stdin is a terminal (a person typing, not an MCP client). */
   stdinIsTerminal(): boolean;
+  /**
+   * The clock for timers that tests control (restart pacing, backoff,
+   * debounce); the real one ({@linkcode systemClock}) when absent.
+   */
+  readonly clock?: Clock;
   /** Appends text to a file, creating it (for `--log-file`). Synchronous. */
   appendFile(path: string, text: string): void;
   /** Ends mcpmon with `code`. */
@@ -228,6 +233,32 @@ export function signalGroup(
       kill(pid, signal);
     } catch { /* already gone */ }
   }
+}
+
+/**
+ * Resolves after `ms` milliseconds on `clock`, or as soon as `signal`
+ * aborts; the timer is cleared either way, so it never keeps the process
+ * alive past its use.
+ *
+ * @example
+ * ```ts
+ * const done = new AbortController();
+ * const waiting = delay(60_000, done.signal);
+ * done.abort(); // resolves now
+ * await waiting;
+ * ```
+ */
+export function delay(ms: number, signal?: AbortSignal, clock: Clock = systemClock): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = clock.setTimeout(done, ms);
+    function done() {
+      clock.clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /**

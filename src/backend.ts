@@ -1,0 +1,589 @@
+/**
+ * One backend server as a sequence of generations (processes): build,
+ * throttle, drain, stop, spawn, initialize with the client's replayed
+ * session, serve; crashes restarted with backoff.
+ *
+ * @module
+ */
+import type { ServerOptions } from "./config.ts";
+import { runBuild } from "./build.ts";
+import { describeExit, Generation, type ServerInitiated } from "./generation.ts";
+import { ErrorCode, type JsonRpcMessage } from "./jsonrpc.ts";
+import type { Logger } from "./log.ts";
+import {
+  type ChildProcess,
+  type Clock,
+  delay,
+  type ExitStatus,
+  type Runtime,
+  systemClock,
+} from "./runtime/mod.ts";
+import type { Session } from "./session.ts";
+import { Throttle } from "./throttle.ts";
+
+/** What a restart came to. */
+export interface RestartOutcome {
+  /** True when a new generation is serving. */
+  ok: boolean;
+  /** The restart's number (1 for the first restart after the initial start). */
+  restart: number;
+  /** Time from the request to ready (or failure), in ms. */
+  durationMs: number;
+  /** The new server's pid, when one started. */
+  pid?: number;
+  /** Why it failed. */
+  error?: string;
+  /**
+   * Where the time went, in ms: waiting for in-flight requests, stopping the
+   * old process, spawning and initializing the new one, replaying the session.
+   */
+  timings: { drainMs: number; stopMs: number; initializeMs: number; replayMs: number };
+}
+
+/** What the router learns from a backend. */
+export interface BackendHooks {
+  /** A promise while the client's stdout is congested: the server's stdout waits for it. */
+  clientReady(): Promise<void> | undefined;
+  /** A request or notification from the server. */
+  onServerMessage(backend: Backend, gen: Generation, message: ServerInitiated, line: string): void;
+  /** A generation finished its handshake and replay and now serves. */
+  onReady(backend: Backend, gen: Generation): void;
+  /** The backend cannot serve until the next restart; `cause` says why. */
+  onFailed(backend: Backend, cause: string): void;
+  /** A generation ended (its pending requests were already answered). */
+  onGenerationEnd?(backend: Backend, gen: Generation): void;
+  /** The build failed while a server kept serving; `error` carries the build's output tail. */
+  onBuildFailed?(backend: Backend, error: string): void;
+  /** State, pid, restarts or last error changed (for status). */
+  onChange?(backend: Backend): void;
+  /** Whether a resource URI belongs to this backend (gateway); all do when absent. Filters the replayed subscriptions. */
+  ownsResource?(backend: Backend, uri: string): boolean;
+}
+
+/** The backend's state, as the router and status see it. */
+export type BackendState = "starting" | "ready" | "restarting" | "failed" | "stopped";
+
+/**
+ * Supervises one server: its generations, restarts and failures.
+ *
+ * @example
+ * ```ts ignore
+ * const backend = new Backend(runtime, serverOptions, session, logger, hooks);
+ * backend.start();
+ * await backend.restart("file change");
+ * await backend.stop();
+ * ```
+ */
+export class Backend {
+  /** The server's name (logs, status, gateway prefix). */
+  readonly name: string;
+  /** How it is run. */
+  readonly options: ServerOptions;
+  /** The generation serving, starting or last failed. */
+  current: Generation | undefined;
+  /** State for routing: only `ready` takes requests at once. */
+  state: BackendState = "starting";
+  /** Completed restarts (the initial start is not one). */
+  restarts = 0;
+  /** Why the backend last failed (kept after it recovers, for status). */
+  lastError: string | undefined;
+  /** Why it last restarted. */
+  lastReason: string | undefined;
+
+  readonly #runtime: Runtime;
+  readonly #session: Session;
+  readonly #log: Logger;
+  readonly #hooks: BackendHooks;
+  readonly #labelled: boolean;
+  readonly #stopping = new AbortController();
+  readonly #clock: Clock;
+  readonly #throttle: Throttle;
+  #generations = 0;
+  #cycle: Promise<void> | null = null;
+  #again: string | null = null;
+  #waiters: ((outcome: RestartOutcome) => void)[] = [];
+  #requestedAt = 0;
+  #initializedAt = 0;
+  #building: ChildProcess | undefined;
+  #crashTimer: unknown;
+
+  /** Prepares a backend; nothing runs until {@linkcode Backend.start}. */
+  constructor(
+    runtime: Runtime,
+    options: ServerOptions,
+    session: Session,
+    log: Logger,
+    hooks: BackendHooks,
+    display: { labelled?: boolean } = {},
+  ) {
+    this.#labelled = display.labelled ?? false;
+    this.name = options.name;
+    this.options = options;
+    this.#runtime = runtime;
+    this.#session = session;
+    this.#log = log;
+    this.#hooks = hooks;
+    this.#clock = runtime.clock ?? systemClock;
+    this.#throttle = new Throttle({
+      minIntervalMs: options.minRestartIntervalMs,
+      crashBackoff: options.crashBackoff,
+    }, this.#clock);
+  }
+
+  /** The server's pid, while one runs. */
+  get pid(): number | undefined {
+    const gen = this.current;
+    return gen && gen.state !== "exited" ? gen.pid : undefined;
+  }
+
+  /** Starts the first generation. */
+  start(): void {
+    this.#request("start");
+  }
+
+  /**
+   * Replaces the running generation with a new one: drain (up to the grace
+   * period), stop the process group, spawn, initialize, replay. Requests made
+   * while one is under way fold into one more restart after it (never lost).
+   * Resolves when the resulting generation serves or has failed.
+   */
+  restart(reason: string): Promise<RestartOutcome> {
+    return new Promise((resolve) => {
+      this.#waiters.push(resolve);
+      this.#request(reason);
+    });
+  }
+
+  /**
+   * Stops the server's process group and all future restarts. With `drain`,
+   * requests in flight first get up to the grace period to finish; `why`
+   * goes into the error of those that do not.
+   */
+  async stop(options: { drain?: boolean; why?: string } = {}): Promise<void> {
+    if (this.#stopping.signal.aborted) return;
+    this.#stopping.abort();
+    this.#clock.clearTimeout(this.#crashTimer);
+    this.state = "stopped";
+    this.#building?.killGroup("SIGKILL");
+    const why = options.why ?? "mcpmon is shutting down";
+    const gen = this.current;
+    if (gen && options.drain) await this.#drain(gen);
+    if (gen) await this.#stopGeneration(gen, why);
+    await this.#cycle;
+    // A generation the cycle spawned meanwhile is stopped too: nothing outlives stop().
+    const late = this.current;
+    if (late && late !== gen && late.state !== "exited") await this.#stopGeneration(late, why);
+  }
+
+  #request(reason: string) {
+    if (this.#stopping.signal.aborted) return;
+    this.#clock.clearTimeout(this.#crashTimer);
+    this.#crashTimer = undefined;
+    if (this.#cycle) {
+      this.#again = reason;
+      return;
+    }
+    this.#cycle = this.#cycles(reason).catch((err) => {
+      // A bug, not a server failure: report it, and let the next request start afresh.
+      this.#cycle = null;
+      this.#fail(`internal error while restarting: ${err instanceof Error ? err.stack : err}`);
+    });
+  }
+
+  async #cycles(first: string) {
+    let reason: string | null = first;
+    while (reason !== null && !this.#stopping.signal.aborted) {
+      this.#again = null;
+      this.#requestedAt = this.#clock.now();
+      const old = this.current;
+      const isRestart = old !== undefined;
+      const serving = old !== undefined && old.state !== "exited";
+      let outcome: RestartOutcome;
+      // No await unless there is something to wait for: with no build and no
+      // throttle, a restart takes effect in the same turn it was asked for.
+      const command = this.options.build?.trim();
+      const built = command
+        ? await runBuild(this.#runtime, this.#log, {
+          command,
+          cwd: this.options.cwd,
+          env: this.options.env,
+          reason,
+          context: this.#ctx(),
+          onStart: (child) => this.#building = child,
+        })
+        : { ok: true as const };
+      this.#building = undefined;
+      if (this.#stopping.signal.aborted) break;
+      if (this.#again !== null) {
+        // Files changed during the build: build again before anything restarts.
+        reason = this.#again;
+        continue;
+      }
+      if (!built.ok) {
+        outcome = this.#outcome(false, isRestart, undefined, built.error);
+        if (serving) {
+          this.#log.error(
+            `${firstLine(built.error)}; the running server keeps serving`,
+            this.#ctx(old.pid),
+          );
+          this.#hooks.onBuildFailed?.(this, built.error);
+        } else this.#fail(built.error);
+      } else {
+        const wait = this.#throttle.wait();
+        if (wait > 0) {
+          this.#log.verbose(`Waiting ${wait} ms before starting (restart throttle)`, this.#ctx());
+          await delay(wait, this.#stopping.signal, this.#clock);
+          if (this.#stopping.signal.aborted) break;
+        }
+        // Restarts are spaced from each other; the first one after launch is never held back.
+        if (isRestart) this.#throttle.restarted();
+        const t0 = performance.now();
+        let drained = t0, stopped = t0;
+        if (serving) {
+          this.state = "restarting";
+          this.lastReason = reason;
+          this.#log.info(`Restarting (${reason})...`, this.#ctx(old.pid));
+          await this.#drain(old);
+          drained = performance.now();
+          await this.#stopGeneration(old, `restarted (${reason})`);
+          stopped = performance.now();
+          // Shutdown began while the old server drained: start nothing new.
+          if (this.#stopping.signal.aborted) break;
+        } else if (isRestart) {
+          this.state = "restarting";
+          this.lastReason = reason;
+          this.#log.info(`Starting again (${reason})...`, this.#ctx());
+        }
+        const gen = await this.#startGeneration();
+        outcome = this.#outcome(
+          gen !== undefined,
+          isRestart,
+          gen?.pid,
+          gen ? undefined : this.lastError,
+          {
+            drainMs: Math.round(drained - t0),
+            stopMs: Math.round(stopped - drained),
+            initializeMs: gen ? Math.round(this.#initializedAt - stopped) : 0,
+            replayMs: gen ? Math.round(performance.now() - this.#initializedAt) : 0,
+          },
+        );
+        if (gen && isRestart) {
+          this.restarts++;
+          this.#log.info(
+            `Restart #${this.restarts} complete (${outcome.durationMs} ms)`,
+            this.#ctx(gen.pid),
+          );
+          const t = outcome.timings;
+          this.#log.verbose(
+            `Restart #${this.restarts} timings: drain ${t.drainMs} ms, stop ${t.stopMs} ms, ` +
+              `spawn+initialize ${t.initializeMs} ms, replay ${t.replayMs} ms`,
+            this.#ctx(gen.pid),
+          );
+        }
+      }
+      this.#hooks.onChange?.(this);
+      if (this.#again === null) {
+        const waiting = this.#waiters;
+        this.#waiters = [];
+        for (const resolve of waiting) resolve(outcome);
+      }
+      reason = this.#again;
+      // Cleared in the same turn as the last look at #again, so no request slips between.
+      if (reason === null) this.#cycle = null;
+    }
+    if (this.#stopping.signal.aborted) {
+      const waiting = this.#waiters;
+      this.#waiters = [];
+      for (const resolve of waiting) {
+        resolve(this.#outcome(false, true, undefined, "mcpmon is shutting down"));
+      }
+    }
+  }
+
+  #outcome(
+    ok: boolean,
+    isRestart: boolean,
+    pid: number | undefined,
+    error: string | undefined,
+    timings: RestartOutcome["timings"] = { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
+  ): RestartOutcome {
+    return {
+      ok,
+      restart: this.restarts + (ok && isRestart ? 1 : 0),
+      durationMs: this.#clock.now() - this.#requestedAt,
+      pid,
+      error,
+      timings,
+    };
+  }
+
+  /** Waits for in-flight client requests, up to the grace period. */
+  async #drain(gen: Generation) {
+    if (gen.clientRequestsPending === 0) return;
+    this.#log.verbose(
+      `Waiting up to ${this.options.graceMs} ms for ${gen.clientRequestsPending} request(s) in flight`,
+      this.#ctx(gen.pid),
+    );
+    const timeout = new AbortController();
+    await Promise.race([
+      gen.idle(),
+      gen.ended,
+      delay(this.options.graceMs, timeout.signal, this.#clock),
+    ]);
+    timeout.abort();
+  }
+
+  /** Ends a broken generation's process group without marking it stopped (so it counts as a crash). */
+  async #kill(gen: Generation) {
+    gen.child.killGroup("SIGTERM");
+    const timeout = new AbortController();
+    const exited = await Promise.race([
+      gen.child.exited.then(() => true),
+      delay(this.options.graceMs, timeout.signal, this.#clock).then(() => false),
+    ]);
+    timeout.abort();
+    if (!exited) gen.child.killGroup("SIGKILL");
+  }
+
+  /** Stops a generation's process group: EOF + SIGTERM, SIGKILL after the grace period. */
+  async #stopGeneration(gen: Generation, why: string) {
+    gen.stopReason ??= why;
+    if (gen.state !== "exited") {
+      gen.state = "stopping";
+      gen.closeStdin();
+      gen.child.killGroup("SIGTERM");
+      const timeout = new AbortController();
+      const exited = await Promise.race([
+        gen.child.exited.then(() => true),
+        delay(this.options.graceMs, timeout.signal, this.#clock).then(() => false),
+      ]);
+      timeout.abort();
+      if (!exited) {
+        this.#log.warn(
+          `Server did not exit within ${this.options.graceMs} ms of SIGTERM; sending SIGKILL`,
+          this.#ctx(gen.pid),
+        );
+        gen.child.killGroup("SIGKILL");
+      }
+    }
+    await gen.ended;
+    gen.failPending({
+      code: ErrorCode.ServerUnavailable,
+      message: `mcpmon: server "${this.name}" was ${why} before it answered this request`,
+      data: { server: this.name, reason: why },
+    });
+  }
+
+  /** Spawns and initializes a generation; returns it once ready, or undefined on failure. */
+  async #startGeneration(): Promise<Generation | undefined> {
+    const number = ++this.#generations;
+    const { command, args, cwd, env } = this.options;
+    let child: ChildProcess;
+    try {
+      child = this.#runtime.spawn({
+        command,
+        args,
+        cwd,
+        env,
+        watchdogGraceMs: this.options.graceMs,
+      });
+    } catch (err) {
+      const cause = `could not start \`${[command, ...args].join(" ")}\`: ${
+        err instanceof Error ? err.message : err
+      }`;
+      this.#fail(cause);
+      return undefined;
+    }
+    const gen = new Generation(
+      number,
+      child,
+      this.#log,
+      this.#ctx(),
+      (g, message, line) => this.#hooks.onServerMessage(this, g, message, line),
+      () => this.#hooks.clientReady(),
+      {
+        maxMessageBytes: this.options.maxMessageBytes,
+        // Stopped like a crash: its exit answers what it owes and schedules a restart.
+        onBroken: (g) => this.#kill(g),
+      },
+    );
+    this.current = gen;
+    this.#log.info(`Started: ${[command, ...args].join(" ")}`, this.#ctx(gen.pid));
+    gen.ended.then((status) => this.#onEnded(gen, status));
+
+    const race = new AbortController();
+    const params = await Promise.race([
+      this.#session.initializeParamsReady(),
+      gen.ended.then(() => undefined),
+      this.#whenStopped(race.signal),
+    ]);
+    race.abort();
+    if (params === undefined) {
+      if (!this.#stopping.signal.aborted) {
+        this.#fail(this.#exitCause(gen, "before it was initialized"));
+      }
+      return undefined;
+    }
+    const timeout = new AbortController();
+    const response = await Promise.race([
+      gen.call("initialize", params),
+      delay(this.options.initTimeoutMs, timeout.signal, this.#clock).then(() => undefined),
+      this.#whenStopped(timeout.signal),
+    ]);
+    timeout.abort();
+    if (this.#stopping.signal.aborted) return undefined;
+    if (response === undefined) {
+      const tail = gen.stderr.lines();
+      this.#fail(
+        `server "${this.name}" did not answer initialize within ${this.options.initTimeoutMs} ms ` +
+          "(raise it with --init-timeout <ms>, or initTimeout in a gateway config); it was stopped" +
+          (tail.length > 0
+            ? `\nLast stderr lines:\n${tail.map((l) => `  ${l}`).join("\n")}`
+            : "\nIt wrote nothing to stderr."),
+      );
+      await this.#stopGeneration(gen, "stopped: it did not answer initialize in time");
+      return undefined;
+    }
+    if (response.error) {
+      const cause = response.error.code === ErrorCode.ServerUnavailable
+        ? this.#exitCause(gen, "before it finished initializing")
+        : `server answered initialize with an error: ${response.error.message}`;
+      this.#fail(cause);
+      if (gen.state !== "exited") await this.#stopGeneration(gen, "stopped: initialize failed");
+      return undefined;
+    }
+    gen.initResult = (response.result ?? {}) as Record<string, unknown>;
+    this.#initializedAt = performance.now();
+    const replies: Promise<JsonRpcMessage>[] = [];
+    const owns = this.#hooks.ownsResource;
+    for (const step of this.#session.replay(owns && ((uri) => owns(this, uri)))) {
+      if (step.notification) {
+        gen.send(
+          step.params ? { jsonrpc: "2.0", method: step.method, params: step.params } : {
+            jsonrpc: "2.0",
+            method: step.method,
+          },
+        );
+      } else replies.push(gen.call(step.method, step.params));
+    }
+    for (const reply of await Promise.all(replies)) {
+      if (reply.error) this.#log.debug(`replay: ${reply.error.message}`, this.#ctx(gen.pid));
+    }
+    if (gen.state === "exited") {
+      this.#fail(this.#exitCause(gen, "right after initialize"));
+      return undefined;
+    }
+    gen.state = "ready";
+    this.state = "ready";
+    this.#hooks.onReady(this, gen);
+    return gen;
+  }
+
+  /**
+   * Resolves with undefined once {@linkcode Backend.stop} is called. Its
+   * listener is removed when `done` aborts, so a race that is over keeps
+   * nothing alive (a long-lived promise in each race would hold every
+   * generation's `initialize` result forever).
+   */
+  #whenStopped(done: AbortSignal): Promise<undefined> {
+    const stopping = this.#stopping.signal;
+    return new Promise((resolve) => {
+      if (stopping.aborted) return resolve(undefined);
+      const stopped = () => {
+        release();
+        resolve(undefined);
+      };
+      const release = () => {
+        stopping.removeEventListener("abort", stopped);
+        done.removeEventListener("abort", release);
+      };
+      stopping.addEventListener("abort", stopped);
+      done.addEventListener("abort", release);
+    });
+  }
+
+  #onEnded(gen: Generation, status: ExitStatus) {
+    if (gen.stopReason === undefined && !this.#stopping.signal.aborted) {
+      const cause = this.#exitCause(gen);
+      gen.failPending({
+        code: ErrorCode.ServerUnavailable,
+        message: `mcpmon: ${cause}`,
+        data: {
+          server: this.name,
+          exitCode: status.code,
+          signal: status.signal,
+          stderr: gen.stderr.lines(),
+        },
+      });
+      if (gen === this.current && this.state === "ready") {
+        this.#fail(cause);
+        this.#scheduleCrashRestart();
+      }
+    }
+    this.#hooks.onGenerationEnd?.(this, gen);
+  }
+
+  /**
+   * After a crash mid-session, restart on our own with exponential backoff;
+   * after too many crashes in the window, wait for a change or a request.
+   */
+  #scheduleCrashRestart() {
+    const { windowMs, maxCrashes } = this.#throttle.limits;
+    const n = this.#throttle.recentFailures;
+    if (this.#throttle.givesUp()) {
+      this.#log.error(
+        `Server crashed ${n} times in ${windowMs / 1000} s; not restarting it on its own. ` +
+          "Waiting for a file change or a restart request",
+        this.#ctx(),
+      );
+      return;
+    }
+    const wait = this.#throttle.backoff();
+    this.#log.info(
+      `Restarting in ${wait} ms (crash ${n} of at most ${maxCrashes} in ${windowMs / 1000} s)`,
+      this.#ctx(),
+    );
+    this.#clock.clearTimeout(this.#crashTimer);
+    this.#crashTimer = this.#clock.setTimeout(() => {
+      this.#crashTimer = undefined;
+      if (this.state === "failed") this.#request("automatic restart after a crash");
+    }, wait);
+  }
+
+  #exitCause(gen: Generation, when = "unexpectedly"): string {
+    const status = gen.exitStatus;
+    const what = gen.broken !== undefined
+      ? `${gen.broken}, so mcpmon stopped it,`
+      : status
+      ? describeExit(status)
+      : "ended";
+    const tail = gen.stderr.lines();
+    const stderr = tail.length > 0
+      ? `\nLast stderr lines:\n${tail.map((l) => `  ${l}`).join("\n")}`
+      : "";
+    return `server "${this.name}" ${what} ${when}${stderr}`;
+  }
+
+  #fail(cause: string) {
+    this.#throttle.failed();
+    this.state = "failed";
+    this.lastError = cause;
+    // The stderr or build output tail is in the cause for the client and status; the log
+    // has shown those lines already as they came.
+    this.#log.error(firstLine(cause), this.#ctx(this.current?.pid));
+    this.#hooks.onFailed(this, cause);
+    this.#hooks.onChange?.(this);
+  }
+
+  #ctx(pid?: number): { server?: string; pid?: number } {
+    const ctx: { server?: string; pid?: number } = this.#labelled ? { server: this.name } : {};
+    if (pid !== undefined) ctx.pid = pid;
+    return ctx;
+  }
+}
+
+/** The first line of a multi-line message (for a log line whose details were shown already). */
+function firstLine(text: string): string {
+  const end = text.indexOf("\n");
+  return end === -1 ? text : text.slice(0, end);
+}
