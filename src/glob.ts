@@ -3,7 +3,11 @@
  * match a path relative to a watch root against ignore patterns.
  *
  * Written here rather than using `node:path`'s `matchesGlob`, which is
- * experimental on Node 20 and prints a warning to stderr.
+ * experimental on Node 20 and prints a warning to stderr, or picomatch, which
+ * (4.0, even with `noextglob` and `posix`) turns `a+b(c)|d` into a regular
+ * expression group with an alternation, compiles an unclosed `a{b,c` to a
+ * pattern that matches nothing, and lets `[.-0]` match `/`: file names hold
+ * such characters, and `tests/glob_test.ts` pins each case.
  *
  * Syntax:
  * - `*` matches any run of characters except `/`;
