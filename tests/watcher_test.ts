@@ -568,3 +568,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the Deno directory watch sees a directory again after it was removed and created anew",
+  permissions: { read: true, write: true },
+  async fn() {
+    await using tmp = await project({ "src/v.js": "1" });
+    const src = `${tmp.dir}/src`;
+    const watch = denoRuntime.watch();
+    const seen: string[] = [];
+    const consumed = (async () => {
+      for await (const event of watch) seen.push(...event.paths);
+    })();
+    const settled = () => new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      watch.add(src);
+      await settled();
+      await Deno.remove(src, { recursive: true });
+      await settled();
+      await Deno.mkdir(src);
+      watch.add(tmp.dir); // as the watcher does while waiting for it
+      watch.add(src); // and once it is back
+      await settled();
+      for (let i = 0; i < 50 && !seen.includes(`${src}/v.js`); i++) {
+        await Deno.writeTextFile(`${src}/v.js`, String(i));
+        await settled();
+      }
+      assert.ok(seen.includes(`${src}/v.js`), `saw only ${JSON.stringify(seen)}`);
+    } finally {
+      watch.close();
+      await consumed;
+    }
+  },
+});

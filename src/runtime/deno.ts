@@ -83,20 +83,33 @@ function spawn(options: SpawnOptions): ChildProcess {
 function watch(): FsWatch {
   const queue = new FsEventQueue();
   const dirs = new Set<string>();
-  let current: Deno.FsWatcher | undefined;
+  let current: { watcher: Deno.FsWatcher; done: Promise<void> } | undefined;
   let rebuild: ReturnType<typeof setTimeout> | undefined;
+  /** Arms one after the other. */
+  let arming: Promise<void> = Promise.resolve();
+  /** A directory of the current watcher was removed since it was made. */
+  let stale = false;
   /**
    * `Deno.watchFs` takes its paths once, and each call makes an inotify
    * instance of its own (128 per user by default), so one watcher covers
-   * every directory and is replaced when the set changes. The new one is
-   * armed before the old one closes: an event in between may come twice
-   * (the caller debounces per path), never not at all.
+   * every directory and is replaced when the set changes.
+   *
+   * Normally the new one is made before the old one closes: an event in
+   * between may come twice (the caller debounces per path), never not at
+   * all. But once a directory of the old watcher was removed, a watcher
+   * made while the old one is still open never reports anything (Deno 2.9;
+   * `tests/watcher_test.ts` pins it), so the old one is closed, and its end
+   * awaited, first.
    */
-  const arm = () => {
-    rebuild = undefined;
+  const arm = async () => {
     if (queue.closed) return;
     const previous = current;
-    current = undefined;
+    if (previous && stale) {
+      current = undefined;
+      closeQuietly(previous.watcher);
+      await previous.done;
+    }
+    stale = false;
     const paths = [...dirs].filter((dir) => {
       try {
         return Deno.statSync(dir).isDirectory;
@@ -106,24 +119,21 @@ function watch(): FsWatch {
         return false;
       }
     });
+    if (queue.closed) return;
+    let next: typeof current;
     if (paths.length > 0) {
-      let watcher: Deno.FsWatcher;
       try {
-        watcher = Deno.watchFs(paths, { recursive: false });
+        const watcher = Deno.watchFs(paths, { recursive: false });
+        next = { watcher, done: pump(watcher) };
       } catch (err) {
         // A directory removed since the check above: check again on the next turn.
-        if (err instanceof Deno.errors.NotFound) {
-          current = previous;
-          schedule();
-        } else queue.fail(err);
+        if (err instanceof Deno.errors.NotFound) schedule();
+        else queue.fail(err);
         return;
       }
-      current = watcher;
-      pump(watcher);
     }
-    try {
-      previous?.close();
-    } catch { /* already closed */ }
+    if (previous && current === previous) closeQuietly(previous.watcher);
+    current = next;
   };
   const pump = async (watcher: Deno.FsWatcher) => {
     try {
@@ -134,16 +144,22 @@ function watch(): FsWatch {
           ? event.kind
           : "other";
         for (const path of event.paths) {
-          if (kind === "remove" && dirs.has(path)) dirs.delete(path);
+          if (kind === "remove" && dirs.has(path)) {
+            dirs.delete(path);
+            stale = true;
+          }
         }
         queue.push({ kind, paths: event.paths });
       }
     } catch (err) {
-      if (watcher === current) queue.fail(err);
+      if (watcher === current?.watcher) queue.fail(err);
     }
   };
   const schedule = () => {
-    rebuild ??= setTimeout(arm, 0);
+    rebuild ??= setTimeout(() => {
+      rebuild = undefined;
+      arming = arming.then(arm).catch((err) => queue.fail(err));
+    }, 0);
   };
   return {
     [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
@@ -156,9 +172,10 @@ function watch(): FsWatch {
         throw Object.assign(new Error(`ENOTDIR: not a directory: ${dir}`), { code: "ENOTDIR" });
       }
       dirs.add(dir);
-      // The first directories are armed at once; later additions are batched.
-      if (current === undefined && rebuild === undefined) arm();
-      else schedule();
+      // The first directory is armed at once; later changes are batched.
+      if (current === undefined && rebuild === undefined && dirs.size === 1) {
+        arming = arming.then(arm).catch((err) => queue.fail(err));
+      } else schedule();
     },
     remove(dir: string) {
       if (dirs.delete(dir)) schedule();
@@ -168,12 +185,16 @@ function watch(): FsWatch {
       rebuild = undefined;
       dirs.clear();
       queue.close();
-      try {
-        current?.close();
-      } catch { /* already closed */ }
+      if (current) closeQuietly(current.watcher);
       current = undefined;
     },
   };
+}
+
+function closeQuietly(watcher: Deno.FsWatcher) {
+  try {
+    watcher.close();
+  } catch { /* already closed */ }
 }
 
 /** The runtime for `deno run`. */
