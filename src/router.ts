@@ -56,12 +56,13 @@ const LISTS = ["tools", "prompts", "resources"] as const;
 
 /** The key of each list method's result. */
 type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
-const LIST_METHODS: Record<string, ListKind> = {
-  "tools/list": "tools",
-  "prompts/list": "prompts",
-  "resources/list": "resources",
-  "resources/templates/list": "resourceTemplates",
-};
+/** By own entry only (a Map): a method named `toString` or `constructor` is no list. */
+const LIST_METHODS: ReadonlyMap<string, ListKind> = new Map([
+  ["tools/list", "tools"],
+  ["prompts/list", "prompts"],
+  ["resources/list", "resources"],
+  ["resources/templates/list", "resourceTemplates"],
+]);
 const KINDS: readonly ListKind[] = ["tools", "prompts", "resources", "resourceTemplates"];
 /** The capability that declares each list. */
 const CAPABILITY: Record<ListKind, string> = {
@@ -112,10 +113,25 @@ class Slot {
   listsRead: Promise<void> = Promise.resolve();
   /** Resource URIs renamed because another backend has the same: original → exposed. */
   renamedUris = new Map<string, string>();
+  /** Gateway: true from a generation's ready until its lists are read and merged. */
+  reading = false;
+  /** Gateway: called at the backend's next "listed" (ready, lists merged) or "failed". */
+  waiters: (() => void)[] = [];
   /** The backend (set right after the slot is made: its hooks need the slot). */
   backend!: Backend;
   get name(): string {
     return this.backend.name;
+  }
+  /** Whether the backend is on its way to serving (its names may not be listed yet). */
+  get coming(): boolean {
+    const state = this.backend.state;
+    return state === "starting" || state === "restarting" || this.reading;
+  }
+  /** Wakes whatever waits for this backend's next "listed" or "failed". */
+  settle(): void {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const wake of waiting) wake();
   }
 }
 
@@ -164,6 +180,19 @@ export class Router {
   #resourceRoutes = new Map<string, { slot: Slot; uri: string }>();
   #templateRoutes = new Map<string, Slot>();
   #warned = new Set<string>();
+  /**
+   * Gateway: false until every backend is listed or failed (or missed its
+   * init timeout) after the client's `initialize`; list requests wait meanwhile.
+   */
+  #complete = false;
+  /** Gateway: list requests held until {@linkcode Router.#complete}. */
+  #heldLists: ClientRequest[] = [];
+  /** Gateway: calls naming a backend that is still coming, by the client's id. */
+  #waitingCalls = new Map<JsonRpcId, ClientRequest>();
+  /** Gateway: resource requests, among {@linkcode Router.#waitingCalls}, held until the lists are complete. */
+  #heldCalls: ClientRequest[] = [];
+  /** Aborted by {@linkcode Router.close}: ends the router's own timers. */
+  readonly #closing = new AbortController();
 
   /**
    * Creates the router and a backend per server; {@linkcode Router.start}
@@ -254,6 +283,7 @@ export class Router {
     this.#slots.delete(name);
     await slot.backend.stop();
     this.#failQueue(slot, `server "${name}" was removed from the configuration`);
+    slot.settle();
     this.#updateViews();
   }
 
@@ -270,7 +300,8 @@ export class Router {
     for (const slot of this.#slots.values()) {
       for (const q of slot.queue) if (q.message.type === "request") queued++;
     }
-    return queued + this.#inFlight.size + (this.#initialize !== undefined ? 1 : 0);
+    return queued + this.#inFlight.size + (this.#initialize !== undefined ? 1 : 0) +
+      this.#heldLists.length + this.#waitingCalls.size;
   }
 
   /**
@@ -288,27 +319,55 @@ export class Router {
     let wait: Promise<void> | undefined;
     for (const value of parsed.values) {
       const c = classify(value);
-      const text = parsed.values.length === 1 ? line : JSON.stringify(value);
-      switch (c.type) {
-        case "invalid":
-          this.#log.warn(`client sent an invalid message: ${c.reason}`);
-          this.#client.write(
-            errorResponse(c.id, ErrorCode.InvalidRequest, `Invalid Request: ${c.reason}`),
-          );
-          wait = this.#client.ready() ?? wait;
-          break;
-        case "response":
-          wait = this.#replyFromClient(c.id, c.message) ?? wait;
-          break;
-        case "request":
-          wait = this.#request(c, text) ?? wait;
-          break;
-        case "notification":
-          wait = this.#notification(c, text) ?? wait;
-          break;
+      try {
+        wait = this.#clientMessage(c, parsed.values.length === 1 ? line : undefined, value) ??
+          wait;
+      } catch (err) {
+        // A bug or an input mcpmon cannot handle (e.g. too deep to serialize again): this
+        // message gets an error, the session goes on.
+        this.#internalError(c, err);
       }
     }
     return wait;
+  }
+
+  #clientMessage(
+    c: ReturnType<typeof classify>,
+    line: string | undefined,
+    value: unknown,
+  ): Promise<void> | undefined {
+    switch (c.type) {
+      case "invalid":
+        this.#log.warn(`client sent an invalid message: ${c.reason}`);
+        this.#client.write(
+          errorResponse(c.id, ErrorCode.InvalidRequest, `Invalid Request: ${c.reason}`),
+        );
+        return this.#client.ready();
+      case "response":
+        return this.#replyFromClient(c.id, c.message);
+      case "request":
+        return this.#request(c, line ?? JSON.stringify(value));
+      case "notification":
+        return this.#notification(c, line ?? JSON.stringify(value));
+    }
+  }
+
+  /** Logs an exception met while handling one client message and answers that message (-32603). */
+  #internalError(c: ReturnType<typeof classify>, err: unknown) {
+    const what = c.type === "request" || c.type === "notification" ? ` ${c.method}` : "";
+    this.#log.error(
+      `internal error while handling the client's${what} ${c.type}: ${
+        err instanceof Error ? err.stack ?? err.message : String(err)
+      }`,
+    );
+    if (c.type !== "request") return;
+    this.#inFlight.delete(c.id);
+    const detail = err instanceof RangeError
+      ? "the message is nested too deeply for mcpmon to handle"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    this.#answer(errorResponse(c.id, ErrorCode.InternalError, `mcpmon: internal error: ${detail}`));
   }
 
   /**
@@ -329,8 +388,14 @@ export class Router {
       ]);
       timeout.abort();
     }
+    this.#closing.abort();
     await Promise.all(this.backends.map((b) => b.stop()));
     for (const slot of this.#slots.values()) this.#failQueue(slot, "mcpmon is shutting down");
+    this.#openLists();
+    for (const c of this.#waitingCalls.values()) {
+      this.#reject(c, ErrorCode.ServerUnavailable, "mcpmon: mcpmon is shutting down");
+    }
+    this.#waitingCalls.clear();
     if (this.#initialize !== undefined) {
       this.#answer(
         errorResponse(this.#initialize, ErrorCode.ServerUnavailable, "mcpmon is shutting down"),
@@ -352,7 +417,18 @@ export class Router {
     const current = (b: Backend) => slot.backend === b;
     const hooks: BackendHooks = {
       clientReady: () => this.#client.ready(),
-      onServerMessage: (_b, gen, message, line) => this.#fromServer(slot, gen, message, line),
+      onServerMessage: (_b, gen, message, line) => {
+        try {
+          this.#fromServer(slot, gen, message, line);
+        } catch (err) {
+          this.#log.error(
+            `internal error on the server's ${message.method}: ${
+              err instanceof Error ? err.stack ?? err.message : err
+            }`,
+            this.#gateway ? { server: slot.name } : {},
+          );
+        }
+      },
       onReady: (b, gen) => current(b) && this.#onReady(slot, gen),
       onFailed: (b, cause) => current(b) && this.#onFailed(slot, cause),
       onGenerationEnd: (_b, gen) => this.#onGenerationEnd(gen),
@@ -387,7 +463,7 @@ export class Router {
     if (c.method === "tools/call") {
       const name = (c.message.params as Item | undefined)?.name;
       if (this.#restartTool !== undefined && name === this.#restartTool) {
-        this.#callRestartTool(c);
+        this.#callRestartTool(c).catch((err) => this.#internalError(c, err));
         return undefined;
       }
       if (this.#gateway && name === STATUS_TOOL) {
@@ -434,6 +510,7 @@ export class Router {
     if (this.#gateway) {
       this.#initializeAnswered = true;
       this.#answer({ jsonrpc: "2.0", id: c.id, result: this.#gatewayInitializeResult() });
+      this.#awaitBackends();
       return;
     }
     this.#initialize = c.id;
@@ -486,8 +563,12 @@ export class Router {
           : undefined;
         if (spliced !== undefined) return this.#answer(spliced);
         response.id = clientId;
-        if (addsRestartTool) this.#addRestartTool(response);
-        if (transform && response.result) transform(response);
+        try {
+          if (addsRestartTool) this.#addRestartTool(response);
+          if (transform && response.result) transform(response);
+        } catch (err) {
+          return this.#internalError(c, err);
+        }
         this.#answer(response);
       },
     }, line);
@@ -508,6 +589,10 @@ export class Router {
   #cancelFromClient(message: JsonRpcMessage): undefined {
     const params = (message.params ?? {}) as Record<string, unknown>;
     const requestId = params.requestId as JsonRpcId;
+    if (this.#waitingCalls.delete(requestId)) {
+      this.#wakeIdle(); // never sent: a cancelled request is owed no response (MCP)
+      return undefined;
+    }
     for (const slot of this.#slots.values()) {
       const queued = slot.queue.findIndex((q) =>
         q.message.type === "request" && q.message.id === requestId
@@ -572,10 +657,123 @@ export class Router {
     };
   }
 
-  #gatewayRequest(c: ClientRequest): Promise<void> | undefined {
+  /**
+   * Gateway, at the client's `initialize`: the lists are complete once every
+   * backend is listed or failed, each waited for at most its init timeout (a
+   * backend that misses it is reported and listed when it comes).
+   */
+  #awaitBackends() {
+    const waits = [...this.#slots.values()].map((slot) => {
+      if (!slot.coming) return undefined;
+      return new Promise<void>((resolve) => {
+        const ms = slot.backend.options.initTimeoutMs;
+        const timer = setTimeout(() => {
+          if (this.#complete || this.#closing.signal.aborted) return resolve();
+          this.#log.warn(
+            `not ready within its init timeout (${ms} ms); listing the others without waiting for it`,
+            { server: slot.name },
+          );
+          resolve();
+        }, ms);
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.#closing.signal.addEventListener("abort", done, { once: true });
+        slot.waiters.push(() => {
+          this.#closing.signal.removeEventListener("abort", done);
+          done();
+        });
+      });
+    }).filter((w) => w !== undefined);
+    if (waits.length === 0) return this.#openLists();
+    Promise.all(waits).then(() => this.#openLists());
+  }
+
+  /** The lists are complete: answer the list requests held meanwhile. */
+  #openLists() {
+    if (this.#complete) return;
+    this.#complete = true;
+    const held = this.#heldLists;
+    this.#heldLists = [];
+    for (const c of held) {
+      const kind = LIST_METHODS.get(c.method)!;
+      try {
+        this.#answerList(c, kind, ((c.message.params ?? {}) as Item).cursor);
+      } catch (err) {
+        this.#internalError(c, err);
+      }
+    }
+    const calls = this.#heldCalls;
+    this.#heldCalls = [];
+    for (const c of calls) {
+      if (this.#waitingCalls.get(c.id) !== c) continue; // cancelled meanwhile
+      this.#waitingCalls.delete(c.id);
+      if (this.#closing.signal.aborted) {
+        this.#reject(c, ErrorCode.ServerUnavailable, "mcpmon: mcpmon is shutting down");
+        continue;
+      }
+      try {
+        this.#gatewayRequest(c, true);
+      } catch (err) {
+        this.#internalError(c, err);
+      }
+    }
+  }
+
+  /** The backend whose `<server><sep>` starts `name` (a name not listed yet may be its). */
+  #prefixOwner(name: unknown): Slot | undefined {
+    if (typeof name !== "string") return undefined;
+    const sep = this.#gateway!.separator;
+    const at = name.indexOf(sep);
+    return at > 0 ? this.#slots.get(name.slice(0, at)) : undefined;
+  }
+
+  /** Holds a call until `slot` is listed or failed, then routes it again. */
+  #waitForSlot(slot: Slot, c: ClientRequest): undefined {
+    this.#log.debug(`${c.method} waits for the server to be ready`, { server: slot.name });
+    this.#waitingCalls.set(c.id, c);
+    slot.waiters.push(() => {
+      if (this.#waitingCalls.get(c.id) !== c) return; // cancelled, or answered at shutdown
+      this.#waitingCalls.delete(c.id);
+      try {
+        this.#gatewayRequest(c, true);
+      } catch (err) {
+        this.#internalError(c, err);
+      }
+    });
+    return undefined;
+  }
+
+  /**
+   * A call naming no listed tool or prompt: when its prefix names a backend
+   * that is still coming, it waits for it; one that failed answers with its
+   * own error; otherwise the name is unknown.
+   */
+  #unlisted(c: ClientRequest, name: unknown, what: string, retried: boolean): undefined {
+    const slot = this.#prefixOwner(name);
+    if (slot && !retried && slot.coming) return this.#waitForSlot(slot, c);
+    if (slot && (slot.backend.state === "failed" || slot.backend.state === "stopped")) {
+      this.#refuse(
+        slot,
+        c,
+        `server "${slot.name}": ${slot.backend.lastError ?? "the server is not running"}`,
+      );
+      return undefined;
+    }
+    return this.#reject(c, ErrorCode.InvalidParams, `Unknown ${what}: ${name}`);
+  }
+
+  #gatewayRequest(c: ClientRequest, retried = false): Promise<void> | undefined {
     const params = (c.message.params ?? {}) as Item;
-    const kind = LIST_METHODS[c.method];
-    if (kind) return this.#answerList(c, kind, params.cursor);
+    const kind = LIST_METHODS.get(c.method);
+    if (kind) {
+      if (!this.#complete) {
+        this.#heldLists.push(c);
+        return undefined;
+      }
+      return this.#answerList(c, kind, params.cursor);
+    }
     switch (c.method) {
       case "ping":
         this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
@@ -595,8 +793,12 @@ export class Router {
         const owner = typeof params.name === "string" ? table.route(params.name) : undefined;
         const slot = owner && this.#slots.get(owner.server);
         if (!owner || !slot) {
-          const what = c.method === "tools/call" ? "tool" : "prompt";
-          return this.#reject(c, ErrorCode.InvalidParams, `Unknown ${what}: ${params.name}`);
+          return this.#unlisted(
+            c,
+            params.name,
+            c.method === "tools/call" ? "tool" : "prompt",
+            retried,
+          );
         }
         c.message.params = { ...params, name: owner.name };
         return this.#route(slot, c, "");
@@ -604,9 +806,22 @@ export class Router {
       case "resources/read":
       case "resources/subscribe":
       case "resources/unsubscribe": {
-        const target = this.#resourceTarget(String(params.uri));
+        const uri = String(params.uri);
+        const target = this.#resourceTarget(uri);
+        if (!target && !this.#complete && !retried) {
+          // Perhaps a backend not listed yet offers it: wait for the lists to be complete.
+          this.#waitingCalls.set(c.id, c);
+          this.#heldCalls.push(c);
+          return undefined;
+        }
         if (!target) {
-          return this.#reject(c, ErrorCode.InvalidParams, `Unknown resource: ${params.uri}`);
+          return this.#reject(
+            c,
+            ErrorCode.InvalidParams,
+            uri.length > MAX_URI_LENGTH
+              ? `Unknown resource: a URI of ${uri.length} characters, longer than the ${MAX_URI_LENGTH} mcpmon routes by template`
+              : `Unknown resource: ${uri}`,
+          );
         }
         c.message.params = { ...params, uri: target.uri };
         const renamed = target.uri !== params.uri;
@@ -640,6 +855,7 @@ export class Router {
   #resourceTarget(uri: string): { slot: Slot; uri: string } | undefined {
     const routed = this.#resourceRoutes.get(uri);
     if (routed) return routed;
+    if (uri.length > MAX_URI_LENGTH) return undefined;
     const withTemplates = [...this.#slots.values()].filter((s) =>
       (s.lists.resourceTemplates?.length ?? 0) > 0
     );
@@ -722,7 +938,7 @@ export class Router {
         delete slot.lists[kind];
         return;
       }
-      const method = Object.keys(LIST_METHODS).find((m) => LIST_METHODS[m] === kind)!;
+      const method = [...LIST_METHODS].find(([, k]) => k === kind)![0];
       const items: Item[] = [];
       let cursor: string | undefined;
       for (let page = 0; page < 1000; page++) {
@@ -736,11 +952,23 @@ export class Router {
           }
           return;
         }
-        items.push(...list);
+        for (const item of list) items.push(item);
         cursor = (response.result as Item).nextCursor;
         if (!cursor) break;
       }
       if (gen !== slot.backend.current) return; // a newer generation owns the lists now
+      try {
+        JSON.stringify(items); // mcpmon serializes, compares and hashes its lists again
+      } catch (err) {
+        this.#log.error(
+          `${method} of the server cannot be served (${
+            err instanceof RangeError ? "nested too deeply" : err
+          }); it is left out until the server's next list_changed or restart`,
+          { server: slot.name },
+        );
+        delete slot.lists[kind];
+        return;
+      }
       slot.lists[kind] = items;
     }));
     if (!this.#gateway && slot.lists.tools?.some((t) => t.name === RESTART_TOOL)) {
@@ -804,7 +1032,8 @@ export class Router {
       this.#views[kind] = { items: next[kind], json };
       notify.add(LIST_CHANGED[kind]);
     }
-    if (this.#initializeAnswered) {
+    // Before the lists are complete the client has read none of them: nothing to tell.
+    if (this.#initializeAnswered && this.#complete) {
       for (const method of notify) this.#client.write({ jsonrpc: "2.0", method });
     }
   }
@@ -861,7 +1090,12 @@ export class Router {
     slot.listsRead = this.#readLists(slot, gen);
     if (this.#gateway) {
       this.#flushQueue(slot, gen);
-      slot.listsRead = slot.listsRead.then(() => this.#updateViews());
+      slot.reading = true;
+      slot.listsRead = slot.listsRead.then(() => this.#updateViews()).finally(() => {
+        if (slot.backend.current !== gen) return; // a newer generation settles it
+        slot.reading = false;
+        slot.settle();
+      });
       return;
     }
     const init = this.#initialize;
@@ -895,6 +1129,8 @@ export class Router {
   #onFailed(slot: Slot, cause: string) {
     if (!this.#gateway && this.#initialize !== undefined) this.#answerInitializeForFailedServer();
     this.#failQueue(slot, this.#gateway ? `server "${slot.name}": ${cause}` : cause);
+    slot.reading = false;
+    slot.settle();
   }
 
   #failQueue(slot: Slot, cause: string) {
@@ -1035,7 +1271,7 @@ export class Router {
   }
 
   #answer(response: JsonRpcMessage | string) {
-    this.#client.write(response);
+    this.#client.write(typeof response === "string" ? response : serialize(response));
     this.#wakeIdle();
   }
 
@@ -1045,6 +1281,26 @@ export class Router {
       this.#idle = [];
       for (const resolve of waiting) resolve();
     }
+  }
+}
+
+/**
+ * A response's JSON text; one too deep to serialize (RangeError) becomes an
+ * error response with the same id, so the request is still answered.
+ */
+function serialize(response: JsonRpcMessage): string {
+  try {
+    return JSON.stringify(response);
+  } catch (err) {
+    return JSON.stringify(
+      errorResponse(
+        response.id ?? null,
+        ErrorCode.InternalError,
+        `mcpmon: the response cannot be forwarded: ${
+          err instanceof RangeError ? "it is nested too deeply" : String(err)
+        }`,
+      ),
+    );
   }
 }
 
@@ -1073,13 +1329,37 @@ function renameContents(response: JsonRpcMessage, original: string, exposed: unk
   for (const c of contents) if (c?.uri === original) c.uri = exposed;
 }
 
-/** Whether `uri` fits an RFC 6570 template (each `{…}` expression matches one or more characters). */
-function matchesTemplate(template: string, uri: string): boolean {
-  const source = template.split(/\{[^}]*\}/).map((part) =>
-    part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-  )
-    .join(".+");
-  return new RegExp(`^${source}$`).test(uri);
+/** Longest resource URI the gateway routes by template, in characters. */
+export const MAX_URI_LENGTH = 8192;
+
+/**
+ * Whether `uri` fits an RFC 6570 template, each `{…}` expression matching one
+ * or more characters. Linear in practice: each literal between expressions is
+ * placed at its leftmost possible position (which is optimal for wildcards),
+ * the last one at the end; no regular expression, so no backtracking.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { matchesTemplate } from "./router.ts";
+ * assert.equal(matchesTemplate("docs://{project}/{page}.md", "docs://a/b.md"), true);
+ * assert.equal(matchesTemplate("docs://{project}/{page}.md", "docs://a/.md"), false);
+ * ```
+ */
+export function matchesTemplate(template: string, uri: string): boolean {
+  const literals = template.split(/\{[^}]*\}/);
+  if (literals.length === 1) return template === uri;
+  const first = literals[0];
+  const last = literals[literals.length - 1];
+  if (!uri.startsWith(first) || !uri.endsWith(last)) return false;
+  const end = uri.length - last.length; // where the last literal starts
+  let pos = first.length; // where the next expression starts
+  for (let i = 1; i < literals.length - 1; i++) {
+    const at = uri.indexOf(literals[i], pos + 1); // the expression takes at least one character
+    if (at === -1 || at + literals[i].length >= end) return false;
+    pos = at + literals[i].length;
+  }
+  return end - pos >= 1;
 }
 
 /** The lists (tools, prompts, resources) a server's `initialize` result declares. */

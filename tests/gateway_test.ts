@@ -391,3 +391,157 @@ Deno.test("a read of a renamed resource queued during a restart still answers wi
   );
   await g.close();
 });
+
+/** A handler that answers `initialize` only after `ms` (a slow-starting server). */
+function slow(ms: number, inner: Handler): Handler {
+  return (child, msg) => {
+    if (msg.method === "initialize") setTimeout(() => inner(child, msg), ms);
+    else inner(child, msg);
+  };
+}
+
+Deno.test("the gateway's first lists wait until every backend is ready: complete at connect", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
+    server("a"),
+    server("b"),
+  ]);
+  await initialize(g.h);
+  // The first list the client reads already holds both backends (no list_changed needed).
+  const [tools, prompts, resources, templates] = await Promise.all([
+    call(g.h, "tools/list"),
+    call(g.h, "prompts/list"),
+    call(g.h, "resources/list"),
+    call(g.h, "resources/templates/list"),
+  ]);
+  assert.deepEqual(tools.result.tools.map((t: Msg) => t.name), [
+    "a__x",
+    "b__y",
+    "restart_server",
+    "server_status",
+  ]);
+  assert.deepEqual(prompts.result.prompts.map((p: Msg) => p.name), ["a__greet", "b__greet"]);
+  assert.ok(resources.result.resources.some((r: Msg) => r.uri === "b://doc"));
+  assert.deepEqual(templates.result.resourceTemplates, []);
+  await g.close();
+});
+
+Deno.test("a backend that misses its init timeout is reported, not waited for, by the first lists", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: slow(60_000, rich("b", ["y"])) }, [
+    server("a"),
+    server("b", { initTimeoutMs: 200 }),
+  ]);
+  await initialize(g.h);
+  const tools = await call(g.h, "tools/list");
+  assert.deepEqual(tools.result.tools.map((t: Msg) => t.name), [
+    "a__x",
+    "restart_server",
+    "server_status",
+  ]);
+  assert.match(g.h.stderr(), /b\] (warning: )?.*init timeout|did not answer initialize/);
+  await g.close();
+});
+
+Deno.test("a failed backend does not hold the first lists", async () => {
+  const broken: Handler = (child, msg) => {
+    if (msg.method === "initialize") child.exit({ code: 3, signal: null });
+  };
+  const g = startGateway({ a: rich("a", ["x"]), b: broken }, [server("a"), server("b")]);
+  await initialize(g.h);
+  const tools = await call(g.h, "tools/list");
+  assert.deepEqual(tools.result.tools.map((t: Msg) => t.name).slice(0, 1), ["a__x"]);
+  await g.close();
+});
+
+Deno.test("a call naming a backend that is still starting waits for it instead of 'Unknown tool'", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
+    server("a"),
+    server("b"),
+  ]);
+  await initialize(g.h);
+  const r = await call(g.h, "tools/call", { name: "b__y", arguments: {} });
+  const b = g.h.children.find((c) => c.options.command === "b")!;
+  assert.equal(r.result.content[0].text, `y@${b.pid}`);
+  const p = await call(g.h, "prompts/get", { name: "b__greet" });
+  assert.equal(p.result.messages[0].content.text, "b:greet");
+  const unknown = await call(g.h, "tools/call", { name: "b__nope", arguments: {} });
+  assert.equal(unknown.error.code, -32602, "a name the started backend lacks is unknown");
+  await g.close();
+});
+
+Deno.test("a call waiting for a starting backend fails only with that backend's own start error", async () => {
+  const broken: Handler = (child, msg) => {
+    if (msg.method === "initialize") {
+      setTimeout(() => {
+        child.writeStderr("SyntaxError: b is broken\n");
+        child.exit({ code: 1, signal: null });
+      }, 100);
+    }
+  };
+  const g = startGateway({ a: rich("a", ["x"]), b: broken }, [server("a"), server("b")]);
+  await initialize(g.h);
+  const r = await call(g.h, "tools/call", { name: "b__y", arguments: {} });
+  assert.equal(r.error.code, -32000);
+  assert.match(r.error.message, /server "b" exited with code 1/);
+  assert.match(r.error.message, /SyntaxError: b is broken/);
+  await g.close();
+});
+
+Deno.test("a call for a tool a restart adds waits for the restart, then reaches the new tool", async () => {
+  let tools = ["x"];
+  const a = rich("a", [], (child, msg) => {
+    if (msg.method === "tools/list") {
+      child.reply(msg, { tools: tools.map((name) => ({ name, inputSchema: { type: "object" } })) });
+      return true;
+    }
+    return false;
+  });
+  const g = startGateway({ a }, [server("a")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x"]);
+  tools = ["x", "z"];
+  const restarted = g.router.restart("spec", "a");
+  const r = await call(g.h, "tools/call", { name: "a__z", arguments: {} });
+  await restarted;
+  assert.match(r.result.content[0].text, /^z@/);
+  await g.close();
+});
+
+for (const method of ["toString", "constructor", "valueOf", "hasOwnProperty", "isPrototypeOf"]) {
+  Deno.test(`a request whose method is ${method} gets "Method not found" and the gateway goes on`, async () => {
+    const g = startGateway({ a: rich("a", ["x"]) }, [server("a")]);
+    await initialize(g.h);
+    const r = await call(g.h, method);
+    assert.equal(r.error.code, -32601);
+    const ok = await call(g.h, "tools/call", { name: "a__x", arguments: {} });
+    assert.match(ok.result.content[0].text, /^x@/);
+    await g.close();
+  });
+}
+
+Deno.test("template matching is linear: a long URI against a multi-part template answers at once", async () => {
+  const templated = rich("a", ["x"], (child, msg) => {
+    if (msg.method === "resources/templates/list") {
+      child.reply(msg, {
+        resourceTemplates: [{ uriTemplate: "docs://{project}/{version}/{page}.md", name: "d" }],
+      });
+      return true;
+    }
+    return false;
+  });
+  const g = startGateway({ a: templated, b: rich("b", ["y"]) }, [server("a"), server("b")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x", "b__y"]);
+  const t0 = performance.now();
+  // The only backend with templates gets what no template matches; the match itself must not hang
+  // (a backtracking regex took 46 s on this input).
+  const long = await call(g.h, "resources/read", { uri: "docs://" + "/".repeat(5000) + "x" });
+  const ms = performance.now() - t0;
+  assert.ok(long.result, "answered");
+  assert.ok(ms < 2000, `took ${ms} ms`);
+  const hit = await call(g.h, "resources/read", { uri: "docs://p/v1/intro.md" });
+  assert.equal(hit.result.contents[0].text, "a read docs://p/v1/intro.md");
+  const huge = await call(g.h, "resources/read", { uri: "docs://" + "a".repeat(9000) + ".md" });
+  assert.equal(huge.error.code, -32602);
+  assert.match(huge.error.message, /longer than the 8192/);
+  await g.close();
+});
