@@ -92,8 +92,13 @@ type Item = Record<string, any>;
 export interface GatewayOptions {
   /** Between server name and tool or prompt name (default `__`). */
   separator: string;
-  /** Longest exposed name; longer ones are shortened with a hash (default 64). */
+  /**
+   * Longest exposed name; longer ones are shortened with a hash. The CLI
+   * passes the model's limit minus the client's prefix (see `exposedBudget`).
+   */
   nameBudget: number;
+  /** Offer `mcpmon_list_tools` and `mcpmon_call_tool` (default false). */
+  callThrough?: boolean;
 }
 
 /** A client message waiting for its backend, with what to do to its response. */

@@ -13,6 +13,7 @@ import { Registry, stateDir } from "./control.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
+import { defaultClientPrefix, exposedBudget } from "./names.ts";
 import { Router } from "./router.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import type { RestartOutcome } from "./supervisor.ts";
@@ -88,9 +89,13 @@ export async function runGateway(
     return 2;
   }
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
-  const router = new Router(runtime, log, config.servers, {
-    gateway: { separator: config.separator, nameBudget: config.nameBudget },
+  // Names fit the model's limit with the client's prefix (`mcp__<name>__` unless configured).
+  const naming = (c: GatewayConfig) => ({
+    separator: c.separator,
+    nameBudget: exposedBudget(c.nameBudget, c.clientPrefix ?? defaultClientPrefix(name)),
+    callThrough: c.callThrough,
   });
+  const router = new Router(runtime, log, config.servers, { gateway: naming(config) });
   const watchers = new Map<string, Watcher>();
   const watch = (server: ServerOptions) => {
     const watcher = watchServer(
@@ -116,8 +121,8 @@ export async function runGateway(
       return;
     }
     const diff = diffConfigs(config, next);
-    if (next.separator !== config.separator || next.nameBudget !== config.nameBudget) {
-      router.setNaming({ separator: next.separator, nameBudget: next.nameBudget });
+    if (JSON.stringify(naming(next)) !== JSON.stringify(naming(config))) {
+      router.setNaming(naming(next));
     }
     const byName = new Map(next.servers.map((s) => [s.name, s]));
     for (const n of [...diff.removed, ...diff.changed]) {

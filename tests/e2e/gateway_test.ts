@@ -153,7 +153,7 @@ Deno.test("long names are shortened within the budget, and a sampling request re
   await a.writeTools([{ name: "a_tool_with_a_rather_long_descriptive_name", text: "long one" }]);
   await Deno.writeTextFile(
     config,
-    yaml({ "an-extremely-verbose-server-name": [a] }, "nameBudget: 40"),
+    yaml({ "an-extremely-verbose-server-name": [a] }, 'nameBudget: 40\nclientPrefix: ""'),
   );
   await using mon = await startMcpmon({
     mcpmonArgs: ["--config", config],
@@ -207,4 +207,26 @@ Deno.test("a Claude Code .mcp.json works as a gateway config", async () => {
   await using mon = await startMcpmon({ mcpmonArgs: ["--config", config], server: [] });
   await waitForTools(mon, (n) => n.includes("docs__hello"));
   assert.equal(await callText(mon.client, "docs__echo", { text: "json ok" }), "json ok");
+});
+
+Deno.test("by default names leave room for the client's prefix mcp__<--name>__ within 64 characters", async () => {
+  await using a = await makeFixtureDir();
+  await using cfg = await makeFixtureDir();
+  const config = `${cfg.dir}/.mcpmon.yaml`;
+  const tool = "t".repeat(58); // 61 characters in the gateway, 75 as Claude Code sends it
+  await a.writeTools([{ name: tool, text: "fits" }]);
+  await Deno.writeTextFile(config, yaml({ fm: [a] }));
+  await using mon = await startMcpmon({
+    mcpmonArgs: ["--config", config, "--name", "tools"],
+    server: [],
+  });
+  const names = await waitForTools(mon, (n) => n.some((x) => x.startsWith("fm__t")));
+  const exposed = names.find((n) => n.startsWith("fm__t"))!;
+  assert.ok(
+    ("mcp__tools__" + exposed).length <= 64,
+    `mcp__tools__${exposed} is ${("mcp__tools__" + exposed).length} characters`,
+  );
+  assert.equal(exposed.length, 64 - "mcp__tools__".length);
+  assert.equal(await callText(mon.client, exposed), "fits");
+  for (const n of names) assert.ok(("mcp__tools__" + n).length <= 64, n);
 });
