@@ -38,6 +38,7 @@ import {
   RESTART_TOOL_FALLBACK,
   restartResultText,
   restartToolDefinition,
+  type ToolDiff,
   type ToolLike,
 } from "./restart_tool.ts";
 import type { Runtime } from "./runtime/mod.ts";
@@ -82,6 +83,12 @@ const LIST_CHANGED: Record<ListKind, string> = {
 const PAGE_SIZE = 100;
 /** The gateway's status tool. */
 const STATUS_TOOL = "server_status";
+/**
+ * How long `restart_server` waits, at most, for the client to re-read the
+ * tools after `list_changed` before it answers (Claude Code re-lists within
+ * ~15 ms), so the model's next request can name the new tools.
+ */
+export const RELIST_WAIT_MS = 1000;
 
 type ClientMessage = Extract<ReturnType<typeof classify>, { type: "request" | "notification" }>;
 type ClientRequest = Extract<ClientMessage, { type: "request" }>;
@@ -196,6 +203,17 @@ export class Router {
   #waitingCalls = new Map<JsonRpcId, ClientRequest>();
   /** Gateway: resource requests, among {@linkcode Router.#waitingCalls}, held until the lists are complete. */
   #heldCalls: ClientRequest[] = [];
+  /** Longest wait of `restart_server` for the client to re-read the tools. */
+  readonly #relistWaitMs: number;
+  /** Counts events, to order a `tools/list` against the last tools `list_changed`. */
+  #seq = 0;
+  /** The {@linkcode Router.#seq} of the last tools `list_changed` sent to the client. */
+  #toolsChangedAt = 0;
+  /** The latest {@linkcode Router.#seq} at which a `tools/list` the client got an answer to arrived. */
+  #relistedAt = 0;
+  /** When each `tools/list` request arrived. */
+  #arrivals = new WeakMap<ClientMessage, number>();
+  #relistWaiters: (() => void)[] = [];
   /** Aborted by {@linkcode Router.close}: ends the router's own timers. */
   readonly #closing = new AbortController();
 
@@ -208,8 +226,9 @@ export class Router {
     runtime: Runtime,
     log: Logger,
     servers: readonly ServerOptions[],
-    options: { gateway?: GatewayOptions } = {},
+    options: { gateway?: GatewayOptions; relistWaitMs?: number } = {},
   ) {
+    this.#relistWaitMs = options.relistWaitMs ?? RELIST_WAIT_MS;
     this.#runtime = runtime;
     this.#log = log;
     this.#gateway = options.gateway;
@@ -454,6 +473,7 @@ export class Router {
   // ── client → server ──────────────────────────────────────────────────────
 
   #request(c: ClientRequest, line: string): Promise<void> | undefined {
+    if (c.method === "tools/list") this.#arrivals.set(c, ++this.#seq);
     if (c.method === "initialize") {
       this.#clientInitialize(c);
       return undefined;
@@ -566,7 +586,11 @@ export class Router {
         const spliced = text !== undefined && !addsRestartTool && !transform
           ? replaceId(text, id, clientId)
           : undefined;
-        if (spliced !== undefined) return this.#answer(spliced);
+        if (spliced !== undefined) {
+          this.#answer(spliced);
+          if (c.method === "tools/list") this.#answeredToolsList(c);
+          return;
+        }
         response.id = clientId;
         try {
           if (addsRestartTool) this.#addRestartTool(response);
@@ -575,6 +599,7 @@ export class Router {
           return this.#internalError(c, err);
         }
         this.#answer(response);
+        if (c.method === "tools/list") this.#answeredToolsList(c);
       },
     }, line);
     this.#inFlight.set(clientId, { gen, id });
@@ -891,6 +916,7 @@ export class Router {
     const result: Item = { [kind]: page };
     if (offset + PAGE_SIZE < items.length) result.nextCursor = encodeCursor(offset + PAGE_SIZE);
     this.#answer({ jsonrpc: "2.0", id: c.id, result });
+    if (kind === "tools") this.#answeredToolsList(c);
     return undefined;
   }
 
@@ -1039,7 +1065,7 @@ export class Router {
     }
     // Before the lists are complete the client has read none of them: nothing to tell.
     if (this.#initializeAnswered && this.#complete) {
-      for (const method of notify) this.#client.write({ jsonrpc: "2.0", method });
+      for (const method of notify) this.#listChanged(method);
     }
   }
 
@@ -1086,7 +1112,53 @@ export class Router {
         }
       }
     }
+    if (c.method === LIST_CHANGED.tools) {
+      // Single mode: keep mcpmon's copy of the tools current (restart diffs, call-through).
+      if (slot.lists.tools !== undefined) {
+        slot.listsRead = this.#readLists(slot, gen, ["tools"]);
+      }
+      this.#toolsChangedAt = ++this.#seq;
+    }
     this.#client.write(line);
+  }
+
+  /** Tells the client a list changed. */
+  #listChanged(method: string) {
+    if (method === LIST_CHANGED.tools) this.#toolsChangedAt = ++this.#seq;
+    this.#client.write({ jsonrpc: "2.0", method });
+  }
+
+  /** A `tools/list` was answered: wake whoever waits for the client to re-read the tools. */
+  #answeredToolsList(c: ClientMessage) {
+    const at = this.#arrivals.get(c);
+    if (at === undefined) return;
+    this.#arrivals.delete(c);
+    if (at > this.#relistedAt) this.#relistedAt = at;
+    if (at > this.#toolsChangedAt) {
+      const waiting = this.#relistWaiters;
+      this.#relistWaiters = [];
+      for (const wake of waiting) wake();
+    }
+  }
+
+  /**
+   * Resolves once the client has read the tools after the last tools
+   * `list_changed`, or after {@linkcode RELIST_WAIT_MS} (at once when it already has).
+   */
+  #clientRelisted(): Promise<void> {
+    if (this.#relistedAt > this.#toolsChangedAt || this.#closing.signal.aborted) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#closing.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.#relistWaitMs);
+      this.#closing.signal.addEventListener("abort", done, { once: true });
+      this.#relistWaiters.push(done);
+    });
   }
 
   // ── backend lifecycle ────────────────────────────────────────────────────
@@ -1117,7 +1189,7 @@ export class Router {
       // Deliver first what waited for this generation, then tell the client its lists may differ.
       this.#flushQueue(slot, gen);
       for (const list of declaredLists(gen.initResult ?? {})) {
-        this.#client.write({ jsonrpc: "2.0", method: `notifications/${list}/list_changed` });
+        this.#listChanged(`notifications/${list}/list_changed`);
       }
     } else this.#flushQueue(slot, gen);
   }
@@ -1238,12 +1310,19 @@ export class Router {
     );
     await slot.listsRead;
     const before = slot.lists.tools;
+    const toldBefore = this.#toolsChangedAt;
     const outcome = await slot.backend.restart(
       why ? `${RESTART_TOOL}: ${why}` : `${RESTART_TOOL} tool`,
     );
     if (outcome.ok) await slot.listsRead;
+    // Answer once the client has re-read the tools it was told changed, so the model's next
+    // request can already name the new ones (bounded: a client that never re-lists only delays it).
+    if (this.#toolsChangedAt !== toldBefore) await this.#clientRelisted();
     const after = outcome.ok ? slot.lists.tools : undefined;
-    let diff = before && after ? diffTools(before as ToolLike[], after as ToolLike[]) : undefined;
+    let diff: ToolDiff | undefined;
+    try {
+      diff = before && after ? diffTools(before as ToolLike[], after as ToolLike[]) : undefined;
+    } catch { /* too deep to compare: no diff */ }
     if (diff && this.#gateway) {
       const expose = (names: string[]) =>
         names.map((n) =>

@@ -527,3 +527,93 @@ Deno.test("matchesTemplate: each expression takes one or more characters, litera
   assert.equal(matchesTemplate(t, "docs://" + "/".repeat(100_000) + "x"), false);
   assert.ok(performance.now() - t0 < 2000, "no backtracking");
 });
+
+/** Re-reads the tools `delayMs` after each tools list_changed, as Claude Code does. */
+function relistOnChange(h: FakeHarness, delayMs: number) {
+  let n = 0;
+  const watch = async () => {
+    for (;;) {
+      const seen = n;
+      await h.clientWaitFor((m) =>
+        m.method === "notifications/tools/list_changed" &&
+        h.clientReceived.filter((x) => x.method === "notifications/tools/list_changed").length >
+          seen
+      );
+      n++;
+      await new Promise((r) => setTimeout(r, delayMs));
+      h.clientSend({ jsonrpc: "2.0", id: `relist${n}`, method: "tools/list" });
+    }
+  };
+  watch();
+}
+
+Deno.test("restart_server answers only after the client has re-read the tools following list_changed", async () => {
+  const s = start([basicServer(["a"]), basicServer(["a", "b"])]);
+  await initialize(s.h);
+  relistOnChange(s.h, 40);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "r",
+    method: "tools/call",
+    params: { name: "restart_server", arguments: {} },
+  });
+  const result = await s.h.clientWaitFor(byId("r"));
+  assert.match(result.result.content[0].text, /Tools added: b/);
+  const relist = s.h.clientReceived.findIndex(byId("relist1"));
+  assert.ok(relist !== -1, "the client re-listed before the result came");
+  assert.ok(relist < s.h.clientReceived.indexOf(result), "the re-list was answered first");
+  await s.close();
+});
+
+Deno.test("restart_server answers anyway when the client does not re-read the tools in time", async () => {
+  const s = start([basicServer(["a"]), basicServer(["a", "b"])]);
+  await initialize(s.h);
+  const t0 = performance.now();
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "r",
+    method: "tools/call",
+    params: { name: "restart_server", arguments: {} },
+  });
+  const result = await s.h.clientWaitFor(byId("r"));
+  assert.match(result.result.content[0].text, /Tools added: b/);
+  assert.ok(performance.now() - t0 >= 900, "it waited for a re-list, bounded");
+  await s.close();
+});
+
+Deno.test("single mode: the server's own tools list_changed refreshes mcpmon's copy, so the next restart diffs against it", async () => {
+  let tools = ["a"];
+  const server = basicServer([], (child, msg) => {
+    if (msg.method === "tools/list") {
+      child.reply(msg, { tools: tools.map((name) => ({ name, inputSchema: { type: "object" } })) });
+      return true;
+    }
+    if (msg.method === "tools/call" && msg.params.name === "grow") {
+      tools = ["a", "b"];
+      child.send({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+      child.reply(msg, { content: [] });
+      return true;
+    }
+    return false;
+  });
+  const s = start([server]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: "g", method: "tools/call", params: { name: "grow" } });
+  await s.h.clientWaitFor(byId("g"));
+  await s.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
+  await s.h.children[0].waitFor((m) =>
+    m.method === "tools/list" && m.id !== undefined &&
+    s.h.children[0].received.filter((x) => x.method === "tools/list").length >= 2
+  );
+  s.h.clientSend({ jsonrpc: "2.0", id: "l", method: "tools/list" }); // the client re-lists
+  await s.h.clientWaitFor(byId("l"));
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "r",
+    method: "tools/call",
+    params: { name: "restart_server", arguments: {} },
+  });
+  const result = await s.h.clientWaitFor(byId("r"));
+  assert.match(result.result.content[0].text, /Tools added: none/);
+  await s.close();
+});
