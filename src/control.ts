@@ -68,6 +68,22 @@ export interface LastRestart {
   at: number;
 }
 
+/** One server behind a gateway, as `mcpmon status` shows it. */
+export interface BackendStatus {
+  /** The server's name in the gateway's config. */
+  name: string;
+  /** Its state. */
+  state: BackendState;
+  /** Its process's pid, while one runs. */
+  serverPid?: number;
+  /** Its completed restarts. */
+  restarts: number;
+  /** Why it last restarted. */
+  lastReason?: string;
+  /** Why it last failed. */
+  lastError?: string;
+}
+
 /** What a running mcpmon publishes in `<dir>/<pid>.json`. */
 export interface InstanceStatus {
   /** The server's name (`--name`, or derived from the command). */
@@ -101,6 +117,8 @@ export interface InstanceStatus {
    * by another process is not taken for this instance.
    */
   procStart?: string;
+  /** A gateway's servers, one entry each (`mcpmon restart <gateway>/<server>`). */
+  backends?: BackendStatus[];
 }
 
 /** What {@linkcode Registry.open} needs to know about the instance. */
@@ -123,6 +141,8 @@ export interface RestartRequest {
   id: string;
   /** Why, as the requester said; absent: use the signal's name. */
   reason?: string;
+  /** Gateway: the one server to restart; absent: all of them. */
+  server?: string;
 }
 
 /** One instance file in the state directory, as a client sees it. */
@@ -522,7 +542,7 @@ export class Registry {
    * `kill -USR2`).
    */
   takeRequest(): RestartRequest | undefined {
-    const taken: { id: string; reason?: string; mtime: number }[] = [];
+    const taken: { id: string; reason?: string; server?: string; mtime: number }[] = [];
     for (const file of this.#requestFiles()) {
       const path = join(this.dir, file);
       let text: string;
@@ -534,7 +554,7 @@ export class Registry {
         continue;
       }
       removeQuietly(path);
-      let value: { id?: unknown; reason?: unknown } = {};
+      let value: { id?: unknown; reason?: unknown; server?: unknown } = {};
       try {
         value = JSON.parse(text) ?? {};
       } catch { /* a bare request */ }
@@ -542,13 +562,19 @@ export class Registry {
       const reason = typeof value.reason === "string" && value.reason !== ""
         ? value.reason
         : undefined;
-      taken.push({ id, reason, mtime });
+      const server = typeof value.server === "string" && value.server !== ""
+        ? value.server
+        : undefined;
+      taken.push({ id, reason, server, mtime });
     }
     if (taken.length === 0) return undefined;
     taken.sort((a, b) => a.mtime - b.mtime);
     const reasons = [...new Set(taken.flatMap((t) => t.reason === undefined ? [] : [t.reason]))];
     const request: RestartRequest = { id: taken[0].id };
     if (reasons.length > 0) request.reason = reasons.join("; ");
+    // Requests for different servers (or one for all) fold into a restart of every server.
+    const server = taken[0].server;
+    if (server !== undefined && taken.every((t) => t.server === server)) request.server = server;
     if (taken.length > 1) this.#folded.set(request.id, taken.map((t) => t.id));
     return request;
   }
@@ -623,8 +649,9 @@ async function restartOne(
   reason: string | undefined,
   timeoutMs: number,
   pollMs: number,
+  server?: string,
 ): Promise<RestartResult> {
-  const { name } = entry.status;
+  const name = server === undefined ? entry.status.name : `${entry.status.name}/${server}`;
   const pid = entry.pid;
   const id = crypto.randomUUID();
   const requestPath = join(dir, `${pid}.request.${id}.json`);
@@ -634,7 +661,7 @@ async function restartOne(
     ...fields,
   });
   try {
-    writeAtomic(requestPath, JSON.stringify({ id, reason }) + "\n");
+    writeAtomic(requestPath, JSON.stringify({ id, reason, server }) + "\n");
   } catch (err) {
     return result({ ok: false, error: `cannot write ${requestPath}: ${messageOf(err)}` });
   }
@@ -704,9 +731,29 @@ export async function restartCommand(
   out: ControlOutput,
   options: RestartCommandOptions = {},
 ): Promise<number> {
-  const matches = listInstances(dir).filter((e): e is InstanceEntry & { status: InstanceStatus } =>
-    e.alive && e.status?.name === name
+  const live = listInstances(dir).filter((e): e is InstanceEntry & { status: InstanceStatus } =>
+    e.alive && e.status !== undefined
   );
+  let matches = live.filter((e) => e.status.name === name);
+  // `<gateway>/<server>`: one server of a gateway.
+  let server: string | undefined;
+  const slash = name.lastIndexOf("/");
+  if (matches.length === 0 && slash > 0 && slash < name.length - 1) {
+    const gateways = live.filter((e) => e.status.name === name.slice(0, slash));
+    server = name.slice(slash + 1);
+    matches = gateways.filter((e) => e.status.backends?.some((b) => b.name === server));
+    if (gateways.length > 0 && matches.length === 0) {
+      const servers = [
+        ...new Set(gateways.flatMap((e) => e.status.backends ?? []).map((b) => b.name)),
+      ];
+      out.stderr(
+        `${name.slice(0, slash)} has no server named ${server}; its servers: ${
+          servers.length > 0 ? servers.join(", ") : "none"
+        }\n`,
+      );
+      return 2;
+    }
+  }
   if (matches.length === 0) {
     const running = runningNames(dir);
     out.stderr(
@@ -724,6 +771,7 @@ export async function restartCommand(
         reason ?? "mcpmon restart",
         options.timeoutMs ?? RESTART_TIMEOUT_MS,
         options.pollMs ?? 50,
+        server,
       )
     ),
   );
@@ -803,6 +851,19 @@ export function statusCommand(dir: string, json: boolean, out: ControlOutput): P
       oneLine(status?.lastReason, 40) || "-",
       oneLine(status?.lastError, 60) || "-",
     ]);
+    // A gateway: a row per server behind it.
+    for (const b of alive ? status?.backends ?? [] : []) {
+      rows.push([
+        `${status!.name}/${b.name}`,
+        String(pid),
+        b.serverPid !== undefined ? String(b.serverPid) : "-",
+        "-",
+        String(b.restarts),
+        b.state,
+        oneLine(b.lastReason, 40) || "-",
+        oneLine(b.lastError, 60) || "-",
+      ]);
+    }
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const row of rows) {

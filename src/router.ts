@@ -1344,6 +1344,14 @@ export class Router {
     });
   }
 
+  /**
+   * Sends the client a log message (`notifications/message`, logger
+   * `mcpmon`), once its session is initialized; e.g. an invalid config edit.
+   */
+  notify(level: "error" | "warning" | "info", data: string): void {
+    this.#notifyClient(level, data);
+  }
+
   /** Sends the client a log message (`notifications/message`) from mcpmon. */
   #notifyClient(level: "error" | "warning" | "info", data: string) {
     if (!this.#initializeAnswered) return;

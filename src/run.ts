@@ -117,7 +117,11 @@ export async function runGateway(
     try {
       next = readConfig(configPath);
     } catch (err) {
-      log.error(`${describeConfigError(err, configPath)}\nKeeping the servers that are running.`);
+      const message = `${
+        describeConfigError(err, configPath)
+      }\nKeeping the servers that are running.`;
+      log.error(message);
+      router.notify("error", message); // the client (and the model) hear of it too
       return;
     }
     const diff = diffConfigs(config, next);
@@ -178,8 +182,17 @@ export async function runGateway(
       lastError: failed.length > 0
         ? failed.map((b) => `${b.name}: ${b.lastError}`).join("\n")
         : undefined,
+      backends: backends.map((b) => ({
+        name: b.name,
+        state: b.state,
+        serverPid: b.pid,
+        restarts: b.restarts,
+        lastReason: b.lastReason,
+        lastError: b.lastError,
+      })),
     });
   };
+  let gatewayRestarts = 0; // restarts of the whole gateway, counted from 1
   return await serve(runtime, log, router, {
     name,
     command: ["mcpmon", "--config", configPath],
@@ -188,13 +201,25 @@ export async function runGateway(
       configWatcher.close();
       for (const w of watchers.values()) w.close();
     },
-    restart: async (reason) => {
+    restart: async (reason, server) => {
+      if (server !== undefined) {
+        // `mcpmon restart <gateway>/<server>`: that server alone.
+        return await router.restart(reason, server).catch((err) => ({
+          ok: false,
+          restart: 0,
+          durationMs: 0,
+          error: err instanceof Error ? err.message : String(err),
+          timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
+        }));
+      }
       const outcomes = await Promise.all(
         router.backends.map((b) => router.restart(reason, b.name)),
       );
+      const ok = outcomes.every((o) => o.ok);
+      if (ok) gatewayRestarts++;
       return {
-        ok: outcomes.every((o) => o.ok),
-        restart: outcomes.reduce((n, o) => n + o.restart, 0),
+        ok,
+        restart: gatewayRestarts + (ok ? 0 : 1),
         durationMs: Math.max(0, ...outcomes.map((o) => o.durationMs)),
         error: outcomes.filter((o) => !o.ok).map((o) => o.error).join("\n") || undefined,
         timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
@@ -214,8 +239,11 @@ interface ServeOptions {
   cwd: string;
   /** Stops every file watcher. */
   closeWatchers(): void;
-  /** Restarts what a SIGHUP/SIGUSR2 or `mcpmon restart` should restart. */
-  restart(reason: string): Promise<RestartOutcome>;
+  /**
+   * Restarts what a SIGHUP/SIGUSR2 or `mcpmon restart` should restart;
+   * `server`: one server of a gateway (`mcpmon restart <gateway>/<server>`).
+   */
+  restart(reason: string, server?: string): Promise<RestartOutcome>;
   /** Keeps the registry entry up to date from now on. */
   track(registry: Registry): void;
 }
@@ -256,8 +284,12 @@ async function serve(
   for (const signal of ["SIGHUP", "SIGUSR2"] as const) {
     removers.push(runtime.onSignal(signal, () => {
       const request = registry?.takeRequest();
-      log.info(`Received ${signal}; restarting${request?.reason ? ` (${request.reason})` : ""}`);
-      mode.restart(request?.reason ?? signal).then((outcome) =>
+      log.info(
+        `Received ${signal}; restarting${request?.server ? ` ${request.server}` : ""}${
+          request?.reason ? ` (${request.reason})` : ""
+        }`,
+      );
+      mode.restart(request?.reason ?? signal, request?.server).then((outcome) =>
         registry?.recordRestart(outcome, request)
       );
     }));

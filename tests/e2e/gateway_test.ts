@@ -111,10 +111,15 @@ Deno.test("editing the config adds, removes and restarts only the servers whose 
   await waitForTools(mon, (n) => !n.includes("alpha__hello"));
   await waitUntil(() => !processAlive(Number(pidA)), 5000, "alpha's server stops");
 
-  // An invalid edit keeps the running set and says where the problem is.
+  // An invalid edit keeps the running set and says where the problem is, in the log and to the
+  // client (a notifications/message at error level).
+  const mark = mon.notificationCount();
   await Deno.writeTextFile(config, yaml({ gamma: [c] }).replace("command: node", "comand: node"));
   await mon.waitForStderr(/mcpmon\.yaml:\d+:\d+: unknown key servers\.gamma\.comand/);
   await mon.waitForStderr(/Keeping the servers that are running/);
+  const told = await mon.waitForNotification("notifications/message", { after: mark });
+  assert.equal(told.params?.level, "error");
+  assert.match(String(told.params?.data), /unknown key servers\.gamma\.comand/);
   assert.match(await callText(mon.client, "gamma__pid"), /^\d+$/);
   assert.match(await callText(mon.client, "beta__pid"), /^\d+$/);
 });
