@@ -26,11 +26,11 @@
  */
 import {
   chmodSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
-  statSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -211,7 +211,11 @@ export function stateDir(env: (name: string) => string | undefined): string {
     ? join(xdg, "mcpmon")
     : join(env("HOME") || homedir(), ".mcpmon");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stat = statSync(dir);
+  // lstat: a symlink is refused, never followed (its target is not ours to chmod).
+  const stat = lstatSync(dir);
+  if (stat.isSymbolicLink()) {
+    throw new Error(`${dir} is a symbolic link; refusing it as mcpmon's state dir`);
+  }
   if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) {
@@ -291,6 +295,27 @@ export function instanceAlive(pid: number, procStart?: string): boolean {
   return procStart === undefined || procStart === stat.start;
 }
 
+/**
+ * Whether `pid` is the mcpmon that wrote a status file recording
+ * `procStart`, so a status file naming another process (forged, or a pid
+ * reused) never gets that process signalled. Where `/proc` can be read
+ * (Linux): the recorded start time must match; a file without one (an
+ * instance that could not read `/proc`, e.g. Deno without `--allow-all`)
+ * must name a process whose command line mentions mcpmon. Elsewhere:
+ * whether the process runs (signal 0).
+ */
+function isInstance(pid: number, procStart: string | undefined): boolean {
+  if (!instanceAlive(pid, procStart)) return false;
+  if (procStart !== undefined) return true;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return true; // no /proc here, or not readable: the portable check is all there is
+  }
+  return cmdline.includes("mcpmon");
+}
+
 function parseStatus(text: string): InstanceStatus | undefined {
   let value: unknown;
   try {
@@ -315,7 +340,33 @@ function parseStatus(text: string): InstanceStatus | undefined {
   };
 }
 
+/**
+ * Whether `path` is a regular file (not a symlink, FIFO, socket or device,
+ * which could hang a read or lead elsewhere) owned by this user; its stats if so.
+ */
+function ownRegularFile(path: string): { mtimeMs: number } | undefined {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!stat.isFile()) return undefined;
+  const uid = currentUid();
+  return uid === undefined || stat.uid === uid ? stat : undefined;
+}
+
+/** This process's uid; undefined where there is none (Windows) or it may not be read. */
+function currentUid(): number | undefined {
+  try {
+    return process.getuid?.();
+  } catch {
+    return undefined;
+  }
+}
+
 function readStatus(path: string): InstanceStatus | undefined {
+  if (!ownRegularFile(path)) return undefined;
   try {
     return parseStatus(readFileSync(path, "utf8"));
   } catch {
@@ -345,12 +396,14 @@ export function listInstances(dir: string): InstanceEntry[] {
       pid,
       path,
       status: valid ? status : undefined,
-      alive: instanceAlive(pid, valid ? status.procStart : undefined),
+      alive: valid ? isInstance(pid, status.procStart) : instanceAlive(pid),
     });
   }
-  return entries.sort((a, b) =>
-    (a.status?.name ?? "").localeCompare(b.status?.name ?? "") || a.pid - b.pid
-  );
+  // A plain comparison: localeCompare is slow enough to matter for 100k stale entries.
+  return entries.sort((a, b) => {
+    const x = a.status?.name ?? "", y = b.status?.name ?? "";
+    return x < y ? -1 : x > y ? 1 : a.pid - b.pid;
+  });
 }
 
 function readDir(dir: string): string[] {
@@ -547,8 +600,10 @@ export class Registry {
       const path = join(this.dir, file);
       let text: string;
       let mtime: number;
+      const stat = ownRegularFile(path);
+      if (!stat) continue; // not a file this user wrote (a FIFO would hang the read)
       try {
-        mtime = statSync(path).mtimeMs;
+        mtime = stat.mtimeMs;
         text = readFileSync(path, "utf8");
       } catch {
         continue;
