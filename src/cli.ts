@@ -71,7 +71,7 @@ export type CliCommand =
   | { kind: "help"; topic?: Subcommand }
   | { kind: "version" }
   | { kind: "run"; server: ServerOptions; log: LogOptions }
-  | { kind: "gateway"; config: string; name: string; log: LogOptions }
+  | { kind: "gateway"; config: string; name: string; log: LogOptions; callThrough?: boolean }
   | { kind: "restart"; name: string; reason?: string; json?: boolean }
   | { kind: "status"; json: boolean }
   | { kind: "clean" };
@@ -108,6 +108,7 @@ export const OPTIONS = {
   "min-interval": { type: "string" },
   build: { type: "string" },
   "no-restart-tool": { type: "boolean" },
+  "call-through": { type: "boolean" },
   "keep-pycache": { type: "boolean" },
   name: { type: "string", short: "n" },
   quiet: { type: "boolean", short: "q" },
@@ -230,6 +231,12 @@ ${
     [
       "    --no-restart-tool",
       "Do not offer the client the restart_server tool",
+    ],
+    [
+      "    --call-through",
+      "Also offer mcpmon_list_tools and mcpmon_call_tool:\n" +
+      "the live tools, callable by name, for clients that\n" +
+      "never re-read their tool list (also with --config)",
     ],
     [
       "    --keep-pycache",
@@ -567,6 +574,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
       config: resolve(cwd, values.config),
       name: values.name ?? "gateway",
       log,
+      ...(values["call-through"] ? { callThrough: true } : {}),
     };
   }
 
@@ -586,6 +594,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     graceMs: parseMs(values.grace, "--grace", DEFAULT_GRACE_MS),
     initTimeoutMs: parseMs(values["init-timeout"], "--init-timeout", DEFAULT_INIT_TIMEOUT_MS),
     restartTool: !values["no-restart-tool"],
+    callThrough: values["call-through"] ? true : undefined,
     clearPycache: !values["keep-pycache"],
     minRestartIntervalMs: parseMs(
       values["min-interval"],
@@ -601,6 +610,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
 const GATEWAY_FLAGS: ReadonlySet<string> = new Set([
   "config",
   "name",
+  "call-through",
   "quiet",
   "verbose",
   "debug",
@@ -838,7 +848,9 @@ export async function main(runtime: Runtime): Promise<number> {
     case "run":
       return await run(runtime, cli.server, cli.log);
     case "gateway":
-      return await runGateway(runtime, cli.config, cli.name, cli.log);
+      return await runGateway(runtime, cli.config, cli.name, cli.log, {
+        callThrough: cli.callThrough,
+      });
     case "restart":
     case "status":
     case "clean":

@@ -33,11 +33,15 @@ import {
 import type { Logger } from "./log.ts";
 import { exposedName, NameTable } from "./names.ts";
 import {
+  CALL_TOOL,
+  callThroughTools,
   diffTools,
+  LIST_TOOLS,
   RESTART_TOOL,
   RESTART_TOOL_FALLBACK,
   restartResultText,
   restartToolDefinition,
+  schemaHash,
   type ToolDiff,
   type ToolLike,
 } from "./restart_tool.ts";
@@ -185,6 +189,8 @@ export class Router {
   #idle: (() => void)[] = [];
   /** The injected restart tool's name; undefined when it is turned off. */
   #restartTool: string | undefined;
+  /** Offer `mcpmon_list_tools` and `mcpmon_call_tool`. */
+  #callThrough: boolean;
   /** Gateway: the merged lists, their name tables and routes. */
   #views: Record<ListKind, View> = emptyViews();
   #toolNames = new NameTable("__", 64);
@@ -253,6 +259,9 @@ export class Router {
     for (const server of servers) this.#addSlot(server);
     const restartTool = this.#gateway ? true : servers[0].restartTool !== false;
     if (restartTool) this.#restartTool = RESTART_TOOL;
+    this.#callThrough = this.#gateway
+      ? this.#gateway.callThrough === true
+      : servers[0].callThrough === true;
   }
 
   /** The first (in single-server mode, the only) backend. */
@@ -315,6 +324,7 @@ export class Router {
   setNaming(options: GatewayOptions): void {
     if (!this.#gateway) throw new Error("naming applies to gateway mode only");
     this.#gateway = options;
+    this.#callThrough = options.callThrough === true;
     this.#updateViews();
   }
 
@@ -491,6 +501,11 @@ export class Router {
         this.#callRestartTool(c).catch((err) => this.#internalError(c, err));
         return undefined;
       }
+      if (this.#callThrough && (name === LIST_TOOLS || name === CALL_TOOL)) {
+        const handle = name === LIST_TOOLS ? this.#listLiveTools(c) : this.#callThroughTool(c);
+        handle.catch((err) => this.#internalError(c, err));
+        return undefined;
+      }
       if (this.#gateway && name === STATUS_TOOL) {
         this.#answer({
           jsonrpc: "2.0",
@@ -577,7 +592,7 @@ export class Router {
     }
     const clientId = c.id;
     const addsRestartTool = !this.#gateway && c.method === "tools/list" &&
-      this.#restartTool !== undefined;
+      (this.#restartTool !== undefined || this.#callThrough);
     const id: number = gen.request(c.method, c.message, {
       clientId,
       onResponse: (response, text) => {
@@ -939,7 +954,7 @@ export class Router {
       required: ["server"],
       additionalProperties: false,
     };
-    return [restart, {
+    return [restart, ...(this.#callThrough ? callThroughTools() : []), {
       name: STATUS_TOOL,
       title: "MCP server status",
       description:
@@ -963,7 +978,11 @@ export class Router {
   async #readLists(slot: Slot, gen: Generation, only?: ListKind[]): Promise<void> {
     const caps = (gen.initResult?.capabilities ?? {}) as Item;
     const kinds = only ??
-      (this.#gateway ? KINDS : this.#restartTool !== undefined ? ["tools" as const] : []);
+      (this.#gateway
+        ? KINDS
+        : this.#restartTool !== undefined || this.#callThrough
+        ? ["tools" as const]
+        : []);
     await Promise.all(kinds.map(async (kind) => {
       if (typeof caps[CAPABILITY[kind]] !== "object" || caps[CAPABILITY[kind]] === null) {
         delete slot.lists[kind];
@@ -1175,6 +1194,9 @@ export class Router {
       });
       return;
     }
+    slot.listsRead.finally(() => {
+      if (slot.backend.current === gen) slot.settle();
+    });
     const init = this.#initialize;
     if (init !== undefined) {
       this.#initialize = undefined;
@@ -1273,7 +1295,10 @@ export class Router {
     if (this.#restartTool === RESTART_TOOL && result.tools.some((t) => t.name === RESTART_TOOL)) {
       this.#useFallbackName();
     }
-    result.tools.push(restartToolDefinition(this.#restartTool!, this.backend.name));
+    if (this.#restartTool !== undefined) {
+      result.tools.push(restartToolDefinition(this.#restartTool, this.backend.name));
+    }
+    if (this.#callThrough) result.tools.push(...callThroughTools());
   }
 
   #useFallbackName() {
@@ -1342,6 +1367,128 @@ export class Router {
         ...(outcome.ok ? {} : { isError: true }),
       },
     });
+  }
+
+  // ── call-through: mcpmon_list_tools and mcpmon_call_tool ─────────────────
+
+  /** Resolves once `slot` is listed or failed (at once when it is not on its way). */
+  #settled(slot: Slot): Promise<void> {
+    if (!slot.coming || this.#closing.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => slot.waiters.push(resolve));
+  }
+
+  /** Re-reads the tools of every serving backend (and merges them, in gateway mode). */
+  async #refreshTools(): Promise<void> {
+    await Promise.all([...this.#slots.values()].map(async (slot) => {
+      await this.#settled(slot);
+      const gen = slot.backend.current;
+      if (slot.backend.state !== "ready" || !gen) return;
+      slot.listsRead = this.#readLists(slot, gen, ["tools"]);
+      await slot.listsRead;
+    }));
+    this.#updateViews();
+  }
+
+  /** The live tools as the client names them, each with its schema hash. */
+  #liveTools(): Item[] {
+    const tools = this.#gateway
+      ? this.#views.tools.items
+      : this.#slots.values().next().value!.lists.tools ?? [];
+    return tools.map((t) => ({ ...t, schemaHash: schemaHash(t.inputSchema) }));
+  }
+
+  #toolResult(c: ClientRequest, text: string, isError = false) {
+    this.#answer({
+      jsonrpc: "2.0",
+      id: c.id,
+      result: { content: [{ type: "text", text }], ...(isError ? { isError: true } : {}) },
+    });
+  }
+
+  async #listLiveTools(c: ClientRequest) {
+    await this.#refreshTools();
+    const failed = this.backends.filter((b) => b.state === "failed" || b.state === "stopped")
+      .map((b) => `${b.name}: ${b.lastError ?? b.state}`);
+    this.#toolResult(
+      c,
+      JSON.stringify(
+        { tools: this.#liveTools(), ...(failed.length > 0 ? { failed } : {}) },
+        null,
+        2,
+      ),
+    );
+  }
+
+  /** Where a call-through name leads now: the backend and the tool's own name and definition. */
+  async #findLiveTool(
+    name: string,
+  ): Promise<{ slot: Slot; own: string; tool: Item } | { error: string } | undefined> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let slot: Slot | undefined;
+      let own = name;
+      if (this.#gateway) {
+        const owner = this.#toolNames.route(name);
+        slot = owner && this.#slots.get(owner.server);
+        if (owner) own = owner.name;
+        else {
+          const coming = this.#prefixOwner(name);
+          if (coming && attempt === 0) {
+            await this.#settled(coming);
+            await this.#refreshTools();
+            continue;
+          }
+        }
+      } else {
+        slot = this.#slots.values().next().value!;
+        await this.#settled(slot);
+      }
+      if (!slot) return undefined;
+      if (slot.backend.state === "failed" || slot.backend.state === "stopped") {
+        return { error: `server "${slot.name}": ${slot.backend.lastError ?? "not running"}` };
+      }
+      const tool = slot.lists.tools?.find((t) => t.name === own);
+      if (tool) return { slot, own, tool };
+      if (attempt === 0) await this.#refreshTools(); // perhaps added since mcpmon last read
+    }
+    return undefined;
+  }
+
+  async #callThroughTool(c: ClientRequest) {
+    const params = (c.message.params ?? {}) as Item;
+    const args = (params.arguments ?? {}) as Item;
+    if (typeof args.name !== "string" || args.name === "") {
+      return this.#toolError(c, `${CALL_TOOL} needs "name": a tool ${LIST_TOOLS} shows`);
+    }
+    const found = await this.#findLiveTool(args.name);
+    if (found === undefined) {
+      const names = this.#liveTools().map((t) => t.name).join(", ") || "none";
+      return this.#toolError(c, `No tool named "${args.name}" now. Tools: ${names}`);
+    }
+    if ("error" in found) return this.#toolError(c, found.error);
+    const hash = schemaHash(found.tool.inputSchema);
+    if (args.schemaHash !== undefined && args.schemaHash !== hash) {
+      const { name: _own, ...definition } = found.tool;
+      return this.#toolError(
+        c,
+        `The tool "${args.name}" has changed since schemaHash ${
+          JSON.stringify(args.schemaHash)
+        }; ` +
+          `its schemaHash is now "${hash}". Current definition:\n` +
+          JSON.stringify({ name: args.name, ...definition }, null, 2) +
+          `\nCheck the arguments against it and call again with schemaHash "${hash}".`,
+      );
+    }
+    // The call goes on as a plain tools/call of the tool, on the process running now.
+    c.message.params = {
+      ...(params._meta !== undefined ? { _meta: params._meta } : {}),
+      name: found.own,
+      arguments: args.arguments ?? {},
+    };
+    this.#route(found.slot, c, "");
+  }
+
+  #toolError(c: ClientRequest, text: string): void {
+    this.#toolResult(c, text, true);
   }
 
   /**

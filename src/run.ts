@@ -67,6 +67,7 @@ export async function runGateway(
   configPath: string,
   name: string,
   logOptions: LogOptions,
+  options: { callThrough?: boolean } = {},
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
   // Loaded here, not at start-up: single-server mode needs neither the YAML parser nor the loader.
@@ -93,7 +94,7 @@ export async function runGateway(
   const naming = (c: GatewayConfig) => ({
     separator: c.separator,
     nameBudget: exposedBudget(c.nameBudget, c.clientPrefix ?? defaultClientPrefix(name)),
-    callThrough: c.callThrough,
+    callThrough: c.callThrough || options.callThrough === true,
   });
   const router = new Router(runtime, log, config.servers, { gateway: naming(config) });
   const watchers = new Map<string, Watcher>();

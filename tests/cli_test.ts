@@ -454,3 +454,10 @@ Deno.test("VERSION matches deno.json's version", async () => {
   const denoJson = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
   assert.equal(VERSION, denoJson.version);
 });
+
+Deno.test("--call-through turns on the call-through tools, in single-server and gateway mode", () => {
+  const { server } = run("--call-through", "--", "python", "server.py");
+  assert.equal(server.callThrough, true);
+  const gateway = parseCli(["--config", "gw.yaml", "--call-through"], CWD);
+  assert.equal(gateway.kind === "gateway" && gateway.callThrough, true);
+});

@@ -59,8 +59,13 @@ function rich(
   });
 }
 
-function startGateway(handles: Record<string, Handler>, servers: ServerOptions[], nameBudget = 64) {
-  return startRouter(handles, servers, { gateway: { separator: "__", nameBudget } });
+function startGateway(
+  handles: Record<string, Handler>,
+  servers: ServerOptions[],
+  nameBudget = 64,
+  callThrough = false,
+) {
+  return startRouter(handles, servers, { gateway: { separator: "__", nameBudget, callThrough } });
 }
 
 const byId = (id: unknown) => (m: Msg) => m.id === id && ("result" in m || "error" in m);
@@ -543,5 +548,27 @@ Deno.test("template matching is linear: a long URI against a multi-part template
   const huge = await call(g.h, "resources/read", { uri: "docs://" + "a".repeat(9000) + ".md" });
   assert.equal(huge.error.code, -32602);
   assert.match(huge.error.message, /longer than the 8192/);
+  await g.close();
+});
+
+Deno.test("gateway call-through: mcpmon_call_tool resolves across backends at call time, a starting one included", async () => {
+  const g = startGateway(
+    { a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) },
+    [server("a"), server("b")],
+    64,
+    true,
+  );
+  await initialize(g.h);
+  const early = await call(g.h, "tools/call", {
+    name: "mcpmon_call_tool",
+    arguments: { name: "b__y", arguments: {} },
+  });
+  const b = g.h.children.find((c) => c.options.command === "b")!;
+  assert.equal(early.result.content[0].text, `y@${b.pid}`, "it waited for b");
+  const listed = await call(g.h, "tools/call", { name: "mcpmon_list_tools", arguments: {} });
+  const tools = JSON.parse(listed.result.content[0].text).tools;
+  assert.deepEqual(tools.map((t: Msg) => t.name), ["a__x", "b__y"]);
+  const names = (await call(g.h, "tools/list")).result.tools.map((t: Msg) => t.name);
+  assert.ok(names.includes("mcpmon_list_tools") && names.includes("mcpmon_call_tool"));
   await g.close();
 });

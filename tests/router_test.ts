@@ -617,3 +617,93 @@ Deno.test("single mode: the server's own tools list_changed refreshes mcpmon's c
   assert.match(result.result.content[0].text, /Tools added: none/);
   await s.close();
 });
+
+Deno.test("call-through: mcpmon_list_tools shows the live tools with schema hashes; mcpmon_call_tool calls a tool added by a restart", async () => {
+  const s = start([basicServer(["a"]), basicServer(["a", "b"])], { callThrough: true });
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: "l0", method: "tools/list" });
+  const names = (await s.h.clientWaitFor(byId("l0"))).result.tools.map((t: Msg) => t.name);
+  assert.deepEqual(names, ["a", "restart_server", "mcpmon_list_tools", "mcpmon_call_tool"]);
+  await s.router.restart("edit");
+  // A client that never re-reads its list still reaches the new tool.
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "lt",
+    method: "tools/call",
+    params: { name: "mcpmon_list_tools", arguments: {} },
+  });
+  const listed = JSON.parse((await s.h.clientWaitFor(byId("lt"))).result.content[0].text);
+  assert.deepEqual(listed.tools.map((t: Msg) => t.name), ["a", "b"]);
+  const hash = listed.tools[1].schemaHash;
+  assert.match(hash, /^[0-9a-z]{14}$/);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "c",
+    method: "tools/call",
+    params: { name: "mcpmon_call_tool", arguments: { name: "b", arguments: {}, schemaHash: hash } },
+  });
+  const called = await s.h.clientWaitFor(byId("c"));
+  assert.equal(called.result.content[0].text, `b@${s.h.children[1].pid}`);
+  const unknown = await (async () => {
+    s.h.clientSend({
+      jsonrpc: "2.0",
+      id: "u",
+      method: "tools/call",
+      params: { name: "mcpmon_call_tool", arguments: { name: "zzz" } },
+    });
+    return await s.h.clientWaitFor(byId("u"));
+  })();
+  assert.equal(unknown.result.isError, true);
+  assert.match(unknown.result.content[0].text, /No tool named "zzz" now. Tools: a, b/);
+  await s.close();
+});
+
+Deno.test("call-through: a stale schemaHash is refused with the current schema", async () => {
+  let schema: Msg = { type: "object", properties: { x: { type: "string" } } };
+  const server = basicServer([], (child, msg) => {
+    if (msg.method === "tools/list") {
+      child.reply(msg, { tools: [{ name: "t", inputSchema: schema }] });
+      return true;
+    }
+    return false;
+  });
+  const s = start([server], { callThrough: true });
+  await initialize(s.h);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "lt",
+    method: "tools/call",
+    params: { name: "mcpmon_list_tools" },
+  });
+  const old = JSON.parse((await s.h.clientWaitFor(byId("lt"))).result.content[0].text).tools[0];
+  schema = { type: "object", properties: { y: { type: "number" } }, required: ["y"] };
+  await s.router.restart("schema edit");
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "c",
+    method: "tools/call",
+    params: {
+      name: "mcpmon_call_tool",
+      arguments: { name: "t", arguments: { x: "1" }, schemaHash: old.schemaHash },
+    },
+  });
+  const refused = await s.h.clientWaitFor(byId("c"));
+  assert.equal(refused.result.isError, true);
+  assert.match(refused.result.content[0].text, /has changed since schemaHash/);
+  assert.match(refused.result.content[0].text, /"required": \[\s*"y"\s*\]/);
+  assert.equal(
+    s.h.children[1].received.some((m) => m.method === "tools/call"),
+    false,
+    "never called",
+  );
+  await s.close();
+});
+
+Deno.test("without --call-through the call-through tools are neither listed nor answered", async () => {
+  const s = start([basicServer(["a"])]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: "l", method: "tools/list" });
+  const names = (await s.h.clientWaitFor(byId("l"))).result.tools.map((t: Msg) => t.name);
+  assert.deepEqual(names, ["a", "restart_server"]);
+  await s.close();
+});
