@@ -151,6 +151,50 @@ class Slot {
   }
 }
 
+/** The MCP revision whose JSON-RPC allows batches. */
+const BATCH_VERSION = "2025-03-26";
+
+/** Tells 1 and "1" apart. */
+function batchKey(id: JsonRpcId | null): string {
+  return `${typeof id}:${id}`;
+}
+
+/** A batch from the client: its answers, gathered into one array line. */
+class Batch {
+  /** The request ids still owed an answer (keys). */
+  readonly keys = new Set<string>();
+  readonly #owed = new Set<string>();
+  /** Answers in the order they came. */
+  readonly answers: string[] = [];
+  /** Every message of the batch has been handled (no more requests will be added). */
+  sealed = false;
+  /** Its answers have been written. */
+  flushed = false;
+
+  /** A request of the batch, owed an answer; an invalid element (`null`) is answered at once. */
+  expect(id: JsonRpcId | null, index: Map<string, Batch>) {
+    if (id === null) return;
+    const key = batchKey(id);
+    this.keys.add(key);
+    this.#owed.add(key);
+    index.set(key, this);
+  }
+
+  answer(key: string | null, text: string) {
+    if (key !== null) this.#owed.delete(key);
+    this.answers.push(text);
+  }
+
+  /** A request the client cancelled: owed nothing (MCP). */
+  forget(key: string) {
+    this.#owed.delete(key);
+  }
+
+  get complete(): boolean {
+    return this.sealed && this.#owed.size === 0;
+  }
+}
+
 /** A merged list as the client sees it (gateway). */
 interface View {
   items: Item[];
@@ -198,6 +242,12 @@ export class Router {
   #resourceRoutes = new Map<string, { slot: Slot; uri: string }>();
   #templateRoutes = new Map<string, Slot>();
   #warned = new Set<string>();
+  /** Ids past 2^53, as the client wrote them: answered with that token, not the rounded number. */
+  #rawIds = new Map<JsonRpcId, string>();
+  /** The batch whose messages are being handled now. */
+  #openBatch: Batch | undefined;
+  /** Batches waiting for answers, by the key of each request id in them. */
+  #batches = new Map<string, Batch>();
   /**
    * Gateway: false until every backend is listed or failed (or missed its
    * init timeout) after the client's `initialize`; list requests wait meanwhile.
@@ -346,23 +396,83 @@ export class Router {
     if (line.trim() === "") return undefined;
     const parsed = parseLine(line);
     if (!parsed.ok) {
+      if (parsed.error === "empty batch") {
+        // JSON-RPC 2.0: an empty array is an invalid request, answered with one error.
+        this.#log.warn("client sent an empty batch");
+        this.#client.write(
+          errorResponse(null, ErrorCode.InvalidRequest, "Invalid Request: empty batch"),
+        );
+        return this.#client.ready();
+      }
       this.#log.warn(`client sent invalid JSON: ${parsed.error}`);
       this.#client.write(errorResponse(null, ErrorCode.ParseError, `Parse error: ${parsed.error}`));
       return this.#client.ready();
     }
-    let wait: Promise<void> | undefined;
-    for (const value of parsed.values) {
-      const c = classify(value);
-      try {
-        wait = this.#clientMessage(c, parsed.values.length === 1 ? line : undefined, value) ??
-          wait;
-      } catch (err) {
-        // A bug or an input mcpmon cannot handle (e.g. too deep to serialize again): this
-        // message gets an error, the session goes on.
-        this.#internalError(c, err);
+    const batch = line.trimStart().startsWith("[");
+    if (batch) {
+      const refusal = this.#batchRefusal();
+      if (refusal) {
+        this.#log.warn(`client sent a batch: ${refusal}`);
+        this.#client.write(errorResponse(null, ErrorCode.InvalidRequest, refusal));
+        return this.#client.ready();
       }
+      this.#openBatch = new Batch();
+    }
+    let wait: Promise<void> | undefined;
+    try {
+      for (const value of parsed.values) {
+        const c = classify(value);
+        const text = batch ? undefined : line;
+        if (c.type === "request" && typeof c.id === "number" && !Number.isSafeInteger(c.id)) {
+          // An id JavaScript cannot hold exactly (past 2^53): answer with the client's own token.
+          const raw = text !== undefined ? rawIdToken(text) : undefined;
+          if (raw !== undefined && raw !== JSON.stringify(c.id)) this.#rawIds.set(c.id, raw);
+        }
+        if (batch && (c.type === "request" || c.type === "invalid")) {
+          this.#openBatch!.expect(c.type === "request" ? c.id : null, this.#batches);
+        }
+        try {
+          wait = this.#clientMessage(c, text, value) ?? wait;
+        } catch (err) {
+          // A bug or an input mcpmon cannot handle (e.g. too deep to serialize again): this
+          // message gets an error, the session goes on.
+          this.#internalError(c, err);
+        }
+      }
+    } finally {
+      const opened = this.#openBatch;
+      this.#openBatch = undefined;
+      if (opened) this.#sealBatch(opened);
     }
     return wait;
+  }
+
+  /** Why a batch is refused now (JSON-RPC batches exist in MCP 2025-03-26 only); undefined: allowed. */
+  #batchRefusal(): string | undefined {
+    const version = this.session.initializeParams?.protocolVersion;
+    if (version === undefined) {
+      return "Invalid Request: a batch cannot come before initialize; send one message per line";
+    }
+    if (version !== BATCH_VERSION) {
+      return `Invalid Request: JSON-RPC batches are not part of MCP ${
+        JSON.stringify(version)
+      } (only of ${BATCH_VERSION}); send one message per line`;
+    }
+    return undefined;
+  }
+
+  /** All of a batch's messages were handled: write its answers now if they are all in. */
+  #sealBatch(batch: Batch) {
+    batch.sealed = true;
+    this.#flushBatch(batch);
+  }
+
+  #flushBatch(batch: Batch) {
+    if (!batch.complete || batch.flushed) return;
+    batch.flushed = true;
+    for (const key of batch.keys) this.#batches.delete(key);
+    // A batch of notifications only is answered with nothing (JSON-RPC 2.0).
+    if (batch.answers.length > 0) this.#client.write(`[${batch.answers.join(",")}]`);
   }
 
   #clientMessage(
@@ -371,12 +481,13 @@ export class Router {
     value: unknown,
   ): Promise<void> | undefined {
     switch (c.type) {
-      case "invalid":
+      case "invalid": {
         this.#log.warn(`client sent an invalid message: ${c.reason}`);
-        this.#client.write(
-          errorResponse(c.id, ErrorCode.InvalidRequest, `Invalid Request: ${c.reason}`),
-        );
+        const error = errorResponse(c.id, ErrorCode.InvalidRequest, `Invalid Request: ${c.reason}`);
+        if (this.#openBatch) this.#openBatch.answer(null, serialize(error));
+        else this.#client.write(error);
         return this.#client.ready();
+      }
       case "response":
         return this.#replyFromClient(c.id, c.message);
       case "request":
@@ -537,7 +648,7 @@ export class Router {
 
   #clientInitialize(c: ClientRequest) {
     if (this.session.initializeParams !== undefined) {
-      this.#client.write(
+      this.#answer(
         errorResponse(
           c.id,
           ErrorCode.InvalidRequest,
@@ -598,11 +709,12 @@ export class Router {
       onResponse: (response, text) => {
         this.#inFlight.delete(clientId);
         // Untouched responses keep the server's text, with only the id swapped.
-        const spliced = text !== undefined && !addsRestartTool && !transform
+        const spliced = text !== undefined && !addsRestartTool && !transform &&
+            !this.#rawIds.has(clientId)
           ? replaceId(text, id, clientId)
           : undefined;
         if (spliced !== undefined) {
-          this.#answer(spliced);
+          this.#answer(spliced, clientId);
           if (c.method === "tools/list") this.#answeredToolsList(c);
           return;
         }
@@ -634,6 +746,11 @@ export class Router {
   #cancelFromClient(message: JsonRpcMessage): undefined {
     const params = (message.params ?? {}) as Record<string, unknown>;
     const requestId = params.requestId as JsonRpcId;
+    const batch = this.#batches.get(batchKey(requestId));
+    if (batch) {
+      batch.forget(batchKey(requestId));
+      queueMicrotask(() => this.#flushBatch(batch)); // after the cancel itself is handled
+    }
     if (this.#waitingCalls.delete(requestId)) {
       this.#wakeIdle(); // never sent: a cancelled request is owed no response (MCP)
       return undefined;
@@ -1007,19 +1124,25 @@ export class Router {
         if (!cursor) break;
       }
       if (gen !== slot.backend.current) return; // a newer generation owns the lists now
-      try {
-        JSON.stringify(items); // mcpmon serializes, compares and hashes its lists again
-      } catch (err) {
-        this.#log.error(
-          `${method} of the server cannot be served (${
-            err instanceof RangeError ? "nested too deeply" : err
-          }); it is left out until the server's next list_changed or restart`,
-          { server: slot.name },
-        );
-        delete slot.lists[kind];
-        return;
-      }
-      slot.lists[kind] = items;
+      // mcpmon serializes, compares and hashes its lists again: an item too deep for that
+      // (JSON.stringify throws RangeError) is left out, named in the log; the others serve.
+      const servable = items.filter((item) => {
+        try {
+          JSON.stringify(item);
+          return true;
+        } catch (err) {
+          this.#log.error(
+            `${method}: "${
+              item?.name ?? item?.uri ?? "?"
+            }" is left out: it cannot be served again (${
+              err instanceof RangeError ? "nested too deeply" : err
+            })`,
+            { server: slot.name },
+          );
+          return false;
+        }
+      });
+      slot.lists[kind] = servable;
     }));
     if (!this.#gateway && slot.lists.tools?.some((t) => t.name === RESTART_TOOL)) {
       this.#useFallbackName();
@@ -1509,8 +1632,21 @@ export class Router {
     });
   }
 
-  #answer(response: JsonRpcMessage | string) {
-    this.#client.write(typeof response === "string" ? response : serialize(response));
+  /** Writes a response to the client; `id` names it when `response` is text. */
+  #answer(response: JsonRpcMessage | string, id?: JsonRpcId) {
+    if (typeof response !== "string") id = response.id ?? undefined;
+    let text: string;
+    const raw = typeof id === "number" ? this.#rawIds.get(id) : undefined;
+    if (raw !== undefined && typeof response !== "string") {
+      this.#rawIds.delete(id!);
+      const mark = `mcpmon-raw-id-${crypto.randomUUID()}`;
+      text = serialize({ ...response, id: mark }).replace(JSON.stringify(mark), raw);
+    } else text = typeof response === "string" ? response : serialize(response);
+    const batch = id !== undefined ? this.#batches.get(batchKey(id)) : undefined;
+    if (batch) {
+      batch.answer(batchKey(id!), text);
+      this.#flushBatch(batch);
+    } else this.#client.write(text);
     this.#wakeIdle();
   }
 
@@ -1521,6 +1657,42 @@ export class Router {
       for (const resolve of waiting) resolve();
     }
   }
+}
+
+/**
+ * The text of the top-level `"id"` member's value in a JSON object's text, as
+ * written (so `9007199254740993` stays that, not the nearest double); a
+ * linear scan that skips strings and nested values. Undefined when absent.
+ *
+ * @example
+ * ```ts ignore
+ * rawIdToken('{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}'); // "9007199254740993"
+ * ```
+ */
+function rawIdToken(text: string): string | undefined {
+  let depth = 0;
+  let key: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22) { // a string: a key at depth 1, or skipped
+      const start = i;
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) {
+        if (text.charCodeAt(i) === 0x5c) i++;
+      }
+      if (depth === 1 && key === undefined) key = text.slice(start, i + 1);
+      continue;
+    }
+    if (ch === 0x7b || ch === 0x5b) depth++;
+    else if (ch === 0x7d || ch === 0x5d) depth--;
+    else if (ch === 0x2c && depth === 1) key = undefined;
+    else if (ch === 0x3a && depth === 1) {
+      if (key !== '"id"') continue;
+      let end = i + 1;
+      while (end < text.length && text[end] !== "," && text[end] !== "}") end++;
+      return text.slice(i + 1, end).trim();
+    }
+  }
+  return undefined;
 }
 
 /**
