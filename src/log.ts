@@ -72,7 +72,10 @@ export class Logger {
   readonly #now: () => Date;
   readonly #encoder = new TextEncoder();
   #fileBroken = false;
-  /** Per server process: decoder and incomplete last line, for the log file. */
+  /**
+   * Per server process: decoder and incomplete last line, for the log file;
+   * only while a line is unfinished (so processes long gone leave nothing).
+   */
   readonly #partial = new Map<string, { decoder: TextDecoder; text: string }>();
   /** Per named server: decoder, and whether its stderr is at the start of a line. */
   readonly #labelled = new Map<string, { decoder: TextDecoder; lineStart: boolean }>();
@@ -165,6 +168,11 @@ export class Logger {
     this.#line("debug", message, context);
   }
 
+  /** Server processes whose last stderr line is unfinished (held for the log file). */
+  get unfinishedLines(): number {
+    return this.#partial.size;
+  }
+
   /**
    * Passes a chunk of the server's stderr through to stderr (at every
    * level), and appends it line by line, prefixed, to the log file. With a
@@ -202,6 +210,8 @@ export class Logger {
       lines.push(partial.text);
       partial.text = "";
     }
+    // Ended on a newline: nothing is held (not even half a character); forget the process.
+    if (partial.text === "" && data[data.length - 1] === 0x0a) this.#partial.delete(key);
     if (lines.length === 0) return;
     const prefix = `[stderr ${this.#fileTime()}${describe(context)}] `;
     this.#appendFile(lines.map((line) => `${prefix}${line.replace(/\r$/, "")}\n`).join(""));

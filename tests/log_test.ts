@@ -243,3 +243,15 @@ Deno.test({
     }
   },
 });
+
+Deno.test("the log file's per-process line state is dropped once a line ends (no growth per restart)", () => {
+  const { log, files } = logger({ logFile: "/l" });
+  const enc = new TextEncoder();
+  for (let pid = 1; pid <= 1000; pid++) log.serverOutput(enc.encode(`gen ${pid}\n`), { pid });
+  log.serverOutput(enc.encode("half"), { pid: 7 });
+  log.serverOutput(enc.encode(" line\n"), { pid: 7 });
+  assert.ok(files.get("/l")!.endsWith("[stderr 2025-03-07 16:08:54 pid:7] half line\n"));
+  assert.equal(log.unfinishedLines, 0);
+  log.serverOutput(enc.encode("unfinished"), { pid: 8 });
+  assert.equal(log.unfinishedLines, 1);
+});
