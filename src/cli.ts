@@ -322,6 +322,7 @@ Asks each running mcpmon whose server is named <name> (see 'mcpmon status')
 to restart its server now, as a file change would: the client stays
 connected. Waits until the new server is ready or the restart failed, and
 prints the outcome, e.g. "restarted my-server (restart #3, 84 ms, pid 1234)".
+For a gateway, <gateway>/<server> restarts that one server behind it.
 
 Options:
 ${
@@ -350,6 +351,8 @@ Usage:
 Shows, for each mcpmon: the server's name, mcpmon's pid, the server's pid,
 uptime, restarts, state, the last restart's reason and the last error.
 Instances whose process is gone show as "dead (run mcpmon clean)".
+A gateway has a row per server behind it, named <gateway>/<server>
+(in --json, its "backends").
 
 Options:
 ${
