@@ -572,3 +572,50 @@ Deno.test("gateway call-through: mcpmon_call_tool resolves across backends at ca
   assert.ok(names.includes("mcpmon_list_tools") && names.includes("mcpmon_call_tool"));
   await g.close();
 });
+
+Deno.test("gateway restart_server answers after the client re-read the tools it was told changed", async () => {
+  let tools = ["x"];
+  const a = rich("a", [], (child, msg) => {
+    if (msg.method === "tools/list") {
+      child.reply(msg, { tools: tools.map((name) => ({ name, inputSchema: { type: "object" } })) });
+      return true;
+    }
+    return false;
+  });
+  const g = startGateway({ a }, [server("a")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x"]);
+  tools = ["x", "z"];
+  const result = call(g.h, "tools/call", { name: "restart_server", arguments: { server: "a" } });
+  await g.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
+  await new Promise((r) => setTimeout(r, 30));
+  const relist = await call(g.h, "tools/list");
+  const answered = await result;
+  assert.match(answered.result.content[0].text, /Tools added: a__z/);
+  assert.ok(
+    g.h.clientReceived.indexOf(relist) < g.h.clientReceived.indexOf(answered),
+    "the re-list was answered first",
+  );
+  await g.close();
+});
+
+Deno.test("an exception while handling one client message answers it with -32603 and the session goes on", async () => {
+  const g = startGateway({ a: rich("a", ["x"]) }, [server("a")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x"]);
+  const observe = g.router.session.observe;
+  g.router.session.observe = () => {
+    throw new Error("boom in observe");
+  };
+  const failed = await call(g.h, "logging/setLevel", { level: "debug" });
+  assert.equal(failed.error.code, -32603);
+  assert.match(failed.error.message, /internal error: boom in observe/);
+  g.router.session.observe = observe;
+  const ok = await call(g.h, "tools/call", { name: "a__x", arguments: {} });
+  assert.match(ok.result.content[0].text, /^x@/);
+  assert.match(
+    g.h.stderr(),
+    /internal error while handling the client's logging\/setLevel request/,
+  );
+  await g.close();
+});
