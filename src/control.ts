@@ -765,7 +765,8 @@ function messageOf(err: unknown): string {
  * its server (a request file, then SIGUSR2), waits for each answer and prints
  * the outcomes. Resolves with the exit code: 0 when all restarted, 1 when one
  * failed or did not answer, 2 when none is running under that name (the
- * running names are listed).
+ * running names are listed). `<gateway>/<server>` restarts one server of a
+ * running gateway (2 when it has none of that name; its servers are listed).
  *
  * @example
  * ```ts ignore
@@ -852,7 +853,8 @@ export async function restartCommand(
  * mcpmon pid, server pid, uptime, restarts, state, last reason, first line of
  * the last error), or with `json` as an array of {@linkcode StatusJson}.
  * Instances whose process is gone show as "dead (run mcpmon clean)" /
- * `alive: false`. Resolves with 0.
+ * `alive: false`. A gateway is followed by a row per server behind it,
+ * `<gateway>/<server>` (in JSON: its `backends`). Resolves with 0.
  *
  * @example
  * ```ts

@@ -276,7 +276,9 @@ export class Router {
   /**
    * Creates the router and a backend per server; {@linkcode Router.start}
    * starts them. Without `options.gateway` exactly one server is expected
-   * (single-server mode).
+   * (single-server mode). `options.relistWaitMs` bounds how long
+   * `restart_server` waits for the client to re-read the tools (default
+   * {@linkcode RELIST_WAIT_MS}).
    */
   constructor(
     runtime: Runtime,
