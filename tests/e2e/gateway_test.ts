@@ -235,3 +235,23 @@ Deno.test("by default names leave room for the client's prefix mcp__<--name>__ w
   assert.equal(await callText(mon.client, exposed), "fits");
   for (const n of names) assert.ok(("mcp__tools__" + n).length <= 64, n);
 });
+
+Deno.test("complete at connect: the first tools/list already holds a slow backend, and a call to it waits", async () => {
+  await using a = await makeFixtureDir();
+  await using b = await makeFixtureDir();
+  await using cfg = await makeFixtureDir();
+  const config = `${cfg.dir}/.mcpmon.yaml`;
+  await Deno.writeTextFile(config, yaml({ quick: [a], slow: [b, "--init-delay=800"] }));
+  {
+    await using mon = await startMcpmon({ mcpmonArgs: ["--config", config], server: [] });
+    const first = await toolNames(mon); // once, as LangChain's getTools() does
+    assert.ok(first.includes("quick__hello") && first.includes("slow__hello"), first.join(", "));
+    const prompts = (await mon.client.listPrompts()).prompts.map((p: { name: string }) => p.name);
+    assert.ok(prompts.includes("slow__greet"), prompts.join(", "));
+  }
+  {
+    await using mon = await startMcpmon({ mcpmonArgs: ["--config", config], server: [] });
+    // Straight after connect, before any list: the call waits for the slow backend.
+    assert.equal(await callText(mon.client, "slow__hello"), "hello v1");
+  }
+});
