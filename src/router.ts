@@ -1536,11 +1536,8 @@ export class Router {
       .map((b) => `${b.name}: ${b.lastError ?? b.state}`);
     this.#toolResult(
       c,
-      JSON.stringify(
-        { tools: this.#liveTools(), ...(failed.length > 0 ? { failed } : {}) },
-        null,
-        2,
-      ),
+      // Compact: a model pays for every character of a tool result.
+      JSON.stringify({ tools: this.#liveTools(), ...(failed.length > 0 ? { failed } : {}) }),
     );
   }
 
