@@ -753,7 +753,10 @@ export class Router {
       batch.forget(batchKey(requestId));
       queueMicrotask(() => this.#flushBatch(batch)); // after the cancel itself is handled
     }
-    if (this.#waitingCalls.delete(requestId)) {
+    this.#rawIds.delete(requestId);
+    const held = this.#heldLists.findIndex((h) => h.id === requestId);
+    if (held !== -1) this.#heldLists.splice(held, 1);
+    if (this.#waitingCalls.delete(requestId) || held !== -1) {
       this.#wakeIdle(); // never sent: a cancelled request is owed no response (MCP)
       return undefined;
     }

@@ -619,3 +619,21 @@ Deno.test("an exception while handling one client message answers it with -32603
   );
   await g.close();
 });
+
+Deno.test("a held first list or a waiting call that the client cancels is owed nothing and holds nothing up", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
+    server("a"),
+    server("b"),
+  ]);
+  await initialize(g.h);
+  g.h.clientSend({ jsonrpc: "2.0", id: "held", method: "tools/list" });
+  g.h.clientSend({ jsonrpc: "2.0", id: "wait", method: "tools/call", params: { name: "b__y" } });
+  for (const requestId of ["held", "wait"]) {
+    g.h.clientSend({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId } });
+  }
+  assert.equal((await call(g.h, "tools/list")).result.tools.length, 4, "b is listed by now");
+  await call(g.h, "ping");
+  assert.equal(g.h.clientReceived.some((m) => m.id === "held" || m.id === "wait"), false);
+  assert.equal(g.router.pendingClientRequests, 0);
+  await g.close();
+});
