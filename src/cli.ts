@@ -91,7 +91,7 @@ export type CliCommand =
   | { kind: "help"; topic?: HelpTopic }
   | { kind: "version" }
   | { kind: "run"; server: ServerOptions; log: LogOptions }
-  | { kind: "gateway"; config: string; name: string; log: LogOptions }
+  | { kind: "gateway"; config: string; name: string; log: LogOptions; callThrough?: boolean }
   | { kind: "restart"; name: string; reason?: string; json?: boolean }
   | { kind: "status"; json: boolean }
   | { kind: "clean" }
@@ -130,6 +130,7 @@ export const OPTIONS = {
   "min-interval": { type: "string" },
   build: { type: "string" },
   "no-restart-tool": { type: "boolean" },
+  "call-through": { type: "boolean" },
   "keep-pycache": { type: "boolean" },
   "no-ignore-files": { type: "boolean" },
   "max-message": { type: "string" },
@@ -460,6 +461,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
       config: resolve(cwd, values.config),
       name: values.name ?? "gateway",
       log,
+      ...(values["call-through"] ? { callThrough: true } : {}),
     };
   }
 
@@ -479,6 +481,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     graceMs: parseMs(values.grace, "--grace", DEFAULT_GRACE_MS),
     initTimeoutMs: parseMs(values["init-timeout"], "--init-timeout", DEFAULT_INIT_TIMEOUT_MS),
     restartTool: !values["no-restart-tool"],
+    callThrough: values["call-through"] ? true : undefined,
     clearPycache: !values["keep-pycache"],
     ignoreFiles: !values["no-ignore-files"],
     maxMessageBytes: parseSize(values["max-message"], "--max-message"),
@@ -496,6 +499,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
 const GATEWAY_FLAGS: ReadonlySet<string> = new Set([
   "config",
   "name",
+  "call-through",
   "quiet",
   "verbose",
   "debug",
@@ -822,7 +826,9 @@ export async function main(runtime: Runtime): Promise<number> {
     case "run":
       return await run(runtime, cli.server, cli.log);
     case "gateway":
-      return await runGateway(runtime, cli.config, cli.name, cli.log);
+      return await runGateway(runtime, cli.config, cli.name, cli.log, {
+        callThrough: cli.callThrough,
+      });
     case "restart":
     case "status":
     case "clean":

@@ -40,6 +40,8 @@ export interface ServerOptions {
   build?: string;
   /** Offer the injected `restart_server` tool (default true; `--no-restart-tool` turns it off). */
   restartTool?: boolean;
+  /** Offer `mcpmon_list_tools` and `mcpmon_call_tool` (`--call-through`; default false). */
+  callThrough?: boolean;
   /** Remove the cached bytecode of changed `.py` files before each restart (default true). */
   clearPycache?: boolean;
   /** Least time between two restarts, in ms (default {@linkcode DEFAULT_MIN_RESTART_INTERVAL_MS}). */

@@ -26,11 +26,11 @@
  */
 import {
   chmodSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
-  statSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -68,6 +68,22 @@ export interface LastRestart {
   at: number;
 }
 
+/** One server behind a gateway, as `mcpmon status` shows it. */
+export interface BackendStatus {
+  /** The server's name in the gateway's config. */
+  name: string;
+  /** Its state. */
+  state: BackendState;
+  /** Its process's pid, while one runs. */
+  serverPid?: number;
+  /** Its completed restarts. */
+  restarts: number;
+  /** Why it last restarted. */
+  lastReason?: string;
+  /** Why it last failed. */
+  lastError?: string;
+}
+
 /** What a running mcpmon publishes in `<dir>/<pid>.json`. */
 export interface InstanceStatus {
   /** The server's name (`--name`, or derived from the command). */
@@ -101,6 +117,8 @@ export interface InstanceStatus {
    * by another process is not taken for this instance.
    */
   procStart?: string;
+  /** A gateway's servers, one entry each (`mcpmon restart <gateway>/<server>`). */
+  backends?: BackendStatus[];
 }
 
 /** What {@linkcode Registry.open} needs to know about the instance. */
@@ -123,6 +141,8 @@ export interface RestartRequest {
   id: string;
   /** Why, as the requester said; absent: use the signal's name. */
   reason?: string;
+  /** Gateway: the one server to restart; absent: all of them. */
+  server?: string;
 }
 
 /** One instance file in the state directory, as a client sees it. */
@@ -191,7 +211,11 @@ export function stateDir(env: (name: string) => string | undefined): string {
     ? join(xdg, "mcpmon")
     : join(env("HOME") || homedir(), ".mcpmon");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stat = statSync(dir);
+  // lstat: a symlink is refused, never followed (its target is not ours to chmod).
+  const stat = lstatSync(dir);
+  if (stat.isSymbolicLink()) {
+    throw new Error(`${dir} is a symbolic link; refusing it as mcpmon's state dir`);
+  }
   if (!stat.isDirectory()) throw new Error(`${dir} is not a directory`);
   const uid = process.getuid?.();
   if (uid !== undefined && stat.uid !== uid) {
@@ -271,6 +295,27 @@ export function instanceAlive(pid: number, procStart?: string): boolean {
   return procStart === undefined || procStart === stat.start;
 }
 
+/**
+ * Whether `pid` is the mcpmon that wrote a status file recording
+ * `procStart`, so a status file naming another process (forged, or a pid
+ * reused) never gets that process signalled. Where `/proc` can be read
+ * (Linux): the recorded start time must match; a file without one (an
+ * instance that could not read `/proc`, e.g. Deno without `--allow-all`)
+ * must name a process whose command line mentions mcpmon. Elsewhere:
+ * whether the process runs (signal 0).
+ */
+function isInstance(pid: number, procStart: string | undefined): boolean {
+  if (!instanceAlive(pid, procStart)) return false;
+  if (procStart !== undefined) return true;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return true; // no /proc here, or not readable: the portable check is all there is
+  }
+  return cmdline.includes("mcpmon");
+}
+
 function parseStatus(text: string): InstanceStatus | undefined {
   let value: unknown;
   try {
@@ -295,7 +340,33 @@ function parseStatus(text: string): InstanceStatus | undefined {
   };
 }
 
+/**
+ * Whether `path` is a regular file (not a symlink, FIFO, socket or device,
+ * which could hang a read or lead elsewhere) owned by this user; its stats if so.
+ */
+function ownRegularFile(path: string): { mtimeMs: number } | undefined {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  if (!stat.isFile()) return undefined;
+  const uid = currentUid();
+  return uid === undefined || stat.uid === uid ? stat : undefined;
+}
+
+/** This process's uid; undefined where there is none (Windows) or it may not be read. */
+function currentUid(): number | undefined {
+  try {
+    return process.getuid?.();
+  } catch {
+    return undefined;
+  }
+}
+
 function readStatus(path: string): InstanceStatus | undefined {
+  if (!ownRegularFile(path)) return undefined;
   try {
     return parseStatus(readFileSync(path, "utf8"));
   } catch {
@@ -325,12 +396,14 @@ export function listInstances(dir: string): InstanceEntry[] {
       pid,
       path,
       status: valid ? status : undefined,
-      alive: instanceAlive(pid, valid ? status.procStart : undefined),
+      alive: valid ? isInstance(pid, status.procStart) : instanceAlive(pid),
     });
   }
-  return entries.sort((a, b) =>
-    (a.status?.name ?? "").localeCompare(b.status?.name ?? "") || a.pid - b.pid
-  );
+  // A plain comparison: localeCompare is slow enough to matter for 100k stale entries.
+  return entries.sort((a, b) => {
+    const x = a.status?.name ?? "", y = b.status?.name ?? "";
+    return x < y ? -1 : x > y ? 1 : a.pid - b.pid;
+  });
 }
 
 function readDir(dir: string): string[] {
@@ -522,19 +595,21 @@ export class Registry {
    * `kill -USR2`).
    */
   takeRequest(): RestartRequest | undefined {
-    const taken: { id: string; reason?: string; mtime: number }[] = [];
+    const taken: { id: string; reason?: string; server?: string; mtime: number }[] = [];
     for (const file of this.#requestFiles()) {
       const path = join(this.dir, file);
       let text: string;
       let mtime: number;
+      const stat = ownRegularFile(path);
+      if (!stat) continue; // not a file this user wrote (a FIFO would hang the read)
       try {
-        mtime = statSync(path).mtimeMs;
+        mtime = stat.mtimeMs;
         text = readFileSync(path, "utf8");
       } catch {
         continue;
       }
       removeQuietly(path);
-      let value: { id?: unknown; reason?: unknown } = {};
+      let value: { id?: unknown; reason?: unknown; server?: unknown } = {};
       try {
         value = JSON.parse(text) ?? {};
       } catch { /* a bare request */ }
@@ -542,13 +617,19 @@ export class Registry {
       const reason = typeof value.reason === "string" && value.reason !== ""
         ? value.reason
         : undefined;
-      taken.push({ id, reason, mtime });
+      const server = typeof value.server === "string" && value.server !== ""
+        ? value.server
+        : undefined;
+      taken.push({ id, reason, server, mtime });
     }
     if (taken.length === 0) return undefined;
     taken.sort((a, b) => a.mtime - b.mtime);
     const reasons = [...new Set(taken.flatMap((t) => t.reason === undefined ? [] : [t.reason]))];
     const request: RestartRequest = { id: taken[0].id };
     if (reasons.length > 0) request.reason = reasons.join("; ");
+    // Requests for different servers (or one for all) fold into a restart of every server.
+    const server = taken[0].server;
+    if (server !== undefined && taken.every((t) => t.server === server)) request.server = server;
     if (taken.length > 1) this.#folded.set(request.id, taken.map((t) => t.id));
     return request;
   }
@@ -623,8 +704,9 @@ async function restartOne(
   reason: string | undefined,
   timeoutMs: number,
   pollMs: number,
+  server?: string,
 ): Promise<RestartResult> {
-  const { name } = entry.status;
+  const name = server === undefined ? entry.status.name : `${entry.status.name}/${server}`;
   const pid = entry.pid;
   const id = crypto.randomUUID();
   const requestPath = join(dir, `${pid}.request.${id}.json`);
@@ -634,7 +716,7 @@ async function restartOne(
     ...fields,
   });
   try {
-    writeAtomic(requestPath, JSON.stringify({ id, reason }) + "\n");
+    writeAtomic(requestPath, JSON.stringify({ id, reason, server }) + "\n");
   } catch (err) {
     return result({ ok: false, error: `cannot write ${requestPath}: ${messageOf(err)}` });
   }
@@ -683,7 +765,8 @@ function messageOf(err: unknown): string {
  * its server (a request file, then SIGUSR2), waits for each answer and prints
  * the outcomes. Resolves with the exit code: 0 when all restarted, 1 when one
  * failed or did not answer, 2 when none is running under that name (the
- * running names are listed).
+ * running names are listed). `<gateway>/<server>` restarts one server of a
+ * running gateway (2 when it has none of that name; its servers are listed).
  *
  * @example
  * ```ts ignore
@@ -704,9 +787,29 @@ export async function restartCommand(
   out: ControlOutput,
   options: RestartCommandOptions = {},
 ): Promise<number> {
-  const matches = listInstances(dir).filter((e): e is InstanceEntry & { status: InstanceStatus } =>
-    e.alive && e.status?.name === name
+  const live = listInstances(dir).filter((e): e is InstanceEntry & { status: InstanceStatus } =>
+    e.alive && e.status !== undefined
   );
+  let matches = live.filter((e) => e.status.name === name);
+  // `<gateway>/<server>`: one server of a gateway.
+  let server: string | undefined;
+  const slash = name.lastIndexOf("/");
+  if (matches.length === 0 && slash > 0 && slash < name.length - 1) {
+    const gateways = live.filter((e) => e.status.name === name.slice(0, slash));
+    server = name.slice(slash + 1);
+    matches = gateways.filter((e) => e.status.backends?.some((b) => b.name === server));
+    if (gateways.length > 0 && matches.length === 0) {
+      const servers = [
+        ...new Set(gateways.flatMap((e) => e.status.backends ?? []).map((b) => b.name)),
+      ];
+      out.stderr(
+        `${name.slice(0, slash)} has no server named ${server}; its servers: ${
+          servers.length > 0 ? servers.join(", ") : "none"
+        }\n`,
+      );
+      return 2;
+    }
+  }
   if (matches.length === 0) {
     const running = runningNames(dir);
     out.stderr(
@@ -724,6 +827,7 @@ export async function restartCommand(
         reason ?? "mcpmon restart",
         options.timeoutMs ?? RESTART_TIMEOUT_MS,
         options.pollMs ?? 50,
+        server,
       )
     ),
   );
@@ -749,7 +853,8 @@ export async function restartCommand(
  * mcpmon pid, server pid, uptime, restarts, state, last reason, first line of
  * the last error), or with `json` as an array of {@linkcode StatusJson}.
  * Instances whose process is gone show as "dead (run mcpmon clean)" /
- * `alive: false`. Resolves with 0.
+ * `alive: false`. A gateway is followed by a row per server behind it,
+ * `<gateway>/<server>` (in JSON: its `backends`). Resolves with 0.
  *
  * @example
  * ```ts
@@ -803,6 +908,19 @@ export function statusCommand(dir: string, json: boolean, out: ControlOutput): P
       oneLine(status?.lastReason, 40) || "-",
       oneLine(status?.lastError, 60) || "-",
     ]);
+    // A gateway: a row per server behind it.
+    for (const b of alive ? status?.backends ?? [] : []) {
+      rows.push([
+        `${status!.name}/${b.name}`,
+        String(pid),
+        b.serverPid !== undefined ? String(b.serverPid) : "-",
+        "-",
+        String(b.restarts),
+        b.state,
+        oneLine(b.lastReason, 40) || "-",
+        oneLine(b.lastError, 60) || "-",
+      ]);
+    }
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const row of rows) {

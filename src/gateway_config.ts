@@ -6,7 +6,9 @@
  *
  * ```yaml
  * separator: __        # between a server's name and its tools' names (default __)
- * nameBudget: 64       # longest exposed tool or prompt name (default 64)
+ * nameBudget: 64       # longest tool or prompt name as the model gets it, client prefix included
+ * clientPrefix: mcp__gateway__  # what the client puts before each name (default mcp__<--name>__)
+ * callThrough: false   # add mcpmon_list_tools and mcpmon_call_tool (default false)
  * defaults:            # any server key but command and args
  *   debounce: 200
  * servers:
@@ -26,7 +28,8 @@
  *
  * and the `mcpServers` form of Claude Code's `.mcp.json` and Claude
  * Desktop's configuration (stdio servers only; mcpmon's own server keys are
- * accepted there too, and `separator`, `defaults`, `nameBudget` beside it):
+ * accepted there too, and `separator`, `defaults`, `nameBudget`, `clientPrefix`,
+ * `callThrough` beside it):
  *
  * ```json
  * { "mcpServers": { "api": { "command": "python", "args": ["-m", "api_server"] } } }
@@ -88,8 +91,18 @@ export interface GatewayConfig {
   disabled: string[];
   /** Text between a server's name and its tools' and prompts' names. */
   separator: string;
-  /** Longest exposed tool or prompt name; longer ones are shortened. */
+  /**
+   * Longest tool or prompt name as the model receives it, the client's prefix
+   * ({@linkcode GatewayConfig.clientPrefix}) included; longer ones are shortened.
+   */
   nameBudget: number;
+  /**
+   * What the client puts before each tool name (Claude Code: `mcp__<entry>__`);
+   * undefined: the default, `mcp__<gateway name>__`. `""` for none.
+   */
+  clientPrefix?: string;
+  /** Offer `mcpmon_list_tools` and `mcpmon_call_tool` (`callThrough: true`). */
+  callThrough: boolean;
   /** Absolute path of the configuration file. */
   path: string;
   /**
@@ -358,7 +371,8 @@ export interface ConfigDiff {
 export function diffConfigs(old: GatewayConfig, next: GatewayConfig): ConfigDiff {
   const before = new Map(old.servers.map((s) => [s.name, s]));
   const after = new Set(next.servers.map((s) => s.name));
-  const renamesAll = old.separator !== next.separator || old.nameBudget !== next.nameBudget;
+  const renamesAll = old.separator !== next.separator || old.nameBudget !== next.nameBudget ||
+    old.clientPrefix !== next.clientPrefix;
   const diff: ConfigDiff = { added: [], removed: [], changed: [], unchanged: [] };
   for (const server of next.servers) {
     const previous = before.get(server.name);
@@ -685,7 +699,15 @@ function parseJson(text: string, report: Report): Node | undefined {
 // Interpretation
 
 /** Top-level keys. */
-const TOP_KEYS = ["servers", "mcpServers", "defaults", "separator", "nameBudget"] as const;
+const TOP_KEYS = [
+  "servers",
+  "mcpServers",
+  "defaults",
+  "separator",
+  "nameBudget",
+  "clientPrefix",
+  "callThrough",
+] as const;
 
 /** Server keys, in the order the "known keys" hint lists them. */
 const SERVER_KEYS = [
@@ -833,6 +855,24 @@ function interpret(root: Node | undefined, ctx: Context): GatewayConfig | undefi
     } else nameBudget = v.value as number;
   }
 
+  let clientPrefix: string | undefined;
+  const prefix = top.get("clientPrefix");
+  if (prefix !== undefined) {
+    const v = prefix.value;
+    if (v.kind !== "scalar" || (typeof v.value !== "string" && v.value !== null)) {
+      report(v.pos, `clientPrefix must be a string (empty for none), got ${describe(v)}`);
+    } else clientPrefix = v.value ?? "";
+  }
+
+  let callThrough = false;
+  const through = top.get("callThrough");
+  if (through !== undefined) {
+    const v = through.value;
+    if (v.kind !== "scalar" || typeof v.value !== "boolean") {
+      report(v.pos, `callThrough must be true or false, got ${describe(v)}`);
+    } else callThrough = v.value;
+  }
+
   let defaults: Fields = {};
   const defaultsEntry = top.get("defaults");
   if (defaultsEntry !== undefined) {
@@ -868,9 +908,11 @@ function interpret(root: Node | undefined, ctx: Context): GatewayConfig | undefi
     disabled: [],
     separator,
     nameBudget,
+    callThrough,
     path: ctx.path,
     warnings: [],
   };
+  if (clientPrefix !== undefined) config.clientPrefix = clientPrefix;
   const names = new Map<string, Entry>();
   for (const entry of list.entries) {
     const name = entry.key;

@@ -109,7 +109,15 @@ ${
   }
 
 Gateway:
-${helpRows([["-c, --config <file>", "Run the servers of a YAML config or an .mcp.json"]], 24)}
+${
+    helpRows([
+      ["-c, --config <file>", "Run the servers of a YAML config or an .mcp.json"],
+      [
+        "    --call-through",
+        "Also offer mcpmon_call_tool (clients that never refresh)",
+      ],
+    ], 24)
+  }
 
 In a client's config, use absolute paths (Claude Desktop starts servers in /):
   "my-server": { "command": "mcpmon", "args": ["--watch", "/home/me/proj/src",
@@ -142,6 +150,7 @@ Asks each running mcpmon whose server is named <name> (see 'mcpmon status')
 to restart its server now, as a file change would: the client stays
 connected. Waits until the new server is ready or the restart failed, and
 prints the outcome, e.g. "restarted my-server (restart #3, 84 ms, pid 1234)".
+For a gateway, <gateway>/<server> restarts that one server behind it.
 
 Options:
 ${
@@ -169,6 +178,8 @@ Usage:
 
 Shows, for each mcpmon: the server's name, mcpmon's pid, the server's pid,
 uptime, restarts, state, the last restart's reason and the last error.
+A gateway has a row per server behind it, named <gateway>/<server>
+(in --json, its "backends").
 Instances whose process is gone show as "dead (run mcpmon clean)".
 
 Options:

@@ -72,8 +72,13 @@ export class Logger {
   readonly #now: () => Date;
   readonly #encoder = new TextEncoder();
   #fileBroken = false;
-  /** Per server process: decoder and incomplete last line, for the log file. */
+  /**
+   * Per server process: decoder and incomplete last line, for the log file;
+   * only while a line is unfinished (so processes long gone leave nothing).
+   */
   readonly #partial = new Map<string, { decoder: TextDecoder; text: string }>();
+  /** Per named server: decoder, and whether its stderr is at the start of a line. */
+  readonly #labelled = new Map<string, { decoder: TextDecoder; lineStart: boolean }>();
 
   /**
    * Creates a logger writing to `sink`.
@@ -163,17 +168,34 @@ export class Logger {
     this.#line("debug", message, context);
   }
 
+  /** Server processes whose last stderr line is unfinished (held for the log file). */
+  get unfinishedLines(): number {
+    return this.#partial.size;
+  }
+
   /**
-   * Passes a chunk of the server's stderr through to stderr unchanged (at
-   * every level), and appends it line by line, prefixed, to the log file.
+   * Passes a chunk of the server's stderr through to stderr (at every
+   * level), and appends it line by line, prefixed, to the log file. With a
+   * server name in the context (gateway mode) each line starts with it,
+   * `[alpha] Traceback …`, so it says whose it is; otherwise the bytes pass
+   * unchanged.
    *
    * @example
-   * ```ts ignore
-   * log.serverOutput(new TextEncoder().encode("Traceback ...\n"), { pid: 53411 });
+   * ```ts
+   * import assert from "node:assert/strict";
+   * let out = "";
+   * const log = new Logger(
+   *   { writeStderr: (data) => void (out += new TextDecoder().decode(data)) },
+   *   { level: "info", timestamps: false },
+   * );
+   * log.serverOutput(new TextEncoder().encode("Traceback ...\n  File"), { server: "alpha" });
+   * log.serverOutput(new TextEncoder().encode(" x.py\n"), { server: "alpha" });
+   * assert.equal(out, "[alpha] Traceback ...\n[alpha]   File x.py\n");
    * ```
    */
   serverOutput(data: Uint8Array, context?: LogContext): void {
-    this.#sink.writeStderr(data);
+    if (context?.server) this.#sink.writeStderr(this.#labelLines(data, context.server));
+    else this.#sink.writeStderr(data);
     if (this.#options.logFile === undefined || this.#fileBroken) return;
     const key = `${context?.server ?? ""}\0${context?.pid ?? ""}`;
     let partial = this.#partial.get(key);
@@ -188,9 +210,33 @@ export class Logger {
       lines.push(partial.text);
       partial.text = "";
     }
+    // Ended on a newline: nothing is held (not even half a character); forget the process.
+    if (partial.text === "" && data[data.length - 1] === 0x0a) this.#partial.delete(key);
     if (lines.length === 0) return;
     const prefix = `[stderr ${this.#fileTime()}${describe(context)}] `;
     this.#appendFile(lines.map((line) => `${prefix}${line.replace(/\r$/, "")}\n`).join(""));
+  }
+
+  /** `data` with `[server] ` at the start of each of its lines (streamed: chunks may split lines). */
+  #labelLines(data: Uint8Array, server: string): Uint8Array {
+    let state = this.#labelled.get(server);
+    if (!state) {
+      state = { decoder: new TextDecoder(), lineStart: true };
+      this.#labelled.set(server, state);
+    }
+    const text = state.decoder.decode(data, { stream: true });
+    if (text === "") return data.subarray(0, 0);
+    const label = `[${server}] `;
+    const lines = text.split("\n");
+    let out = "";
+    for (let i = 0; i < lines.length; i++) {
+      const last = i === lines.length - 1;
+      if (last && lines[i] === "") break; // the chunk ended with a newline
+      if (i > 0 || state.lineStart) out += label;
+      out += last ? lines[i] : lines[i] + "\n";
+    }
+    state.lineStart = text.endsWith("\n");
+    return this.#encoder.encode(out);
   }
 
   #line(severity: Severity, message: string, context: LogContext | undefined): void {

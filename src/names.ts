@@ -9,8 +9,42 @@
 
 /** Default separator: Claude's and OpenAI's APIs only accept `^[a-zA-Z0-9_-]{1,64}$` in tool names. */
 export const DEFAULT_SEPARATOR = "__";
-/** Default longest exposed name. */
+/** Default longest name as the model receives it (the model APIs accept 64 characters). */
 export const DEFAULT_NAME_BUDGET = 64;
+/** The least room {@linkcode exposedBudget} leaves for an exposed name, however long the prefix. */
+export const MIN_EXPOSED_BUDGET = 16;
+
+/**
+ * What a client puts before the gateway's tool names by default: Claude Code
+ * exposes tool `t` of its MCP entry `gateway` as `mcp__gateway__t`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(defaultClientPrefix("gateway"), "mcp__gateway__");
+ * ```
+ */
+export function defaultClientPrefix(gatewayName: string): string {
+  return `mcp__${gatewayName}__`;
+}
+
+/**
+ * The longest name the gateway may expose so that the client's prefix plus
+ * the name fit `nameBudget`: `nameBudget - clientPrefix.length`, but never
+ * less than {@linkcode MIN_EXPOSED_BUDGET} (nor more than `nameBudget`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(exposedBudget(64, "mcp__gateway__"), 50);
+ * assert.equal(exposedBudget(64, ""), 64);
+ * assert.equal(exposedBudget(64, "x".repeat(60)), 16);
+ * ```
+ */
+export function exposedBudget(nameBudget: number, clientPrefix: string): number {
+  const room = nameBudget - clientPrefix.length;
+  return room >= MIN_EXPOSED_BUDGET ? room : Math.min(nameBudget, MIN_EXPOSED_BUDGET);
+}
 
 /**
  * A short, stable hash (FNV-1a, 32 bit, base 36, 7 characters).

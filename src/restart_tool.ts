@@ -1,10 +1,13 @@
 /**
  * The injected `restart_server` tool: its definition, and the text it
- * answers with (restart number, time taken, tools added, removed, changed).
+ * answers with (restart number, time taken, tools added, removed, changed);
+ * and the opt-in call-through tools (`--call-through`), `mcpmon_list_tools`
+ * and `mcpmon_call_tool`, for clients that never refresh their tool list.
  *
  * @module
  */
 import type { RestartOutcome } from "./backend.ts";
+import { shortHash } from "./names.ts";
 
 /** The injected tool's preferred name. */
 export const RESTART_TOOL = "restart_server";
@@ -119,4 +122,67 @@ export function restartResultText(
     lines.push(`Tools changed: ${list(diff.changed)}`);
   }
   return lines.join("\n");
+}
+
+/** The call-through tool that lists the live tools with their schemas and schema hashes. */
+export const LIST_TOOLS = "mcpmon_list_tools";
+/** The call-through tool that calls a tool by name on the server process running now. */
+export const CALL_TOOL = "mcpmon_call_tool";
+
+/**
+ * A short hash of a tool's input schema, the same for the same schema
+ * whatever its key order; `mcpmon_call_tool` refuses a call whose
+ * `schemaHash` is not the current one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(schemaHash({ type: "object", properties: {} }), schemaHash({ properties: {}, type: "object" }));
+ * assert.notEqual(schemaHash({ type: "object" }), schemaHash({ type: "string" }));
+ * ```
+ */
+export function schemaHash(inputSchema: unknown): string {
+  const text = canonical(inputSchema ?? {});
+  return shortHash(text) + shortHash(`${text.length}:${text}`);
+}
+
+/**
+ * The definitions of `mcpmon_list_tools` and `mcpmon_call_tool`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(callThroughTools().map((t) => t.name), ["mcpmon_list_tools", "mcpmon_call_tool"]);
+ * ```
+ */
+export function callThroughTools(): ToolLike[] {
+  return [{
+    name: LIST_TOOLS,
+    title: "List the live MCP tools",
+    description:
+      "List the tools the MCP server(s) behind mcpmon offer right now, with their input " +
+      `schemas and a schemaHash, including tools added since this session's tool list was read. ` +
+      `Call any of them with ${CALL_TOOL}.`,
+    inputSchema: { type: "object", properties: {}, additionalProperties: false },
+  }, {
+    name: CALL_TOOL,
+    title: "Call a live MCP tool by name",
+    description: `Call a tool listed by ${LIST_TOOLS} on the server process running now (useful ` +
+      "right after the server was edited and restarted). Pass the schemaHash from the listing to " +
+      "be told, instead of calling, when the tool's input schema has changed since.",
+    inputSchema: {
+      type: "object",
+      properties: {
+        name: { type: "string", description: `The tool's name as ${LIST_TOOLS} shows it.` },
+        arguments: { type: "object", description: "The tool's arguments." },
+        schemaHash: {
+          type: "string",
+          description:
+            `The schemaHash ${LIST_TOOLS} gave; a different current one refuses the call.`,
+        },
+      },
+      required: ["name"],
+      additionalProperties: false,
+    },
+  }];
 }

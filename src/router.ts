@@ -34,11 +34,16 @@ import {
 import type { Logger } from "./log.ts";
 import { exposedName, NameTable } from "./names.ts";
 import {
+  CALL_TOOL,
+  callThroughTools,
   diffTools,
+  LIST_TOOLS,
   RESTART_TOOL,
   RESTART_TOOL_FALLBACK,
   restartResultText,
   restartToolDefinition,
+  schemaHash,
+  type ToolDiff,
   type ToolLike,
 } from "./restart_tool.ts";
 import type { Runtime } from "./runtime/mod.ts";
@@ -53,12 +58,13 @@ const LISTS = ["tools", "prompts", "resources"] as const;
 
 /** The key of each list method's result. */
 type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
-const LIST_METHODS: Record<string, ListKind> = {
-  "tools/list": "tools",
-  "prompts/list": "prompts",
-  "resources/list": "resources",
-  "resources/templates/list": "resourceTemplates",
-};
+/** By own entry only (a Map): a method named `toString` or `constructor` is no list. */
+const LIST_METHODS: ReadonlyMap<string, ListKind> = new Map([
+  ["tools/list", "tools"],
+  ["prompts/list", "prompts"],
+  ["resources/list", "resources"],
+  ["resources/templates/list", "resourceTemplates"],
+]);
 const KINDS: readonly ListKind[] = ["tools", "prompts", "resources", "resourceTemplates"];
 /** The capability that declares each list. */
 const CAPABILITY: Record<ListKind, string> = {
@@ -78,6 +84,12 @@ const LIST_CHANGED: Record<ListKind, string> = {
 const PAGE_SIZE = 100;
 /** The gateway's status tool. */
 const STATUS_TOOL = "server_status";
+/**
+ * How long `restart_server` waits, at most, for the client to re-read the
+ * tools after `list_changed` before it answers (Claude Code re-lists within
+ * ~15 ms), so the model's next request can name the new tools.
+ */
+export const RELIST_WAIT_MS = 1000;
 
 type ClientMessage = Extract<ReturnType<typeof classify>, { type: "request" | "notification" }>;
 type ClientRequest = Extract<ClientMessage, { type: "request" }>;
@@ -88,8 +100,13 @@ type Item = Record<string, any>;
 export interface GatewayOptions {
   /** Between server name and tool or prompt name (default `__`). */
   separator: string;
-  /** Longest exposed name; longer ones are shortened with a hash (default 64). */
+  /**
+   * Longest exposed name; longer ones are shortened with a hash. The CLI
+   * passes the model's limit minus the client's prefix (see `exposedBudget`).
+   */
   nameBudget: number;
+  /** Offer `mcpmon_list_tools` and `mcpmon_call_tool` (default false). */
+  callThrough?: boolean;
 }
 
 /** A client message waiting for its backend, with what to do to its response. */
@@ -109,10 +126,69 @@ class Slot {
   listsRead: Promise<void> = Promise.resolve();
   /** Resource URIs renamed because another backend has the same: original → exposed. */
   renamedUris = new Map<string, string>();
+  /** Gateway: true from a generation's ready until its lists are read and merged. */
+  reading = false;
+  /** Gateway: called at the backend's next "listed" (ready, lists merged) or "failed". */
+  waiters: (() => void)[] = [];
   /** The backend (set right after the slot is made: its hooks need the slot). */
   backend!: Backend;
   get name(): string {
     return this.backend.name;
+  }
+  /** Whether the backend is on its way to serving (its names may not be listed yet). */
+  get coming(): boolean {
+    const state = this.backend.state;
+    return state === "starting" || state === "restarting" || this.reading;
+  }
+  /** Wakes whatever waits for this backend's next "listed" or "failed". */
+  settle(): void {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const wake of waiting) wake();
+  }
+}
+
+/** The MCP revision whose JSON-RPC allows batches. */
+const BATCH_VERSION = "2025-03-26";
+
+/** Tells 1 and "1" apart. */
+function batchKey(id: JsonRpcId | null): string {
+  return `${typeof id}:${id}`;
+}
+
+/** A batch from the client: its answers, gathered into one array line. */
+class Batch {
+  /** The request ids still owed an answer (keys). */
+  readonly keys = new Set<string>();
+  readonly #owed = new Set<string>();
+  /** Answers in the order they came. */
+  readonly answers: string[] = [];
+  /** Every message of the batch has been handled (no more requests will be added). */
+  sealed = false;
+  /** Its answers have been written. */
+  flushed = false;
+
+  /** A request of the batch, owed an answer; an invalid element (`null`) is answered at once. */
+  expect(id: JsonRpcId | null, index: Map<string, Batch>) {
+    if (id === null) return;
+    const key = batchKey(id);
+    this.keys.add(key);
+    this.#owed.add(key);
+    index.set(key, this);
+  }
+
+  answer(key: string | null, text: string) {
+    if (key !== null) this.#owed.delete(key);
+    this.answers.push(text);
+  }
+
+  /** A request the client cancelled: owed nothing (MCP). */
+  forget(key: string) {
+    this.#owed.delete(key);
+  }
+
+  get complete(): boolean {
+    return this.sealed && this.#owed.size === 0;
   }
 }
 
@@ -154,6 +230,8 @@ export class Router {
   #idle: (() => void)[] = [];
   /** The injected restart tool's name; undefined when it is turned off. */
   #restartTool: string | undefined;
+  /** Offer `mcpmon_list_tools` and `mcpmon_call_tool`. */
+  #callThrough: boolean;
   /** Gateway: the merged lists, their name tables and routes. */
   #views: Record<ListKind, View> = emptyViews();
   #toolNames = new NameTable("__", 64);
@@ -161,18 +239,51 @@ export class Router {
   #resourceRoutes = new Map<string, { slot: Slot; uri: string }>();
   #templateRoutes = new Map<string, Slot>();
   #warned = new Set<string>();
+  /** Ids past 2^53, as the client wrote them: answered with that token, not the rounded number. */
+  #rawIds = new Map<JsonRpcId, string>();
+  /** The batch whose messages are being handled now. */
+  #openBatch: Batch | undefined;
+  /** Batches waiting for answers, by the key of each request id in them. */
+  #batches = new Map<string, Batch>();
+  /**
+   * Gateway: false until every backend is listed or failed (or missed its
+   * init timeout) after the client's `initialize`; list requests wait meanwhile.
+   */
+  #complete = false;
+  /** Gateway: list requests held until {@linkcode Router.#complete}. */
+  #heldLists: ClientRequest[] = [];
+  /** Gateway: calls naming a backend that is still coming, by the client's id. */
+  #waitingCalls = new Map<JsonRpcId, ClientRequest>();
+  /** Gateway: resource requests, among {@linkcode Router.#waitingCalls}, held until the lists are complete. */
+  #heldCalls: ClientRequest[] = [];
+  /** Longest wait of `restart_server` for the client to re-read the tools. */
+  readonly #relistWaitMs: number;
+  /** Counts events, to order a `tools/list` against the last tools `list_changed`. */
+  #seq = 0;
+  /** The {@linkcode Router.#seq} of the last tools `list_changed` sent to the client. */
+  #toolsChangedAt = 0;
+  /** The latest {@linkcode Router.#seq} at which a `tools/list` the client got an answer to arrived. */
+  #relistedAt = 0;
+  /** When each `tools/list` request arrived. */
+  #arrivals = new WeakMap<ClientMessage, number>();
+  #relistWaiters: (() => void)[] = [];
+  /** Aborted by {@linkcode Router.close}: ends the router's own timers. */
+  readonly #closing = new AbortController();
 
   /**
    * Creates the router and a backend per server; {@linkcode Router.start}
    * starts them. Without `options.gateway` exactly one server is expected
-   * (single-server mode).
+   * (single-server mode). `options.relistWaitMs` bounds how long
+   * `restart_server` waits for the client to re-read the tools (default
+   * {@linkcode RELIST_WAIT_MS}).
    */
   constructor(
     runtime: Runtime,
     log: Logger,
     servers: readonly ServerOptions[],
-    options: { gateway?: GatewayOptions } = {},
+    options: { gateway?: GatewayOptions; relistWaitMs?: number } = {},
   ) {
+    this.#relistWaitMs = options.relistWaitMs ?? RELIST_WAIT_MS;
     this.#runtime = runtime;
     this.#log = log;
     this.#gateway = options.gateway;
@@ -197,6 +308,9 @@ export class Router {
     for (const server of servers) this.#addSlot(server);
     const restartTool = this.#gateway ? true : servers[0].restartTool !== false;
     if (restartTool) this.#restartTool = RESTART_TOOL;
+    this.#callThrough = this.#gateway
+      ? this.#gateway.callThrough === true
+      : servers[0].callThrough === true;
   }
 
   /** The first (in single-server mode, the only) backend. */
@@ -251,6 +365,7 @@ export class Router {
     this.#slots.delete(name);
     await slot.backend.stop();
     this.#failQueue(slot, `server "${name}" was removed from the configuration`);
+    slot.settle();
     this.#updateViews();
   }
 
@@ -258,6 +373,7 @@ export class Router {
   setNaming(options: GatewayOptions): void {
     if (!this.#gateway) throw new Error("naming applies to gateway mode only");
     this.#gateway = options;
+    this.#callThrough = options.callThrough === true;
     this.#updateViews();
   }
 
@@ -267,7 +383,8 @@ export class Router {
     for (const slot of this.#slots.values()) {
       for (const q of slot.queue) if (q.message.type === "request") queued++;
     }
-    return queued + this.#inFlight.size + (this.#initialize !== undefined ? 1 : 0);
+    return queued + this.#inFlight.size + (this.#initialize !== undefined ? 1 : 0) +
+      this.#heldLists.length + this.#waitingCalls.size;
   }
 
   /**
@@ -278,34 +395,123 @@ export class Router {
     if (line.trim() === "") return undefined;
     const parsed = parseLine(line);
     if (!parsed.ok) {
+      if (parsed.error === "empty batch") {
+        // JSON-RPC 2.0: an empty array is an invalid request, answered with one error.
+        this.#log.warn("client sent an empty batch");
+        this.#client.write(
+          errorResponse(null, ErrorCode.InvalidRequest, "Invalid Request: empty batch"),
+        );
+        return this.#client.ready();
+      }
       this.#log.warn(`client sent invalid JSON: ${parsed.error}`);
       this.#client.write(errorResponse(null, ErrorCode.ParseError, `Parse error: ${parsed.error}`));
       return this.#client.ready();
     }
-    let wait: Promise<void> | undefined;
-    for (const value of parsed.values) {
-      const c = classify(value);
-      const text = parsed.values.length === 1 ? line : JSON.stringify(value);
-      switch (c.type) {
-        case "invalid":
-          this.#log.warn(`client sent an invalid message: ${c.reason}`);
-          this.#client.write(
-            errorResponse(c.id, ErrorCode.InvalidRequest, `Invalid Request: ${c.reason}`),
-          );
-          wait = this.#client.ready() ?? wait;
-          break;
-        case "response":
-          wait = this.#replyFromClient(c.id, c.message) ?? wait;
-          break;
-        case "request":
-          wait = this.#request(c, text) ?? wait;
-          break;
-        case "notification":
-          wait = this.#notification(c, text) ?? wait;
-          break;
+    const batch = line.trimStart().startsWith("[");
+    if (batch) {
+      const refusal = this.#batchRefusal();
+      if (refusal) {
+        this.#log.warn(`client sent a batch: ${refusal}`);
+        this.#client.write(errorResponse(null, ErrorCode.InvalidRequest, refusal));
+        return this.#client.ready();
       }
+      this.#openBatch = new Batch();
+    }
+    let wait: Promise<void> | undefined;
+    try {
+      for (const value of parsed.values) {
+        const c = classify(value);
+        const text = batch ? undefined : line;
+        if (c.type === "request" && typeof c.id === "number" && !Number.isSafeInteger(c.id)) {
+          // An id JavaScript cannot hold exactly (past 2^53): answer with the client's own token.
+          const raw = text !== undefined ? rawIdToken(text) : undefined;
+          if (raw !== undefined && raw !== JSON.stringify(c.id)) this.#rawIds.set(c.id, raw);
+        }
+        if (batch && (c.type === "request" || c.type === "invalid")) {
+          this.#openBatch!.expect(c.type === "request" ? c.id : null, this.#batches);
+        }
+        try {
+          wait = this.#clientMessage(c, text, value) ?? wait;
+        } catch (err) {
+          // A bug or an input mcpmon cannot handle (e.g. too deep to serialize again): this
+          // message gets an error, the session goes on.
+          this.#internalError(c, err);
+        }
+      }
+    } finally {
+      const opened = this.#openBatch;
+      this.#openBatch = undefined;
+      if (opened) this.#sealBatch(opened);
     }
     return wait;
+  }
+
+  /** Why a batch is refused now (JSON-RPC batches exist in MCP 2025-03-26 only); undefined: allowed. */
+  #batchRefusal(): string | undefined {
+    const version = this.session.initializeParams?.protocolVersion;
+    if (version === undefined) {
+      return "Invalid Request: a batch cannot come before initialize; send one message per line";
+    }
+    if (version !== BATCH_VERSION) {
+      return `Invalid Request: JSON-RPC batches are not part of MCP ${
+        JSON.stringify(version)
+      } (only of ${BATCH_VERSION}); send one message per line`;
+    }
+    return undefined;
+  }
+
+  /** All of a batch's messages were handled: write its answers now if they are all in. */
+  #sealBatch(batch: Batch) {
+    batch.sealed = true;
+    this.#flushBatch(batch);
+  }
+
+  #flushBatch(batch: Batch) {
+    if (!batch.complete || batch.flushed) return;
+    batch.flushed = true;
+    for (const key of batch.keys) this.#batches.delete(key);
+    // A batch of notifications only is answered with nothing (JSON-RPC 2.0).
+    if (batch.answers.length > 0) this.#client.write(`[${batch.answers.join(",")}]`);
+  }
+
+  #clientMessage(
+    c: ReturnType<typeof classify>,
+    line: string | undefined,
+    value: unknown,
+  ): Promise<void> | undefined {
+    switch (c.type) {
+      case "invalid": {
+        this.#log.warn(`client sent an invalid message: ${c.reason}`);
+        const error = errorResponse(c.id, ErrorCode.InvalidRequest, `Invalid Request: ${c.reason}`);
+        if (this.#openBatch) this.#openBatch.answer(null, serialize(error));
+        else this.#client.write(error);
+        return this.#client.ready();
+      }
+      case "response":
+        return this.#replyFromClient(c.id, c.message);
+      case "request":
+        return this.#request(c, line ?? JSON.stringify(value));
+      case "notification":
+        return this.#notification(c, line ?? JSON.stringify(value));
+    }
+  }
+
+  /** Logs an exception met while handling one client message and answers that message (-32603). */
+  #internalError(c: ReturnType<typeof classify>, err: unknown) {
+    const what = c.type === "request" || c.type === "notification" ? ` ${c.method}` : "";
+    this.#log.error(
+      `internal error while handling the client's${what} ${c.type}: ${
+        err instanceof Error ? err.stack ?? err.message : String(err)
+      }`,
+    );
+    if (c.type !== "request") return;
+    this.#inFlight.delete(c.id);
+    const detail = err instanceof RangeError
+      ? "the message is nested too deeply for mcpmon to handle"
+      : err instanceof Error
+      ? err.message
+      : String(err);
+    this.#answer(errorResponse(c.id, ErrorCode.InternalError, `mcpmon: internal error: ${detail}`));
   }
 
   /**
@@ -343,8 +549,14 @@ export class Router {
       ]);
       timeout.abort();
     }
+    this.#closing.abort();
     await Promise.all(this.backends.map((b) => b.stop()));
     for (const slot of this.#slots.values()) this.#failQueue(slot, "mcpmon is shutting down");
+    this.#openLists();
+    for (const c of this.#waitingCalls.values()) {
+      this.#reject(c, ErrorCode.ServerUnavailable, "mcpmon: mcpmon is shutting down");
+    }
+    this.#waitingCalls.clear();
     if (this.#initialize !== undefined) {
       this.#answer(
         errorResponse(this.#initialize, ErrorCode.ServerUnavailable, "mcpmon is shutting down"),
@@ -370,7 +582,18 @@ export class Router {
     const current = (b: Backend) => slot.backend === b;
     const hooks: BackendHooks = {
       clientReady: () => this.#client.ready(),
-      onServerMessage: (_b, gen, message, line) => this.#fromServer(slot, gen, message, line),
+      onServerMessage: (_b, gen, message, line) => {
+        try {
+          this.#fromServer(slot, gen, message, line);
+        } catch (err) {
+          this.#log.error(
+            `internal error on the server's ${message.method}: ${
+              err instanceof Error ? err.stack ?? err.message : err
+            }`,
+            this.#gateway ? { server: slot.name } : {},
+          );
+        }
+      },
       onReady: (b, gen) => current(b) && this.#onReady(slot, gen),
       onFailed: (b, cause) => current(b) && this.#onFailed(slot, cause),
       onGenerationEnd: (_b, gen) => this.#onGenerationEnd(gen),
@@ -391,6 +614,7 @@ export class Router {
   // ── client → server ──────────────────────────────────────────────────────
 
   #request(c: ClientRequest, line: string): Promise<void> | undefined {
+    if (c.method === "tools/list") this.#arrivals.set(c, ++this.#seq);
     if (c.method === "initialize") {
       this.#clientInitialize(c);
       return undefined;
@@ -405,7 +629,12 @@ export class Router {
     if (c.method === "tools/call") {
       const name = (c.message.params as Item | undefined)?.name;
       if (this.#restartTool !== undefined && name === this.#restartTool) {
-        this.#callRestartTool(c);
+        this.#callRestartTool(c).catch((err) => this.#internalError(c, err));
+        return undefined;
+      }
+      if (this.#callThrough && (name === LIST_TOOLS || name === CALL_TOOL)) {
+        const handle = name === LIST_TOOLS ? this.#listLiveTools(c) : this.#callThroughTool(c);
+        handle.catch((err) => this.#internalError(c, err));
         return undefined;
       }
       if (this.#gateway && name === STATUS_TOOL) {
@@ -439,7 +668,7 @@ export class Router {
 
   #clientInitialize(c: ClientRequest) {
     if (this.session.initializeParams !== undefined) {
-      this.#client.write(
+      this.#answer(
         errorResponse(
           c.id,
           ErrorCode.InvalidRequest,
@@ -452,6 +681,7 @@ export class Router {
     if (this.#gateway) {
       this.#initializeAnswered = true;
       this.#answer({ jsonrpc: "2.0", id: c.id, result: this.#gatewayInitializeResult() });
+      this.#awaitBackends();
       return;
     }
     this.#initialize = c.id;
@@ -493,20 +723,30 @@ export class Router {
     }
     const clientId = c.id;
     const addsRestartTool = !this.#gateway && c.method === "tools/list" &&
-      this.#restartTool !== undefined;
+      (this.#restartTool !== undefined || this.#callThrough);
     const id: number = gen.request(c.method, c.message, {
       clientId,
       onResponse: (response, text) => {
         this.#inFlight.delete(clientId);
         // Untouched responses keep the server's text, with only the id swapped.
-        const spliced = text !== undefined && !addsRestartTool && !transform
+        const spliced = text !== undefined && !addsRestartTool && !transform &&
+            !this.#rawIds.has(clientId)
           ? replaceId(text, id, clientId)
           : undefined;
-        if (spliced !== undefined) return this.#answer(spliced);
+        if (spliced !== undefined) {
+          this.#answer(spliced, clientId);
+          if (c.method === "tools/list") this.#answeredToolsList(c);
+          return;
+        }
         response.id = clientId;
-        if (addsRestartTool) this.#addRestartTool(response);
-        if (transform && response.result) transform(response);
+        try {
+          if (addsRestartTool) this.#addRestartTool(response);
+          if (transform && response.result) transform(response);
+        } catch (err) {
+          return this.#internalError(c, err);
+        }
         this.#answer(response);
+        if (c.method === "tools/list") this.#answeredToolsList(c);
       },
     }, line);
     this.#inFlight.set(clientId, { gen, id });
@@ -526,6 +766,18 @@ export class Router {
   #cancelFromClient(message: JsonRpcMessage): undefined {
     const params = (message.params ?? {}) as Record<string, unknown>;
     const requestId = params.requestId as JsonRpcId;
+    const batch = this.#batches.get(batchKey(requestId));
+    if (batch) {
+      batch.forget(batchKey(requestId));
+      queueMicrotask(() => this.#flushBatch(batch)); // after the cancel itself is handled
+    }
+    this.#rawIds.delete(requestId);
+    const held = this.#heldLists.findIndex((h) => h.id === requestId);
+    if (held !== -1) this.#heldLists.splice(held, 1);
+    if (this.#waitingCalls.delete(requestId) || held !== -1) {
+      this.#wakeIdle(); // never sent: a cancelled request is owed no response (MCP)
+      return undefined;
+    }
     for (const slot of this.#slots.values()) {
       const queued = slot.queue.findIndex((q) =>
         q.message.type === "request" && q.message.id === requestId
@@ -590,10 +842,123 @@ export class Router {
     };
   }
 
-  #gatewayRequest(c: ClientRequest): Promise<void> | undefined {
+  /**
+   * Gateway, at the client's `initialize`: the lists are complete once every
+   * backend is listed or failed, each waited for at most its init timeout (a
+   * backend that misses it is reported and listed when it comes).
+   */
+  #awaitBackends() {
+    const waits = [...this.#slots.values()].map((slot) => {
+      if (!slot.coming) return undefined;
+      return new Promise<void>((resolve) => {
+        const ms = slot.backend.options.initTimeoutMs;
+        const timer = setTimeout(() => {
+          if (this.#complete || this.#closing.signal.aborted) return resolve();
+          this.#log.warn(
+            `not ready within its init timeout (${ms} ms); listing the others without waiting for it`,
+            { server: slot.name },
+          );
+          resolve();
+        }, ms);
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.#closing.signal.addEventListener("abort", done, { once: true });
+        slot.waiters.push(() => {
+          this.#closing.signal.removeEventListener("abort", done);
+          done();
+        });
+      });
+    }).filter((w) => w !== undefined);
+    if (waits.length === 0) return this.#openLists();
+    Promise.all(waits).then(() => this.#openLists());
+  }
+
+  /** The lists are complete: answer the list requests held meanwhile. */
+  #openLists() {
+    if (this.#complete) return;
+    this.#complete = true;
+    const held = this.#heldLists;
+    this.#heldLists = [];
+    for (const c of held) {
+      const kind = LIST_METHODS.get(c.method)!;
+      try {
+        this.#answerList(c, kind, ((c.message.params ?? {}) as Item).cursor);
+      } catch (err) {
+        this.#internalError(c, err);
+      }
+    }
+    const calls = this.#heldCalls;
+    this.#heldCalls = [];
+    for (const c of calls) {
+      if (this.#waitingCalls.get(c.id) !== c) continue; // cancelled meanwhile
+      this.#waitingCalls.delete(c.id);
+      if (this.#closing.signal.aborted) {
+        this.#reject(c, ErrorCode.ServerUnavailable, "mcpmon: mcpmon is shutting down");
+        continue;
+      }
+      try {
+        this.#gatewayRequest(c, true);
+      } catch (err) {
+        this.#internalError(c, err);
+      }
+    }
+  }
+
+  /** The backend whose `<server><sep>` starts `name` (a name not listed yet may be its). */
+  #prefixOwner(name: unknown): Slot | undefined {
+    if (typeof name !== "string") return undefined;
+    const sep = this.#gateway!.separator;
+    const at = name.indexOf(sep);
+    return at > 0 ? this.#slots.get(name.slice(0, at)) : undefined;
+  }
+
+  /** Holds a call until `slot` is listed or failed, then routes it again. */
+  #waitForSlot(slot: Slot, c: ClientRequest): undefined {
+    this.#log.debug(`${c.method} waits for the server to be ready`, { server: slot.name });
+    this.#waitingCalls.set(c.id, c);
+    slot.waiters.push(() => {
+      if (this.#waitingCalls.get(c.id) !== c) return; // cancelled, or answered at shutdown
+      this.#waitingCalls.delete(c.id);
+      try {
+        this.#gatewayRequest(c, true);
+      } catch (err) {
+        this.#internalError(c, err);
+      }
+    });
+    return undefined;
+  }
+
+  /**
+   * A call naming no listed tool or prompt: when its prefix names a backend
+   * that is still coming, it waits for it; one that failed answers with its
+   * own error; otherwise the name is unknown.
+   */
+  #unlisted(c: ClientRequest, name: unknown, what: string, retried: boolean): undefined {
+    const slot = this.#prefixOwner(name);
+    if (slot && !retried && slot.coming) return this.#waitForSlot(slot, c);
+    if (slot && (slot.backend.state === "failed" || slot.backend.state === "stopped")) {
+      this.#refuse(
+        slot,
+        c,
+        `server "${slot.name}": ${slot.backend.lastError ?? "the server is not running"}`,
+      );
+      return undefined;
+    }
+    return this.#reject(c, ErrorCode.InvalidParams, `Unknown ${what}: ${name}`);
+  }
+
+  #gatewayRequest(c: ClientRequest, retried = false): Promise<void> | undefined {
     const params = (c.message.params ?? {}) as Item;
-    const kind = LIST_METHODS[c.method];
-    if (kind) return this.#answerList(c, kind, params.cursor);
+    const kind = LIST_METHODS.get(c.method);
+    if (kind) {
+      if (!this.#complete) {
+        this.#heldLists.push(c);
+        return undefined;
+      }
+      return this.#answerList(c, kind, params.cursor);
+    }
     switch (c.method) {
       case "ping":
         this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
@@ -613,8 +978,12 @@ export class Router {
         const owner = typeof params.name === "string" ? table.route(params.name) : undefined;
         const slot = owner && this.#slots.get(owner.server);
         if (!owner || !slot) {
-          const what = c.method === "tools/call" ? "tool" : "prompt";
-          return this.#reject(c, ErrorCode.InvalidParams, `Unknown ${what}: ${params.name}`);
+          return this.#unlisted(
+            c,
+            params.name,
+            c.method === "tools/call" ? "tool" : "prompt",
+            retried,
+          );
         }
         c.message.params = { ...params, name: owner.name };
         return this.#route(slot, c, "");
@@ -622,9 +991,22 @@ export class Router {
       case "resources/read":
       case "resources/subscribe":
       case "resources/unsubscribe": {
-        const target = this.#resourceTarget(String(params.uri));
+        const uri = String(params.uri);
+        const target = this.#resourceTarget(uri);
+        if (!target && !this.#complete && !retried) {
+          // Perhaps a backend not listed yet offers it: wait for the lists to be complete.
+          this.#waitingCalls.set(c.id, c);
+          this.#heldCalls.push(c);
+          return undefined;
+        }
         if (!target) {
-          return this.#reject(c, ErrorCode.InvalidParams, `Unknown resource: ${params.uri}`);
+          return this.#reject(
+            c,
+            ErrorCode.InvalidParams,
+            uri.length > MAX_URI_LENGTH
+              ? `Unknown resource: a URI of ${uri.length} characters, longer than the ${MAX_URI_LENGTH} mcpmon routes by template`
+              : `Unknown resource: ${uri}`,
+          );
         }
         c.message.params = { ...params, uri: target.uri };
         const renamed = target.uri !== params.uri;
@@ -658,6 +1040,7 @@ export class Router {
   #resourceTarget(uri: string): { slot: Slot; uri: string } | undefined {
     const routed = this.#resourceRoutes.get(uri);
     if (routed) return routed;
+    if (uri.length > MAX_URI_LENGTH) return undefined;
     const withTemplates = [...this.#slots.values()].filter((s) =>
       (s.lists.resourceTemplates?.length ?? 0) > 0
     );
@@ -688,6 +1071,7 @@ export class Router {
     const result: Item = { [kind]: page };
     if (offset + PAGE_SIZE < items.length) result.nextCursor = encodeCursor(offset + PAGE_SIZE);
     this.#answer({ jsonrpc: "2.0", id: c.id, result });
+    if (kind === "tools") this.#answeredToolsList(c);
     return undefined;
   }
 
@@ -710,7 +1094,7 @@ export class Router {
       required: ["server"],
       additionalProperties: false,
     };
-    return [restart, {
+    return [restart, ...(this.#callThrough ? callThroughTools() : []), {
       name: STATUS_TOOL,
       title: "MCP server status",
       description:
@@ -734,13 +1118,17 @@ export class Router {
   async #readLists(slot: Slot, gen: Generation, only?: ListKind[]): Promise<void> {
     const caps = (gen.initResult?.capabilities ?? {}) as Item;
     const kinds = only ??
-      (this.#gateway ? KINDS : this.#restartTool !== undefined ? ["tools" as const] : []);
+      (this.#gateway
+        ? KINDS
+        : this.#restartTool !== undefined || this.#callThrough
+        ? ["tools" as const]
+        : []);
     await Promise.all(kinds.map(async (kind) => {
       if (typeof caps[CAPABILITY[kind]] !== "object" || caps[CAPABILITY[kind]] === null) {
         delete slot.lists[kind];
         return;
       }
-      const method = Object.keys(LIST_METHODS).find((m) => LIST_METHODS[m] === kind)!;
+      const method = [...LIST_METHODS].find(([, k]) => k === kind)![0];
       const items: Item[] = [];
       let cursor: string | undefined;
       for (let page = 0; page < 1000; page++) {
@@ -754,12 +1142,30 @@ export class Router {
           }
           return;
         }
-        items.push(...list);
+        for (const item of list) items.push(item);
         cursor = (response.result as Item).nextCursor;
         if (!cursor) break;
       }
       if (gen !== slot.backend.current) return; // a newer generation owns the lists now
-      slot.lists[kind] = items;
+      // mcpmon serializes, compares and hashes its lists again: an item too deep for that
+      // (JSON.stringify throws RangeError) is left out, named in the log; the others serve.
+      const servable = items.filter((item) => {
+        try {
+          JSON.stringify(item);
+          return true;
+        } catch (err) {
+          this.#log.error(
+            `${method}: "${
+              item?.name ?? item?.uri ?? "?"
+            }" is left out: it cannot be served again (${
+              err instanceof RangeError ? "nested too deeply" : err
+            })`,
+            { server: slot.name },
+          );
+          return false;
+        }
+      });
+      slot.lists[kind] = servable;
     }));
     if (!this.#gateway && slot.lists.tools?.some((t) => t.name === RESTART_TOOL)) {
       this.#useFallbackName();
@@ -822,8 +1228,9 @@ export class Router {
       this.#views[kind] = { items: next[kind], json };
       notify.add(LIST_CHANGED[kind]);
     }
-    if (this.#initializeAnswered) {
-      for (const method of notify) this.#client.write({ jsonrpc: "2.0", method });
+    // Before the lists are complete the client has read none of them: nothing to tell.
+    if (this.#initializeAnswered && this.#complete) {
+      for (const method of notify) this.#listChanged(method);
     }
   }
 
@@ -870,7 +1277,53 @@ export class Router {
         }
       }
     }
+    if (c.method === LIST_CHANGED.tools) {
+      // Single mode: keep mcpmon's copy of the tools current (restart diffs, call-through).
+      if (slot.lists.tools !== undefined) {
+        slot.listsRead = this.#readLists(slot, gen, ["tools"]);
+      }
+      this.#toolsChangedAt = ++this.#seq;
+    }
     this.#client.write(line);
+  }
+
+  /** Tells the client a list changed. */
+  #listChanged(method: string) {
+    if (method === LIST_CHANGED.tools) this.#toolsChangedAt = ++this.#seq;
+    this.#client.write({ jsonrpc: "2.0", method });
+  }
+
+  /** A `tools/list` was answered: wake whoever waits for the client to re-read the tools. */
+  #answeredToolsList(c: ClientMessage) {
+    const at = this.#arrivals.get(c);
+    if (at === undefined) return;
+    this.#arrivals.delete(c);
+    if (at > this.#relistedAt) this.#relistedAt = at;
+    if (at > this.#toolsChangedAt) {
+      const waiting = this.#relistWaiters;
+      this.#relistWaiters = [];
+      for (const wake of waiting) wake();
+    }
+  }
+
+  /**
+   * Resolves once the client has read the tools after the last tools
+   * `list_changed`, or after {@linkcode RELIST_WAIT_MS} (at once when it already has).
+   */
+  #clientRelisted(): Promise<void> {
+    if (this.#relistedAt > this.#toolsChangedAt || this.#closing.signal.aborted) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#closing.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.#relistWaitMs);
+      this.#closing.signal.addEventListener("abort", done, { once: true });
+      this.#relistWaiters.push(done);
+    });
   }
 
   // ── backend lifecycle ────────────────────────────────────────────────────
@@ -879,9 +1332,17 @@ export class Router {
     slot.listsRead = this.#readLists(slot, gen);
     if (this.#gateway) {
       this.#flushQueue(slot, gen);
-      slot.listsRead = slot.listsRead.then(() => this.#updateViews());
+      slot.reading = true;
+      slot.listsRead = slot.listsRead.then(() => this.#updateViews()).finally(() => {
+        if (slot.backend.current !== gen) return; // a newer generation settles it
+        slot.reading = false;
+        slot.settle();
+      });
       return;
     }
+    slot.listsRead.finally(() => {
+      if (slot.backend.current === gen) slot.settle();
+    });
     const init = this.#initialize;
     if (init !== undefined) {
       this.#initialize = undefined;
@@ -896,7 +1357,7 @@ export class Router {
       // Deliver first what waited for this generation, then tell the client its lists may differ.
       this.#flushQueue(slot, gen);
       for (const list of declaredLists(gen.initResult ?? {})) {
-        this.#client.write({ jsonrpc: "2.0", method: `notifications/${list}/list_changed` });
+        this.#listChanged(`notifications/${list}/list_changed`);
       }
     } else this.#flushQueue(slot, gen);
   }
@@ -913,6 +1374,8 @@ export class Router {
   #onFailed(slot: Slot, cause: string) {
     if (!this.#gateway && this.#initialize !== undefined) this.#answerInitializeForFailedServer();
     this.#failQueue(slot, this.#gateway ? `server "${slot.name}": ${cause}` : cause);
+    slot.reading = false;
+    slot.settle();
   }
 
   #failQueue(slot: Slot, cause: string) {
@@ -978,7 +1441,10 @@ export class Router {
     if (this.#restartTool === RESTART_TOOL && result.tools.some((t) => t.name === RESTART_TOOL)) {
       this.#useFallbackName();
     }
-    result.tools.push(restartToolDefinition(this.#restartTool!, this.backend.name));
+    if (this.#restartTool !== undefined) {
+      result.tools.push(restartToolDefinition(this.#restartTool, this.backend.name));
+    }
+    if (this.#callThrough) result.tools.push(...callThroughTools());
   }
 
   #useFallbackName() {
@@ -1015,12 +1481,19 @@ export class Router {
     );
     await slot.listsRead;
     const before = slot.lists.tools;
+    const toldBefore = this.#toolsChangedAt;
     const outcome = await slot.backend.restart(
       why ? `${RESTART_TOOL}: ${why}` : `${RESTART_TOOL} tool`,
     );
     if (outcome.ok) await slot.listsRead;
+    // Answer once the client has re-read the tools it was told changed, so the model's next
+    // request can already name the new ones (bounded: a client that never re-lists only delays it).
+    if (this.#toolsChangedAt !== toldBefore) await this.#clientRelisted();
     const after = outcome.ok ? slot.lists.tools : undefined;
-    let diff = before && after ? diffTools(before as ToolLike[], after as ToolLike[]) : undefined;
+    let diff: ToolDiff | undefined;
+    try {
+      diff = before && after ? diffTools(before as ToolLike[], after as ToolLike[]) : undefined;
+    } catch { /* too deep to compare: no diff */ }
     if (diff && this.#gateway) {
       const expose = (names: string[]) =>
         names.map((n) =>
@@ -1042,6 +1515,133 @@ export class Router {
     });
   }
 
+  // ── call-through: mcpmon_list_tools and mcpmon_call_tool ─────────────────
+
+  /** Resolves once `slot` is listed or failed (at once when it is not on its way). */
+  #settled(slot: Slot): Promise<void> {
+    if (!slot.coming || this.#closing.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => slot.waiters.push(resolve));
+  }
+
+  /** Re-reads the tools of every serving backend (and merges them, in gateway mode). */
+  async #refreshTools(): Promise<void> {
+    await Promise.all([...this.#slots.values()].map(async (slot) => {
+      await this.#settled(slot);
+      const gen = slot.backend.current;
+      if (slot.backend.state !== "ready" || !gen) return;
+      slot.listsRead = this.#readLists(slot, gen, ["tools"]);
+      await slot.listsRead;
+    }));
+    this.#updateViews();
+  }
+
+  /** The live tools as the client names them, each with its schema hash. */
+  #liveTools(): Item[] {
+    const tools = this.#gateway
+      ? this.#views.tools.items
+      : this.#slots.values().next().value!.lists.tools ?? [];
+    return tools.map((t) => ({ ...t, schemaHash: schemaHash(t.inputSchema) }));
+  }
+
+  #toolResult(c: ClientRequest, text: string, isError = false) {
+    this.#answer({
+      jsonrpc: "2.0",
+      id: c.id,
+      result: { content: [{ type: "text", text }], ...(isError ? { isError: true } : {}) },
+    });
+  }
+
+  async #listLiveTools(c: ClientRequest) {
+    await this.#refreshTools();
+    const failed = this.backends.filter((b) => b.state === "failed" || b.state === "stopped")
+      .map((b) => `${b.name}: ${b.lastError ?? b.state}`);
+    this.#toolResult(
+      c,
+      // Compact: a model pays for every character of a tool result.
+      JSON.stringify({ tools: this.#liveTools(), ...(failed.length > 0 ? { failed } : {}) }),
+    );
+  }
+
+  /** Where a call-through name leads now: the backend and the tool's own name and definition. */
+  async #findLiveTool(
+    name: string,
+  ): Promise<{ slot: Slot; own: string; tool: Item } | { error: string } | undefined> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let slot: Slot | undefined;
+      let own = name;
+      if (this.#gateway) {
+        const owner = this.#toolNames.route(name);
+        slot = owner && this.#slots.get(owner.server);
+        if (owner) own = owner.name;
+        else {
+          const coming = this.#prefixOwner(name);
+          if (coming && attempt === 0) {
+            await this.#settled(coming);
+            await this.#refreshTools();
+            continue;
+          }
+        }
+      } else {
+        slot = this.#slots.values().next().value!;
+        await this.#settled(slot);
+      }
+      if (!slot) return undefined;
+      if (slot.backend.state === "failed" || slot.backend.state === "stopped") {
+        return { error: `server "${slot.name}": ${slot.backend.lastError ?? "not running"}` };
+      }
+      const tool = slot.lists.tools?.find((t) => t.name === own);
+      if (tool) return { slot, own, tool };
+      if (attempt === 0) await this.#refreshTools(); // perhaps added since mcpmon last read
+    }
+    return undefined;
+  }
+
+  async #callThroughTool(c: ClientRequest) {
+    const params = (c.message.params ?? {}) as Item;
+    const args = (params.arguments ?? {}) as Item;
+    if (typeof args.name !== "string" || args.name === "") {
+      return this.#toolError(c, `${CALL_TOOL} needs "name": a tool ${LIST_TOOLS} shows`);
+    }
+    const found = await this.#findLiveTool(args.name);
+    if (found === undefined) {
+      const names = this.#liveTools().map((t) => t.name).join(", ") || "none";
+      return this.#toolError(c, `No tool named "${args.name}" now. Tools: ${names}`);
+    }
+    if ("error" in found) return this.#toolError(c, found.error);
+    const hash = schemaHash(found.tool.inputSchema);
+    if (args.schemaHash !== undefined && args.schemaHash !== hash) {
+      const { name: _own, ...definition } = found.tool;
+      return this.#toolError(
+        c,
+        `The tool "${args.name}" has changed since schemaHash ${
+          JSON.stringify(args.schemaHash)
+        }; ` +
+          `its schemaHash is now "${hash}". Current definition:\n` +
+          JSON.stringify({ name: args.name, ...definition }, null, 2) +
+          `\nCheck the arguments against it and call again with schemaHash "${hash}".`,
+      );
+    }
+    // The call goes on as a plain tools/call of the tool, on the process running now.
+    c.message.params = {
+      ...(params._meta !== undefined ? { _meta: params._meta } : {}),
+      name: found.own,
+      arguments: args.arguments ?? {},
+    };
+    this.#route(found.slot, c, "");
+  }
+
+  #toolError(c: ClientRequest, text: string): void {
+    this.#toolResult(c, text, true);
+  }
+
+  /**
+   * Sends the client a log message (`notifications/message`, logger
+   * `mcpmon`), once its session is initialized; e.g. an invalid config edit.
+   */
+  notify(level: "error" | "warning" | "info", data: string): void {
+    this.#notifyClient(level, data);
+  }
+
   /** Sends the client a log message (`notifications/message`) from mcpmon. */
   #notifyClient(level: "error" | "warning" | "info", data: string) {
     if (!this.#initializeAnswered) return;
@@ -1052,8 +1652,21 @@ export class Router {
     });
   }
 
-  #answer(response: JsonRpcMessage | string) {
-    this.#client.write(response);
+  /** Writes a response to the client; `id` names it when `response` is text. */
+  #answer(response: JsonRpcMessage | string, id?: JsonRpcId) {
+    if (typeof response !== "string") id = response.id ?? undefined;
+    let text: string;
+    const raw = typeof id === "number" ? this.#rawIds.get(id) : undefined;
+    if (raw !== undefined && typeof response !== "string") {
+      this.#rawIds.delete(id!);
+      const mark = `mcpmon-raw-id-${crypto.randomUUID()}`;
+      text = serialize({ ...response, id: mark }).replace(JSON.stringify(mark), raw);
+    } else text = typeof response === "string" ? response : serialize(response);
+    const batch = id !== undefined ? this.#batches.get(batchKey(id)) : undefined;
+    if (batch) {
+      batch.answer(batchKey(id!), text);
+      this.#flushBatch(batch);
+    } else this.#client.write(text);
     this.#wakeIdle();
   }
 
@@ -1063,6 +1676,62 @@ export class Router {
       this.#idle = [];
       for (const resolve of waiting) resolve();
     }
+  }
+}
+
+/**
+ * The text of the top-level `"id"` member's value in a JSON object's text, as
+ * written (so `9007199254740993` stays that, not the nearest double); a
+ * linear scan that skips strings and nested values. Undefined when absent.
+ *
+ * @example
+ * ```ts ignore
+ * rawIdToken('{"jsonrpc":"2.0","id":9007199254740993,"method":"ping"}'); // "9007199254740993"
+ * ```
+ */
+function rawIdToken(text: string): string | undefined {
+  let depth = 0;
+  let key: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22) { // a string: a key at depth 1, or skipped
+      const start = i;
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) {
+        if (text.charCodeAt(i) === 0x5c) i++;
+      }
+      if (depth === 1 && key === undefined) key = text.slice(start, i + 1);
+      continue;
+    }
+    if (ch === 0x7b || ch === 0x5b) depth++;
+    else if (ch === 0x7d || ch === 0x5d) depth--;
+    else if (ch === 0x2c && depth === 1) key = undefined;
+    else if (ch === 0x3a && depth === 1) {
+      if (key !== '"id"') continue;
+      let end = i + 1;
+      while (end < text.length && text[end] !== "," && text[end] !== "}") end++;
+      return text.slice(i + 1, end).trim();
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A response's JSON text; one too deep to serialize (RangeError) becomes an
+ * error response with the same id, so the request is still answered.
+ */
+function serialize(response: JsonRpcMessage): string {
+  try {
+    return JSON.stringify(response);
+  } catch (err) {
+    return JSON.stringify(
+      errorResponse(
+        response.id ?? null,
+        ErrorCode.InternalError,
+        `mcpmon: the response cannot be forwarded: ${
+          err instanceof RangeError ? "it is nested too deeply" : String(err)
+        }`,
+      ),
+    );
   }
 }
 
@@ -1091,13 +1760,37 @@ function renameContents(response: JsonRpcMessage, original: string, exposed: unk
   for (const c of contents) if (c?.uri === original) c.uri = exposed;
 }
 
-/** Whether `uri` fits an RFC 6570 template (each `{…}` expression matches one or more characters). */
-function matchesTemplate(template: string, uri: string): boolean {
-  const source = template.split(/\{[^}]*\}/).map((part) =>
-    part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-  )
-    .join(".+");
-  return new RegExp(`^${source}$`).test(uri);
+/** Longest resource URI the gateway routes by template, in characters. */
+export const MAX_URI_LENGTH = 8192;
+
+/**
+ * Whether `uri` fits an RFC 6570 template, each `{…}` expression matching one
+ * or more characters. Linear in practice: each literal between expressions is
+ * placed at its leftmost possible position (which is optimal for wildcards),
+ * the last one at the end; no regular expression, so no backtracking.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { matchesTemplate } from "./router.ts";
+ * assert.equal(matchesTemplate("docs://{project}/{page}.md", "docs://a/b.md"), true);
+ * assert.equal(matchesTemplate("docs://{project}/{page}.md", "docs://a/.md"), false);
+ * ```
+ */
+export function matchesTemplate(template: string, uri: string): boolean {
+  const literals = template.split(/\{[^}]*\}/);
+  if (literals.length === 1) return template === uri;
+  const first = literals[0];
+  const last = literals[literals.length - 1];
+  if (!uri.startsWith(first) || !uri.endsWith(last)) return false;
+  const end = uri.length - last.length; // where the last literal starts
+  let pos = first.length; // where the next expression starts
+  for (let i = 1; i < literals.length - 1; i++) {
+    const at = uri.indexOf(literals[i], pos + 1); // the expression takes at least one character
+    if (at === -1 || at + literals[i].length >= end) return false;
+    pos = at + literals[i].length;
+  }
+  return end - pos >= 1;
 }
 
 /** The lists (tools, prompts, resources) a server's `initialize` result declares. */

@@ -16,6 +16,7 @@ import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
 import { removeBytecode, watchesPython } from "./pycache.ts";
 import { RestartLoopGuard } from "./restart_loop.ts";
+import { defaultClientPrefix, exposedBudget } from "./names.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
 import type { Runtime, SpawnOptions } from "./runtime/mod.ts";
@@ -90,6 +91,7 @@ export async function runGateway(
   configPath: string,
   name: string,
   logOptions: LogOptions,
+  options: { callThrough?: boolean } = {},
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
   log.info(versionLine(runtime));
@@ -123,15 +125,19 @@ export async function runGateway(
   }
   for (const warning of config.warnings) log.warn(warning);
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
+  // Names fit the model's limit with the client's prefix (`mcp__<name>__` unless configured).
+  const naming = (c: GatewayConfig) => ({
+    separator: c.separator,
+    nameBudget: exposedBudget(c.nameBudget, c.clientPrefix ?? defaultClientPrefix(name)),
+    callThrough: c.callThrough || options.callThrough === true,
+  });
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
     runtime,
     tracer,
     (o) => router.backends.find((b) => sameCommand(o, b.options))?.name,
   );
-  const router: Router = new Router(traced, log, config.servers, {
-    gateway: { separator: config.separator, nameBudget: config.nameBudget },
-  });
+  const router: Router = new Router(traced, log, config.servers, { gateway: naming(config) });
   const watchers = new Map<string, Watcher>();
   const watch = (server: ServerOptions) => {
     const watcher = watchServer(
@@ -152,7 +158,11 @@ export async function runGateway(
     try {
       next = readConfig(configPath);
     } catch (err) {
-      log.error(`${describeConfigError(err, configPath)}\nKeeping the servers that are running.`);
+      const message = `${
+        describeConfigError(err, configPath)
+      }\nKeeping the servers that are running.`;
+      log.error(message);
+      router.notify("error", message); // the client (and the model) hear of it too
       return;
     }
     const missing = missingWatchPaths(next.servers, true);
@@ -162,8 +172,8 @@ export async function runGateway(
     }
     for (const warning of next.warnings) log.warn(warning);
     const diff = diffConfigs(config, next);
-    if (next.separator !== config.separator || next.nameBudget !== config.nameBudget) {
-      router.setNaming({ separator: next.separator, nameBudget: next.nameBudget });
+    if (JSON.stringify(naming(next)) !== JSON.stringify(naming(config))) {
+      router.setNaming(naming(next));
     }
     const byName = new Map(next.servers.map((s) => [s.name, s]));
     for (const n of [...diff.removed, ...diff.changed]) {
@@ -218,8 +228,17 @@ export async function runGateway(
       lastError: failed.length > 0
         ? failed.map((b) => `${b.name}: ${b.lastError}`).join("\n")
         : undefined,
+      backends: backends.map((b) => ({
+        name: b.name,
+        state: b.state,
+        serverPid: b.pid,
+        restarts: b.restarts,
+        lastReason: b.lastReason,
+        lastError: b.lastError,
+      })),
     });
   };
+  let gatewayRestarts = 0; // restarts of the whole gateway, counted from 1
   return await serve(traced, log, router, {
     tracer,
     name,
@@ -229,13 +248,25 @@ export async function runGateway(
       configWatcher.close();
       for (const w of watchers.values()) w.close();
     },
-    restart: async (reason) => {
+    restart: async (reason, server) => {
+      if (server !== undefined) {
+        // `mcpmon restart <gateway>/<server>`: that server alone.
+        return await router.restart(reason, server).catch((err) => ({
+          ok: false,
+          restart: 0,
+          durationMs: 0,
+          error: err instanceof Error ? err.message : String(err),
+          timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
+        }));
+      }
       const outcomes = await Promise.all(
         router.backends.map((b) => router.restart(reason, b.name)),
       );
+      const ok = outcomes.every((o) => o.ok);
+      if (ok) gatewayRestarts++;
       return {
-        ok: outcomes.every((o) => o.ok),
-        restart: outcomes.reduce((n, o) => n + o.restart, 0),
+        ok,
+        restart: gatewayRestarts + (ok ? 0 : 1),
         durationMs: Math.max(0, ...outcomes.map((o) => o.durationMs)),
         error: outcomes.filter((o) => !o.ok).map((o) => o.error).join("\n") || undefined,
         timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
@@ -345,8 +376,11 @@ interface ServeOptions {
   cwd: string;
   /** Stops every file watcher. */
   closeWatchers(): void;
-  /** Restarts what a SIGHUP/SIGUSR2 or `mcpmon restart` should restart. */
-  restart(reason: string): Promise<RestartOutcome>;
+  /**
+   * Restarts what a SIGHUP/SIGUSR2 or `mcpmon restart` should restart;
+   * `server`: one server of a gateway (`mcpmon restart <gateway>/<server>`).
+   */
+  restart(reason: string, server?: string): Promise<RestartOutcome>;
   /** Keeps the registry entry up to date from now on. */
   track(registry: Registry): void;
 }
@@ -404,8 +438,12 @@ async function serve(
         log.info(`Tracing messages for mcpmon trace (${mode.tracer.liveFile})`);
         return;
       }
-      log.info(`Received ${signal}; restarting${request?.reason ? ` (${request.reason})` : ""}`);
-      mode.restart(request?.reason ?? signal).then((outcome) =>
+      log.info(
+        `Received ${signal}; restarting${request?.server ? ` ${request.server}` : ""}${
+          request?.reason ? ` (${request.reason})` : ""
+        }`,
+      );
+      mode.restart(request?.reason ?? signal, request?.server).then((outcome) =>
         registry?.recordRestart(outcome, request)
       );
     });

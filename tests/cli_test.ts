@@ -595,3 +595,10 @@ Deno.test("--no-ignore-files and --max-message set the server's options; a bad s
   assert.throws(() => run("--max-message", "12", "--", "x"), /at least 1024 bytes/);
   assert.throws(() => run("--max-message", "lots", "--", "x"), /--max-message must be a size/);
 });
+
+Deno.test("--call-through turns on the call-through tools, in single-server and gateway mode", () => {
+  const { server } = run("--call-through", "--", "python", "server.py");
+  assert.equal(server.callThrough, true);
+  const gateway = parseCli(["--config", "gw.yaml", "--call-through"], CWD);
+  assert.equal(gateway.kind === "gateway" && gateway.callThrough, true);
+});

@@ -700,3 +700,72 @@ Deno.test("main() runs the control subcommands against $XDG_STATE_HOME/mcpmon", 
   assert.equal(await main(broken.r), 1);
   assert.match(broken.err(), /^mcpmon: status failed: /);
 });
+
+Deno.test("a forged status file naming another process never gets it signalled", async () => {
+  using state = tempState();
+  const dir = stateDir(state.env);
+  const victim = new Deno.Command("sleep", { args: ["30"], stdout: "null", stderr: "null" })
+    .spawn();
+  try {
+    writeFileSync(
+      join(dir, `${victim.pid}.json`),
+      JSON.stringify({ name: "forged", pid: victim.pid, state: "ready" }),
+      { mode: 0o600 },
+    );
+    const out = capture();
+    assert.equal(await restartCommand(dir, "forged", undefined, out, { timeoutMs: 500 }), 2);
+    assert.match(out.err, /no running mcpmon named forged/);
+    const status = await Promise.race([
+      victim.status,
+      new Promise<"alive">((r) => setTimeout(() => r("alive"), 200)),
+    ]);
+    assert.equal(status, "alive", "the other process was not signalled");
+  } finally {
+    victim.kill("SIGKILL");
+    await victim.status;
+  }
+});
+
+Deno.test("a FIFO in the state dir is never opened: status, clean and restart do not hang", async () => {
+  using state = tempState();
+  const dir = stateDir(state.env);
+  const mkfifo = (name: string) =>
+    new Deno.Command("mkfifo", { args: [join(dir, name)] }).outputSync();
+  mkfifo(`${Deno.pid}.json`);
+  mkfifo(`${Deno.pid}.request.x.json`);
+  const registry = Registry.open(dir, info(Deno.pid + 1_000_000, "other"));
+  assert.equal(registry.takeRequest(), undefined);
+  const out = capture();
+  assert.equal(await statusCommand(dir, true, out), 0);
+  assert.equal(await cleanCommand(dir, capture()), 0);
+  assert.equal(await restartCommand(dir, "x", undefined, capture(), { timeoutMs: 200 }), 2);
+  registry.close();
+});
+
+Deno.test("a symlinked state dir is refused, and its target is not chmodded", () => {
+  using state = tempState();
+  const target = join(state.base, "elsewhere");
+  mkdirSync(target, { mode: 0o755 });
+  chmodSync(target, 0o755);
+  Deno.symlinkSync(target, join(state.base, "mcpmon"));
+  assert.throws(() => stateDir(state.env), /symbolic link/);
+  assert.equal(mode(target), 0o755);
+});
+
+Deno.test("status over 20,000 stale entries takes linear time (no per-entry rescans)", async () => {
+  using state = tempState();
+  const dir = stateDir(state.env);
+  const dead = await deadPid();
+  for (let i = 0; i < 20_000; i++) {
+    writeFileSync(
+      join(dir, `${dead + 1_000_000 + i}.json`),
+      JSON.stringify({ name: `s${i % 97}`, pid: dead + 1_000_000 + i }),
+    );
+  }
+  const t0 = performance.now();
+  const out = capture();
+  assert.equal(await statusCommand(dir, false, out), 0);
+  const ms = performance.now() - t0;
+  assert.equal(out.out.trimEnd().split("\n").length, 20_001);
+  assert.ok(ms < 20_000, `status took ${ms} ms`);
+});

@@ -312,6 +312,22 @@ Deno.test("separator and nameBudget are read from the top level", () => {
   assert.deepEqual(config.servers, []);
 });
 
+Deno.test("clientPrefix and callThrough are read from the top level; the prefix defaults to unset", () => {
+  const config = load("g.yaml", "clientPrefix: mcp__tools__\ncallThrough: true\nservers: {}\n");
+  assert.equal(config.clientPrefix, "mcp__tools__");
+  assert.equal(config.callThrough, true);
+  const none = load("g.yaml", "clientPrefix: ''\nservers: {}\n");
+  assert.equal(none.clientPrefix, "");
+  const plain = load("g.yaml", "servers: {}\n");
+  assert.equal(plain.clientPrefix, undefined);
+  assert.equal(plain.callThrough, false);
+  assertRejected(
+    ".mcpmon.yaml",
+    "callThrough: yes please\nservers: {}\n",
+    '.mcpmon.yaml:1:14: callThrough must be true or false, got the string "yes please"',
+  );
+});
+
 // --- errors: each names the file, the line and the column -----------------------------
 
 Deno.test("an http or sse server is skipped with a warning; the stdio servers of the file still run", () => {
@@ -392,7 +408,7 @@ Deno.test("in the mcpServers form, other top-level keys than separator, defaults
     "claude_desktop_config.json",
     '{\n  "mcpServers": {},\n  "globalShortcut": "Ctrl+Space"\n}',
     "claude_desktop_config.json:3:3: unknown key globalShortcut (known keys: servers, mcpServers, " +
-      "defaults, separator, nameBudget)",
+      "defaults, separator, nameBudget, clientPrefix, callThrough)",
   );
   assertRejected(
     "both.json",
@@ -763,6 +779,8 @@ Deno.test("diffConfigs() marks every server changed when the separator or name b
   assert.deepEqual(diffConfigs(old, next).changed, ["a", "b"]);
   const budget = load("g.yaml", "nameBudget: 40\nservers: {a: {command: a}, b: {command: b}}\n");
   assert.deepEqual(diffConfigs(old, budget).changed, ["a", "b"]);
+  const prefix = load("g.yaml", "clientPrefix: x\nservers: {a: {command: a}, b: {command: b}}\n");
+  assert.deepEqual(diffConfigs(old, prefix).changed, ["a", "b"]);
 });
 
 Deno.test("a defaults change reaches every server that uses it", () => {

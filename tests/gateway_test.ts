@@ -59,8 +59,13 @@ function rich(
   });
 }
 
-function startGateway(handles: Record<string, Handler>, servers: ServerOptions[], nameBudget = 64) {
-  return startRouter(handles, servers, { gateway: { separator: "__", nameBudget } });
+function startGateway(
+  handles: Record<string, Handler>,
+  servers: ServerOptions[],
+  nameBudget = 64,
+  callThrough = false,
+) {
+  return startRouter(handles, servers, { gateway: { separator: "__", nameBudget, callThrough } });
 }
 
 const byId = (id: unknown) => (m: Msg) => m.id === id && ("result" in m || "error" in m);
@@ -389,5 +394,246 @@ Deno.test("a read of a renamed resource queued during a restart still answers wi
     2,
     "it waited for the new b",
   );
+  await g.close();
+});
+
+/** A handler that answers `initialize` only after `ms` (a slow-starting server). */
+function slow(ms: number, inner: Handler): Handler {
+  return (child, msg) => {
+    if (msg.method === "initialize") setTimeout(() => inner(child, msg), ms);
+    else inner(child, msg);
+  };
+}
+
+Deno.test("the gateway's first lists wait until every backend is ready: complete at connect", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
+    server("a"),
+    server("b"),
+  ]);
+  await initialize(g.h);
+  // The first list the client reads already holds both backends (no list_changed needed).
+  const [tools, prompts, resources, templates] = await Promise.all([
+    call(g.h, "tools/list"),
+    call(g.h, "prompts/list"),
+    call(g.h, "resources/list"),
+    call(g.h, "resources/templates/list"),
+  ]);
+  assert.deepEqual(tools.result.tools.map((t: Msg) => t.name), [
+    "a__x",
+    "b__y",
+    "restart_server",
+    "server_status",
+  ]);
+  assert.deepEqual(prompts.result.prompts.map((p: Msg) => p.name), ["a__greet", "b__greet"]);
+  assert.ok(resources.result.resources.some((r: Msg) => r.uri === "b://doc"));
+  assert.deepEqual(templates.result.resourceTemplates, []);
+  await g.close();
+});
+
+Deno.test("a backend that misses its init timeout is reported, not waited for, by the first lists", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: slow(60_000, rich("b", ["y"])) }, [
+    server("a"),
+    server("b", { initTimeoutMs: 200 }),
+  ]);
+  await initialize(g.h);
+  const tools = await call(g.h, "tools/list");
+  assert.deepEqual(tools.result.tools.map((t: Msg) => t.name), [
+    "a__x",
+    "restart_server",
+    "server_status",
+  ]);
+  assert.match(g.h.stderr(), /b\] (warning: )?.*init timeout|did not answer initialize/);
+  await g.close();
+});
+
+Deno.test("a failed backend does not hold the first lists", async () => {
+  const broken: Handler = (child, msg) => {
+    if (msg.method === "initialize") child.exit({ code: 3, signal: null });
+  };
+  const g = startGateway({ a: rich("a", ["x"]), b: broken }, [server("a"), server("b")]);
+  await initialize(g.h);
+  const tools = await call(g.h, "tools/list");
+  assert.deepEqual(tools.result.tools.map((t: Msg) => t.name).slice(0, 1), ["a__x"]);
+  await g.close();
+});
+
+Deno.test("a call naming a backend that is still starting waits for it instead of 'Unknown tool'", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
+    server("a"),
+    server("b"),
+  ]);
+  await initialize(g.h);
+  const r = await call(g.h, "tools/call", { name: "b__y", arguments: {} });
+  const b = g.h.children.find((c) => c.options.command === "b")!;
+  assert.equal(r.result.content[0].text, `y@${b.pid}`);
+  const p = await call(g.h, "prompts/get", { name: "b__greet" });
+  assert.equal(p.result.messages[0].content.text, "b:greet");
+  const unknown = await call(g.h, "tools/call", { name: "b__nope", arguments: {} });
+  assert.equal(unknown.error.code, -32602, "a name the started backend lacks is unknown");
+  await g.close();
+});
+
+Deno.test("a call waiting for a starting backend fails only with that backend's own start error", async () => {
+  const broken: Handler = (child, msg) => {
+    if (msg.method === "initialize") {
+      setTimeout(() => {
+        child.writeStderr("SyntaxError: b is broken\n");
+        child.exit({ code: 1, signal: null });
+      }, 100);
+    }
+  };
+  const g = startGateway({ a: rich("a", ["x"]), b: broken }, [server("a"), server("b")]);
+  await initialize(g.h);
+  const r = await call(g.h, "tools/call", { name: "b__y", arguments: {} });
+  assert.equal(r.error.code, -32000);
+  assert.match(r.error.message, /server "b" exited with code 1/);
+  assert.match(r.error.message, /SyntaxError: b is broken/);
+  await g.close();
+});
+
+Deno.test("a call for a tool a restart adds waits for the restart, then reaches the new tool", async () => {
+  let tools = ["x"];
+  const a = rich("a", [], (child, msg) => {
+    if (msg.method === "tools/list") {
+      child.reply(msg, { tools: tools.map((name) => ({ name, inputSchema: { type: "object" } })) });
+      return true;
+    }
+    return false;
+  });
+  const g = startGateway({ a }, [server("a")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x"]);
+  tools = ["x", "z"];
+  const restarted = g.router.restart("spec", "a");
+  const r = await call(g.h, "tools/call", { name: "a__z", arguments: {} });
+  await restarted;
+  assert.match(r.result.content[0].text, /^z@/);
+  await g.close();
+});
+
+for (const method of ["toString", "constructor", "valueOf", "hasOwnProperty", "isPrototypeOf"]) {
+  Deno.test(`a request whose method is ${method} gets "Method not found" and the gateway goes on`, async () => {
+    const g = startGateway({ a: rich("a", ["x"]) }, [server("a")]);
+    await initialize(g.h);
+    const r = await call(g.h, method);
+    assert.equal(r.error.code, -32601);
+    const ok = await call(g.h, "tools/call", { name: "a__x", arguments: {} });
+    assert.match(ok.result.content[0].text, /^x@/);
+    await g.close();
+  });
+}
+
+Deno.test("template matching is linear: a long URI against a multi-part template answers at once", async () => {
+  const templated = rich("a", ["x"], (child, msg) => {
+    if (msg.method === "resources/templates/list") {
+      child.reply(msg, {
+        resourceTemplates: [{ uriTemplate: "docs://{project}/{version}/{page}.md", name: "d" }],
+      });
+      return true;
+    }
+    return false;
+  });
+  const g = startGateway({ a: templated, b: rich("b", ["y"]) }, [server("a"), server("b")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x", "b__y"]);
+  const t0 = performance.now();
+  // The only backend with templates gets what no template matches; the match itself must not hang
+  // (a backtracking regex took 46 s on this input).
+  const long = await call(g.h, "resources/read", { uri: "docs://" + "/".repeat(5000) + "x" });
+  const ms = performance.now() - t0;
+  assert.ok(long.result, "answered");
+  assert.ok(ms < 2000, `took ${ms} ms`);
+  const hit = await call(g.h, "resources/read", { uri: "docs://p/v1/intro.md" });
+  assert.equal(hit.result.contents[0].text, "a read docs://p/v1/intro.md");
+  const huge = await call(g.h, "resources/read", { uri: "docs://" + "a".repeat(9000) + ".md" });
+  assert.equal(huge.error.code, -32602);
+  assert.match(huge.error.message, /longer than the 8192/);
+  await g.close();
+});
+
+Deno.test("gateway call-through: mcpmon_call_tool resolves across backends at call time, a starting one included", async () => {
+  const g = startGateway(
+    { a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) },
+    [server("a"), server("b")],
+    64,
+    true,
+  );
+  await initialize(g.h);
+  const early = await call(g.h, "tools/call", {
+    name: "mcpmon_call_tool",
+    arguments: { name: "b__y", arguments: {} },
+  });
+  const b = g.h.children.find((c) => c.options.command === "b")!;
+  assert.equal(early.result.content[0].text, `y@${b.pid}`, "it waited for b");
+  const listed = await call(g.h, "tools/call", { name: "mcpmon_list_tools", arguments: {} });
+  const tools = JSON.parse(listed.result.content[0].text).tools;
+  assert.deepEqual(tools.map((t: Msg) => t.name), ["a__x", "b__y"]);
+  const names = (await call(g.h, "tools/list")).result.tools.map((t: Msg) => t.name);
+  assert.ok(names.includes("mcpmon_list_tools") && names.includes("mcpmon_call_tool"));
+  await g.close();
+});
+
+Deno.test("gateway restart_server answers after the client re-read the tools it was told changed", async () => {
+  let tools = ["x"];
+  const a = rich("a", [], (child, msg) => {
+    if (msg.method === "tools/list") {
+      child.reply(msg, { tools: tools.map((name) => ({ name, inputSchema: { type: "object" } })) });
+      return true;
+    }
+    return false;
+  });
+  const g = startGateway({ a }, [server("a")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x"]);
+  tools = ["x", "z"];
+  const result = call(g.h, "tools/call", { name: "restart_server", arguments: { server: "a" } });
+  await g.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
+  await new Promise((r) => setTimeout(r, 30));
+  const relist = await call(g.h, "tools/list");
+  const answered = await result;
+  assert.match(answered.result.content[0].text, /Tools added: a__z/);
+  assert.ok(
+    g.h.clientReceived.indexOf(relist) < g.h.clientReceived.indexOf(answered),
+    "the re-list was answered first",
+  );
+  await g.close();
+});
+
+Deno.test("an exception while handling one client message answers it with -32603 and the session goes on", async () => {
+  const g = startGateway({ a: rich("a", ["x"]) }, [server("a")]);
+  await initialize(g.h);
+  await waitForTools(g.h, ["a__x"]);
+  const observe = g.router.session.observe;
+  g.router.session.observe = () => {
+    throw new Error("boom in observe");
+  };
+  const failed = await call(g.h, "logging/setLevel", { level: "debug" });
+  assert.equal(failed.error.code, -32603);
+  assert.match(failed.error.message, /internal error: boom in observe/);
+  g.router.session.observe = observe;
+  const ok = await call(g.h, "tools/call", { name: "a__x", arguments: {} });
+  assert.match(ok.result.content[0].text, /^x@/);
+  assert.match(
+    g.h.stderr(),
+    /internal error while handling the client's logging\/setLevel request/,
+  );
+  await g.close();
+});
+
+Deno.test("a held first list or a waiting call that the client cancels is owed nothing and holds nothing up", async () => {
+  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
+    server("a"),
+    server("b"),
+  ]);
+  await initialize(g.h);
+  g.h.clientSend({ jsonrpc: "2.0", id: "held", method: "tools/list" });
+  g.h.clientSend({ jsonrpc: "2.0", id: "wait", method: "tools/call", params: { name: "b__y" } });
+  for (const requestId of ["held", "wait"]) {
+    g.h.clientSend({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId } });
+  }
+  assert.equal((await call(g.h, "tools/list")).result.tools.length, 4, "b is listed by now");
+  await call(g.h, "ping");
+  assert.equal(g.h.clientReceived.some((m) => m.id === "held" || m.id === "wait"), false);
+  assert.equal(g.router.pendingClientRequests, 0);
   await g.close();
 });

@@ -120,9 +120,23 @@ Deno.test("server output passes through to stderr unchanged, at every level", ()
   for (const level of ["error", "info", "debug"] as const) {
     const { log, stderrBytes } = logger({ level, timestamps: true });
     const chunk = new Uint8Array([0x54, 0x72, 0xff, 0x0a, 0x62]); // not even valid UTF-8
-    log.serverOutput(chunk, { pid: 3, server: "s" });
+    log.serverOutput(chunk, { pid: 3 });
     assert.deepEqual(stderrBytes, [chunk], `level ${level}`);
   }
+});
+
+Deno.test("a named server's stderr lines carry its name, across chunks and servers", () => {
+  const { log, stderrBytes } = logger({ level: "error", timestamps: false });
+  const enc = new TextEncoder();
+  log.serverOutput(enc.encode("Traceback (most recent call last):\n  File "), { server: "alpha" });
+  log.serverOutput(enc.encode("boom\n"), { server: "beta", pid: 9 });
+  log.serverOutput(enc.encode('"x.py"\nValueError\n'), { server: "alpha" });
+  assert.equal(
+    stderrBytes.map((b) => new TextDecoder().decode(b)).join(""),
+    "[alpha] Traceback (most recent call last):\n[alpha]   File " +
+      "[beta] boom\n" +
+      '"x.py"\n[alpha] ValueError\n',
+  );
 });
 
 Deno.test("the log file gets every shown line with the full local date and time", () => {
@@ -228,4 +242,16 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("the log file's per-process line state is dropped once a line ends (no growth per restart)", () => {
+  const { log, files } = logger({ logFile: "/l" });
+  const enc = new TextEncoder();
+  for (let pid = 1; pid <= 1000; pid++) log.serverOutput(enc.encode(`gen ${pid}\n`), { pid });
+  log.serverOutput(enc.encode("half"), { pid: 7 });
+  log.serverOutput(enc.encode(" line\n"), { pid: 7 });
+  assert.ok(files.get("/l")!.endsWith("[stderr 2025-03-07 16:08:54 pid:7] half line\n"));
+  assert.equal(log.unfinishedLines, 0);
+  log.serverOutput(enc.encode("unfinished"), { pid: 8 });
+  assert.equal(log.unfinishedLines, 1);
 });

@@ -507,3 +507,203 @@ Deno.test("before initialize, a ping is answered and any other request gets an e
   assert.ok((await s.h.clientWaitFor(byId(1))).result.tools);
   await s.close();
 });
+
+Deno.test("matchesTemplate: each expression takes one or more characters, literals in order", async () => {
+  const { matchesTemplate } = await import("../src/router.ts");
+  const t = "docs://{project}/{version}/{page}.md";
+  assert.equal(matchesTemplate(t, "docs://p/v/x.md"), true);
+  assert.equal(matchesTemplate(t, "docs://p/v/a/b.md"), true);
+  assert.equal(matchesTemplate(t, "docs://p//x.md"), false, "every expression takes a character");
+  assert.equal(matchesTemplate(t, "docs://a/b/c/d.md"), true, "an expression may hold a /");
+  assert.equal(matchesTemplate(t, "docs://p/v/.md"), false);
+  assert.equal(matchesTemplate(t, "docs://p/v.md"), false);
+  assert.equal(matchesTemplate(t, "docs://p/v/x.txt"), false);
+  assert.equal(matchesTemplate("a{x}{y}b", "a12b"), true);
+  assert.equal(matchesTemplate("a{x}{y}b", "a1b"), false);
+  assert.equal(matchesTemplate("plain://x", "plain://x"), true);
+  assert.equal(matchesTemplate("x{a}x{b}x", "xxx"), false);
+  assert.equal(matchesTemplate("x{a}x{b}x", "x1x2x"), true);
+  const t0 = performance.now();
+  assert.equal(matchesTemplate(t, "docs://" + "/".repeat(100_000) + "x"), false);
+  assert.ok(performance.now() - t0 < 2000, "no backtracking");
+});
+
+/** Re-reads the tools `delayMs` after each tools list_changed, as Claude Code does. */
+function relistOnChange(h: FakeHarness, delayMs: number) {
+  let n = 0;
+  const watch = async () => {
+    for (;;) {
+      const seen = n;
+      await h.clientWaitFor((m) =>
+        m.method === "notifications/tools/list_changed" &&
+        h.clientReceived.filter((x) => x.method === "notifications/tools/list_changed").length >
+          seen
+      );
+      n++;
+      await new Promise((r) => setTimeout(r, delayMs));
+      h.clientSend({ jsonrpc: "2.0", id: `relist${n}`, method: "tools/list" });
+    }
+  };
+  watch();
+}
+
+Deno.test("restart_server answers only after the client has re-read the tools following list_changed", async () => {
+  const s = start([basicServer(["a"]), basicServer(["a", "b"])]);
+  await initialize(s.h);
+  relistOnChange(s.h, 40);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "r",
+    method: "tools/call",
+    params: { name: "restart_server", arguments: {} },
+  });
+  const result = await s.h.clientWaitFor(byId("r"));
+  assert.match(result.result.content[0].text, /Tools added: b/);
+  const relist = s.h.clientReceived.findIndex(byId("relist1"));
+  assert.ok(relist !== -1, "the client re-listed before the result came");
+  assert.ok(relist < s.h.clientReceived.indexOf(result), "the re-list was answered first");
+  await s.close();
+});
+
+Deno.test("restart_server answers anyway when the client does not re-read the tools in time", async () => {
+  const s = start([basicServer(["a"]), basicServer(["a", "b"])]);
+  await initialize(s.h);
+  const t0 = performance.now();
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "r",
+    method: "tools/call",
+    params: { name: "restart_server", arguments: {} },
+  });
+  const result = await s.h.clientWaitFor(byId("r"));
+  assert.match(result.result.content[0].text, /Tools added: b/);
+  assert.ok(performance.now() - t0 >= 900, "it waited for a re-list, bounded");
+  await s.close();
+});
+
+Deno.test("single mode: the server's own tools list_changed refreshes mcpmon's copy, so the next restart diffs against it", async () => {
+  let tools = ["a"];
+  const server = basicServer([], (child, msg) => {
+    if (msg.method === "tools/list") {
+      child.reply(msg, { tools: tools.map((name) => ({ name, inputSchema: { type: "object" } })) });
+      return true;
+    }
+    if (msg.method === "tools/call" && msg.params.name === "grow") {
+      tools = ["a", "b"];
+      child.send({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+      child.reply(msg, { content: [] });
+      return true;
+    }
+    return false;
+  });
+  const s = start([server]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: "g", method: "tools/call", params: { name: "grow" } });
+  await s.h.clientWaitFor(byId("g"));
+  await s.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
+  await s.h.children[0].waitFor((m) =>
+    m.method === "tools/list" && m.id !== undefined &&
+    s.h.children[0].received.filter((x) => x.method === "tools/list").length >= 2
+  );
+  s.h.clientSend({ jsonrpc: "2.0", id: "l", method: "tools/list" }); // the client re-lists
+  await s.h.clientWaitFor(byId("l"));
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "r",
+    method: "tools/call",
+    params: { name: "restart_server", arguments: {} },
+  });
+  const result = await s.h.clientWaitFor(byId("r"));
+  assert.match(result.result.content[0].text, /Tools added: none/);
+  await s.close();
+});
+
+Deno.test("call-through: mcpmon_list_tools shows the live tools with schema hashes; mcpmon_call_tool calls a tool added by a restart", async () => {
+  const s = start([basicServer(["a"]), basicServer(["a", "b"])], { callThrough: true });
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: "l0", method: "tools/list" });
+  const names = (await s.h.clientWaitFor(byId("l0"))).result.tools.map((t: Msg) => t.name);
+  assert.deepEqual(names, ["a", "restart_server", "mcpmon_list_tools", "mcpmon_call_tool"]);
+  await s.router.restart("edit");
+  // A client that never re-reads its list still reaches the new tool.
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "lt",
+    method: "tools/call",
+    params: { name: "mcpmon_list_tools", arguments: {} },
+  });
+  const listed = JSON.parse((await s.h.clientWaitFor(byId("lt"))).result.content[0].text);
+  assert.deepEqual(listed.tools.map((t: Msg) => t.name), ["a", "b"]);
+  const hash = listed.tools[1].schemaHash;
+  assert.match(hash, /^[0-9a-z]{14}$/);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "c",
+    method: "tools/call",
+    params: { name: "mcpmon_call_tool", arguments: { name: "b", arguments: {}, schemaHash: hash } },
+  });
+  const called = await s.h.clientWaitFor(byId("c"));
+  assert.equal(called.result.content[0].text, `b@${s.h.children[1].pid}`);
+  const unknown = await (async () => {
+    s.h.clientSend({
+      jsonrpc: "2.0",
+      id: "u",
+      method: "tools/call",
+      params: { name: "mcpmon_call_tool", arguments: { name: "zzz" } },
+    });
+    return await s.h.clientWaitFor(byId("u"));
+  })();
+  assert.equal(unknown.result.isError, true);
+  assert.match(unknown.result.content[0].text, /No tool named "zzz" now. Tools: a, b/);
+  await s.close();
+});
+
+Deno.test("call-through: a stale schemaHash is refused with the current schema", async () => {
+  let schema: Msg = { type: "object", properties: { x: { type: "string" } } };
+  const server = basicServer([], (child, msg) => {
+    if (msg.method === "tools/list") {
+      child.reply(msg, { tools: [{ name: "t", inputSchema: schema }] });
+      return true;
+    }
+    return false;
+  });
+  const s = start([server], { callThrough: true });
+  await initialize(s.h);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "lt",
+    method: "tools/call",
+    params: { name: "mcpmon_list_tools" },
+  });
+  const old = JSON.parse((await s.h.clientWaitFor(byId("lt"))).result.content[0].text).tools[0];
+  schema = { type: "object", properties: { y: { type: "number" } }, required: ["y"] };
+  await s.router.restart("schema edit");
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "c",
+    method: "tools/call",
+    params: {
+      name: "mcpmon_call_tool",
+      arguments: { name: "t", arguments: { x: "1" }, schemaHash: old.schemaHash },
+    },
+  });
+  const refused = await s.h.clientWaitFor(byId("c"));
+  assert.equal(refused.result.isError, true);
+  assert.match(refused.result.content[0].text, /has changed since schemaHash/);
+  assert.match(refused.result.content[0].text, /"required": \[\s*"y"\s*\]/);
+  assert.equal(
+    s.h.children[1].received.some((m) => m.method === "tools/call"),
+    false,
+    "never called",
+  );
+  await s.close();
+});
+
+Deno.test("without --call-through the call-through tools are neither listed nor answered", async () => {
+  const s = start([basicServer(["a"])]);
+  await initialize(s.h);
+  s.h.clientSend({ jsonrpc: "2.0", id: "l", method: "tools/list" });
+  const names = (await s.h.clientWaitFor(byId("l"))).result.tools.map((t: Msg) => t.name);
+  assert.deepEqual(names, ["a", "restart_server"]);
+  await s.close();
+});

@@ -33,6 +33,8 @@ export class RawMcpmon implements AsyncDisposable {
   readonly responses = new Map<string, Msg[]>();
   /** Lines on stdout that were not JSON (must stay empty). */
   readonly junk: string[] = [];
+  /** Every line mcpmon wrote to stdout, as written (ids past 2^53 intact). */
+  readonly rawLines: string[] = [];
   #stderr = "";
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
@@ -162,6 +164,7 @@ export class RawMcpmon implements AsyncDisposable {
     const splitter = new LineSplitter();
     const handle = (line: string) => {
       if (line === "") return;
+      this.rawLines.push(line);
       let msg: Msg;
       try {
         msg = JSON.parse(line);

@@ -170,3 +170,56 @@ Deno.test("mcpmon status shows a crashed server's last error, from another proce
   );
   assert.match(entry!.lastError!, /crashing on echo/);
 });
+
+Deno.test("a gateway: restart <gateway>/<server> restarts one backend, the whole gateway counts from #1, status has a row per backend, stderr lines carry their backend's name", async () => {
+  await using state = await tempStateHome();
+  await using a = await makeFixtureDir();
+  await using b = await makeFixtureDir();
+  await using cfg = await makeFixtureDir();
+  const config = join(cfg.dir, ".mcpmon.yaml");
+  const server = (name: string, fx: { serverPath: string }) =>
+    `  ${name}:\n    command: node\n    args: ${
+      JSON.stringify([fx.serverPath, "--stderr-lines=1"])
+    }\n    watch: []\n`;
+  await Deno.writeTextFile(config, `servers:\n${server("alpha", a)}${server("beta", b)}`);
+  await using mon = await startMcpmon({
+    mcpmonArgs: ["--config", config, "--name", "gw-e2e"],
+    server: [],
+    env: { XDG_STATE_HOME: state.home },
+  });
+  await registered(state.dir, mon.pid!);
+  await mon.waitForStderr(/\[alpha\] stderr line 1/);
+  await mon.waitForStderr(/\[beta\] stderr line 1/);
+  const alpha1 = await callText(mon.client, "alpha__pid");
+  const beta1 = await callText(mon.client, "beta__pid");
+
+  const one = await mcpmonCli(["restart", "gw-e2e/alpha", "--reason", "one"], state.home);
+  assert.equal(one.code, 0, one.stderr);
+  const m = one.stdout.match(/^restarted gw-e2e\/alpha \(restart #1, \d+ ms, pid (\d+)\)\n$/);
+  assert.ok(m, one.stdout);
+  await waitUntil(async () => (await callText(mon.client, "alpha__pid")) === m[1]);
+  assert.notEqual(m[1], alpha1);
+  assert.equal(await callText(mon.client, "beta__pid"), beta1, "beta is left alone");
+
+  const unknown = await mcpmonCli(["restart", "gw-e2e/gamma"], state.home);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /gw-e2e has no server named gamma; its servers: alpha, beta/);
+
+  const all = await mcpmonCli(["restart", "gw-e2e"], state.home);
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /^restarted gw-e2e \(restart #1, \d+ ms/, "the first gateway restart");
+
+  const status = await mcpmonCli(["status"], state.home);
+  assert.match(status.stdout, /^gw-e2e\/alpha +\d+ +\d+ +- +2 +ready +mcpmon restart/m);
+  assert.match(status.stdout, /^gw-e2e\/beta +\d+ +\d+ +- +1 +ready/m);
+  const json = JSON.parse((await mcpmonCli(["status", "--json"], state.home)).stdout);
+  const gw = json.find((s: { name: string }) => s.name === "gw-e2e");
+  assert.deepEqual(
+    gw.backends.map((x: { name: string; state: string; restarts: number }) => [
+      x.name,
+      x.state,
+      x.restarts,
+    ]),
+    [["alpha", "ready", 2], ["beta", "ready", 1]],
+  );
+});

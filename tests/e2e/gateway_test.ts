@@ -111,10 +111,15 @@ Deno.test("editing the config adds, removes and restarts only the servers whose 
   await waitForTools(mon, (n) => !n.includes("alpha__hello"));
   await waitUntil(() => !processAlive(Number(pidA)), 5000, "alpha's server stops");
 
-  // An invalid edit keeps the running set and says where the problem is.
+  // An invalid edit keeps the running set and says where the problem is, in the log and to the
+  // client (a notifications/message at error level).
+  const mark = mon.notificationCount();
   await Deno.writeTextFile(config, yaml({ gamma: [c] }).replace("command: node", "comand: node"));
   await mon.waitForStderr(/mcpmon\.yaml:\d+:\d+: unknown key servers\.gamma\.comand/);
   await mon.waitForStderr(/Keeping the servers that are running/);
+  const told = await mon.waitForNotification("notifications/message", { after: mark });
+  assert.equal(told.params?.level, "error");
+  assert.match(String(told.params?.data), /unknown key servers\.gamma\.comand/);
   assert.match(await callText(mon.client, "gamma__pid"), /^\d+$/);
   assert.match(await callText(mon.client, "beta__pid"), /^\d+$/);
 });
@@ -153,7 +158,7 @@ Deno.test("long names are shortened within the budget, and a sampling request re
   await a.writeTools([{ name: "a_tool_with_a_rather_long_descriptive_name", text: "long one" }]);
   await Deno.writeTextFile(
     config,
-    yaml({ "an-extremely-verbose-server-name": [a] }, "nameBudget: 40"),
+    yaml({ "an-extremely-verbose-server-name": [a] }, 'nameBudget: 40\nclientPrefix: ""'),
   );
   await using mon = await startMcpmon({
     mcpmonArgs: ["--config", config],
@@ -207,4 +212,46 @@ Deno.test("a Claude Code .mcp.json works as a gateway config", async () => {
   await using mon = await startMcpmon({ mcpmonArgs: ["--config", config], server: [] });
   await waitForTools(mon, (n) => n.includes("docs__hello"));
   assert.equal(await callText(mon.client, "docs__echo", { text: "json ok" }), "json ok");
+});
+
+Deno.test("by default names leave room for the client's prefix mcp__<--name>__ within 64 characters", async () => {
+  await using a = await makeFixtureDir();
+  await using cfg = await makeFixtureDir();
+  const config = `${cfg.dir}/.mcpmon.yaml`;
+  const tool = "t".repeat(58); // 61 characters in the gateway, 75 as Claude Code sends it
+  await a.writeTools([{ name: tool, text: "fits" }]);
+  await Deno.writeTextFile(config, yaml({ fm: [a] }));
+  await using mon = await startMcpmon({
+    mcpmonArgs: ["--config", config, "--name", "tools"],
+    server: [],
+  });
+  const names = await waitForTools(mon, (n) => n.some((x) => x.startsWith("fm__t")));
+  const exposed = names.find((n) => n.startsWith("fm__t"))!;
+  assert.ok(
+    ("mcp__tools__" + exposed).length <= 64,
+    `mcp__tools__${exposed} is ${("mcp__tools__" + exposed).length} characters`,
+  );
+  assert.equal(exposed.length, 64 - "mcp__tools__".length);
+  assert.equal(await callText(mon.client, exposed), "fits");
+  for (const n of names) assert.ok(("mcp__tools__" + n).length <= 64, n);
+});
+
+Deno.test("complete at connect: the first tools/list already holds a slow backend, and a call to it waits", async () => {
+  await using a = await makeFixtureDir();
+  await using b = await makeFixtureDir();
+  await using cfg = await makeFixtureDir();
+  const config = `${cfg.dir}/.mcpmon.yaml`;
+  await Deno.writeTextFile(config, yaml({ quick: [a], slow: [b, "--init-delay=800"] }));
+  {
+    await using mon = await startMcpmon({ mcpmonArgs: ["--config", config], server: [] });
+    const first = await toolNames(mon); // once, as LangChain's getTools() does
+    assert.ok(first.includes("quick__hello") && first.includes("slow__hello"), first.join(", "));
+    const prompts = (await mon.client.listPrompts()).prompts.map((p: { name: string }) => p.name);
+    assert.ok(prompts.includes("slow__greet"), prompts.join(", "));
+  }
+  {
+    await using mon = await startMcpmon({ mcpmonArgs: ["--config", config], server: [] });
+    // Straight after connect, before any list: the call waits for the slow backend.
+    assert.equal(await callText(mon.client, "slow__hello"), "hello v1");
+  }
 });
