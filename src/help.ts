@@ -114,7 +114,7 @@ ${
       ["-c, --config <file>", "Run the servers of a YAML config or an .mcp.json"],
       [
         "    --call-through",
-        "Also offer mcpmon_call_tool (clients that never refresh)",
+        "Add mcpmon_call_tool, for clients that never refresh",
       ],
     ], 24)
   }
