@@ -80,6 +80,13 @@ const LIST_CHANGED: Record<ListKind, string> = {
   resources: "notifications/resources/list_changed",
   resourceTemplates: "notifications/resources/list_changed",
 };
+/**
+ * How much client text (characters) may wait for one backend before mcpmon
+ * stops reading the client until the backend takes it: 16 Mi, room for any
+ * burst a client makes while a server starts, and for a 64 MB message.
+ */
+const QUEUE_HIGH_WATER_MARK = 16 * 1024 * 1024;
+
 /** Items per page of a merged list in gateway mode. */
 const PAGE_SIZE = 100;
 /** The gateway's status tool. */
@@ -120,6 +127,10 @@ interface Queued {
 class Slot {
   /** Client messages waiting for this backend to be ready, in arrival order. */
   queue: Queued[] = [];
+  /** Their size (characters of their text). */
+  #queued = 0;
+  /** Readers of the client waiting for the queue to shrink (backpressure). */
+  #space: (() => void)[] = [];
   /** The backend's own lists (gateway; tools also in single mode, for the restart tool). */
   lists: Partial<Record<ListKind, Item[]>> = {};
   /** Settles when the lists of the current generation have been read. */
@@ -140,6 +151,30 @@ class Slot {
     const state = this.backend.state;
     return state === "starting" || state === "restarting" || this.reading;
   }
+  /**
+   * Queues a client message. Past {@linkcode QUEUE_HIGH_WATER_MARK} characters
+   * queued, returns a promise that settles once the queue is taken: the client's
+   * reader waits for it, so a client cannot pile up messages without bound
+   * while the server starts.
+   */
+  enqueue(queued: Queued): Promise<void> | undefined {
+    this.queue.push(queued);
+    this.#queued += queued.line.length || 256;
+    if (this.#queued <= QUEUE_HIGH_WATER_MARK) return undefined;
+    return new Promise((resolve) => this.#space.push(resolve));
+  }
+
+  /** Takes every queued message (to deliver or refuse them) and wakes the waiting reader. */
+  takeQueue(): Queued[] {
+    const queue = this.queue;
+    this.queue = [];
+    this.#queued = 0;
+    const waiting = this.#space;
+    this.#space = [];
+    for (const wake of waiting) wake();
+    return queue;
+  }
+
   /** Wakes whatever waits for this backend's next "listed" or "failed". */
   settle(): void {
     const waiting = this.waiters;
@@ -656,14 +691,15 @@ export class Router {
     // Gateway: every backend hears the client's notifications. Session state
     // (initialized) reaches those not yet ready through their replay.
     this.session.observe(c.message);
+    let wait: Promise<void> | undefined;
     for (const slot of this.#slots.values()) {
       const gen = slot.backend.current;
       if (slot.backend.state === "ready" && gen) gen.send(line);
       else if (c.method !== "notifications/initialized" && slot.backend.state !== "failed") {
-        slot.queue.push({ message: c, line });
+        wait = slot.enqueue({ message: c, line }) ?? wait;
       }
     }
-    return undefined;
+    return wait;
   }
 
   #clientInitialize(c: ClientRequest) {
@@ -705,8 +741,7 @@ export class Router {
         this.#refuse(slot, c, slot.backend.lastError ?? "the server is not running");
         return undefined;
       default:
-        slot.queue.push({ message: c, line, transform });
-        return undefined;
+        return slot.enqueue({ message: c, line, transform });
     }
   }
 
@@ -1363,8 +1398,7 @@ export class Router {
   }
 
   #flushQueue(slot: Slot, gen: Generation) {
-    const queue = slot.queue;
-    slot.queue = [];
+    const queue = slot.takeQueue();
     for (const { message, line, transform } of queue) {
       // Routed gateway requests were rewritten in place: serialize them anew.
       this.#deliver(gen, message, line || JSON.stringify(message.message), transform);
@@ -1379,8 +1413,7 @@ export class Router {
   }
 
   #failQueue(slot: Slot, cause: string) {
-    const queue = slot.queue;
-    slot.queue = [];
+    const queue = slot.takeQueue();
     for (const { message } of queue) this.#refuse(slot, message, cause);
     this.#wakeIdle();
   }
