@@ -333,8 +333,11 @@ export class Backend {
     timeout.abort();
   }
 
-  /** Ends a broken generation's process group without marking it stopped (so it counts as a crash). */
-  async #kill(gen: Generation) {
+  /**
+   * SIGTERM to a generation's process group, then SIGKILL if it has not
+   * exited within the grace period. Resolves true when SIGKILL was needed.
+   */
+  async #terminate(gen: Generation): Promise<boolean> {
     gen.child.killGroup("SIGTERM");
     const timeout = new AbortController();
     const exited = await Promise.race([
@@ -343,6 +346,7 @@ export class Backend {
     ]);
     timeout.abort();
     if (!exited) gen.child.killGroup("SIGKILL");
+    return !exited;
   }
 
   /** Stops a generation's process group: EOF + SIGTERM, SIGKILL after the grace period. */
@@ -351,19 +355,11 @@ export class Backend {
     if (gen.state !== "exited") {
       gen.state = "stopping";
       gen.closeStdin();
-      gen.child.killGroup("SIGTERM");
-      const timeout = new AbortController();
-      const exited = await Promise.race([
-        gen.child.exited.then(() => true),
-        delay(this.options.graceMs, timeout.signal, this.#clock).then(() => false),
-      ]);
-      timeout.abort();
-      if (!exited) {
+      if (await this.#terminate(gen)) {
         this.#log.warn(
-          `Server did not exit within ${this.options.graceMs} ms of SIGTERM; sending SIGKILL`,
+          `Server did not exit within ${this.options.graceMs} ms of SIGTERM; sent SIGKILL`,
           this.#ctx(gen.pid),
         );
-        gen.child.killGroup("SIGKILL");
       }
     }
     await gen.ended;
@@ -404,7 +400,7 @@ export class Backend {
       {
         maxMessageBytes: this.options.maxMessageBytes,
         // Stopped like a crash: its exit answers what it owes and schedules a restart.
-        onBroken: (g) => this.#kill(g),
+        onBroken: (g) => void this.#terminate(g),
       },
     );
     this.current = gen;

@@ -330,3 +330,22 @@ export function startRouter(
     },
   };
 }
+
+/** The `initialize` params the unit specs send. */
+export const INIT_PARAMS = {
+  protocolVersion: "2025-06-18",
+  capabilities: {},
+  clientInfo: { name: "spec-client", version: "1.0.0" },
+};
+
+/**
+ * Initializes the fake client's session (`initialize`, then
+ * `notifications/initialized` unless `initialized` is false); resolves with
+ * the `initialize` response.
+ */
+export async function initializeClient(h: FakeHarness, initialized = true): Promise<Msg> {
+  h.clientSend({ jsonrpc: "2.0", id: "init", method: "initialize", params: INIT_PARAMS });
+  const response = await h.clientWaitFor((m) => m.id === "init");
+  if (initialized) h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+  return response;
+}

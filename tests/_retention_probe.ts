@@ -1,20 +1,10 @@
 // Run with --v8-flags=--expose-gc: restarts a fake server a few times, then
 // tells whether the first generation (and its initialize result) can be
 // collected. Prints one JSON line.
-import { basicServer, fakeServer, startRouter } from "./_fake_runtime.ts";
+import { basicServer, fakeServer, initializeClient, startRouter } from "./_fake_runtime.ts";
 
 const s = startRouter([basicServer()], [fakeServer("fake", { restartTool: false })]);
-s.h.clientSend({
-  jsonrpc: "2.0",
-  id: "init",
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "t", version: "1" },
-  },
-});
-await s.h.clientWaitFor((m) => m.id === "init");
+await initializeClient(s.h, false);
 const first = new WeakRef(s.router.backend.current!);
 const firstResult = new WeakRef(s.router.backend.current!.initResult!);
 for (let i = 0; i < 5; i++) await s.router.restart(`restart ${i}`);

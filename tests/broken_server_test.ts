@@ -11,6 +11,7 @@ import {
   type FakeChild,
   type FakeHarness,
   fakeServer,
+  initializeClient,
   type Msg,
   startRouter,
 } from "./_fake_runtime.ts";
@@ -22,20 +23,7 @@ function start(
   return startRouter(handles, [fakeServer("fake", overrides)]);
 }
 
-async function initialize(h: FakeHarness): Promise<void> {
-  h.clientSend({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "t", version: "1" },
-    },
-  });
-  await h.clientWaitFor((m) => m.id === "init");
-  h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
-}
+const initialize = (h: FakeHarness) => initializeClient(h);
 
 const answered = (id: unknown) => (m: Msg) => m.id === id && ("result" in m || "error" in m);
 
@@ -120,17 +108,7 @@ Deno.test("an initialize timeout names the server, --init-timeout and the stderr
     return true; // never answered
   });
   const s = start([mute], { initTimeoutMs: 100, restartTool: false });
-  s.h.clientSend({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "t", version: "1" },
-    },
-  });
-  await s.h.clientWaitFor((m) => m.id === "init");
+  await initializeClient(s.h, false);
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/list" });
   const error = await s.h.clientWaitFor(answered(1));
   assert.match(error.error.message, /server "fake" did not answer initialize within 100 ms/);

@@ -3,7 +3,7 @@
  * mark, mcpmon stops reading the client until the server takes them.
  */
 import assert from "node:assert/strict";
-import { basicServer, fakeServer, type Msg, startRouter } from "./_fake_runtime.ts";
+import { basicServer, fakeServer, INIT_PARAMS, type Msg, startRouter } from "./_fake_runtime.ts";
 
 Deno.test("past 16 Mi of queued requests the client's reader waits until the server takes them", async () => {
   let release: (() => void) | undefined;
@@ -13,16 +13,9 @@ Deno.test("past 16 Mi of queued requests the client's reader waits until the ser
     return true;
   });
   const s = startRouter([slowStart], [fakeServer("fake", { restartTool: false })]);
-  s.router.handleClientLine(JSON.stringify({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "t", version: "1" },
-    },
-  }));
+  s.router.handleClientLine(
+    JSON.stringify({ jsonrpc: "2.0", id: "init", method: "initialize", params: INIT_PARAMS }),
+  );
   const big = "x".repeat(1024 * 1024);
   const waits: (Promise<void> | undefined)[] = [];
   for (let i = 0; i < 20; i++) {

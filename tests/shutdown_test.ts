@@ -9,6 +9,7 @@ import {
   type FakeChild,
   type FakeHarness,
   fakeServer,
+  initializeClient,
   type Msg,
   startRouter,
 } from "./_fake_runtime.ts";
@@ -17,20 +18,7 @@ function start(handles: ((c: FakeChild, m: Msg) => void)[], overrides: Partial<S
   return startRouter(handles, [fakeServer("fake", { restartTool: false, ...overrides })]);
 }
 
-async function initialize(h: FakeHarness): Promise<void> {
-  h.clientSend({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "t", version: "1" },
-    },
-  });
-  await h.clientWaitFor((m) => m.id === "init");
-  h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
-}
+const initialize = (h: FakeHarness) => initializeClient(h);
 
 /** A server whose tool `slow` is never answered (so a restart's drain waits). */
 const slowServer = basicServer(["slow"], (_child, msg) => msg.params?.name === "slow");

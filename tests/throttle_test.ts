@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { Throttle } from "../src/throttle.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
-import { basicServer, fakeServer, type Msg, startRouter } from "./_fake_runtime.ts";
+import {
+  basicServer,
+  fakeServer,
+  initializeClient,
+  type Msg,
+  startRouter,
+} from "./_fake_runtime.ts";
 
 const BACKOFF = { windowMs: 60_000, maxCrashes: 5, baseDelayMs: 250, maxDelayMs: 8000 };
 
@@ -49,17 +55,7 @@ Deno.test("a crashed server comes back after the backoff, in virtual time", asyn
     return true;
   });
   const s = startRouter([crashy], [fakeServer("fake", { crashBackoff: BACKOFF })], { clock });
-  s.h.clientSend({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "t", version: "1" },
-    },
-  });
-  await s.h.clientWaitFor((m) => m.id === "init");
+  await initializeClient(s.h, false);
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "crash" } });
   await s.h.clientWaitFor((m: Msg) => m.id === 1);
   for (let i = 0; i < 500 && !/Restarting in 250 ms/.test(s.h.stderr()); i++) {
