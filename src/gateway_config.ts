@@ -41,6 +41,7 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
+import { editDistance } from "./command.ts";
 import { type Document, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from "yaml";
 import {
   DEFAULT_CRASH_BACKOFF,
@@ -1273,7 +1274,7 @@ function closest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {
-    const d = distance(k, norm(candidate));
+    const d = editDistance(k, norm(candidate));
     if (d < bestDistance) {
       best = candidate;
       bestDistance = d;
@@ -1282,22 +1283,6 @@ function closest(key: string, known: readonly string[]): string | undefined {
   if (best !== undefined && bestDistance <= Math.max(1, Math.floor(k.length / 3))) return best;
   const prefixed = known.filter((c) => k.length >= 3 && norm(c).startsWith(k));
   return prefixed.length === 1 ? prefixed[0] : undefined;
-}
-
-/** Edit distance with transpositions (optimal string alignment). */
-function distance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.length][b.length];
 }
 
 function sortKeys(value: unknown): unknown {
