@@ -357,7 +357,7 @@ export class Backend {
       gen.closeStdin();
       if (await this.#terminate(gen)) {
         this.#log.warn(
-          `Server did not exit within ${this.options.graceMs} ms of SIGTERM; sent SIGKILL`,
+          `Server did not exit within ${this.options.graceMs} ms of SIGTERM; sending SIGKILL`,
           this.#ctx(gen.pid),
         );
       }
