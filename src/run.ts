@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { basename, dirname, extname } from "node:path";
 import type { LogOptions, ServerOptions } from "./config.ts";
 import { DEFAULT_IGNORE } from "./config.ts";
-import { Registry, stateDir } from "./control.ts";
+import type { Registry } from "./control.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
@@ -37,12 +37,15 @@ export async function run(
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
   const router = new Router(runtime, log, [server]);
-  const watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
-  if (watcher === null) return 1;
+  let watcher: Watcher | undefined | null;
   return await serve(runtime, log, router, {
     name: server.name,
     command: [server.command, ...server.args],
     cwd: server.cwd ?? runtime.cwd(),
+    startWatchers: () => {
+      watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
+      return watcher !== null;
+    },
     closeWatchers: () => watcher?.close(),
     restart: (reason) => router.restart(reason),
     track: (registry) => router.onChange = (backend) => registry.updateFrom(backend),
@@ -102,7 +105,6 @@ export async function runGateway(
     );
     if (watcher) watchers.set(server.name, watcher);
   };
-  for (const server of config.servers) watch(server);
 
   // The config file itself: reload it on change (its directory is watched, so
   // editors that replace the file are seen too).
@@ -136,7 +138,7 @@ export async function runGateway(
     ];
     log.info(`Config reloaded: ${summary.length > 0 ? summary.join(" ") : "no server changed"}`);
   };
-  const configWatcher = new Watcher(
+  const configWatcher: Watcher = new Watcher(
     runtime.watch,
     {
       paths: [dirname(configPath)],
@@ -151,11 +153,6 @@ export async function runGateway(
     (err) =>
       log.error(`watching ${configPath} failed: ${err instanceof Error ? err.message : err}`),
   );
-  try {
-    configWatcher.start();
-  } catch (err) {
-    log.warn(`cannot watch ${configPath} for changes: ${err instanceof Error ? err.message : err}`);
-  }
   log.info(
     `Gateway over ${config.servers.map((s) => s.name).join(", ") || "no servers"} (${configPath})`,
   );
@@ -179,6 +176,17 @@ export async function runGateway(
     name,
     command: ["mcpmon", "--config", configPath],
     cwd: dirname(configPath),
+    startWatchers: () => {
+      for (const server of config.servers) watch(server);
+      try {
+        configWatcher.start();
+      } catch (err) {
+        log.warn(
+          `cannot watch ${configPath} for changes: ${err instanceof Error ? err.message : err}`,
+        );
+      }
+      return true;
+    },
     closeWatchers: () => {
       configWatcher.close();
       for (const w of watchers.values()) w.close();
@@ -207,6 +215,11 @@ interface ServeOptions {
   command: string[];
   /** Its working directory. */
   cwd: string;
+  /**
+   * Starts the file watchers, once the servers are spawned (watching a large tree takes a while,
+   * and the servers start meanwhile); false when they cannot watch (logged): mcpmon stops.
+   */
+  startWatchers(): boolean;
   /** Stops every file watcher. */
   closeWatchers(): void;
   /** Restarts what a SIGHUP/SIGUSR2 or `mcpmon restart` should restart. */
@@ -215,7 +228,11 @@ interface ServeOptions {
   track(registry: Registry): void;
 }
 
-/** The part both modes share: signals, the registry, the client's stdin, shutdown. */
+/**
+ * The part both modes share: signals, the registry, the client's stdin, shutdown. The servers are
+ * spawned first, as soon as the signal handlers that stop them are in place, so that their
+ * start-up overlaps the rest of mcpmon's (watchers, the state dir).
+ */
 async function serve(
   runtime: Runtime,
   log: Logger,
@@ -257,7 +274,15 @@ async function serve(
       );
     }));
   }
+  router.start();
+  if (!mode.startWatchers()) {
+    await shutdown(false);
+    for (const remove of removers) remove();
+    return 1;
+  }
   // Registered only once the signal handlers exist (an unhandled SIGUSR2 would end the process).
+  // Loaded here, after the spawn: only the registry of `mcpmon status`/`restart` needs it.
+  const { Registry, stateDir } = await import("./control.ts");
   try {
     registry = Registry.open(
       stateDir((name) => runtime.env(name)),
@@ -279,7 +304,6 @@ async function serve(
     );
   }
 
-  router.start();
   try {
     await readLines(runtime.stdin, (line) => router.handleClientLine(line));
     log.debug("client closed stdin");
