@@ -23,8 +23,9 @@
  *   config loader, YAML) are in the file but only run when first imported;
  * - refuses to write a package whose JavaScript (the bundle included) refers
  *   to `Deno`;
- * - writes `package.json` (name, version from `deno.json`, `type: module`,
- *   `bin`, `exports` with types, `engines.node >= 20`), README and LICENSE.
+ * - writes `package.json` (name, version from `deno.json`, description,
+ *   keywords, repository, homepage, bugs, `files`, `type: module`, `bin`,
+ *   `exports` with types, `engines.node >= 20`), README and LICENSE.
  *
  * ```sh
  * deno task build:npm            # writes npm/
@@ -50,6 +51,12 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The npm package's name. */
 export const PACKAGE_NAME = "mcpmon";
+
+/**
+ * Where the project lives (package.json's `repository`, `homepage`, `bugs`). Assumed from the JSR
+ * scope `@mcpmon`: check it before the first publish.
+ */
+export const REPOSITORY = "https://github.com/mcpmon/mcpmon";
 
 /** Options of {@linkcode buildNpm}. */
 export interface BuildNpmOptions {
@@ -88,6 +95,14 @@ export interface PackageJson {
   license: string;
   /** Search keywords. */
   keywords: string[];
+  /** The source repository. */
+  repository: { type: "git"; url: string };
+  /** The project's page (the README on GitHub). */
+  homepage: string;
+  /** Where to report bugs. */
+  bugs: { url: string };
+  /** What `npm pack` ships besides package.json, README.md and LICENSE. */
+  files: string[];
   /** Always `"module"`: the package is ESM. */
   type: "module";
   /** Executables: `mcpmon`. */
@@ -388,7 +403,22 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
     description: "Hot reload for MCP servers: restarts the server on file changes and keeps " +
       "the client's session alive. Like nodemon, but for MCP.",
     license: denoJson.license ?? "MIT",
-    keywords: ["mcp", "model-context-protocol", "hot-reload", "nodemon", "watch", "proxy", "cli"],
+    keywords: [
+      "mcp",
+      "model-context-protocol",
+      "mcp-server",
+      "hot-reload",
+      "live-reload",
+      "nodemon",
+      "watch",
+      "proxy",
+      "gateway",
+      "cli",
+    ],
+    repository: { type: "git", url: `git+${REPOSITORY}.git` },
+    homepage: `${REPOSITORY}#readme`,
+    bugs: { url: `${REPOSITORY}/issues` },
+    files: ["bin/", "esm/"],
     type: "module",
     bin: { [BIN_NAME]: BIN_PATH },
     main: `./esm/${outName(EXPORTS["."], ".js")}`,
