@@ -14,7 +14,14 @@
  * - **RSS** of the mcpmon process itself (VmRSS from /proc): idle, sampled under load, and its peak
  *   (VmHWM);
  * - **gateway** (`--config` with 10 backends): start → all tools listed, then the same latency and
- *   throughput rounds with calls spread over the backends; n/a when the launcher has no `--config`.
+ *   throughput rounds with calls spread over the backends; n/a when the launcher has no `--config`;
+ * - **connect** (`scripts/bench/connect.ts`): spawn → `initialize` answered, direct, through the
+ *   relay and through mcpmon, with the bare runtime's start and `mcpmon --version` beside them
+ *   (median of `--connect-runs` runs);
+ * - **large message**: a `tools/call` whose result is `--large-mb` MB (the fixture's `big` tool),
+ *   time per call and the CPU the middle process spent on it, direct / relay / mcpmon;
+ * - **SDK client** (`scripts/bench/sdk.ts`): sequential `tools/call` p50 with the MCP SDK's client,
+ *   direct / relay / mcpmon: the figure other proxies publish.
  *
  * Honesty: every side is driven by the same raw JSON-RPC client (no SDK), sides take turns in a
  * rotating order in each round against processes started once and warmed up, and each figure is
@@ -34,15 +41,22 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { makeFixtureDir, MOD_PATH, processTree, REPO_ROOT } from "../tests/e2e/_harness.ts";
+import { median, percentile } from "./bench/stats.ts";
+import { benchConnect, type ConnectResult } from "./bench/connect.ts";
+import { benchSdk, type SdkResult } from "./bench/sdk.ts";
+
+export { median, percentile };
 
 // ── options ──────────────────────────────────────────────────────────────────
 
 /** How to start mcpmon: a name for the report and the argv before mcpmon's own flags. */
 export interface Launcher {
-  /** Short name (`deno`, `node`, `bun`, or the command itself). */
+  /** Short name (`deno`, `node`, `bun`, `binary`, or the command itself). */
   name: string;
   /** The command and its arguments, e.g. `["node", "npm/bin/mcpmon.js"]`. */
   argv: string[];
+  /** The runtime whose no-op relay is its floor; default: the command's name. */
+  runtime?: string;
 }
 
 /** What one bench run does. */
@@ -69,6 +83,14 @@ export interface BenchOptions {
   relay: boolean;
   /** Upper bound of each phase (a latency or throughput round, one reload), in ms. */
   phaseTimeoutMs: number;
+  /** Runs of the connect rows (0: none). */
+  connectRuns: number;
+  /** Size of the large result in MB (0: no large-message rounds). */
+  largeMb: number;
+  /** Calls of the large message per side and round. */
+  largeCalls: number;
+  /** Sequential SDK calls per side and round (0: no SDK row). */
+  sdkCalls: number;
 }
 
 /** Targets from issue 7. */
@@ -84,6 +106,8 @@ export const TARGETS = {
 } as const;
 
 const NPM_BIN = join(REPO_ROOT, "npm", "bin", "mcpmon.js");
+/** The single-file binary of `deno task compile` (`bun build --compile`). */
+const BINARY = join(REPO_ROOT, "dist", "mcpmon");
 
 /** Resolves `deno`, `node`, `bun` to the launcher of that runtime; anything else is split on spaces. */
 export function launcherFor(spec: string): Launcher {
@@ -94,6 +118,8 @@ export function launcherFor(spec: string): Launcher {
       return { name: "node", argv: ["node", NPM_BIN] };
     case "bun":
       return { name: "bun", argv: ["bun", NPM_BIN] };
+    case "binary":
+      return { name: "binary", argv: [BINARY], runtime: "bun" };
     default: {
       const argv = spec.trim().split(/\s+/);
       return { name: argv.map((a) => basename(a)).join(" "), argv };
@@ -108,7 +134,10 @@ function onPath(command: string): boolean {
   return false;
 }
 
-/** Deno always; the npm build under Node and Bun when it is built and the runtime is installed. */
+/**
+ * Deno always; the npm build under Node and Bun when it is built and the runtime is installed; the
+ * binary when `deno task compile` built it.
+ */
 export function defaultLaunchers(): { launchers: Launcher[]; skipped: string[] } {
   const launchers = [launcherFor("deno")];
   const skipped: string[] = [];
@@ -117,6 +146,8 @@ export function defaultLaunchers(): { launchers: Launcher[]; skipped: string[] }
     else if (!onPath(runtime)) skipped.push(`${runtime}: not installed`);
     else launchers.push(launcherFor(runtime));
   }
+  if (existsSync(BINARY)) launchers.push(launcherFor("binary"));
+  else skipped.push(`binary: not built (${BINARY}; deno task compile)`);
   return { launchers, skipped };
 }
 
@@ -140,22 +171,6 @@ async function bounded<T>(promise: Promise<T>, ms: number, what: string): Promis
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Nearest-rank percentile of unsorted values. */
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
-  return sorted[rank - 1];
-}
-
-/** Median of values (mean of the middle two for an even count). */
-export function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** A figure measured over several rounds: their median, and the range. */
@@ -302,6 +317,17 @@ class Peer {
     const dt = performance.now() - t0;
     if (m.result?.content?.[0]?.text !== text) {
       throw new Error(`${this.label}: bad echo answer ${JSON.stringify(m).slice(0, 300)}`);
+    }
+    return dt;
+  }
+
+  /** One call of the fixture's `big` tool (a result of `bytes` bytes); resolves with ms taken. */
+  async big(bytes: number): Promise<number> {
+    const t0 = performance.now();
+    const m = await this.call("tools/call", { name: "big", arguments: { bytes } });
+    const dt = performance.now() - t0;
+    if (typeof m.result?.content?.[0]?.text !== "string") {
+      throw new Error(`${this.label}: bad big answer ${JSON.stringify(m).slice(0, 300)}`);
     }
     return dt;
   }
@@ -560,17 +586,27 @@ child.on("exit", (code) => process.exit(code ?? 1));
 
 /** The relay for the launcher's runtime (by its command's name), or undefined for others. */
 function relayFor(launcher: Launcher, dir: string): string[] | undefined {
-  const runtime = basename(launcher.argv[0]);
+  const runtime = launcher.runtime ?? basename(launcher.argv[0]);
+  const command = launcher.runtime ?? launcher.argv[0];
   if (runtime === "deno") {
     const path = join(dir, "relay.ts");
     Deno.writeTextFileSync(path, DENO_RELAY);
-    return [launcher.argv[0], "run", "-A", "--no-config", path];
+    return [command, "run", "-A", "--no-config", path];
   }
   if (runtime === "node" || runtime === "bun") {
     const path = join(dir, "relay.mjs");
     Deno.writeTextFileSync(path, NODE_RELAY);
-    return [launcher.argv[0], path];
+    return [command, path];
   }
+  return undefined;
+}
+
+/** The runtime doing nothing, for the connect rows; undefined for a binary. */
+function bareRuntime(launcher: Launcher): string[] | undefined {
+  if (launcher.runtime !== undefined) return undefined;
+  const runtime = basename(launcher.argv[0]);
+  if (runtime === "deno") return [launcher.argv[0], "eval", "0"];
+  if (runtime === "node" || runtime === "bun") return [launcher.argv[0], "-e", "0"];
   return undefined;
 }
 
@@ -681,6 +717,22 @@ export interface LauncherResult {
   reload: ReloadResult[];
   /** Gateway of `gatewayBackends` backends. */
   gateway: GatewayResult;
+  /** Start-up: spawn → `initialize` answered (undefined when `connectRuns` is 0). */
+  connect?: ConnectResult;
+  /** The large message (undefined when `largeMb` is 0). */
+  large?: LargeResult;
+  /** Sequential SDK calls p50, µs, by side (undefined when `sdkCalls` is 0). */
+  sdkP50Us?: SdkResult;
+}
+
+/** A `tools/call` with a large result, per side. */
+export interface LargeResult {
+  /** Size of the result's text, bytes. */
+  bytes: number;
+  /** Median time per call, ms, by side (`direct`, `relay`, `mcpmon`). */
+  ms: Record<string, number>;
+  /** CPU the process in the middle spent per call, ms, by side (`relay`, `mcpmon`). */
+  cpuMs: Record<string, number>;
 }
 
 function log(message: string) {
@@ -701,6 +753,9 @@ interface Side {
   cpuNs: number;
   serverCpuNs: number;
   calls: number;
+  /** Large-message calls: time of each (ms), CPU of the middle over all of them. */
+  largeMs: number[];
+  largeCpuNs: number;
 }
 
 /** Starts every side, warms it up, runs the rounds in rotating order; stops everything. */
@@ -710,7 +765,7 @@ async function benchSteadyState(
   tmp: string,
   gatewayReason: string | undefined,
 ): Promise<
-  Pick<LauncherResult, "direct" | "relay" | "mcpmon" | "rss" | "gateway">
+  Pick<LauncherResult, "direct" | "relay" | "mcpmon" | "rss" | "gateway" | "large">
 > {
   await using fx = await makeFixtureDir();
   const server = ["node", fx.serverPath];
@@ -756,6 +811,8 @@ async function benchSteadyState(
         cpuNs: 0,
         serverCpuNs: 0,
         calls: 0,
+        largeMs: [],
+        largeCpuNs: 0,
       });
     for (const peer of peers) {
       if (peer !== gw) {
@@ -831,6 +888,22 @@ async function benchSteadyState(
         }
         log(`throughput round ${round + 1}/${opts.rounds} done`);
       }
+      for (let round = 0; opts.largeMb > 0 && round < opts.rounds; round++) {
+        for (const s of orderOf(round).filter((s) => s.key !== "gateway")) {
+          const cpu0 = cpuNs(s.middle);
+          for (let i = 0; i < opts.largeCalls; i++) {
+            s.largeMs.push(
+              await bounded(
+                s.peer.big(Math.round(opts.largeMb * MB)),
+                opts.phaseTimeoutMs,
+                `${s.peer.label} large message`,
+              ),
+            );
+          }
+          s.largeCpuNs += cpuNs(s.middle) - cpu0;
+        }
+        log(`large-message round ${round + 1}/${opts.rounds} done`);
+      }
     } finally {
       clearInterval(sampler);
     }
@@ -860,7 +933,19 @@ async function benchSteadyState(
       };
     }
     const r = bySide.get("relay");
+    const largeSides = sides.filter((s) => s.key !== "gateway");
+    const large: LargeResult | undefined = opts.largeMb > 0
+      ? {
+        bytes: Math.round(opts.largeMb * MB),
+        ms: Object.fromEntries(largeSides.map((s) => [s.key, median(s.largeMs)])),
+        cpuMs: Object.fromEntries(
+          largeSides.filter((s) => s.middle.length > 0)
+            .map((s) => [s.key, s.largeCpuNs / 1e6 / s.largeMs.length]),
+        ),
+      }
+      : undefined;
     return {
+      large,
       direct: d,
       relay: r && result(r),
       mcpmon: result(bySide.get("mcpmon")!),
@@ -871,6 +956,50 @@ async function benchSteadyState(
     await Promise.all(peers.map((p) => p.stop()));
     for (const dir of gwDirs) await dir[Symbol.asyncDispose]();
   }
+}
+
+/** The connect rows and the SDK row for one launcher, each against a fresh fixture dir. */
+async function benchStartupAndSdk(
+  launcher: Launcher,
+  opts: BenchOptions,
+  tmp: string,
+): Promise<Pick<LauncherResult, "connect" | "sdkP50Us">> {
+  await using fx = await makeFixtureDir();
+  const server = ["node", fx.serverPath];
+  const relay = opts.relay ? relayFor(launcher, tmp) : undefined;
+  // mcpmon watches the (idle) fixture dir: its default, the cwd, is that dir too.
+  const mcpmon = [...launcher.argv, "--watch", fx.dir, "--", ...server];
+  let connect: ConnectResult | undefined;
+  if (opts.connectRuns > 0) {
+    log(`${launcher.name}: connect times (${opts.connectRuns} runs)`);
+    connect = await benchConnect(
+      {
+        bare: bareRuntime(launcher),
+        version: [...launcher.argv, "--version"],
+        direct: server,
+        relay: relay && [...relay, ...server],
+        mcpmon,
+        cwd: fx.dir,
+      },
+      opts.connectRuns,
+      opts.phaseTimeoutMs,
+    );
+  }
+  let sdkP50Us: SdkResult | undefined;
+  if (opts.sdkCalls > 0) {
+    log(`${launcher.name}: SDK client calls`);
+    const sides = [{ key: "direct", argv: server }, { key: "mcpmon", argv: mcpmon }];
+    if (relay) sides.splice(1, 0, { key: "relay", argv: [...relay, ...server] });
+    sdkP50Us = await benchSdk(
+      sides,
+      fx.dir,
+      opts.sdkCalls,
+      opts.rounds,
+      Math.min(opts.warmup, opts.sdkCalls),
+      opts.phaseTimeoutMs,
+    );
+  }
+  return { connect, sdkP50Us };
 }
 
 /**
@@ -1098,6 +1227,7 @@ export async function runBench(opts: BenchOptions, skipped: string[] = []): Prom
       log(`${launcher.name}: ${launcher.argv.join(" ")}`);
       const gatewayReason = await gatewayUnavailable(launcher, opts);
       const steady = await benchSteadyState(launcher, opts, tmp, gatewayReason);
+      const extra = await benchStartupAndSdk(launcher, opts, tmp);
       const reload: ReloadResult[] = [];
       for (const debounce of opts.reloads > 0 ? opts.debounces : []) {
         log(`${launcher.name}: reloads with debounce ${debounce ?? "default"}`);
@@ -1111,6 +1241,7 @@ export async function runBench(opts: BenchOptions, skipped: string[] = []): Prom
         p99Ratio: steady.mcpmon.p99Us.median / steady.direct.p99Us.median,
         throughputRatio: steady.mcpmon.callsPerSec.median / steady.direct.callsPerSec.median,
         reload,
+        ...extra,
       });
     }
   } finally {
@@ -1200,6 +1331,7 @@ export function renderTable(report: BenchReport): string {
       "",
       "",
     );
+    extraRows(row, r);
     row(
       "RSS of the proxy process: idle / peak under load (MB)",
       "",
@@ -1304,6 +1436,51 @@ export function renderSummary(report: BenchReport): string {
         fmt(r.mcpmon.cpuUsPerCall, 1)
       }`,
   );
+  if (rs.some((r) => r.sdkP50Us)) {
+    add(
+      "MCP SDK client `tools/call` p50, µs: direct / no-op relay / mcpmon",
+      "mcpmon ≤ 1.1× relay",
+      (r) => {
+        const sdk = r.sdkP50Us;
+        if (!sdk) return "—";
+        const vsRelay = sdk.relay === undefined ? undefined : sdk.mcpmon / sdk.relay;
+        return `${fmt(sdk.direct)} / ${fmt(sdk.relay)} / ${fmt(sdk.mcpmon)}` +
+          (vsRelay === undefined ? "" : ` (${ratio(vsRelay)} relay)${mark(vsRelay <= 1.1)}`);
+      },
+    );
+  }
+  if (rs.some((r) => r.connect)) {
+    add(
+      "connect, spawn → `initialize` answered, ms: direct / no-op relay / mcpmon",
+      "",
+      (r) =>
+        r.connect
+          ? `${fmt(r.connect.directMs)} / ${fmt(r.connect.relayMs)} / ${
+            fmt(r.connect.mcpmonMs)
+          } (+${fmt(r.connect.addedMs)})`
+          : "—",
+    );
+    add(
+      "start-up, spawn → exit, ms: bare runtime / `mcpmon --version`",
+      "",
+      (r) => r.connect ? `${fmt(r.connect.bareRuntimeMs)} / ${fmt(r.connect.versionMs)}` : "—",
+    );
+  }
+  if (rs.some((r) => r.large)) {
+    add(
+      `${fmt(o.largeMb)} MB result, ms per call: direct / no-op relay / mcpmon; CPU relay / mcpmon`,
+      "mcpmon CPU ≤ relay's",
+      (r) => {
+        const l = r.large;
+        if (!l) return "—";
+        return `${fmt(l.ms.direct)} / ${fmt(l.ms.relay)} / ${fmt(l.ms.mcpmon)}; ${
+          fmt(l.cpuMs.relay)
+        } / ${fmt(l.cpuMs.mcpmon)}${
+          l.cpuMs.relay === undefined ? "" : mark(l.cpuMs.mcpmon <= l.cpuMs.relay)
+        }`;
+      },
+    );
+  }
   add(
     "mcpmon RSS, MB: idle / peak under load",
     `≤ ${TARGETS.rssMb} MB`,
@@ -1385,6 +1562,55 @@ type RowFn = (
   ok: string,
 ) => void;
 
+/** The connect, large-message and SDK rows of one launcher's table. */
+function extraRows(row: RowFn, r: LauncherResult) {
+  const c = r.connect;
+  if (c) {
+    row(
+      `connect: spawn → \`initialize\` answered (ms, median of ${c.runs})`,
+      fmt(c.directMs),
+      fmt(c.relayMs),
+      fmt(c.mcpmonMs),
+      ratio(c.mcpmonMs / c.directMs),
+      "",
+      `+${fmt(c.addedMs)} ms`,
+    );
+    row(
+      "start-up: bare runtime / `mcpmon --version`, spawn → exit (ms)",
+      "",
+      "",
+      `${fmt(c.bareRuntimeMs)} / ${fmt(c.versionMs)}`,
+      "",
+      "",
+      "",
+    );
+  }
+  const l = r.large;
+  if (l) {
+    row(
+      `${fmt(l.bytes / MB)} MB result: time per call (ms); CPU of the middle (ms)`,
+      fmt(l.ms.direct, 1),
+      l.ms.relay === undefined ? "—" : `${fmt(l.ms.relay, 1)}; ${fmt(l.cpuMs.relay, 1)}`,
+      `${fmt(l.ms.mcpmon, 1)}; ${fmt(l.cpuMs.mcpmon, 1)}`,
+      ratio(l.ms.mcpmon / l.ms.direct),
+      "CPU ≤ relay's",
+      l.cpuMs.relay === undefined ? "" : met(l.cpuMs.mcpmon <= l.cpuMs.relay),
+    );
+  }
+  const sdk = r.sdkP50Us;
+  if (sdk) {
+    row(
+      "MCP SDK client: sequential `tools/call` p50 (µs)",
+      fmt(sdk.direct),
+      fmt(sdk.relay),
+      fmt(sdk.mcpmon),
+      ratio(sdk.mcpmon / sdk.direct),
+      sdk.relay === undefined ? "" : `${ratio(sdk.mcpmon / sdk.relay)} relay`,
+      sdk.relay === undefined ? "" : met(sdk.mcpmon / sdk.relay <= 1.1),
+    );
+  }
+}
+
 function gatewayRows(row: RowFn, r: LauncherResult, na: string | undefined, n: number) {
   const gw = r.gateway;
   row(
@@ -1451,8 +1677,9 @@ function markdownTable(header: string[], rows: string[][]): string {
 const USAGE = `Usage: deno task bench [options]
 
   --json                 machine-readable report on stdout
-  --launcher <spec>      deno | node | bun | "<command> <args…>" (repeatable);
-                         default: deno, plus node and bun when npm/bin/mcpmon.js is built
+  --launcher <spec>      deno | node | bun | binary | "<command> <args…>" (repeatable);
+                         default: deno, plus node and bun when npm/bin/mcpmon.js is built,
+                         plus binary when dist/mcpmon is (deno task compile)
   --calls <n>            sequential calls per latency round (default 1000)
   --pipelined <n>        calls in flight per throughput round (default 5000)
   --rounds <n>           rounds per measurement, sides in rotating order (default 5)
@@ -1463,6 +1690,10 @@ const USAGE = `Usage: deno task bench [options]
   --gateway <n>          backends in the gateway run (default 10; 0: no gateway run)
   --no-relay             skip the no-op relay (the floor)
   --phase-timeout <ms>   bound of each round or reload (default 30000)
+  --connect-runs <n>     runs of the connect rows, spawn → initialize answered (default 7; 0: none)
+  --large-mb <n>         size of the large result in MB (default 4; 0: no large-message rounds)
+  --large-calls <n>      large-message calls per side and round (default 3)
+  --sdk-calls <n>        sequential MCP SDK client calls per side and round (default 1000; 0: none)
 `;
 
 /** Parses the bench's command line. */
@@ -1485,6 +1716,10 @@ export function parseBenchArgs(
       gateway: { type: "string" },
       "no-relay": { type: "boolean" },
       "phase-timeout": { type: "string" },
+      "connect-runs": { type: "string" },
+      "large-mb": { type: "string" },
+      "large-calls": { type: "string" },
+      "sdk-calls": { type: "string" },
     },
   });
   const int = (value: string | undefined, fallback: number, min: number, name: string) => {
@@ -1512,6 +1747,10 @@ export function parseBenchArgs(
       gatewayBackends: int(values.gateway, 10, 0, "gateway"),
       relay: !values["no-relay"],
       phaseTimeoutMs: int(values["phase-timeout"], 30_000, 1, "phase-timeout"),
+      connectRuns: int(values["connect-runs"], 7, 0, "connect-runs"),
+      largeMb: int(values["large-mb"], 4, 0, "large-mb"),
+      largeCalls: int(values["large-calls"], 3, 1, "large-calls"),
+      sdkCalls: int(values["sdk-calls"], 1000, 0, "sdk-calls"),
     },
   };
 }

@@ -16,9 +16,16 @@
  *   npm (`transpileModule` and `transpileDeclaration`; type checking is
  *   `deno task check`'s job). The source has explicit types everywhere JSR
  *   asks for them, so declarations need no type checker;
- * - refuses to write a package whose JavaScript refers to `Deno`;
- * - writes `package.json` (name, version from `deno.json`, `type: module`,
- *   `bin`, `exports` with types, `engines.node >= 20`), README and LICENSE.
+ * - bundles the bin, `bin/mcpmon.js`, into one file with esbuild (from npm):
+ *   the CLI, the Node runtime and the installed npm dependencies, whitespace-
+ *   and syntax-minified (names kept) so that Node compiles less at every
+ *   start; the modules the CLI imports dynamically (the proxy, the gateway's
+ *   config loader, YAML) are in the file but only run when first imported;
+ * - refuses to write a package whose JavaScript (the bundle included) refers
+ *   to `Deno`;
+ * - writes `package.json` (name, version from `deno.json`, description,
+ *   keywords, repository, homepage, bugs, `files`, `type: module`, `bin`,
+ *   `exports` with types, `engines.node >= 20`), README and LICENSE.
  *
  * ```sh
  * deno task build:npm            # writes npm/
@@ -32,7 +39,10 @@
 // pinned to the TypeScript version Deno 2.9 itself uses.
 // deno-lint-ignore no-import-prefix
 import ts from "npm:typescript@6.0.3";
-import { chmod, copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+// The bin is bundled with esbuild, from npm too.
+// deno-lint-ignore no-import-prefix
+import * as esbuild from "npm:esbuild@0.28.2";
+import { chmod, copyFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -41,6 +51,12 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The npm package's name. */
 export const PACKAGE_NAME = "mcpmon";
+
+/**
+ * Where the project lives (package.json's `repository`, `homepage`, `bugs`). Assumed from the JSR
+ * scope `@mcpmon`: check it before the first publish.
+ */
+export const REPOSITORY = "https://github.com/mcpmon/mcpmon";
 
 /** Options of {@linkcode buildNpm}. */
 export interface BuildNpmOptions {
@@ -79,6 +95,14 @@ export interface PackageJson {
   license: string;
   /** Search keywords. */
   keywords: string[];
+  /** The source repository. */
+  repository: { type: "git"; url: string };
+  /** The project's page (the README on GitHub). */
+  homepage: string;
+  /** Where to report bugs. */
+  bugs: { url: string };
+  /** What `npm pack` ships besides package.json, README.md and LICENSE. */
+  files: string[];
   /** Always `"module"`: the package is ESM. */
   type: "module";
   /** Executables: `mcpmon`. */
@@ -365,18 +389,6 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
   }
   if (problems.length > 0) throw new Error(`npm build failed:\n${problems.join("\n")}`);
 
-  output.set(
-    BIN_PATH,
-    [
-      "#!/usr/bin/env node",
-      "// mcpmon's command line on Node (>= 20) and Bun; built by scripts/build_npm.ts.",
-      `import { main } from "../esm/src/cli.js";`,
-      `import { nodeRuntime } from "../esm/src/runtime/node.js";`,
-      "nodeRuntime.exit(await main(nodeRuntime));",
-      "",
-    ].join("\n"),
-  );
-
   const exports: PackageJson["exports"] = {};
   for (const [subpath, entry] of Object.entries(EXPORTS)) {
     exports[subpath] = {
@@ -391,7 +403,22 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
     description: "Hot reload for MCP servers: restarts the server on file changes and keeps " +
       "the client's session alive. Like nodemon, but for MCP.",
     license: denoJson.license ?? "MIT",
-    keywords: ["mcp", "model-context-protocol", "hot-reload", "nodemon", "watch", "proxy", "cli"],
+    keywords: [
+      "mcp",
+      "model-context-protocol",
+      "mcp-server",
+      "hot-reload",
+      "live-reload",
+      "nodemon",
+      "watch",
+      "proxy",
+      "gateway",
+      "cli",
+    ],
+    repository: { type: "git", url: `git+${REPOSITORY}.git` },
+    homepage: `${REPOSITORY}#readme`,
+    bugs: { url: `${REPOSITORY}/issues` },
+    files: ["bin/", "esm/"],
     type: "module",
     bin: { [BIN_NAME]: BIN_PATH },
     main: `./esm/${outName(EXPORTS["."], ".js")}`,
@@ -413,16 +440,26 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, text);
   }
-  await chmod(join(outDir, BIN_PATH), 0o755);
   for (const file of ["README.md", "LICENSE"]) {
     await copyFile(join(root, file), join(outDir, file));
     output.set(file, "");
   }
-  const files = [...output.keys()].map((f) => f.split(sep).join("/")).sort();
   if ((options.install ?? true) && dependencies.size > 0) {
     log(`npm install in ${outDir}: ${[...dependencies.keys()].join(", ")}`);
     await npmInstall(outDir);
   }
+  const bin = await bundleBin(outDir, [...dependencies.keys()], log);
+  const binDeno = denoReferences(BIN_PATH, bin);
+  if (binDeno.length > 0) {
+    throw new Error(
+      `npm build failed: the npm package must not use Deno APIs:\n  ${binDeno.join("\n  ")}`,
+    );
+  }
+  await mkdir(dirname(join(outDir, BIN_PATH)), { recursive: true });
+  await writeFile(join(outDir, BIN_PATH), bin);
+  await chmod(join(outDir, BIN_PATH), 0o755);
+  output.set(BIN_PATH, bin);
+  const files = [...output.keys()].map((f) => f.split(sep).join("/")).sort();
   log(
     `built ${PACKAGE_NAME}@${packageJson.version} in ${relative(root, outDir) || outDir}: ` +
       `${modules.size} modules, ${files.length} files, dependencies: ${
@@ -430,6 +467,75 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
       }`,
   );
   return { outDir, packageJson, files };
+}
+
+/** What the bin runs: the CLI on the Node runtime (resolved from the package root). */
+const BIN_ENTRY = [
+  `import { main } from "./esm/src/cli.js";`,
+  `import { nodeRuntime } from "./esm/src/runtime/node.js";`,
+  "nodeRuntime.exit(await main(nodeRuntime));",
+].join("\n");
+
+/**
+ * Bundles `bin/mcpmon.js` into one file with esbuild: the CLI, the Node runtime and the npm
+ * dependencies installed in `outDir/node_modules` (a dependency that is not installed, as with
+ * `install: false`, stays an `import` of the package). Modules the CLI imports dynamically (the
+ * gateway's config loader and its YAML parser) are in the file but only run when first imported.
+ */
+async function bundleBin(
+  outDir: string,
+  dependencies: readonly string[],
+  log: (line: string) => void,
+): Promise<string> {
+  const external: string[] = [];
+  for (const name of dependencies) {
+    try {
+      await stat(join(outDir, "node_modules", name, "package.json"));
+    } catch {
+      external.push(name, `${name}/*`);
+    }
+  }
+  let result: esbuild.BuildResult<{ write: false }>;
+  try {
+    result = await esbuild.build({
+      stdin: { contents: BIN_ENTRY, resolveDir: outDir, sourcefile: BIN_PATH },
+      bundle: true,
+      write: false,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      external,
+      // Smaller is faster to start: Node compiles the whole file before running it. Names are
+      // kept, so stack traces still name the functions.
+      minifyWhitespace: true,
+      minifySyntax: true,
+      legalComments: "none",
+      logLevel: "silent",
+      banner: {
+        js: [
+          "#!/usr/bin/env node",
+          "// mcpmon's command line on Node (>= 20) and Bun, in one file: built by scripts/build_npm.ts",
+          "// with esbuild from esm/ (the library) and its dependencies.",
+          // CommonJS dependencies (yaml) may `require` Node builtins.
+          `import { createRequire as __mcpmonCreateRequire } from "node:module";`,
+          "const require = __mcpmonCreateRequire(import.meta.url);",
+        ].join("\n"),
+      },
+    });
+  } catch (err) {
+    throw new Error(
+      `npm build failed: bundling ${BIN_PATH}: ${err instanceof Error ? err.message : err}`,
+    );
+  } finally {
+    await esbuild.stop();
+  }
+  const [file] = result.outputFiles;
+  log(
+    `bundled ${BIN_PATH}: ${(file.contents.byteLength / 1024).toFixed(0)} KiB${
+      external.length > 0 ? ` (not installed, left as imports: ${dependencies.join(", ")})` : ""
+    }`,
+  );
+  return file.text;
 }
 
 /** Runs `npm install` for the package's own dependencies in `dir` (the lock file stays out). */

@@ -7,12 +7,15 @@
  *    build and the Node runtime are tested under Node and Bun;
  * 2. `deno run -A scripts/build_npm.ts`: builds the npm package into `npm/`;
  * 3. `deno test -A tests/e2e/` with `MCPMON_E2E_LAUNCHER="node npm/bin/mcpmon.js"`;
- * 4. the same with `bun npm/bin/mcpmon.js`.
+ * 4. the same with `bun npm/bin/mcpmon.js`;
+ * 5. `bun build --compile` of that bin into the single-file binary `dist/mcpmon`
+ *    (`scripts/compile.ts`, offline), and the e2e suite with
+ *    `MCPMON_E2E_LAUNCHER=dist/mcpmon`.
  *
  * Each `deno test` run ends with its own `ok | N passed | N failed` line
- * (`.ci/run` adds them up). A run that cannot happen (no Bun, a failed build)
- * prints a `FAILED | 0 passed | 1 failed` line of its own instead of being
- * skipped. Exits 1 when anything failed.
+ * (`.ci/run` adds them up). A run that cannot happen (no Bun, a failed build
+ * or compile) prints a `FAILED | 0 passed | 1 failed` line of its own instead
+ * of being skipped. Exits 1 when anything failed.
  *
  * Bun: taken from PATH; outside CI, when missing, installed from the npm
  * registry into `~/.cache/mcpmon/bun-<version>` for this run. In CI
@@ -21,6 +24,7 @@
  * ```sh
  * deno task test
  * deno task test --only node     # just the Node e2e run (builds npm/ first)
+ * deno task test --only binary   # just the binary's e2e run (builds npm/ and dist/mcpmon first)
  * ```
  *
  * @module
@@ -28,6 +32,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { compileWithBun } from "./compile.ts";
 
 /** The Bun version the npm package is tested with. */
 export const BUN_VERSION = "1.4.4";
@@ -35,6 +40,7 @@ export const BUN_VERSION = "1.4.4";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DENO = Deno.execPath();
 const BIN = join(ROOT, "npm", "bin", "mcpmon.js");
+const BINARY = join(ROOT, "dist", Deno.build.os === "windows" ? "mcpmon.exe" : "mcpmon");
 const CI = /^(1|true|yes)$/i.test(Deno.env.get("CI") ?? "");
 
 /** One step of the run. */
@@ -42,13 +48,14 @@ interface Step {
   /** Name shown in headers and the final report. */
   name: string;
   /** Key for `--only`. */
-  key: "deno" | "node" | "bun";
+  key: "deno" | "node" | "bun" | "binary";
 }
 
 const STEPS: Step[] = [
   { name: "Deno: all tests, e2e on deno run with scoped permissions", key: "deno" },
   { name: "Node: e2e on node npm/bin/mcpmon.js", key: "node" },
   { name: "Bun: e2e on bun npm/bin/mcpmon.js", key: "bun" },
+  { name: "Binary: e2e on dist/mcpmon (bun build --compile)", key: "binary" },
 ];
 
 function header(text: string): void {
@@ -139,7 +146,7 @@ if (import.meta.main) {
   const results: { name: string; ok: boolean }[] = [];
   const started = performance.now();
 
-  const bunDir = only.has("deno") || only.has("bun") ? await findBun() : "";
+  const bunDir = only.has("deno") || only.has("bun") || only.has("binary") ? await findBun() : "";
   const path = bunDir ? `${bunDir}:${Deno.env.get("PATH") ?? ""}` : Deno.env.get("PATH") ?? "";
 
   for (const step of STEPS.filter((s) => only.has(s.key))) {
@@ -157,9 +164,30 @@ if (import.meta.main) {
       if (!results.find((r) => r.name === "npm build")!.ok) {
         failedRun(`the npm build failed, so the ${step.key} e2e run could not start`);
         ok = false;
-      } else if (step.key === "bun" && bunDir === undefined) {
+      } else if ((step.key === "bun" || step.key === "binary") && bunDir === undefined) {
         failedRun(`bun@${BUN_VERSION} is not installed`);
         ok = false;
+      } else if (step.key === "binary") {
+        header(`bun build --compile npm/bin/mcpmon.js → dist/mcpmon`);
+        const t0 = performance.now();
+        const built = await compileWithBun({
+          output: BINARY,
+          bin: BIN,
+          bun: bunDir ? join(bunDir, "bun") : "bun",
+        }).then(() => true, (err) => {
+          console.error(err instanceof Error ? err.message : err);
+          return false;
+        });
+        console.log(`compiled in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        if (!built) {
+          failedRun("bun build --compile failed, so the binary's e2e run could not start");
+          ok = false;
+        } else {
+          ok = await run(DENO, ["test", "-A", "tests/e2e/"], {
+            PATH: path,
+            MCPMON_E2E_LAUNCHER: BINARY,
+          });
+        }
       } else {
         ok = await run(DENO, ["test", "-A", "tests/e2e/"], {
           PATH: path,

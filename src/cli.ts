@@ -32,7 +32,6 @@ import {
 import { SETUP_CLIENTS, type SetupClient, setupCommand, type SetupRequest } from "./setup.ts";
 import { traceCommand } from "./trace.ts";
 import { HELP, type HelpTopic, SUB_SYNOPSIS, SUBCOMMAND_HELP, SYNOPSIS } from "./help.ts";
-import { run, runGateway } from "./run.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
 
@@ -823,10 +822,11 @@ export async function main(runtime: Runtime): Promise<number> {
     case "version":
       await writeAll(runtime.stdout, encoder.encode(`mcpmon ${VERSION}\n`));
       return 0;
+    // The proxy's modules are loaded only to run it (not for --help, --version or a subcommand).
     case "run":
-      return await run(runtime, cli.server, cli.log);
+      return await (await import("./run.ts")).run(runtime, cli.server, cli.log);
     case "gateway":
-      return await runGateway(runtime, cli.config, cli.name, cli.log, {
+      return await (await import("./run.ts")).runGateway(runtime, cli.config, cli.name, cli.log, {
         callThrough: cli.callThrough,
       });
     case "restart":

@@ -369,6 +369,7 @@ export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
  */
 export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #write: (chunk: Uint8Array) => Promise<void>;
   #encoder = new TextEncoder();
   /** Texts waiting to be written, without their newlines. */
   #queue: string[] = [];
@@ -390,6 +391,9 @@ export class FrameWriter {
     highWaterMark = DEFAULT_HIGH_WATER_MARK,
   ) {
     this.#writer = stream.getWriter();
+    // Holding the writer, this is the stream's only writer: it may write past the web layer.
+    this.#write = (stream as DirectWritable)[DIRECT_WRITE] ??
+      ((chunk) => this.#writer.write(chunk));
     this.#onError = onError;
     this.#highWaterMark = highWaterMark;
   }
@@ -447,7 +451,7 @@ export class FrameWriter {
         const chunk = this.#encoder.encode(
           texts.length === 1 ? texts[0] + "\n" : texts.join("\n") + "\n",
         );
-        await this.#writer.write(chunk);
+        await this.#write(chunk);
         this.#release();
       }
     } catch (err) {
@@ -554,6 +558,21 @@ export async function readLines(
   options: ConstructorParameters<typeof LineSplitter>[0] = {},
 ): Promise<void> {
   const splitter = new LineSplitter(options);
+  // A stream over a Node stream (`src/runtime/node.ts`) can hand its chunks over directly: no
+  // web-stream read (and its promises) per chunk.
+  const direct = (stream as DirectReadable)[DIRECT_READ]?.((chunk) => {
+    const lines = splitter.push(chunk);
+    for (let i = 0; i < lines.length; i++) {
+      const wait = onLine(lines[i]);
+      if (wait) return wait.then(() => deliverFrom(lines, i + 1, onLine));
+    }
+    return undefined;
+  });
+  if (direct) {
+    await direct;
+    await deliverFrom(splitter.flush(), 0, onLine);
+    return;
+  }
   // A byte stream (Deno's stdin and child pipes) is read into one buffer, reused
   // for every read: the default reader allocates a fresh 64 KiB buffer per read,
   // however few bytes arrived (one message is often ~100 bytes).
@@ -592,3 +611,33 @@ export async function readLines(
 
 /** Bytes {@linkcode readLines} reads at most at once from a byte stream. */
 const READ_BUFFER_SIZE = 64 * 1024;
+
+/** Calls `onLine` for `lines[from…]` in order, awaiting each promise it returns. */
+async function deliverFrom(
+  lines: readonly string[],
+  from: number,
+  onLine: (line: string) => void | Promise<void>,
+): Promise<void> {
+  for (let i = from; i < lines.length; i++) {
+    const wait = onLine(lines[i]);
+    if (wait) await wait;
+  }
+}
+
+/**
+ * The direct-read and direct-write hooks that `src/runtime/node.ts` puts on the web streams it
+ * makes over Node streams (see `readableFromNode` and `writableFromNode` there): the same I/O
+ * without a web-stream read or write (and their promises) per chunk.
+ */
+const DIRECT_READ = Symbol.for("mcpmon.directRead");
+const DIRECT_WRITE = Symbol.for("mcpmon.directWrite");
+
+type DirectReadable = ReadableStream<Uint8Array> & {
+  [DIRECT_READ]?: (
+    onChunk: (chunk: Uint8Array) => void | Promise<void>,
+  ) => Promise<void> | undefined;
+};
+
+type DirectWritable = WritableStream<Uint8Array> & {
+  [DIRECT_WRITE]?: (chunk: Uint8Array) => Promise<void>;
+};

@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import process from "node:process";
 import { findCommand } from "./command.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
-import { Registry, stateDir } from "./control.ts";
+import { type Registry, stateDir } from "./control.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
@@ -61,13 +61,16 @@ export async function run(
     { server: server.name },
   );
   const router = new Router(traced, log, [server]);
-  const watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
-  if (watcher === null) return 1;
+  let watcher: Watcher | undefined | null;
   return await serve(traced, log, router, {
     tracer,
     name: server.name,
     command: [server.command, ...server.args],
     cwd: server.cwd ?? runtime.cwd(),
+    startWatchers: () => {
+      watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
+      return watcher !== null;
+    },
     closeWatchers: () => watcher?.close(),
     restart: (reason) => router.restart(reason),
     track: (registry) => router.onChange = (backend) => registry.updateFrom(backend),
@@ -149,7 +152,6 @@ export async function runGateway(
     );
     if (watcher) watchers.set(server.name, watcher);
   };
-  for (const server of config.servers) watch(server);
 
   // The config file itself: reload it on change.
   let reloading = Promise.resolve();
@@ -206,11 +208,6 @@ export async function runGateway(
       onInfo: (message) => log.info(message),
     },
   );
-  try {
-    configWatcher.start();
-  } catch (err) {
-    log.warn(`cannot watch ${configPath} for changes: ${err instanceof Error ? err.message : err}`);
-  }
   log.info(
     `Gateway over ${config.servers.map((s) => s.name).join(", ") || "no servers"} (${configPath})`,
   );
@@ -244,6 +241,17 @@ export async function runGateway(
     name,
     command: ["mcpmon", "--config", configPath],
     cwd: dirname(configPath),
+    startWatchers: () => {
+      for (const server of config.servers) watch(server);
+      try {
+        configWatcher.start();
+      } catch (err) {
+        log.warn(
+          `cannot watch ${configPath} for changes: ${err instanceof Error ? err.message : err}`,
+        );
+      }
+      return true;
+    },
     closeWatchers: () => {
       configWatcher.close();
       for (const w of watchers.values()) w.close();
@@ -374,6 +382,11 @@ interface ServeOptions {
   command: string[];
   /** Its working directory. */
   cwd: string;
+  /**
+   * Starts the file watchers, once the servers are spawned (watching a large tree takes a while,
+   * and the servers start meanwhile); false when they cannot watch (logged): mcpmon stops.
+   */
+  startWatchers(): boolean;
   /** Stops every file watcher. */
   closeWatchers(): void;
   /**
@@ -385,7 +398,11 @@ interface ServeOptions {
   track(registry: Registry): void;
 }
 
-/** The part both modes share: signals, the registry, the client's stdin, shutdown. */
+/**
+ * The part both modes share: signals, the registry, the client's stdin, shutdown. The servers are
+ * spawned first, as soon as the signal handlers that stop them are in place, so that their
+ * start-up overlaps the rest of mcpmon's (watchers, the state dir).
+ */
 async function serve(
   runtime: Runtime,
   log: Logger,
@@ -448,7 +465,14 @@ async function serve(
       );
     });
   }
+  router.start();
+  if (!mode.startWatchers()) {
+    await shutdown(false);
+    return 1;
+  }
   // Registered only once the signal handlers exist (an unhandled SIGUSR2 would end the process).
+  // Loaded here, after the spawn: only the registry of `mcpmon status`/`restart` needs it.
+  const { Registry, stateDir } = await import("./control.ts");
   try {
     registry = Registry.open(
       stateDir((name) => runtime.env(name)),
@@ -470,7 +494,6 @@ async function serve(
     );
   }
 
-  router.start();
   try {
     const limit = Math.max(
       ...router.backends.map((b) => b.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),

@@ -38,7 +38,7 @@ function assertSide(side: SideResult | undefined, what: string, middle: boolean)
   else assert.equal(side.cpuUsPerCall, 0, `${what}: no proxy process`);
 }
 
-Deno.test("the bench runs with tiny counts, prints a well-formed JSON report and stops every process it started", async () => {
+Deno.test("the bench runs with tiny counts, prints a well-formed JSON report (connect, large-message and SDK rows included) and stops every process it started", async () => {
   const { code, stdout, stderr } = await runBench([
     "--json",
     "--launcher",
@@ -59,6 +59,14 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report and
     "350",
     "--gateway",
     "2",
+    "--connect-runs",
+    "1",
+    "--large-mb",
+    "1",
+    "--large-calls",
+    "1",
+    "--sdk-calls",
+    "5",
   ]);
   assert.equal(code, 0, `bench failed:\n${stderr}`);
   const report: BenchReport = JSON.parse(stdout); // stdout is the report and nothing else
@@ -87,6 +95,25 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report and
   }
   assert.ok(reload.median.writeToFirstCallMs >= reload.median.writeToListChangedMs);
 
+  // Connect rows: every side measured once, in ms.
+  const c = r.connect!;
+  assert.equal(c.runs, 1);
+  for (const key of ["bareRuntimeMs", "versionMs", "directMs", "relayMs", "mcpmonMs"] as const) {
+    assert.ok(Number.isFinite(c[key]) && c[key]! > 0, `connect.${key} = ${c[key]}`);
+  }
+  assert.equal(c.addedMs, c.mcpmonMs - c.directMs);
+  // The large message: a 1 MB result through every side; CPU of the relay and mcpmon.
+  const large = r.large!;
+  assert.equal(large.bytes, 1024 * 1024);
+  assert.deepEqual(Object.keys(large.ms).sort(), ["direct", "mcpmon", "relay"]);
+  assert.deepEqual(Object.keys(large.cpuMs).sort(), ["mcpmon", "relay"]);
+  for (const v of [...Object.values(large.ms), ...Object.values(large.cpuMs)]) {
+    assert.ok(Number.isFinite(v) && v > 0);
+  }
+  // The SDK row: p50 µs per side.
+  assert.deepEqual(Object.keys(r.sdkP50Us!).sort(), ["direct", "mcpmon", "relay"]);
+  for (const v of Object.values(r.sdkP50Us!)) assert.ok(Number.isFinite(v) && v > 0);
+
   assert.equal(r.gateway.status, "ok", `gateway: ${r.gateway.reason}`);
   assert.equal(r.gateway.backends, 2);
   assert.ok(r.gateway.startToAllToolsMs! > 0);
@@ -104,6 +131,9 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report and
   assert.match(table, /`tools\/call` p50 latency \(µs\)/);
   assert.match(table, /reload \(`--debounce 10`\): write → list_changed/);
   assert.match(table, /gateway, 2 backends: start → all tools listed/);
+  assert.match(table, /connect: spawn → `initialize` answered/);
+  assert.match(table, /1 MB result: time per call/);
+  assert.match(table, /MCP SDK client: sequential `tools\/call` p50/);
 });
 
 Deno.test("the bench rejects a bad option with exit code 2 and the usage", async () => {

@@ -30,6 +30,15 @@ Deno.test("package.json: name mcpmon, deno.json's version, ESM, a bin, exports w
   assert.equal(written.license, denoJson.license);
   assert.equal(written.type, "module");
   assert.deepEqual(written.engines, { node: ">=20" });
+  assert.deepEqual(written.repository, {
+    type: "git",
+    url: "git+https://github.com/mcpmon/mcpmon.git",
+  });
+  assert.equal(written.homepage, "https://github.com/mcpmon/mcpmon#readme");
+  assert.deepEqual(written.bugs, { url: "https://github.com/mcpmon/mcpmon/issues" });
+  for (const word of ["mcp", "model-context-protocol", "hot-reload", "nodemon"]) {
+    assert.ok(written.keywords.includes(word), `keyword ${word}`);
+  }
   assert.deepEqual(written.bin, { mcpmon: "bin/mcpmon.js" });
   const bin = await Deno.readTextFile(join(outDir, written.bin.mcpmon));
   assert.ok(bin.startsWith("#!/usr/bin/env node\n"));
@@ -89,6 +98,38 @@ Deno.test("npm pack --dry-run lists a clean package", async () => {
   assert.ok(paths.includes("LICENSE") && paths.includes("bin/mcpmon.js"));
   for (const path of paths) {
     assert.match(path, /^(esm\/.+\.(js|d\.ts)|bin\/mcpmon\.js|package\.json|README\.md|LICENSE)$/);
+  }
+  // Everything the build wrote ships (node_modules, installed for the tests, does not).
+  const { files } = await npmPackage();
+  assert.deepEqual(paths, files);
+  const readme = pack.files.find((f: { path: string }) => f.path === "README.md");
+  assert.equal(readme.size, (await Deno.stat(new URL("../README.md", import.meta.url))).size);
+});
+
+Deno.test("the bin is one bundled file: it imports only node: builtins and runs, gateway and YAML included, with no node_modules", async () => {
+  const { outDir } = await npmPackage();
+  const bin = await Deno.readTextFile(join(outDir, "bin/mcpmon.js"));
+  const imports = [...bin.matchAll(/\bimport\s*(?:[\w*{}\s,$]+from\s*)?["']([^"']+)["']/g)]
+    .map((m) => m[1]);
+  assert.ok(imports.length > 0);
+  for (const spec of imports) assert.match(spec, /^node:/, `the bin imports ${spec}`);
+  assert.doesNotMatch(bin, /\brequire\(["'](?!node:)[^"']*["']\)/);
+
+  const alone = await Deno.makeTempDir({ prefix: "mcpmon-bin-alone-" });
+  try {
+    await Deno.copyFile(join(outDir, "bin/mcpmon.js"), join(alone, "mcpmon.js"));
+    const version = await output("node", [join(alone, "mcpmon.js"), "--version"], { cwd: alone });
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout, `mcpmon ${denoJson.version}\n`);
+    // The gateway's config loader and the YAML parser are in the file: a YAML error is reported.
+    await Deno.writeTextFile(join(alone, "bad.yaml"), "servers: [unclosed\n");
+    const gateway = await output("node", [join(alone, "mcpmon.js"), "--config", "bad.yaml"], {
+      cwd: alone,
+    });
+    assert.equal(gateway.code, 2, gateway.stderr);
+    assert.match(gateway.stderr, /invalid config/);
+  } finally {
+    await Deno.remove(alone, { recursive: true });
   }
 });
 

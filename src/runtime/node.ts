@@ -60,8 +60,37 @@ import type {
 } from "./mod.ts";
 import { FsEventQueue, signalGroup, watchdogCommand } from "./mod.ts";
 
-/** Chunks a {@linkcode readableFromNode} stream queues before pausing its source. */
-const READ_HIGH_WATER_MARK = 4;
+/**
+ * Chunks a {@linkcode readableFromNode} stream queues before pausing its
+ * source: none beyond the reads waiting (the source is only read once a reader
+ * asks, so that {@linkcode DIRECT_READ} can take it over untouched).
+ */
+const READ_HIGH_WATER_MARK = 0;
+
+/**
+ * The direct-read hook of {@linkcode readableFromNode}'s streams, which
+ * `readLines` (`src/jsonrpc.ts`) uses when present: `stream[DIRECT_READ](onChunk)`
+ * locks the web stream and hands each chunk of the Node stream straight to
+ * `onChunk` (the Node stream paused while a promise it returns is pending),
+ * without a web-stream read per chunk; it resolves at the end, rejects on an
+ * error, and returns undefined when the web stream was already read.
+ */
+const DIRECT_READ = Symbol.for("mcpmon.directRead");
+
+/**
+ * The direct-write hook of {@linkcode writableFromNode}'s streams, which
+ * `FrameWriter` (`src/jsonrpc.ts`) uses when present, holding the stream's
+ * writer: `stream[DIRECT_WRITE](chunk)` writes like the stream's own sink,
+ * without a web-stream write per chunk.
+ */
+const DIRECT_WRITE = Symbol.for("mcpmon.directWrite");
+
+/** A readable stream with the {@linkcode DIRECT_READ} hook. */
+type DirectReadable = ReadableStream<Uint8Array> & {
+  [DIRECT_READ]?: (
+    onChunk: (chunk: Uint8Array) => void | Promise<void>,
+  ) => Promise<void> | undefined;
+};
 
 /**
  * Wraps a Node `Readable` (a socket, a pipe, `process.stdin`) as a web
@@ -83,18 +112,17 @@ const READ_HIGH_WATER_MARK = 4;
  */
 export function readableFromNode(source: Readable): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
+  const bytes = (chunk: Uint8Array | string) =>
+    typeof chunk === "string"
+      ? encoder.encode(chunk)
+      : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   let settled = false;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      source.on("data", (chunk: Uint8Array | string) => {
-        if (settled) return;
-        controller.enqueue(
-          typeof chunk === "string"
-            ? encoder.encode(chunk)
-            : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength),
-        );
-        if ((controller.desiredSize ?? 1) <= 0) source.pause();
-      });
+  /** True once the source is read, through the web stream or directly. */
+  let reading = false;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const stream: DirectReadable = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
       const end = () => {
         if (settled) return;
         settled = true;
@@ -109,6 +137,15 @@ export function readableFromNode(source: Readable): ReadableStream<Uint8Array> {
       });
     },
     pull() {
+      if (!reading) {
+        // The first read: flow from now on, pausing whenever a chunk finds no read waiting.
+        reading = true;
+        source.on("data", (chunk: Uint8Array | string) => {
+          if (settled) return;
+          controller.enqueue(bytes(chunk));
+          if ((controller.desiredSize ?? 0) < 0) source.pause();
+        });
+      }
       if (!settled && source.isPaused()) source.resume();
     },
     cancel() {
@@ -116,6 +153,43 @@ export function readableFromNode(source: Readable): ReadableStream<Uint8Array> {
       source.destroy();
     },
   }, new CountQueuingStrategy({ highWaterMark: READ_HIGH_WATER_MARK }));
+  stream[DIRECT_READ] = (onChunk) => {
+    if (reading || stream.locked) return undefined;
+    reading = true;
+    const reader = stream.getReader(); // locked: nobody else reads it
+    return new Promise<void>((resolve, reject) => {
+      let done = false;
+      const finish = (err?: unknown) => {
+        if (done) return;
+        done = true;
+        source.off("data", onData);
+        reader.releaseLock();
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onData = (chunk: Uint8Array | string) => {
+        if (done) return;
+        let wait: void | Promise<void>;
+        try {
+          wait = onChunk(bytes(chunk));
+        } catch (err) {
+          finish(err);
+          return;
+        }
+        if (wait) {
+          source.pause();
+          wait.then(() => {
+            if (!done) source.resume();
+          }, finish);
+        }
+      };
+      source.on("data", onData);
+      source.once("end", () => finish());
+      source.once("close", () => finish());
+      source.once("error", (err: unknown) => finish(err));
+    });
+  };
+  return stream;
 }
 
 /**
@@ -149,23 +223,25 @@ export function writableFromNode(target: Writable): WritableStream<Uint8Array> {
     failure ??= err;
   });
   const closedError = () => failure ?? new Error("the stream is closed");
-  return new WritableStream<Uint8Array>({
-    write(chunk) {
-      return new Promise<void>((resolve, reject) => {
-        if (failure !== undefined || target.destroyed || target.writableEnded) {
-          reject(closedError());
-          return;
+  const write = (chunk: Uint8Array) =>
+    new Promise<void>((resolve, reject) => {
+      if (failure !== undefined || target.destroyed || target.writableEnded) {
+        reject(closedError());
+        return;
+      }
+      target.write(chunk, (err?: Error | null) => {
+        if (err) {
+          failure ??= err;
+          reject(err);
+        } else {
+          resolve();
         }
-        target.write(chunk, (err?: Error | null) => {
-          if (err) {
-            failure ??= err;
-            reject(err);
-          } else {
-            resolve();
-          }
-        });
       });
-    },
+    });
+  const stream: WritableStream<Uint8Array> & {
+    [DIRECT_WRITE]?: (chunk: Uint8Array) => Promise<void>;
+  } = new WritableStream<Uint8Array>({
+    write,
     close() {
       return new Promise<void>((resolve) => {
         if (target.destroyed || target.writableEnded) {
@@ -179,6 +255,8 @@ export function writableFromNode(target: Writable): WritableStream<Uint8Array> {
       target.destroy();
     },
   });
+  stream[DIRECT_WRITE] = write;
+  return stream;
 }
 
 /** Blocks the thread for `ms` milliseconds (for retrying a write to a full pipe). */
