@@ -415,3 +415,28 @@ Deno.test("an edit to v2_tools.mjs plus a restart changes the tool list, and a r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("auto client with listChanged handlers × dual-era server: the real connection opens with the auto-opened subscriptions/listen, and a list_changed on it makes the client re-read the list", async () => {
+  await using h = await connectClient({
+    mode: "auto",
+    command: await v2ServerCommand(),
+    listChanged: true,
+  });
+  assert.equal(h.era, MODERN);
+  const first = h.wire[0].msg;
+  assert.equal(first.method, "subscriptions/listen");
+  assert.deepEqual(first.params.notifications, {
+    toolsListChanged: true,
+    promptsListChanged: true,
+    resourcesListChanged: true,
+  });
+  assert.equal(h.client!.autoOpenedSubscription !== undefined, true);
+  await h.callText("add_tool", { name: "extra", text: "x" });
+  await h.waitForNotification("notifications/tools/list_changed", { subscriptionId: first.id });
+  const relisted = await h.waitForWire((e) => e.dir === "out" && e.msg.method === "tools/list");
+  assert.equal(relisted.msg.params._meta["io.modelcontextprotocol/protocolVersion"], MODERN);
+  await h.waitUntil(
+    () => h.listChanges.some((c) => c.kind === "tools" && c.names.includes("extra")),
+    "the client's onChanged with the new tool",
+  );
+});

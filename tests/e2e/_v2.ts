@@ -123,6 +123,13 @@ export interface ConnectOptions {
   elicit?: (params: Msg) => ElicitResult;
   /** Timeout of connect and of each wait (default {@linkcode V2_TIMEOUT_MS}). */
   timeoutMs?: number;
+  /**
+   * v2 clients: configure `ClientOptions.listChanged` for tools, prompts and resources, as hosts
+   * such as Mastra do. On a modern connection the SDK then auto-opens one `subscriptions/listen`
+   * at connect (its first message on the real connection) and re-lists on each list_changed;
+   * every refreshed list is recorded in {@linkcode ClientHandle.listChanges}.
+   */
+  listChanged?: boolean;
 }
 
 /** A connected client. `close()` (or `await using`) stops the command. */
@@ -141,6 +148,8 @@ export interface ClientHandle extends AsyncDisposable {
   stderr(): string;
   /** The pid of the command (the real connection's process, not the probe sibling). */
   readonly pid: number | null;
+  /** With `listChanged`: the lists the SDK re-read after each list_changed, in order. */
+  readonly listChanges: { kind: "tools" | "prompts" | "resources"; names: string[] }[];
   /** Server → client notifications so far (raw, `_meta` intact), in order. */
   notifications(): Msg[];
   /** Waits for a notification after index `after` (of {@linkcode notifications}). */
@@ -153,6 +162,8 @@ export interface ClientHandle extends AsyncDisposable {
     pred: (e: WireEntry) => boolean,
     opts?: { after?: number; timeoutMs?: number },
   ): Promise<WireEntry>;
+  /** Waits until `check()` is true (re-checked on every message, stderr chunk and list change). */
+  waitUntil(check: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   /** Opens a `subscriptions/listen` stream (modern only); resolves after the acknowledgment. */
   listen(filter: SubscriptionFilter): Promise<ListenHandle>;
   /** Calls a tool and returns its first text content (throws on `isError`). */
@@ -220,6 +231,7 @@ export async function connectClient(opts: ConnectOptions): Promise<ClientHandle>
     ? ["node", WIRE_TAP, opts.wireLog, "--", ...opts.command]
     : opts.command;
   const wire: WireEntry[] = [];
+  const listChanges: ClientHandle["listChanges"] = [];
   const changes = new Changes();
   let stderr = "";
   const record = (e: WireEntry) => {
@@ -245,9 +257,24 @@ export async function connectClient(opts: ConnectOptions): Promise<ClientHandle>
       : opts.mode === "auto"
       ? { mode: "auto" as const }
       : undefined;
+    const changed = (kind: "tools" | "prompts" | "resources") => ({
+      onChanged: (error: Error | null, items: { name: string }[] | null) => {
+        if (error) stderr += `[listChanged ${kind}] ${error.message}\n`;
+        listChanges.push({ kind, names: (items ?? []).map((i) => i.name) });
+        changes.notify();
+      },
+    });
     client = new Client(CLIENT_INFO, {
       capabilities: { elicitation: { form: {} } },
       versionNegotiation,
+      ...(opts.listChanged &&
+        {
+          listChanged: {
+            tools: changed("tools"),
+            prompts: changed("prompts"),
+            resources: changed("resources"),
+          },
+        }),
     });
     client.setRequestHandler("elicitation/create", (req) => elicit(req.params as Msg));
   }
@@ -292,6 +319,7 @@ export async function connectClient(opts: ConnectOptions): Promise<ClientHandle>
       return answer?.msg.result?.protocolVersion;
     },
     wire,
+    listChanges,
     stderr: () => stderr,
     get pid() {
       return transport.pid;
@@ -319,6 +347,13 @@ export async function connectClient(opts: ConnectOptions): Promise<ClientHandle>
         () => wire.slice(after).find(pred),
         o.timeoutMs ?? timeoutMs,
         () => `no matching wire entry after #${after}; wire: ${JSON.stringify(wire.slice(after))}`,
+      );
+    },
+    async waitUntil(check, what, ms) {
+      await changes.waitFor(
+        () => check() || undefined,
+        ms ?? timeoutMs,
+        () => `timed out: ${what}`,
       );
     },
     listen(filter) {
