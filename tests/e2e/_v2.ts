@@ -49,7 +49,13 @@ import { StdioClientTransport as V1StdioClientTransport } from "@modelcontextpro
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { join } from "node:path";
 import { ensureFixtureDeps } from "../../fixtures/servers/install_deps.ts";
-import { FIXTURES_DIR, withTimeout } from "./_harness.ts";
+import {
+  defaultLauncher,
+  FIXTURES_DIR,
+  TEST_CWD,
+  TEST_STATE_HOME,
+  withTimeout,
+} from "./_harness.ts";
 
 /** Default timeout of every wait in these helpers. */
 export const V2_TIMEOUT_MS = 10_000;
@@ -79,6 +85,27 @@ export async function v2ServerCommand(
     ...(opts.modernOnly ? ["--modern-only"] : []),
     ...(opts.flags ?? []),
   ];
+}
+
+/**
+ * mcpmon in front of `server`, as {@linkcode connectClient} options: the e2e launcher
+ * (`MCPMON_E2E_LAUNCHER`, default Deno with scoped permissions), the test state dir and the empty
+ * test cwd, as `startMcpmon` in `_harness.ts` runs it.
+ *
+ * @example
+ * ```ts ignore
+ * await using h = await connectClient({ mode: "auto", ...mcpmonCommand(await v2ServerCommand()) });
+ * ```
+ */
+export function mcpmonCommand(
+  server: string[],
+  mcpmonArgs: string[] = [],
+): { command: string[]; env: Record<string, string>; cwd: string } {
+  return {
+    command: [...defaultLauncher(), ...mcpmonArgs, "--", ...server],
+    env: { XDG_STATE_HOME: TEST_STATE_HOME },
+    cwd: TEST_CWD,
+  };
 }
 
 /** How the client speaks; see the module doc. */
