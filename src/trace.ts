@@ -5,7 +5,7 @@
  *
  * One tap: {@linkcode tracingRuntime} wraps the runtime so the client's
  * stdin and stdout and each server's stdin and stdout pass through a
- * {@linkcode Tracer}; the router and the supervisor are not touched. A tap
+ *  {@linkcode Tracer}; the router and the backends are not touched. A tap
  * that is not tracing only looks at the last byte of each chunk (to know
  * where the next line starts); lines are split, parsed and written only
  * while tracing.

@@ -1,7 +1,7 @@
 /**
  * The Runtime interface: everything mcpmon needs from the host runtime.
  *
- * The core (router, supervisor, watcher, CLI) is written against this interface
+ * The core (router, backends, watcher, CLI) is written against this interface
  * and web streams only. `src/runtime/deno.ts` implements it with `Deno.*`;
  * the npm build swaps in `src/runtime/node.ts` (Node and Bun). Tests can pass
  * a fake.
