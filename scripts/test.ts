@@ -2,7 +2,8 @@
  * `deno task test`: the whole spec, on each runtime mcpmon ships for. Runs,
  * one after the other (the e2e tests are timing-sensitive on small machines):
  *
- * 1. `deno test -A`: every unit and e2e test; the e2e launcher is Deno with
+ * 1. `deno test -A --doc`: every unit and e2e test, and every JSDoc
+ *    `@example`; the e2e launcher is Deno with
  *    the narrowest permissions (see the README's "Permissions"), and the npm
  *    build and the Node runtime are tested under Node and Bun;
  * 2. `deno run -A scripts/build_npm.ts`: builds the npm package into `npm/`;
@@ -159,7 +160,8 @@ if (import.meta.main) {
     let ok: boolean;
     if (step.key === "deno") {
       if (bunDir === undefined) console.error("(the Bun tests in this run will fail: no bun)");
-      ok = await run(DENO, ["test", "-A"], { PATH: path }, ["MCPMON_E2E_LAUNCHER"]);
+      // --doc: every @example block runs too (they are part of the spec).
+      ok = await run(DENO, ["test", "-A", "--doc"], { PATH: path }, ["MCPMON_E2E_LAUNCHER"]);
     } else {
       if (!results.find((r) => r.name === "npm build")!.ok) {
         failedRun(`the npm build failed, so the ${step.key} e2e run could not start`);
