@@ -15,7 +15,10 @@
  * deno run -A mod.ts --watch src -- python server.py
  * ```
  *
- * This module exports the building blocks for embedding or testing mcpmon.
+ * This module exports what embedding mcpmon needs: the CLI (`main`,
+ * `parseCli`), the two modes (`run`, `runGateway`), the gateway config
+ * loader, the options and their defaults, and the `Runtime` port a host
+ * implements. The router, backends and watcher are internal.
  *
  * @example
  * ```ts
@@ -32,20 +35,10 @@ export type { HelpTopic } from "./src/help.ts";
 export type { SetupClient, SetupRequest } from "./src/setup.ts";
 export type { CliCommand, Subcommand } from "./src/cli.ts";
 export { run, runGateway } from "./src/run.ts";
+export { ConfigError, diffConfigs, loadGatewayConfig } from "./src/gateway_config.ts";
 export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/gateway_config.ts";
 export { exposedName } from "./src/names.ts";
-export { Router } from "./src/router.ts";
-export type { GatewayOptions } from "./src/router.ts";
-export { Backend } from "./src/backend.ts";
-export type { BackendState, RestartOutcome } from "./src/backend.ts";
-export { Generation, StderrTail } from "./src/generation.ts";
-export type { Pending } from "./src/generation.ts";
 export type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage } from "./src/jsonrpc.ts";
-export { Session } from "./src/session.ts";
-export type { ReplayStep } from "./src/session.ts";
-export { Watcher } from "./src/watcher.ts";
-export { Logger } from "./src/log.ts";
-export type { LogContext, Severity } from "./src/log.ts";
 export * from "./src/config.ts";
 export { VERSION } from "./src/version.ts";
 export type * from "./src/runtime/mod.ts";
