@@ -32,7 +32,8 @@ import {
   replaceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
-import { exposedName, NameTable } from "./names.ts";
+import { Catalog, type Item, KINDS, type ListKind, MAX_URI_LENGTH, page } from "./catalog.ts";
+import { exposedName } from "./names.ts";
 import {
   CALL_TOOL,
   callThroughTools,
@@ -56,8 +57,6 @@ import { VERSION } from "./version.ts";
 /** The list kinds a server can declare and the client is told about. */
 const LISTS = ["tools", "prompts", "resources"] as const;
 
-/** The key of each list method's result. */
-type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
 /** By own entry only (a Map): a method named `toString` or `constructor` is no list. */
 const LIST_METHODS: ReadonlyMap<string, ListKind> = new Map([
   ["tools/list", "tools"],
@@ -65,7 +64,6 @@ const LIST_METHODS: ReadonlyMap<string, ListKind> = new Map([
   ["resources/list", "resources"],
   ["resources/templates/list", "resourceTemplates"],
 ]);
-const KINDS: readonly ListKind[] = ["tools", "prompts", "resources", "resourceTemplates"];
 /** The capability that declares each list. */
 const CAPABILITY: Record<ListKind, string> = {
   tools: "tools",
@@ -87,8 +85,6 @@ const LIST_CHANGED: Record<ListKind, string> = {
  */
 const QUEUE_HIGH_WATER_MARK = 16 * 1024 * 1024;
 
-/** Items per page of a merged list in gateway mode. */
-const PAGE_SIZE = 100;
 /** The gateway's status tool. */
 const STATUS_TOOL = "server_status";
 /**
@@ -100,8 +96,6 @@ export const RELIST_WAIT_MS = 1000;
 
 type ClientMessage = Extract<ReturnType<typeof classify>, { type: "request" | "notification" }>;
 type ClientRequest = Extract<ClientMessage, { type: "request" }>;
-// deno-lint-ignore no-explicit-any
-type Item = Record<string, any>;
 
 /** Gateway naming options. */
 export interface GatewayOptions {
@@ -228,10 +222,6 @@ class Batch {
 }
 
 /** A merged list as the client sees it (gateway). */
-interface View {
-  items: Item[];
-  json: string;
-}
 
 /**
  * Routes messages between the client and its backends.
@@ -268,11 +258,7 @@ export class Router {
   /** Offer `mcpmon_list_tools` and `mcpmon_call_tool`. */
   #callThrough: boolean;
   /** Gateway: the merged lists, their name tables and routes. */
-  #views: Record<ListKind, View> = emptyViews();
-  #toolNames = new NameTable("__", 64);
-  #promptNames = new NameTable("__", 64);
-  #resourceRoutes = new Map<string, { slot: Slot; uri: string }>();
-  #templateRoutes = new Map<string, Slot>();
+  readonly #catalog: Catalog<Slot>;
   #warned = new Set<string>();
   /** Ids past 2^53, as the client wrote them: answered with that token, not the rounded number. */
   #rawIds = new Map<JsonRpcId, string>();
@@ -328,18 +314,10 @@ export class Router {
     this.#client = new FrameWriter(runtime.stdout, (err) => {
       log.debug(`client stdout closed: ${err instanceof Error ? err.message : err}`);
     });
-    if (this.#gateway) {
-      this.#toolNames = new NameTable(
-        this.#gateway.separator,
-        this.#gateway.nameBudget,
-        (m) => this.#warnOnce(m),
-      );
-      this.#promptNames = new NameTable(
-        this.#gateway.separator,
-        this.#gateway.nameBudget,
-        (m) => this.#warnOnce(m),
-      );
-    }
+    this.#catalog = new Catalog(
+      this.#gateway ?? { separator: "__", nameBudget: 64 },
+      (m) => this.#warnOnce(m),
+    );
     for (const server of servers) this.#addSlot(server);
     const restartTool = this.#gateway ? true : servers[0].restartTool !== false;
     if (restartTool) this.#restartTool = RESTART_TOOL;
@@ -409,6 +387,7 @@ export class Router {
     if (!this.#gateway) throw new Error("naming applies to gateway mode only");
     this.#gateway = options;
     this.#callThrough = options.callThrough === true;
+    this.#catalog.setNaming(options);
     this.#updateViews();
   }
 
@@ -636,10 +615,7 @@ export class Router {
         this.#notifyClient("error", this.#gateway ? `[${b.name}] ${error}` : error),
       onChange: (b) => this.onChange?.(b),
       // The session holds the URI as the backend knows it (requests are rewritten before delivery).
-      ownsResource: this.#gateway
-        ? (_b, uri) =>
-          [...this.#resourceRoutes.values()].some((r) => r.slot === slot && r.uri === uri)
-        : undefined,
+      ownsResource: this.#gateway ? (_b, uri) => this.#catalog.ownsResource(slot, uri) : undefined,
     };
     slot.backend = new Backend(this.#runtime, server, this.session, this.#log, hooks, {
       labelled: !!this.#gateway,
@@ -1009,9 +985,12 @@ export class Router {
         return undefined;
       case "tools/call":
       case "prompts/get": {
-        const table = c.method === "tools/call" ? this.#toolNames : this.#promptNames;
-        const owner = typeof params.name === "string" ? table.route(params.name) : undefined;
-        const slot = owner && this.#slots.get(owner.server);
+        const owner = typeof params.name !== "string"
+          ? undefined
+          : c.method === "tools/call"
+          ? this.#catalog.routeTool(params.name)
+          : this.#catalog.routePrompt(params.name);
+        const slot = owner && this.#live(owner.source);
         if (!owner || !slot) {
           return this.#unlisted(
             c,
@@ -1046,7 +1025,7 @@ export class Router {
         c.message.params = { ...params, uri: target.uri };
         const renamed = target.uri !== params.uri;
         return this.#route(
-          target.slot,
+          target.source,
           c,
           "",
           renamed ? (r) => renameContents(r, target.uri, params.uri) : undefined,
@@ -1056,12 +1035,12 @@ export class Router {
         const ref = (params.ref ?? {}) as Item;
         let slot: Slot | undefined;
         if (ref.type === "ref/prompt") {
-          const owner = this.#promptNames.route(String(ref.name));
-          slot = owner && this.#slots.get(owner.server);
+          const owner = this.#catalog.routePrompt(String(ref.name));
+          slot = owner && this.#live(owner.source);
           if (owner) c.message.params = { ...params, ref: { ...ref, name: owner.name } };
         } else if (ref.type === "ref/resource") {
-          slot = this.#templateRoutes.get(String(ref.uri)) ??
-            this.#resourceTarget(String(ref.uri))?.slot;
+          slot = this.#catalog.templateOwner(String(ref.uri)) ??
+            this.#resourceTarget(String(ref.uri))?.source;
         }
         if (!slot) return this.#reject(c, ErrorCode.InvalidParams, "Unknown completion reference");
         return this.#route(slot, c, "");
@@ -1072,19 +1051,14 @@ export class Router {
   }
 
   /** Where a resource URI goes: by table, else the one backend with templates. */
-  #resourceTarget(uri: string): { slot: Slot; uri: string } | undefined {
-    const routed = this.#resourceRoutes.get(uri);
-    if (routed) return routed;
-    if (uri.length > MAX_URI_LENGTH) return undefined;
-    const withTemplates = [...this.#slots.values()].filter((s) =>
-      (s.lists.resourceTemplates?.length ?? 0) > 0
-    );
-    for (const slot of withTemplates) {
-      for (const template of slot.lists.resourceTemplates!) {
-        if (matchesTemplate(String(template.uriTemplate), uri)) return { slot, uri };
-      }
-    }
-    return withTemplates.length === 1 ? { slot: withTemplates[0], uri } : undefined;
+  #resourceTarget(uri: string): { source: Slot; uri: string } | undefined {
+    const target = this.#catalog.resourceTarget(uri);
+    return target && this.#live(target.source) ? target : undefined;
+  }
+
+  /** `slot` if it is still one of the router's (a removed backend's names route nowhere). */
+  #live(slot: Slot): Slot | undefined {
+    return this.#slots.get(slot.name) === slot ? slot : undefined;
   }
 
   #reject(c: ClientRequest, code: number, message: string): undefined {
@@ -1095,16 +1069,12 @@ export class Router {
   /** Answers a list request from the merged view, a page at a time. */
   #answerList(c: ClientRequest, kind: ListKind, cursor: unknown): undefined {
     const items = kind === "tools"
-      ? [...this.#views.tools.items, ...this.#injectedTools()]
-      : this.#views[kind].items;
-    let offset = 0;
-    if (cursor !== undefined) {
-      offset = decodeCursor(cursor);
-      if (Number.isNaN(offset)) return this.#reject(c, ErrorCode.InvalidParams, "Invalid cursor");
-    }
-    const page = items.slice(offset, offset + PAGE_SIZE);
-    const result: Item = { [kind]: page };
-    if (offset + PAGE_SIZE < items.length) result.nextCursor = encodeCursor(offset + PAGE_SIZE);
+      ? [...this.#catalog.items("tools"), ...this.#injectedTools()]
+      : this.#catalog.items(kind);
+    const one = page(items, cursor);
+    if (!one) return this.#reject(c, ErrorCode.InvalidParams, "Invalid cursor");
+    const result: Item = { [kind]: one.items };
+    if (one.nextCursor !== undefined) result.nextCursor = one.nextCursor;
     this.#answer({ jsonrpc: "2.0", id: c.id, result });
     if (kind === "tools") this.#answeredToolsList(c);
     return undefined;
@@ -1210,62 +1180,12 @@ export class Router {
   /** Rebuilds the merged views and tells the client which lists changed. */
   #updateViews() {
     if (!this.#gateway) return;
-    const sep = this.#gateway.separator;
-    const budget = this.#gateway.nameBudget;
-    const tools = new NameTable(sep, budget, (m) => this.#warnOnce(m));
-    const prompts = new NameTable(sep, budget, (m) => this.#warnOnce(m));
-    const resourceRoutes = new Map<string, { slot: Slot; uri: string }>();
-    const templateRoutes = new Map<string, Slot>();
-    const next: Record<ListKind, Item[]> = {
-      tools: [],
-      prompts: [],
-      resources: [],
-      resourceTemplates: [],
-    };
-    for (const slot of this.#slots.values()) {
-      for (const tool of slot.lists.tools ?? []) {
-        next.tools.push({ ...tool, name: tools.add(slot.name, tool.name) });
-      }
-      for (const p of slot.lists.prompts ?? []) {
-        next.prompts.push({ ...p, name: prompts.add(slot.name, p.name) });
-      }
-      slot.renamedUris.clear();
-      for (const r of slot.lists.resources ?? []) {
-        let uri = String(r.uri);
-        const taken = resourceRoutes.get(uri);
-        if (taken) {
-          const renamed = `mcpmon://${encodeURIComponent(slot.name)}/${encodeURIComponent(uri)}`;
-          this.#warnOnce(
-            `resource URI collision: "${uri}" is offered by ${taken.slot.name} and ${slot.name}; ` +
-              `${slot.name}'s is exposed as "${renamed}"`,
-          );
-          slot.renamedUris.set(uri, renamed);
-          uri = renamed;
-        }
-        resourceRoutes.set(uri, { slot, uri: String(r.uri) });
-        next.resources.push(uri === r.uri ? r : { ...r, uri });
-      }
-      for (const t of slot.lists.resourceTemplates ?? []) {
-        const key = String(t.uriTemplate);
-        if (templateRoutes.has(key)) continue;
-        templateRoutes.set(key, slot);
-        next.resourceTemplates.push(t);
-      }
-    }
-    this.#toolNames = tools;
-    this.#promptNames = prompts;
-    this.#resourceRoutes = resourceRoutes;
-    this.#templateRoutes = templateRoutes;
-    const notify = new Set<string>();
-    for (const kind of KINDS) {
-      const json = JSON.stringify(next[kind]);
-      if (json === this.#views[kind].json) continue;
-      this.#views[kind] = { items: next[kind], json };
-      notify.add(LIST_CHANGED[kind]);
-    }
+    const changed = this.#catalog.rebuild(this.#slots.values());
     // Before the lists are complete the client has read none of them: nothing to tell.
     if (this.#initializeAnswered && this.#complete) {
-      for (const method of notify) this.#listChanged(method);
+      for (const method of new Set([...changed].map((kind) => LIST_CHANGED[kind]))) {
+        this.#listChanged(method);
+      }
     }
   }
 
@@ -1571,7 +1491,7 @@ export class Router {
   /** The live tools as the client names them, each with its schema hash. */
   #liveTools(): Item[] {
     const tools = this.#gateway
-      ? this.#views.tools.items
+      ? this.#catalog.items("tools")
       : this.#slots.values().next().value!.lists.tools ?? [];
     return tools.map((t) => ({ ...t, schemaHash: schemaHash(t.inputSchema) }));
   }
@@ -1603,8 +1523,8 @@ export class Router {
       let slot: Slot | undefined;
       let own = name;
       if (this.#gateway) {
-        const owner = this.#toolNames.route(name);
-        slot = owner && this.#slots.get(owner.server);
+        const owner = this.#catalog.routeTool(name);
+        slot = owner && this.#live(owner.source);
         if (owner) own = owner.name;
         else {
           const coming = this.#prefixOwner(name);
@@ -1768,62 +1688,11 @@ function serialize(response: JsonRpcMessage): string {
   }
 }
 
-function emptyViews(): Record<ListKind, View> {
-  const empty = () => ({ items: [], json: "[]" });
-  return { tools: empty(), prompts: empty(), resources: empty(), resourceTemplates: empty() };
-}
-
-function encodeCursor(offset: number): string {
-  return btoa(JSON.stringify({ o: offset }));
-}
-
-function decodeCursor(cursor: unknown): number {
-  try {
-    const { o } = JSON.parse(atob(String(cursor)));
-    return Number.isInteger(o) && o >= 0 ? o : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
 /** Puts a renamed resource's exposed URI back into a `resources/read` result. */
 function renameContents(response: JsonRpcMessage, original: string, exposed: unknown) {
   const contents = (response.result as Item).contents;
   if (!Array.isArray(contents)) return;
   for (const c of contents) if (c?.uri === original) c.uri = exposed;
-}
-
-/** Longest resource URI the gateway routes by template, in characters. */
-export const MAX_URI_LENGTH = 8192;
-
-/**
- * Whether `uri` fits an RFC 6570 template, each `{…}` expression matching one
- * or more characters. Linear in practice: each literal between expressions is
- * placed at its leftmost possible position (which is optimal for wildcards),
- * the last one at the end; no regular expression, so no backtracking.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { matchesTemplate } from "./router.ts";
- * assert.equal(matchesTemplate("docs://{project}/{page}.md", "docs://a/b.md"), true);
- * assert.equal(matchesTemplate("docs://{project}/{page}.md", "docs://a/.md"), false);
- * ```
- */
-export function matchesTemplate(template: string, uri: string): boolean {
-  const literals = template.split(/\{[^}]*\}/);
-  if (literals.length === 1) return template === uri;
-  const first = literals[0];
-  const last = literals[literals.length - 1];
-  if (!uri.startsWith(first) || !uri.endsWith(last)) return false;
-  const end = uri.length - last.length; // where the last literal starts
-  let pos = first.length; // where the next expression starts
-  for (let i = 1; i < literals.length - 1; i++) {
-    const at = uri.indexOf(literals[i], pos + 1); // the expression takes at least one character
-    if (at === -1 || at + literals[i].length >= end) return false;
-    pos = at + literals[i].length;
-  }
-  return end - pos >= 1;
 }
 
 /** The lists (tools, prompts, resources) a server's `initialize` result declares. */
