@@ -27,27 +27,27 @@ export interface ServerOptions {
   /** Globs of paths to ignore (a pattern without `/` matches any path segment). */
   ignore: string[];
   /** Whether the project's `.gitignore` and `.ignore` files apply too (default true). */
-  ignoreFiles?: boolean;
+  ignoreFiles: boolean;
   /** Quiet period after the last change before restarting, in ms. */
   debounceMs: number;
   /** Time between SIGTERM and SIGKILL, and the longest wait for in-flight requests to drain, in ms. */
   graceMs: number;
   /** Longest wait for the server's `initialize` response, in ms. */
   initTimeoutMs: number;
-  /** How a server that crashes mid-session is restarted on its own; defaults when absent. */
-  crashBackoff?: CrashBackoff;
+  /** How a server that crashes mid-session is restarted on its own (default {@linkcode DEFAULT_CRASH_BACKOFF}). */
+  crashBackoff: CrashBackoff;
   /** Shell command run before each start (the old server keeps serving meanwhile); absent or empty: no build. */
   build?: string;
   /** Offer the injected `restart_server` tool (default true; `--no-restart-tool` turns it off). */
-  restartTool?: boolean;
+  restartTool: boolean;
   /** Offer `mcpmon_list_tools` and `mcpmon_call_tool` (`--call-through`; default false). */
-  callThrough?: boolean;
+  callThrough: boolean;
   /** Remove the cached bytecode of changed `.py` files before each restart (default true). */
-  clearPycache?: boolean;
+  clearPycache: boolean;
   /** Least time between two restarts, in ms (default {@linkcode DEFAULT_MIN_RESTART_INTERVAL_MS}). */
-  minRestartIntervalMs?: number;
+  minRestartIntervalMs: number;
   /** Longest message accepted from the server, in bytes (default {@linkcode DEFAULT_MAX_MESSAGE_BYTES}). */
-  maxMessageBytes?: number;
+  maxMessageBytes: number;
 }
 
 /**
@@ -262,7 +262,9 @@ export function serverOptions(fields: ServerFields): ServerOptions {
     debounceMs: DEFAULT_DEBOUNCE_MS,
     graceMs: DEFAULT_GRACE_MS,
     initTimeoutMs: DEFAULT_INIT_TIMEOUT_MS,
+    crashBackoff: DEFAULT_CRASH_BACKOFF,
     restartTool: true,
+    callThrough: false,
     clearPycache: true,
     ignoreFiles: true,
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,

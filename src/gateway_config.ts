@@ -43,14 +43,7 @@
 import { dirname, join, resolve } from "node:path";
 import { editDistance } from "./command.ts";
 import { type Document, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from "yaml";
-import {
-  DEFAULT_CRASH_BACKOFF,
-  DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_MIN_RESTART_INTERVAL_MS,
-  parseExtensionList,
-  type ServerOptions,
-  serverOptions,
-} from "./config.ts";
+import { parseExtensionList, type ServerOptions, serverOptions } from "./config.ts";
 import { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 
 export { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
@@ -289,7 +282,8 @@ export function loadGatewayConfig(path: string, text: string, base: ConfigBase):
 
 /**
  * A canonical JSON text of a server definition: object keys sorted, arrays
- * in order, absent options replaced by their defaults. Two definitions are
+ * in order, no environment the same as an empty one, a blank build the same
+ * as none. Two definitions are
  * the same exactly when their canonical texts are equal, whatever the order
  * of keys in the file.
  *
@@ -309,12 +303,6 @@ export function canonicalServer(server: ServerOptions): string {
   const normalized: ServerOptions = {
     ...server,
     env: server.env ?? {},
-    crashBackoff: server.crashBackoff ?? DEFAULT_CRASH_BACKOFF,
-    restartTool: server.restartTool ?? true,
-    clearPycache: server.clearPycache ?? true,
-    ignoreFiles: server.ignoreFiles ?? true,
-    maxMessageBytes: server.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-    minRestartIntervalMs: server.minRestartIntervalMs ?? DEFAULT_MIN_RESTART_INTERVAL_MS,
     build: server.build?.trim() ? server.build : undefined,
   };
   return JSON.stringify(sortKeys(normalized));

@@ -319,11 +319,9 @@ export class Router {
       (m) => this.#warnOnce(m),
     );
     for (const server of servers) this.#addSlot(server);
-    const restartTool = this.#gateway ? true : servers[0].restartTool !== false;
+    const restartTool = this.#gateway ? true : servers[0].restartTool;
     if (restartTool) this.#restartTool = RESTART_TOOL;
-    this.#callThrough = this.#gateway
-      ? this.#gateway.callThrough === true
-      : servers[0].callThrough === true;
+    this.#callThrough = this.#gateway ? this.#gateway.callThrough === true : servers[0].callThrough;
   }
 
   /** The first (in single-server mode, the only) backend. */

@@ -496,7 +496,7 @@ async function serve(
 
   try {
     const limit = Math.max(
-      ...router.backends.map((b) => b.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES),
+      ...router.backends.map((b) => b.options.maxMessageBytes),
       0,
     ) || DEFAULT_MAX_MESSAGE_BYTES;
     await readLines(runtime.stdin, (line) => router.handleClientLine(line), {
@@ -553,7 +553,7 @@ function watchServer(
       const reason = changes.length === 1
         ? `${changes[0].kind}: ${relative(changes[0].path, runtime.cwd())}`
         : `${changes.length} files changed`;
-      if (server.clearPycache !== false && watchesPython(server)) {
+      if (server.clearPycache && watchesPython(server)) {
         // Stale bytecode of the changed files goes before the new process can load it.
         loopGuard.started();
         removeBytecode(changes.map((c) => c.path)).then((removed) => {

@@ -2,7 +2,7 @@
  * An in-process Runtime for unit tests: children are scripted fake servers
  * speaking JSON-RPC over in-memory streams; the client is a pair of streams.
  */
-import type { ServerOptions } from "../src/config.ts";
+import { type ServerOptions, serverOptions } from "../src/config.ts";
 import { LineSplitter, readLines } from "../src/jsonrpc.ts";
 import { Logger } from "../src/log.ts";
 import { type GatewayOptions, Router } from "../src/router.ts";
@@ -285,10 +285,7 @@ export function fakeRuntime(
  */
 export function fakeServer(name = "fake", overrides: Partial<ServerOptions> = {}): ServerOptions {
   return {
-    name,
-    command: name,
-    args: [],
-    watch: [],
+    ...serverOptions({ name, command: name, watch: [] }),
     extensions: [],
     ignore: [],
     debounceMs: 10,

@@ -10,6 +10,7 @@ import {
 } from "../src/cli.ts";
 import { HELP, SUBCOMMAND_HELP } from "../src/help.ts";
 import {
+  DEFAULT_CRASH_BACKOFF,
   DEFAULT_DEBOUNCE_MS,
   DEFAULT_EXTENSIONS,
   DEFAULT_GRACE_MS,
@@ -54,6 +55,8 @@ Deno.test("defaults: watch the cwd for source files, info level, no timestamps",
     clearPycache: true,
     ignoreFiles: true,
     maxMessageBytes: 128 * 1024 * 1024,
+    crashBackoff: DEFAULT_CRASH_BACKOFF,
+    callThrough: false,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   });
   assert.deepEqual(log, { level: "info", timestamps: false });

@@ -9,6 +9,7 @@ import {
   loadGatewayConfig,
 } from "../src/gateway_config.ts";
 import {
+  DEFAULT_CRASH_BACKOFF,
   DEFAULT_DEBOUNCE_MS,
   DEFAULT_EXTENSIONS,
   DEFAULT_GRACE_MS,
@@ -92,6 +93,8 @@ Deno.test("loadGatewayConfig() reads the seed's example: three servers in file o
     clearPycache: true,
     ignoreFiles: true,
     maxMessageBytes: 128 * 1024 * 1024,
+    crashBackoff: DEFAULT_CRASH_BACKOFF,
+    callThrough: false,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   });
 });
@@ -113,6 +116,8 @@ Deno.test("a server with only a command gets the command line's defaults and wat
     clearPycache: true,
     ignoreFiles: true,
     maxMessageBytes: 128 * 1024 * 1024,
+    crashBackoff: DEFAULT_CRASH_BACKOFF,
+    callThrough: false,
     minRestartIntervalMs: DEFAULT_MIN_RESTART_INTERVAL_MS,
   }]);
 });
@@ -732,7 +737,7 @@ Deno.test("canonicalServer() differs when the definition differs, including arra
 
 Deno.test("canonicalServer() treats absent options as their defaults", () => {
   const [s] = load("g.yaml", "servers:\n  s: {command: x}\n").servers;
-  const { restartTool: _r, clearPycache: _c, minRestartIntervalMs: _m, env: _e, ...bare } = s;
+  const { env: _e, ...bare } = s;
   assert.equal(canonicalServer(bare), canonicalServer(s));
   assert.equal(canonicalServer({ ...s, build: "" }), canonicalServer(s));
   // The canonical text is JSON with sorted keys.
