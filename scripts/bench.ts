@@ -40,7 +40,8 @@
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { makeFixtureDir, MOD_PATH, processTree, REPO_ROOT } from "../tests/e2e/_harness.ts";
+import { makeFixtureDir, MOD_PATH, REPO_ROOT } from "../testing/fixtures.ts";
+import { processTree } from "../testing/processes.ts";
 import { median, percentile } from "./bench/stats.ts";
 import { benchConnect, type ConnectResult } from "./bench/connect.ts";
 import { benchSdk, type SdkResult } from "./bench/sdk.ts";

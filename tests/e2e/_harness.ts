@@ -49,8 +49,6 @@ import {
   ListRootsRequestSchema,
   type Root,
 } from "@modelcontextprotocol/sdk/types.js";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 
 /** Default timeout for every wait in the harness: generous, the test machine is slow and noisy. */
 export const DEFAULT_TIMEOUT_MS = 15_000;
@@ -61,68 +59,19 @@ export const TEST_CWD: string = Deno.makeTempDirSync({ prefix: "mcpmon-test-cwd-
 /** The state dir (`XDG_STATE_HOME`) mcpmon processes started by tests use unless told otherwise. */
 export const TEST_STATE_HOME: string = Deno.makeTempDirSync({ prefix: "mcpmon-test-state-" });
 
-/** Absolute path of the repository root. */
-export const REPO_ROOT: string = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
-/** Absolute path of the CLI entry point, `mod.ts`. */
-export const MOD_PATH: string = join(REPO_ROOT, "mod.ts");
-/** Absolute path of `fixtures/servers/`. */
-export const FIXTURES_DIR: string = join(REPO_ROOT, "fixtures", "servers");
-/** The raw, dependency-free fixture server (run with `node` or `deno run -A`). */
-export const WELL_BEHAVED: string = join(FIXTURES_DIR, "well_behaved.mjs");
-/** The fixture server written with the MCP SDK (run with `deno run -A`). */
-export const SDK_SERVER: string = join(FIXTURES_DIR, "sdk_server.ts");
-/** `sh wrapper.sh [flags]` runs well_behaved.mjs under node as a grandchild. */
-export const WRAPPER: string = join(FIXTURES_DIR, "wrapper.sh");
-
-/** One extra tool of the well_behaved fixture, as written to its `tools.mjs`. */
-export interface FixtureTool {
-  /** Tool name. */
-  name: string;
-  /** Tool description (the fixture derives one when absent). */
-  description?: string;
-  /** The text that calling the tool returns. */
-  text: string;
-}
-
-/** A temp dir holding a copy of the well_behaved fixture; removed on dispose. */
-export interface FixtureDir extends AsyncDisposable {
-  /** The temp dir (watch this). */
-  dir: string;
-  /** `<dir>/well_behaved.mjs`. */
-  serverPath: string;
-  /** `<dir>/tools.mjs`, imported by the server at start. */
-  toolsPath: string;
-  /** Rewrites tools.mjs in one write call (an "edit" for the watcher). */
-  writeTools(tools: FixtureTool[]): Promise<void>;
-}
-
-/**
- * Copies `well_behaved.mjs` and `tools.mjs` into a fresh temp dir.
- *
- * @example
- * ```ts ignore
- * await using fx = await makeFixtureDir();
- * await fx.writeTools([{ name: "hello", text: "hello v2" }]);
- * ```
- */
-export async function makeFixtureDir(): Promise<FixtureDir> {
-  const dir = await Deno.makeTempDir({ prefix: "mcpmon-fixture-" });
-  const serverPath = join(dir, "well_behaved.mjs");
-  const toolsPath = join(dir, "tools.mjs");
-  await Deno.copyFile(WELL_BEHAVED, serverPath);
-  await Deno.copyFile(join(FIXTURES_DIR, "tools.mjs"), toolsPath);
-  return {
-    dir,
-    serverPath,
-    toolsPath,
-    async writeTools(tools) {
-      await Deno.writeTextFile(toolsPath, `export default ${JSON.stringify(tools, null, 2)};\n`);
-    },
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    },
-  };
-}
+export {
+  type FixtureDir,
+  FIXTURES_DIR,
+  type FixtureTool,
+  makeFixtureDir,
+  MOD_PATH,
+  REPO_ROOT,
+  SDK_SERVER,
+  WELL_BEHAVED,
+  WRAPPER,
+} from "../../testing/fixtures.ts";
+import { MOD_PATH } from "../../testing/fixtures.ts";
+import { processAlive } from "../../testing/processes.ts";
 
 /** Options of {@linkcode startMcpmon}. */
 export interface StartOptions {
@@ -513,56 +462,7 @@ export async function callText(
   return first.text;
 }
 
-/** What `/proc/<pid>/stat` says about a process. */
-export interface ProcInfo {
-  /** One-letter state (R, S, D, Z, T, …). */
-  state: string;
-  /** Parent pid. */
-  ppid: number;
-  /** Process group id. */
-  pgid: number;
-}
-
-/** Reads `/proc/<pid>/stat`; null if there is no such process. */
-export function procInfo(pid: number): ProcInfo | null {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return null;
-  }
-  // "pid (comm) state ppid pgrp …": comm may contain spaces and parens, so cut at the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0] ?? "?", ppid: Number(fields[1]), pgid: Number(fields[2]) };
-}
-
-/** True while `pid` exists and is not a zombie (a zombie has exited; it only awaits reaping). */
-export function processAlive(pid: number): boolean {
-  const info = procInfo(pid);
-  return info !== null && info.state !== "Z" && info.state !== "X";
-}
-
-/** `pid` and all its live descendants (from `/proc`), e.g. to check later that none survive. */
-export function processTree(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const child = Number(entry.name);
-    const info = procInfo(child);
-    if (!info || info.state === "Z") continue;
-    const list = children.get(info.ppid) ?? [];
-    list.push(child);
-    children.set(info.ppid, list);
-  }
-  const out: number[] = [];
-  const stack = processAlive(pid) ? [pid] : [];
-  while (stack.length > 0) {
-    const next = stack.pop()!;
-    out.push(next);
-    stack.push(...(children.get(next) ?? []));
-  }
-  return out;
-}
+export { processAlive, processTree, type ProcInfo, procInfo } from "../../testing/processes.ts";
 
 /**
  * Polls `predicate` every 25 ms until it is true; rejects with `message` after `timeoutMs`.
