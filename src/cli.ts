@@ -251,7 +251,8 @@ function parseSubcommand(sub: Subcommand, argv: readonly string[], cwd: string):
 
 /**
  * A subcommand's flags: long names (`--x`, `--x=v`, `--x v`) and `-h`;
- * everything else is positional, all of it after `--`.
+ * everything else is positional, all of it after `--`. Split by `parseArgs`
+ * (with `tokens`), checked here for the messages users see.
  */
 function parseFlags(
   argv: readonly string[],
@@ -259,32 +260,37 @@ function parseFlags(
 ): { values: Record<string, string | boolean>; positionals: string[] } {
   const values: Record<string, string | boolean> = {};
   const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const token = argv[i];
-    if (token === "--") {
-      positionals.push(...argv.slice(i + 1));
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: Object.fromEntries(Object.entries(spec).map(([name, type]) => [name, { type }])),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  for (const token of tokens) {
+    if (token.kind === "option-terminator") {
+      positionals.push(...argv.slice(token.index + 1));
       break;
     }
-    if (token === "-h") {
+    if (token.kind === "positional") {
+      positionals.push(token.value);
+      continue;
+    }
+    if (token.rawName === "-h") {
       values.help = true;
-    } else if (token.startsWith("--")) {
-      const eq = token.indexOf("=");
-      const name = token.slice(2, eq === -1 ? undefined : eq);
-      const type = Object.hasOwn(spec, name) ? spec[name] : undefined;
-      if (type === undefined) throw new UsageError(`unknown option: --${name}`);
-      if (type === "boolean") {
-        if (eq !== -1) throw new UsageError(`option --${name} takes no value`);
-        values[name] = true;
-      } else {
-        if (eq === -1) i = valueIndex(argv, i, token, name);
-        const value = eq === -1 ? argv[i] : token.slice(eq + 1);
-        if (value === "") throw new UsageError(`empty value for --${name}`);
-        values[name] = value;
-      }
-    } else if (token.startsWith("-") && token.length > 1) {
-      throw new UsageError(`unknown option: ${token}`);
+      continue;
+    }
+    const type = token.rawName.startsWith("--") && Object.hasOwn(spec, token.name)
+      ? spec[token.name]
+      : undefined;
+    if (type === undefined) throw new UsageError(`unknown option: ${token.rawName}`);
+    if (type === "boolean") {
+      if (token.inlineValue) throw new UsageError(`option ${token.rawName} takes no value`);
+      values[token.name] = true;
     } else {
-      positionals.push(token);
+      if (!token.inlineValue) checkValue(token.value, token.rawName, token.name);
+      if (token.value === "") throw new UsageError(`empty value for --${token.name}`);
+      values[token.name] = token.value!;
     }
   }
   return { values, positionals };
@@ -294,17 +300,15 @@ function parseFlags(
 const HELP_TOPICS = SUBCOMMANDS.filter((s): s is HelpTopic => s !== "help" && s !== "version");
 
 /** `setup`'s own flags (everything else before the command is one of mcpmon's options). */
-const SETUP_FLAGS: Record<string, "string" | "boolean"> = {
-  name: "string",
-  n: "string",
-  print: "boolean",
-  project: "boolean",
-  wrap: "string",
-  restore: "string",
-  file: "string",
-  help: "boolean",
-  h: "boolean",
-};
+const SETUP_OPTIONS = {
+  name: { type: "string", short: "n" },
+  print: { type: "boolean" },
+  project: { type: "boolean" },
+  wrap: { type: "string" },
+  restore: { type: "string" },
+  file: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Record<string, CliOption>;
 
 /**
  * `mcpmon setup <client> [setup flags] [mcpmon options] [--] <command...>`,
@@ -321,46 +325,47 @@ function parseSetup(argv: readonly string[], cwd: string): CliCommand {
     throw new UsageError(`unknown client "${client}": one of ${SETUP_CLIENTS.join(", ")}`);
   }
   const flags: Record<string, string | boolean> = {};
-  const mcpmonArgs: string[] = [];
+  // parseArgs knows mcpmon's options and setup's own, so it finds where the command starts.
+  const { tokens } = parseArgs({
+    args: rest,
+    options: { ...OPTIONS, ...SETUP_OPTIONS },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  let commandAt = rest.length;
   let command: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    const token = rest[i];
-    if (token === "--") {
-      command = rest.slice(i + 1);
+  const own = new Set<number>(); // indices of setup's own flags and their values
+  for (const token of tokens) {
+    if (token.kind === "option-terminator") {
+      commandAt = token.index;
+      command = rest.slice(token.index + 1);
       break;
     }
-    const m = /^--?([^=]+)(?:=(.*))?$/.exec(token);
-    const own =
-      m && (token.startsWith("--") || m[1].length === 1) && Object.hasOwn(SETUP_FLAGS, m[1])
-        ? m[1]
-        : undefined;
-    if (own !== undefined) {
-      const key = own === "n" ? "name" : own === "h" ? "help" : own;
-      if (SETUP_FLAGS[own] === "boolean") {
-        if (m![2] !== undefined) throw new UsageError(`option ${token} takes no value`);
-        flags[key] = true;
-      } else {
-        const value = m![2] ?? rest[i = valueIndex(rest, i, token, key)];
-        if (value === "") throw new UsageError(`empty value for --${key}`);
-        flags[key] = value;
-      }
-      continue;
-    }
-    if (!token.startsWith("-") || token === "-") {
-      command = rest.slice(i);
+    if (token.kind === "positional") {
+      commandAt = token.index;
+      command = rest.slice(token.index);
       break;
     }
-    mcpmonArgs.push(token);
-    const option = token.startsWith("--") ? optionOf(token.slice(2)) : undefined;
-    if (option?.type === "string") {
-      mcpmonArgs.push(rest[i = valueIndex(rest, i, token, token.slice(2))]);
-    } else if (!token.startsWith("--") && token.length === 2) {
-      const name = SHORT_NAMES.get(token[1]);
-      if (name !== undefined && OPTIONS[name].type === "string") {
-        mcpmonArgs.push(rest[i = valueIndex(rest, i, token, name)]);
+    const type = Object.hasOwn(SETUP_OPTIONS, token.name) &&
+        (token.rawName.startsWith("--") || token.rawName.length === 2)
+      ? SETUP_OPTIONS[token.name as keyof typeof SETUP_OPTIONS].type
+      : undefined;
+    if (type === undefined) continue; // one of mcpmon's options: checked by parseRun below
+    own.add(token.index);
+    if (type === "boolean") {
+      if (token.inlineValue) throw new UsageError(`option ${token.rawName} takes no value`);
+      flags[token.name] = true;
+    } else {
+      if (!token.inlineValue) {
+        checkValue(token.value, token.rawName, token.name);
+        own.add(token.index + 1);
       }
+      if (token.value === "") throw new UsageError(`empty value for --${token.name}`);
+      flags[token.name] = token.value!;
     }
   }
+  const mcpmonArgs = rest.slice(0, commandAt).filter((_, i) => !own.has(i));
   if (flags.help) return { kind: "help", topic: "setup" };
   const wrap = flags.wrap as string | undefined;
   const restore = flags.restore as string | undefined;
@@ -507,64 +512,55 @@ const GATEWAY_FLAGS: ReadonlySet<string> = new Set([
   "trace",
 ]);
 
-const SHORT_NAMES: ReadonlyMap<string, OptionName> = new Map(
-  (Object.entries(OPTIONS) as [OptionName, CliOption][])
-    .filter(([, o]) => o.short !== undefined)
-    .map(([name, o]) => [o.short as string, name]),
-);
-
 function optionOf(name: string): CliOption | undefined {
   return Object.hasOwn(OPTIONS, name) ? OPTIONS[name as OptionName] : undefined;
 }
 
 /**
- * Splits `argv` into mcpmon's options and the server command, knowing which
- * options take a value; reports unknown options and missing values.
+ * Splits `argv` into mcpmon's options and the server command where
+ * `parseArgs` (with `tokens`) finds the first positional or `--`, knowing
+ * which options take a value; reports unknown options, values given to flags
+ * and missing values.
  */
 function splitCommand(
   argv: readonly string[],
   ignored: ReadonlySet<string>,
 ): { options: string[]; command: string[] } {
-  for (let i = 0; i < argv.length; i++) {
-    const token = argv[i];
-    if (token === "--") return { options: argv.slice(0, i), command: argv.slice(i + 1) };
-    if (ignored.has(token)) continue;
-    if (token.startsWith("--")) {
-      const eq = token.indexOf("=");
-      const name = token.slice(2, eq === -1 ? undefined : eq);
-      const option = optionOf(name);
-      if (!option) throw new UsageError(`unknown option: --${name}`);
-      if (option.type === "boolean" && eq !== -1) {
-        throw new UsageError(`option --${name} takes no value`);
-      }
-      if (option.type === "string" && eq === -1) i = valueIndex(argv, i, token, name);
-    } else if (token.startsWith("-") && token.length > 1) {
-      for (let j = 1; j < token.length; j++) {
-        const name = SHORT_NAMES.get(token[j]);
-        if (name === undefined) throw new UsageError(`unknown option: -${token[j]}`);
-        if (OPTIONS[name].type === "string") {
-          // The rest of the token is the value (`-wsrc`), or else the next argument.
-          if (j === token.length - 1) i = valueIndex(argv, i, `-${token[j]}`, name);
-          break;
-        }
-      }
-    } else {
-      return { options: argv.slice(0, i), command: argv.slice(i) };
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  for (const token of tokens) {
+    if (token.kind === "option-terminator") {
+      return { options: argv.slice(0, token.index), command: argv.slice(token.index + 1) };
+    }
+    if (token.kind === "positional") {
+      return { options: argv.slice(0, token.index), command: argv.slice(token.index) };
+    }
+    if (ignored.has(token.rawName)) continue;
+    const option = optionOf(token.name);
+    if (!option) throw new UsageError(`unknown option: ${token.rawName}`);
+    if (option.type === "boolean" && token.inlineValue) {
+      throw new UsageError(`option ${token.rawName} takes no value`);
+    }
+    if (option.type === "string" && !token.inlineValue) {
+      checkValue(token.value, token.rawName, token.name);
     }
   }
   return { options: [...argv], command: [] };
 }
 
-/** The index of the value of the option at `i`, which must exist. */
-function valueIndex(argv: readonly string[], i: number, flag: string, name: string): number {
-  const value = argv[i + 1];
+/** A value that `parseArgs` took from the next argument: present, and not another option. */
+function checkValue(value: string | undefined, flag: string, name: string): void {
   if (value === undefined || value === "--") throw new UsageError(`missing value for ${flag}`);
   if (value.startsWith("-") && value !== "-") {
     throw new UsageError(
       `missing value for ${flag} (got ${value}; write --${name}=${value} if that is the value)`,
     );
   }
-  return i + 1;
 }
 
 function parseMs(value: string | undefined, flag: string, fallback: number): number {
