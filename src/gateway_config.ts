@@ -42,7 +42,17 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { editDistance } from "./command.ts";
-import { type Document, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from "yaml";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  Parser,
+  visit,
+} from "yaml";
 import { parseExtensionList, type ServerOptions, serverOptions } from "./config.ts";
 import { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 
@@ -408,11 +418,13 @@ interface Problem {
 type Report = (pos: number, message: string) => void;
 
 function configError(file: string, text: string, problems: Problem[]): ConfigError {
-  const starts = lineStarts(text);
+  // yaml's lexer finds the line starts (of JSON text too) for its LineCounter.
+  const lines = new LineCounter();
+  for (const _ of new Parser(lines.addNewLine).parse(text)) { /* the counter fills as it lexes */ }
   const seen = new Set<string>();
   const issues: ConfigIssue[] = [];
   for (const p of [...problems].sort((a, b) => a.pos - b.pos)) {
-    const { line, col } = lineCol(starts, p.pos);
+    const { line, col } = lines.linePos(p.pos);
     const key = `${line}:${col}:${p.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
@@ -420,23 +432,6 @@ function configError(file: string, text: string, problems: Problem[]): ConfigErr
   }
   if (issues.length === 0) issues.push({ line: 1, col: 1, message: "invalid configuration" });
   return new ConfigError(file, issues);
-}
-
-function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
-  return starts;
-}
-
-function lineCol(starts: number[], pos: number): { line: number; col: number } {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return { line: lo + 1, col: pos - starts[lo] + 1 };
 }
 
 function isJson(path: string, text: string): boolean {
