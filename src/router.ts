@@ -32,6 +32,12 @@ import {
   replaceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
+import {
+  advertiseListChanged,
+  declaredLists,
+  gatewayInitializeResult,
+  standInInitializeResult,
+} from "./capabilities.ts";
 import { Catalog, type Item, KINDS, type ListKind, MAX_URI_LENGTH, page } from "./catalog.ts";
 import { exposedName } from "./names.ts";
 import {
@@ -52,10 +58,6 @@ import { Session } from "./session.ts";
 import { Backend, type BackendHooks, type RestartOutcome } from "./backend.ts";
 import type { Generation, ServerInitiated } from "./generation.ts";
 import { delay } from "./runtime/mod.ts";
-import { VERSION } from "./version.ts";
-
-/** The list kinds a server can declare and the client is told about. */
-const LISTS = ["tools", "prompts", "resources"] as const;
 
 /** By own entry only (a Map): a method named `toString` or `constructor` is no list. */
 const LIST_METHODS: ReadonlyMap<string, ListKind> = new Map([
@@ -832,23 +834,12 @@ export class Router {
   // ── gateway: one client, many servers ────────────────────────────────────
 
   #gatewayInitializeResult(): Item {
-    const requested = this.session.initializeParams?.protocolVersion;
-    return {
-      protocolVersion: typeof requested === "string" ? requested : "2025-06-18",
-      capabilities: {
-        tools: { listChanged: true },
-        prompts: { listChanged: true },
-        resources: { listChanged: true, subscribe: true },
-        logging: {},
-        completions: {},
-      },
-      serverInfo: { name: "mcpmon", title: "mcpmon gateway", version: VERSION },
-      instructions:
-        `mcpmon gateway over ${this.#slots.size} MCP server(s): ${
-          [...this.#slots.keys()].join(", ")
-        }. Tool and prompt names are <server>${this.#gateway!.separator}<name>. ` +
-        `${RESTART_TOOL} restarts a server; ${STATUS_TOOL} shows their state.`,
-    };
+    return gatewayInitializeResult(
+      this.session.initializeParams?.protocolVersion,
+      [...this.#slots.keys()],
+      this.#gateway!.separator,
+      [RESTART_TOOL, STATUS_TOOL],
+    );
   }
 
   /**
@@ -1363,23 +1354,16 @@ export class Router {
     if (id === undefined) return;
     this.#initialize = undefined;
     this.#initializeAnswered = true;
-    const requested = this.session.initializeParams?.protocolVersion;
     this.#log.warn(
       "Answering initialize for the server, which failed to start; fix it and save to recover",
     );
     this.#answer({
       jsonrpc: "2.0",
       id,
-      result: {
-        protocolVersion: typeof requested === "string" ? requested : "2025-06-18",
-        capabilities: {
-          tools: { listChanged: true },
-          prompts: { listChanged: true },
-          resources: { listChanged: true, subscribe: true },
-          logging: {},
-        },
-        serverInfo: { name: `mcpmon (${this.backend.name})`, version: VERSION },
-      },
+      result: standInInitializeResult(
+        this.session.initializeParams?.protocolVersion,
+        this.backend.name,
+      ),
     });
   }
 
@@ -1691,30 +1675,4 @@ function renameContents(response: JsonRpcMessage, original: string, exposed: unk
   const contents = (response.result as Item).contents;
   if (!Array.isArray(contents)) return;
   for (const c of contents) if (c?.uri === original) c.uri = exposed;
-}
-
-/** The lists (tools, prompts, resources) a server's `initialize` result declares. */
-export function declaredLists(initResult: Record<string, unknown>): string[] {
-  const caps = (initResult.capabilities ?? {}) as Record<string, unknown>;
-  return LISTS.filter((list) => typeof caps[list] === "object" && caps[list] !== null);
-}
-
-/**
- * Returns a copy of an `initialize` result whose declared tools, prompts and
- * resources capabilities say `listChanged: true` (Claude Code only listens for
- * `list_changed` when it is declared).
- *
- * @example
- * ```ts
- * import { advertiseListChanged } from "./router.ts";
- * advertiseListChanged({ capabilities: { tools: {} } });
- * // { capabilities: { tools: { listChanged: true } } }
- * ```
- */
-export function advertiseListChanged(initResult: Record<string, unknown>): Record<string, unknown> {
-  const caps = { ...(initResult.capabilities ?? {}) as Record<string, unknown> };
-  for (const list of declaredLists(initResult)) {
-    caps[list] = { ...(caps[list] as Record<string, unknown>), listChanged: true };
-  }
-  return { ...initResult, capabilities: caps };
 }
