@@ -44,15 +44,19 @@ import {
   CALL_TOOL,
   callThroughTools,
   diffTools,
+  gatewayRestartToolDefinition,
   LIST_TOOLS,
   RESTART_TOOL,
   RESTART_TOOL_FALLBACK,
   restartResultText,
   restartToolDefinition,
   schemaHash,
+  STATUS_TOOL,
+  statusText,
+  statusToolDefinition,
   type ToolDiff,
   type ToolLike,
-} from "./restart_tool.ts";
+} from "./injected_tools.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { Session } from "./session.ts";
 import { Backend, type BackendHooks, type RestartOutcome } from "./backend.ts";
@@ -87,8 +91,6 @@ const LIST_CHANGED: Record<ListKind, string> = {
  */
 const QUEUE_HIGH_WATER_MARK = 16 * 1024 * 1024;
 
-/** The gateway's status tool. */
-const STATUS_TOOL = "server_status";
 /**
  * How long `restart_server` waits, at most, for the client to re-read the
  * tools after `list_changed` before it answers (Claude Code re-lists within
@@ -652,7 +654,7 @@ export class Router {
         this.#answer({
           jsonrpc: "2.0",
           id: c.id,
-          result: { content: [{ type: "text", text: this.#statusText() }] },
+          result: { content: [{ type: "text", text: statusText(this.backends) }] },
         });
         return undefined;
       }
@@ -1070,42 +1072,11 @@ export class Router {
   }
 
   #injectedTools(): Item[] {
-    const names = [...this.#slots.keys()];
-    const restart = restartToolDefinition(RESTART_TOOL, names.join(", "));
-    restart.description =
-      "Restart one of the MCP servers behind this mcpmon gateway so that code changes " +
-      "take effect. Returns once it is ready, naming the tools added, removed and changed, or the failure " +
-      "with the end of the server's stderr.";
-    restart.inputSchema = {
-      type: "object",
-      properties: {
-        server: { type: "string", enum: names, description: "Which server to restart." },
-        reason: {
-          type: "string",
-          description: "Why the restart is needed (shown in mcpmon's log).",
-        },
-      },
-      required: ["server"],
-      additionalProperties: false,
-    };
-    return [restart, ...(this.#callThrough ? callThroughTools() : []), {
-      name: STATUS_TOOL,
-      title: "MCP server status",
-      description:
-        "Show the state of each MCP server behind this mcpmon gateway: pid, restarts, last error.",
-      inputSchema: { type: "object", properties: {}, additionalProperties: false },
-    }];
-  }
-
-  #statusText(): string {
-    return this.backends.map((b) => {
-      const lines = [
-        `${b.name}: ${b.state}${b.pid ? `, pid ${b.pid}` : ""}, ${b.restarts} restart(s)` +
-        (b.lastReason ? `, last reason: ${b.lastReason}` : ""),
-      ];
-      if (b.lastError) lines.push(`  last error: ${b.lastError.split("\n").join("\n  ")}`);
-      return lines.join("\n");
-    }).join("\n");
+    return [
+      gatewayRestartToolDefinition([...this.#slots.keys()]),
+      ...(this.#callThrough ? callThroughTools() : []),
+      statusToolDefinition(),
+    ];
   }
 
   /** Reads every list a generation declares (all pages); gateway, or tools for the restart tool. */

@@ -1,8 +1,10 @@
 /**
- * The injected `restart_server` tool: its definition, and the text it
- * answers with (restart number, time taken, tools added, removed, changed);
- * and the opt-in call-through tools (`--call-through`), `mcpmon_list_tools`
- * and `mcpmon_call_tool`, for clients that never refresh their tool list.
+ * The tools mcpmon adds to the client's tool list: `restart_server` (its
+ * definition in single-server and gateway mode, and the text it answers with:
+ * restart number, time taken, tools added, removed, changed), the gateway's
+ * `server_status`, and the opt-in call-through tools (`--call-through`),
+ * `mcpmon_list_tools` and `mcpmon_call_tool`, for clients that never refresh
+ * their tool list.
  *
  * @module
  */
@@ -185,4 +187,96 @@ export function callThroughTools(): ToolLike[] {
       additionalProperties: false,
     },
   }];
+}
+
+/** The gateway's status tool. */
+export const STATUS_TOOL = "server_status";
+
+/**
+ * The gateway's `restart_server`: which server to restart is an argument,
+ * one of `servers`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const tool = gatewayRestartToolDefinition(["alpha", "beta"]);
+ * assert.deepEqual((tool.inputSchema as { required: string[] }).required, ["server"]);
+ * ```
+ */
+export function gatewayRestartToolDefinition(servers: readonly string[]): ToolLike {
+  const restart = restartToolDefinition(RESTART_TOOL, servers.join(", "));
+  restart.description =
+    "Restart one of the MCP servers behind this mcpmon gateway so that code changes " +
+    "take effect. Returns once it is ready, naming the tools added, removed and changed, or the failure " +
+    "with the end of the server's stderr.";
+  restart.inputSchema = {
+    type: "object",
+    properties: {
+      server: { type: "string", enum: [...servers], description: "Which server to restart." },
+      reason: {
+        type: "string",
+        description: "Why the restart is needed (shown in mcpmon's log).",
+      },
+    },
+    required: ["server"],
+    additionalProperties: false,
+  };
+  return restart;
+}
+
+/**
+ * The gateway's `server_status` tool definition.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(statusToolDefinition().name, "server_status");
+ * ```
+ */
+export function statusToolDefinition(): ToolLike {
+  return {
+    name: STATUS_TOOL,
+    title: "MCP server status",
+    description:
+      "Show the state of each MCP server behind this mcpmon gateway: pid, restarts, last error.",
+    inputSchema: { type: "object", properties: {}, additionalProperties: false },
+  };
+}
+
+/** What `server_status` reports of one backend. */
+export interface BackendStatus {
+  /** The server's name. */
+  name: string;
+  /** Its state (ready, restarting, failed, …). */
+  state: string;
+  /** Its pid, while it runs. */
+  pid?: number;
+  /** Completed restarts. */
+  restarts: number;
+  /** Why it last restarted. */
+  lastReason?: string;
+  /** Why it last failed. */
+  lastError?: string;
+}
+
+/**
+ * The text `server_status` answers with: a line per server, its last error
+ * indented below it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = statusText([{ name: "api", state: "ready", pid: 42, restarts: 2 }]);
+ * assert.equal(text, "api: ready, pid 42, 2 restart(s)");
+ * ```
+ */
+export function statusText(backends: readonly BackendStatus[]): string {
+  return backends.map((b) => {
+    const lines = [
+      `${b.name}: ${b.state}${b.pid ? `, pid ${b.pid}` : ""}, ${b.restarts} restart(s)` +
+      (b.lastReason ? `, last reason: ${b.lastReason}` : ""),
+    ];
+    if (b.lastError) lines.push(`  last error: ${b.lastError.split("\n").join("\n  ")}`);
+    return lines.join("\n");
+  }).join("\n");
 }
