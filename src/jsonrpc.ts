@@ -9,6 +9,12 @@
  *
  * @module
  */
+import {
+  DIRECT_READ,
+  DIRECT_WRITE,
+  type DirectReadable,
+  type DirectWritable,
+} from "./runtime/mod.ts";
 
 /** A JSON-RPC id. mcpmon returns ids exactly as received (string or number). */
 export type JsonRpcId = string | number;
@@ -623,21 +629,3 @@ async function deliverFrom(
     if (wait) await wait;
   }
 }
-
-/**
- * The direct-read and direct-write hooks that `src/runtime/node.ts` puts on the web streams it
- * makes over Node streams (see `readableFromNode` and `writableFromNode` there): the same I/O
- * without a web-stream read or write (and their promises) per chunk.
- */
-const DIRECT_READ = Symbol.for("mcpmon.directRead");
-const DIRECT_WRITE = Symbol.for("mcpmon.directWrite");
-
-type DirectReadable = ReadableStream<Uint8Array> & {
-  [DIRECT_READ]?: (
-    onChunk: (chunk: Uint8Array) => void | Promise<void>,
-  ) => Promise<void> | undefined;
-};
-
-type DirectWritable = WritableStream<Uint8Array> & {
-  [DIRECT_WRITE]?: (chunk: Uint8Array) => Promise<void>;
-};

@@ -8,10 +8,9 @@
 import assert from "node:assert/strict";
 import { PassThrough, Writable } from "node:stream";
 import { FrameWriter, readLines } from "../src/jsonrpc.ts";
+import { DIRECT_READ, DIRECT_WRITE } from "../src/runtime/mod.ts";
 import { readableFromNode, writableFromNode } from "../src/runtime/node.ts";
 
-const DIRECT_READ = Symbol.for("mcpmon.directRead");
-const DIRECT_WRITE = Symbol.for("mcpmon.directWrite");
 const encoder = new TextEncoder();
 
 Deno.test("readLines reads a Node stream through the direct hook, in order, pausing it while a line is being handled", async () => {

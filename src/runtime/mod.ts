@@ -335,3 +335,34 @@ export class FsEventQueue implements AsyncIterable<FsEvent> {
     wake?.();
   }
 }
+
+/**
+ * The direct-read hook an adapter may put on the readable streams it makes
+ * (`src/runtime/node.ts` does, over Node streams): `stream[DIRECT_READ](onChunk)`
+ * locks the web stream and hands each chunk straight to `onChunk` (the source
+ * paused while a promise it returns is pending), without a web-stream read
+ * per chunk; it resolves at the end, rejects on an error, and returns
+ * undefined when the web stream was already read. `readLines` uses it when
+ * present.
+ */
+export const DIRECT_READ: unique symbol = Symbol.for("mcpmon.directRead") as never;
+
+/**
+ * The direct-write hook an adapter may put on the writable streams it makes:
+ * `stream[DIRECT_WRITE](chunk)` writes like the stream's own sink, without a
+ * web-stream write per chunk. `FrameWriter` uses it when present, holding the
+ * stream's writer.
+ */
+export const DIRECT_WRITE: unique symbol = Symbol.for("mcpmon.directWrite") as never;
+
+/** A readable stream that may carry the {@linkcode DIRECT_READ} hook. */
+export type DirectReadable = ReadableStream<Uint8Array> & {
+  [DIRECT_READ]?: (
+    onChunk: (chunk: Uint8Array) => void | Promise<void>,
+  ) => Promise<void> | undefined;
+};
+
+/** A writable stream that may carry the {@linkcode DIRECT_WRITE} hook. */
+export type DirectWritable = WritableStream<Uint8Array> & {
+  [DIRECT_WRITE]?: (chunk: Uint8Array) => Promise<void>;
+};

@@ -58,7 +58,15 @@ import type {
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
-import { FsEventQueue, signalGroup, watchdogCommand } from "./mod.ts";
+import {
+  DIRECT_READ,
+  DIRECT_WRITE,
+  type DirectReadable,
+  type DirectWritable,
+  FsEventQueue,
+  signalGroup,
+  watchdogCommand,
+} from "./mod.ts";
 
 /**
  * Chunks a {@linkcode readableFromNode} stream queues before pausing its
@@ -66,31 +74,6 @@ import { FsEventQueue, signalGroup, watchdogCommand } from "./mod.ts";
  * asks, so that {@linkcode DIRECT_READ} can take it over untouched).
  */
 const READ_HIGH_WATER_MARK = 0;
-
-/**
- * The direct-read hook of {@linkcode readableFromNode}'s streams, which
- * `readLines` (`src/jsonrpc.ts`) uses when present: `stream[DIRECT_READ](onChunk)`
- * locks the web stream and hands each chunk of the Node stream straight to
- * `onChunk` (the Node stream paused while a promise it returns is pending),
- * without a web-stream read per chunk; it resolves at the end, rejects on an
- * error, and returns undefined when the web stream was already read.
- */
-const DIRECT_READ = Symbol.for("mcpmon.directRead");
-
-/**
- * The direct-write hook of {@linkcode writableFromNode}'s streams, which
- * `FrameWriter` (`src/jsonrpc.ts`) uses when present, holding the stream's
- * writer: `stream[DIRECT_WRITE](chunk)` writes like the stream's own sink,
- * without a web-stream write per chunk.
- */
-const DIRECT_WRITE = Symbol.for("mcpmon.directWrite");
-
-/** A readable stream with the {@linkcode DIRECT_READ} hook. */
-type DirectReadable = ReadableStream<Uint8Array> & {
-  [DIRECT_READ]?: (
-    onChunk: (chunk: Uint8Array) => void | Promise<void>,
-  ) => Promise<void> | undefined;
-};
 
 /**
  * Wraps a Node `Readable` (a socket, a pipe, `process.stdin`) as a web
@@ -238,9 +221,7 @@ export function writableFromNode(target: Writable): WritableStream<Uint8Array> {
         }
       });
     });
-  const stream: WritableStream<Uint8Array> & {
-    [DIRECT_WRITE]?: (chunk: Uint8Array) => Promise<void>;
-  } = new WritableStream<Uint8Array>({
+  const stream: DirectWritable = new WritableStream<Uint8Array>({
     write,
     close() {
       return new Promise<void>((resolve) => {
