@@ -344,6 +344,13 @@ export class FsEventQueue implements AsyncIterable<FsEvent> {
  * per chunk; it resolves at the end, rejects on an error, and returns
  * undefined when the web stream was already read. `readLines` uses it when
  * present.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const stream: DirectReadable = new ReadableStream<Uint8Array>();
+ * assert.equal(stream[DIRECT_READ], undefined); // a plain web stream has no hook
+ * ```
  */
 export const DIRECT_READ: unique symbol = Symbol.for("mcpmon.directRead") as never;
 
@@ -352,6 +359,13 @@ export const DIRECT_READ: unique symbol = Symbol.for("mcpmon.directRead") as nev
  * `stream[DIRECT_WRITE](chunk)` writes like the stream's own sink, without a
  * web-stream write per chunk. `FrameWriter` uses it when present, holding the
  * stream's writer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const stream: DirectWritable = new WritableStream<Uint8Array>();
+ * assert.equal(stream[DIRECT_WRITE], undefined); // a plain web stream has no hook
+ * ```
  */
 export const DIRECT_WRITE: unique symbol = Symbol.for("mcpmon.directWrite") as never;
 
