@@ -57,11 +57,11 @@ import {
   type ToolDiff,
   type ToolLike,
 } from "./injected_tools.ts";
-import type { Runtime } from "./runtime/mod.ts";
+import type { Clock, Runtime } from "./runtime/mod.ts";
 import { Session } from "./session.ts";
 import { Backend, type BackendHooks, type RestartOutcome } from "./backend.ts";
 import type { Generation, ServerInitiated } from "./generation.ts";
-import { delay } from "./runtime/mod.ts";
+import { delay, systemClock } from "./runtime/mod.ts";
 
 /** By own entry only (a Map): a method named `toString` or `constructor` is no list. */
 const LIST_METHODS: ReadonlyMap<string, ListKind> = new Map([
@@ -294,6 +294,8 @@ export class Router {
   #relistWaiters: (() => void)[] = [];
   /** Aborted by {@linkcode Router.close}: ends the router's own timers. */
   readonly #closing = new AbortController();
+  /** The runtime's clock (a manual one in specs). */
+  readonly #clock: Clock;
 
   /**
    * Creates the router and a backend per server; {@linkcode Router.start}
@@ -310,6 +312,7 @@ export class Router {
   ) {
     this.#relistWaitMs = options.relistWaitMs ?? RELIST_WAIT_MS;
     this.#runtime = runtime;
+    this.#clock = runtime.clock ?? systemClock;
     this.#log = log;
     this.#gateway = options.gateway;
     if (!this.#gateway && servers.length !== 1) {
@@ -559,8 +562,8 @@ export class Router {
       await Promise.race([
         new Promise<void>((resolve) => this.#idle.push(resolve)),
         new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, graceMs);
-          timeout.signal.addEventListener("abort", () => clearTimeout(t));
+          const t = this.#clock.setTimeout(resolve, graceMs);
+          timeout.signal.addEventListener("abort", () => this.#clock.clearTimeout(t));
         }),
       ]);
       timeout.abort();
@@ -582,7 +585,10 @@ export class Router {
     // A client that stopped reading must not keep mcpmon up: the last flush is bounded.
     const flushTimeout = new AbortController();
     const graceMs = Math.max(...this.backends.map((b) => b.options.graceMs), 1000);
-    await Promise.race([this.#client.flushed(), delay(graceMs, flushTimeout.signal)]);
+    await Promise.race([
+      this.#client.flushed(),
+      delay(graceMs, flushTimeout.signal, this.#clock),
+    ]);
     flushTimeout.abort();
   }
 
@@ -854,7 +860,7 @@ export class Router {
       if (!slot.coming) return undefined;
       return new Promise<void>((resolve) => {
         const ms = slot.backend.options.initTimeoutMs;
-        const timer = setTimeout(() => {
+        const timer = this.#clock.setTimeout(() => {
           if (this.#complete || this.#closing.signal.aborted) return resolve();
           this.#log.warn(
             `not ready within its init timeout (${ms} ms); listing the others without waiting for it`,
@@ -863,7 +869,7 @@ export class Router {
           resolve();
         }, ms);
         const done = () => {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           resolve();
         };
         this.#closing.signal.addEventListener("abort", done, { once: true });
@@ -1231,11 +1237,11 @@ export class Router {
     }
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         this.#closing.signal.removeEventListener("abort", done);
         resolve();
       };
-      const timer = setTimeout(done, this.#relistWaitMs);
+      const timer = this.#clock.setTimeout(done, this.#relistWaitMs);
       this.#closing.signal.addEventListener("abort", done, { once: true });
       this.#relistWaiters.push(done);
     });
