@@ -8,7 +8,7 @@
 import type { ServerOptions } from "./config.ts";
 import { runBuild } from "./build.ts";
 import { describeExit, Generation, type ServerInitiated } from "./generation.ts";
-import { ErrorCode, type JsonRpcMessage } from "./jsonrpc.ts";
+import { ErrorCode, type JsonRpcErrorObject, type JsonRpcMessage } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import {
   type ChildProcess,
@@ -18,7 +18,7 @@ import {
   type Runtime,
   systemClock,
 } from "./runtime/mod.ts";
-import type { Session } from "./session.ts";
+import { type Era, PROTOCOL_VERSION_KEY, type Session } from "./session.ts";
 import { Throttle } from "./throttle.ts";
 
 /** What a restart came to. */
@@ -46,6 +46,8 @@ export interface BackendHooks {
   clientReady(): Promise<void> | undefined;
   /** A request or notification from the server. */
   onServerMessage(backend: Backend, gen: Generation, message: ServerInitiated, line: string): void;
+  /** A generation's process was spawned; it is not opened yet (no era, no handshake). */
+  onSpawned?(backend: Backend, gen: Generation): void;
   /** A generation finished its handshake and replay and now serves. */
   onReady(backend: Backend, gen: Generation): void;
   /** The backend cannot serve until the next restart; `cause` says why. */
@@ -89,6 +91,11 @@ export class Backend {
   lastError: string | undefined;
   /** Why it last restarted. */
   lastReason: string | undefined;
+  /**
+   * The server's own error when it refused to be opened (e.g. -32022, an
+   * unsupported protocol version); cleared by the next good start.
+   */
+  openingRefusal: JsonRpcErrorObject | undefined;
 
   readonly #runtime: Runtime;
   readonly #session: Session;
@@ -405,24 +412,31 @@ export class Backend {
     );
     this.current = gen;
     this.#log.info(`Started: ${[command, ...args].join(" ")}`, this.#ctx(gen.pid));
+    this.#hooks.onSpawned?.(this, gen);
     gen.ended.then((status) => this.#onEnded(gen, status));
 
     const race = new AbortController();
-    const params = await Promise.race([
-      this.#session.initializeParamsReady(),
+    const era = await Promise.race([
+      this.#session.eraDecided(),
       gen.ended.then(() => undefined),
       this.#whenStopped(race.signal),
     ]);
     race.abort();
-    if (params === undefined) {
+    if (era === undefined) {
       if (!this.#stopping.signal.aborted) {
         this.#fail(this.#exitCause(gen, "before it was initialized"));
       }
       return undefined;
     }
+    // Opened in the client's era: the first message pins a dual-era server's. A modern
+    // process is opened with `server/discover` (carrying the client's envelope), which
+    // also tells whether it still speaks the client's version.
+    gen.era = era;
+    gen.envelope = () => this.#session.envelope;
+    const opening = era === "modern" ? "server/discover" : "initialize";
     const timeout = new AbortController();
     const response = await Promise.race([
-      gen.call("initialize", params),
+      gen.call(opening, era === "modern" ? {} : this.#session.initializeParams),
       delay(this.options.initTimeoutMs, timeout.signal, this.#clock).then(() => undefined),
       this.#whenStopped(timeout.signal),
     ]);
@@ -431,23 +445,28 @@ export class Backend {
     if (response === undefined) {
       const tail = gen.stderr.lines();
       this.#fail(
-        `server "${this.name}" did not answer initialize within ${this.options.initTimeoutMs} ms ` +
+        `server "${this.name}" did not answer ${opening} within ${this.options.initTimeoutMs} ms ` +
           "(raise it with --init-timeout <ms>, or initTimeout in a gateway config); it was stopped" +
           (tail.length > 0
             ? `\nLast stderr lines:\n${tail.map((l) => `  ${l}`).join("\n")}`
             : "\nIt wrote nothing to stderr."),
       );
-      await this.#stopGeneration(gen, "stopped: it did not answer initialize in time");
+      await this.#stopGeneration(gen, `stopped: it did not answer ${opening} in time`);
       return undefined;
     }
-    if (response.error) {
-      const cause = response.error.code === ErrorCode.ServerUnavailable
+    const refusal = response.error ? undefined : this.#eraRefusal(era, response.result);
+    if (response.error || refusal) {
+      const cause = response.error?.code === ErrorCode.ServerUnavailable
         ? this.#exitCause(gen, "before it finished initializing")
-        : `server answered initialize with an error: ${response.error.message}`;
+        : refusal ?? this.#openingError(era, response.error!);
+      if (response.error && response.error.code !== ErrorCode.ServerUnavailable) {
+        this.openingRefusal = response.error;
+      }
       this.#fail(cause);
-      if (gen.state !== "exited") await this.#stopGeneration(gen, "stopped: initialize failed");
+      if (gen.state !== "exited") await this.#stopGeneration(gen, `stopped: ${opening} failed`);
       return undefined;
     }
+    this.openingRefusal = undefined;
     gen.initResult = (response.result ?? {}) as Record<string, unknown>;
     this.#initializedAt = performance.now();
     const replies: Promise<JsonRpcMessage>[] = [];
@@ -544,6 +563,44 @@ export class Backend {
       this.#crashTimer = undefined;
       if (this.state === "failed") this.#request("automatic restart after a crash");
     }, wait);
+  }
+
+  /**
+   * Why an opening error ends the session's hope of this process: the server
+   * no longer speaks the client's era (the developer changed SDK or its
+   * settings), said exactly, or its own error.
+   */
+  #openingError(era: Era, error: JsonRpcErrorObject): string {
+    const said = `${error.message} (${error.code})`;
+    if (era === "modern") {
+      return `server "${this.name}" does not speak MCP ${this.#clientVersion()} (server/discover: ${said}), ` +
+        "the protocol era the client's session uses; if it now speaks only the 2025 era " +
+        "(initialize), reconnect the client so it negotiates again";
+    }
+    if (error.code === ErrorCode.UnsupportedProtocolVersion) {
+      return `server "${this.name}" does not speak the client's MCP ${this.#clientVersion()} ` +
+        `(initialize: ${said}); if it now speaks only 2026-07-28, reconnect the client so it ` +
+        "negotiates again";
+    }
+    return `server "${this.name}" answered initialize with an error: ${error.message}`;
+  }
+
+  /** A DiscoverResult that does not list the client's version: the era changed under it. */
+  #eraRefusal(era: Era, result: unknown): string | undefined {
+    if (era !== "modern") return undefined;
+    const versions = (result as { supportedVersions?: unknown } | undefined)?.supportedVersions;
+    const version = this.#clientVersion();
+    if (!Array.isArray(versions) || versions.includes(version)) return undefined;
+    return `server "${this.name}" no longer supports MCP ${version}, the client's version ` +
+      `(it supports ${versions.join(", ") || "none"}); reconnect the client so it negotiates again`;
+  }
+
+  /** The protocol version the client's session uses. */
+  #clientVersion(): string {
+    const version = this.#session.era === "modern"
+      ? this.#session.envelope?.[PROTOCOL_VERSION_KEY]
+      : this.#session.initializeParams?.protocolVersion;
+    return typeof version === "string" ? version : "?";
   }
 
   #exitCause(gen: Generation, when = "unexpectedly"): string {

@@ -6,6 +6,10 @@
  * @module
  */
 import { VERSION } from "./version.ts";
+import { MODERN_VERSION } from "./session.ts";
+
+/** The `_meta` key of a modern result's server identity. */
+export const SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo";
 
 /** The lists a server can declare and the client is told about. */
 const LISTS = ["tools", "prompts", "resources"] as const;
@@ -79,6 +83,41 @@ export function gatewayInitializeResult(
     instructions: `mcpmon gateway over ${servers.length} MCP server(s): ${servers.join(", ")}. ` +
       `Tool and prompt names are <server>${separator}<name>. ` +
       `${tools[0]} restarts a server; ${tools[1]} shows their state.`,
+  };
+}
+
+/**
+ * The gateway's DiscoverResult (MCP 2026-07-28): the versions it serves (the
+ * stateless one; `initialize` serves the 2025 ones), the same capabilities
+ * and instructions as its `initialize` result, its identity in `_meta`. Not
+ * to be cached (`ttlMs` 0): what the gateway serves changes with its config.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const result = gatewayDiscoverResult(["alpha"], "__", ["restart_server", "server_status"]);
+ * assert.deepEqual(result.supportedVersions, ["2026-07-28"]);
+ * ```
+ */
+export function gatewayDiscoverResult(
+  servers: readonly string[],
+  separator: string,
+  tools: readonly [restart: string, status: string],
+): Record<string, unknown> {
+  const { capabilities, serverInfo, instructions } = gatewayInitializeResult(
+    undefined,
+    servers,
+    separator,
+    tools,
+  );
+  return {
+    resultType: "complete",
+    supportedVersions: [MODERN_VERSION],
+    capabilities,
+    instructions,
+    ttlMs: 0,
+    cacheScope: "private",
+    _meta: { [SERVER_INFO_KEY]: serverInfo },
   };
 }
 

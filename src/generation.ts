@@ -22,6 +22,7 @@ import {
   replaceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
+import { type Envelope, type Era, metaOf } from "./session.ts";
 import { type ChildProcess, delay, type ExitStatus } from "./runtime/mod.ts";
 
 /** A request sent to a generation and not yet answered. */
@@ -35,6 +36,12 @@ export interface Pending {
    * the server's own text of it (absent for mcpmon's errors).
    */
   readonly onResponse: (response: JsonRpcMessage, line?: string) => void;
+  /**
+   * A client's `subscriptions/listen` (modern): open until the client cancels
+   * it or the server closes it, so no drain waits for it, and when the
+   * process ends it is not answered (the router re-opens it on the next one).
+   */
+  readonly listen?: boolean;
 }
 
 /** How long a server whose stdout ended may take to exit before it counts as broken, in ms. */
@@ -126,8 +133,15 @@ export class Generation {
   readonly startedAt: number = Date.now();
   /** Lifecycle: starting → ready → stopping → exited (any state may go straight to exited). */
   state: "starting" | "ready" | "stopping" | "exited" = "starting";
-  /** The server's `initialize` result. */
+  /**
+   * The server's `initialize` result (legacy), or its `server/discover`
+   * result (modern): what it declares, capabilities first.
+   */
   initResult: Record<string, unknown> | undefined;
+  /** The era this process was opened in, once it was. */
+  era: Era | undefined;
+  /** The client's envelope, for mcpmon's own requests to a modern process. */
+  envelope: () => Envelope | undefined = () => undefined;
   /** How it ended, once it has. */
   exitStatus: ExitStatus | undefined;
   /** Why mcpmon stopped it; unset when it ended on its own (a crash). */
@@ -254,7 +268,7 @@ export class Generation {
   /** Client requests still waiting for this generation's answer. */
   get clientRequestsPending(): number {
     let n = 0;
-    for (const p of this.pending.values()) if (p.clientId !== undefined) n++;
+    for (const p of this.pending.values()) if (p.clientId !== undefined && !p.listen) n++;
     return n;
   }
 
@@ -278,8 +292,16 @@ export class Generation {
     return id;
   }
 
-  /** Sends a request of mcpmon's own and resolves with the response. */
+  /**
+   * Sends a request of mcpmon's own and resolves with the response. To a
+   * modern process it carries the client's envelope in `_meta` (a modern
+   * server refuses a request without one).
+   */
   call(method: string, params?: Record<string, unknown>): Promise<JsonRpcMessage> {
+    const envelope = this.era === "modern" ? this.envelope() : undefined;
+    if (envelope) {
+      params = { ...params, _meta: { ...metaOf(params), ...envelope } };
+    }
     return new Promise((resolve) => {
       const message: JsonRpcMessage = params === undefined
         ? { jsonrpc: "2.0", method }
@@ -315,11 +337,15 @@ export class Generation {
     }
   }
 
-  /** Answers every pending request with `error`; used when the generation ends. */
+  /**
+   * Answers every pending request with `error`; used when the generation
+   * ends. Listens are dropped unanswered: they outlive the process.
+   */
   failPending(error: JsonRpcErrorObject): void {
     const entries = [...this.pending];
     this.pending.clear();
     for (const [id, p] of entries) {
+      if (p.listen) continue;
       p.onResponse(errorResponse(id, error.code, error.message, error.data));
     }
     this.#wakeIdle();

@@ -68,6 +68,8 @@ export const ErrorCode = {
   ServerUnavailable: -32000,
   /** The server did not answer in time (e.g. `initialize`). */
   RequestTimeout: -32001,
+  /** MCP: the server does not support the protocol version the request names. */
+  UnsupportedProtocolVersion: -32022,
 } as const;
 
 /** How many of an oversized line's first bytes {@linkcode LineSplitter} keeps for its report. */

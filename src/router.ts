@@ -35,6 +35,7 @@ import type { Logger } from "./log.ts";
 import {
   advertiseListChanged,
   declaredLists,
+  gatewayDiscoverResult,
   gatewayInitializeResult,
   standInInitializeResult,
 } from "./capabilities.ts";
@@ -58,7 +59,14 @@ import {
   type ToolLike,
 } from "./injected_tools.ts";
 import type { Clock, Runtime } from "./runtime/mod.ts";
-import { Session } from "./session.ts";
+import {
+  envelopeVersion,
+  listensFor,
+  metaOf,
+  MODERN_VERSION,
+  Session,
+  SUBSCRIPTION_ID_KEY,
+} from "./session.ts";
 import { Backend, type BackendHooks, type RestartOutcome } from "./backend.ts";
 import type { Generation, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
@@ -112,6 +120,18 @@ export interface GatewayOptions {
   nameBudget: number;
   /** Offer `mcpmon_list_tools` and `mcpmon_call_tool` (default false). */
   callThrough?: boolean;
+}
+
+/**
+ * A client's `subscriptions/listen` as delivered to one process: the id mcpmon
+ * gave it there. A listen re-opened on a new process swallows that process's
+ * acknowledgment (the client had its own long ago).
+ */
+interface ListenRoute {
+  clientId: JsonRpcId;
+  gen: Generation;
+  id: number;
+  swallowAck: boolean;
 }
 
 /** A client message waiting for its backend, with what to do to its response. */
@@ -296,6 +316,14 @@ export class Router {
   readonly #closing = new AbortController();
   /** The runtime's clock (a manual one in specs). */
   readonly #clock: Clock;
+  /** `server/discover` probes that came before the era, waiting for a process (single mode). */
+  #probes: ClientRequest[] = [];
+  /** The client's listens (modern) as delivered, by the key of the client's id. */
+  #listens = new Map<string, ListenRoute>();
+  /** The same, per process, by the id mcpmon gave them there. */
+  #listensByGen = new WeakMap<Generation, Map<number, ListenRoute>>();
+  /** Single mode, modern era: a first process served the client (later ones are restarts). */
+  #modernServed = false;
 
   /**
    * Creates the router and a backend per server; {@linkcode Router.start}
@@ -467,6 +495,9 @@ export class Router {
 
   /** Why a batch is refused now (JSON-RPC batches exist in MCP 2025-03-26 only); undefined: allowed. */
   #batchRefusal(): string | undefined {
+    if (this.session.era === "modern") {
+      return `Invalid Request: JSON-RPC batches are not part of MCP ${MODERN_VERSION}; send one message per line`;
+    }
     const version = this.session.initializeParams?.protocolVersion;
     if (version === undefined) {
       return "Invalid Request: a batch cannot come before initialize; send one message per line";
@@ -570,7 +601,20 @@ export class Router {
     }
     this.#closing.abort();
     await Promise.all(this.backends.map((b) => b.stop()));
-    for (const slot of this.#slots.values()) this.#failQueue(slot, "mcpmon is shutting down");
+    for (const slot of this.#slots.values()) {
+      this.#failQueue(slot, "mcpmon is shutting down");
+      this.#failProbes(slot, "mcpmon is shutting down");
+    }
+    // Each open listen ends gracefully, as a server closing its stream would end it.
+    for (const listen of this.session.listens) {
+      this.session.closeListen(listen.id);
+      this.#answer({
+        jsonrpc: "2.0",
+        id: listen.id,
+        result: { resultType: "complete", _meta: { [SUBSCRIPTION_ID_KEY]: listen.id } },
+      });
+    }
+    this.#listens.clear();
     this.#openLists();
     for (const c of this.#waitingCalls.values()) {
       this.#reject(c, ErrorCode.ServerUnavailable, "mcpmon: mcpmon is shutting down");
@@ -616,6 +660,7 @@ export class Router {
           );
         }
       },
+      onSpawned: (b, gen) => current(b) && !this.#gateway && this.#onSpawned(gen),
       onReady: (b, gen) => current(b) && this.#onReady(slot, gen),
       onFailed: (b, cause) => current(b) && this.#onFailed(slot, cause),
       onGenerationEnd: (_b, gen) => this.#onGenerationEnd(gen),
@@ -638,12 +683,26 @@ export class Router {
       this.#clientInitialize(c);
       return undefined;
     }
-    if (this.session.initializeParams === undefined) {
-      // Before initialize only pings are allowed (MCP); anything else would
-      // wait for a server that cannot start without the client's params.
-      if (c.method === "ping") this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
-      else this.#reject(c, ErrorCode.InvalidRequest, "Invalid Request: send initialize first");
-      return undefined;
+    if (c.method === "server/discover" && (this.#gateway || this.session.era === undefined)) {
+      return this.#discover(c, line);
+    }
+    if (this.session.era === undefined) {
+      if (envelopeVersion(c.message) !== undefined) {
+        // MCP 2026-07-28: the first enveloped request opens a modern session.
+        this.session.observe(c.message);
+      } else {
+        // Before initialize only pings are allowed (MCP 2025); anything else would
+        // wait for a server that cannot start without the client's params.
+        if (c.method === "ping") this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
+        else {
+          this.#reject(
+            c,
+            ErrorCode.InvalidRequest,
+            "Invalid Request: send initialize first (or, in MCP 2026-07-28, requests with the _meta envelope)",
+          );
+        }
+        return undefined;
+      }
     }
     if (c.method === "tools/call") {
       const name = (c.message.params as Item | undefined)?.name;
@@ -687,6 +746,14 @@ export class Router {
   }
 
   #clientInitialize(c: ClientRequest) {
+    if (this.session.era === "modern") {
+      this.#reject(
+        c,
+        ErrorCode.InvalidRequest,
+        `Invalid Request: this session speaks MCP ${MODERN_VERSION}, which has no initialize`,
+      );
+      return;
+    }
     if (this.session.initializeParams !== undefined) {
       this.#answer(
         errorResponse(
@@ -708,6 +775,159 @@ export class Router {
     // A backend that already failed (e.g. crashed at start) cannot answer:
     // answer for it, so the session survives until the next good edit.
     if (this.backend.state === "failed") this.#answerInitializeForFailedServer();
+  }
+
+  /**
+   * `server/discover`: the gateway answers it itself. In single mode, before
+   * the client's era is known (a probe), it goes to the server process as it
+   * is, opened in no era yet: a dual-era server answers and still takes
+   * `initialize` after it, a legacy one answers with its own error and the
+   * client falls back to `initialize`. Later ones are routed like any request.
+   */
+  #discover(c: ClientRequest, line: string): Promise<void> | undefined {
+    if (this.#gateway) {
+      this.#answer({ jsonrpc: "2.0", id: c.id, result: this.#gatewayDiscoverResult() });
+      return undefined;
+    }
+    const slot = this.#slots.values().next().value!;
+    const gen = slot.backend.current;
+    if (gen && gen.era === undefined && gen.state === "starting") {
+      return this.#deliver(gen, c, line, advertiseDiscovered);
+    }
+    if (slot.backend.state === "failed" || slot.backend.state === "stopped") {
+      this.#refuse(slot, c, slot.backend.lastError ?? "the server is not running");
+      return undefined;
+    }
+    this.#probes.push(c); // no process yet (e.g. a build runs): the next one takes it
+    return undefined;
+  }
+
+  /** A process was spawned: probes waiting for one go to it. */
+  #onSpawned(gen: Generation) {
+    const probes = this.#probes;
+    this.#probes = [];
+    for (const c of probes) this.#deliver(gen, c, JSON.stringify(c.message), advertiseDiscovered);
+  }
+
+  /** Answers the probes waiting for a process that will not come. */
+  #failProbes(slot: Slot, cause: string) {
+    const probes = this.#probes;
+    this.#probes = [];
+    for (const c of probes) this.#refuse(slot, c, cause);
+  }
+
+  /**
+   * Delivers a client's `subscriptions/listen` to a modern process, or opens
+   * one again on a new process (`reopen`): it stays open until the client
+   * cancels it or the server ends it, across every restart.
+   */
+  #openListen(
+    gen: Generation,
+    c: { id: JsonRpcId; message: JsonRpcMessage },
+    line: string | undefined,
+    reopen: boolean,
+  ): Promise<void> | undefined {
+    const route: ListenRoute = { clientId: c.id, gen, id: 0, swallowAck: reopen };
+    route.id = gen.request("subscriptions/listen", c.message, {
+      clientId: c.id,
+      listen: true,
+      onResponse: (response) => this.#listenEnded(route, response),
+    }, line);
+    this.#listens.set(batchKey(c.id), route);
+    let routes = this.#listensByGen.get(gen);
+    if (!routes) this.#listensByGen.set(gen, routes = new Map());
+    routes.set(route.id, route);
+    return gen.ready();
+  }
+
+  /** Forgets a listen route; with `closed`, the client's listen is over too. */
+  #dropListen(route: ListenRoute, closed: boolean) {
+    this.#listensByGen.get(route.gen)?.delete(route.id);
+    if (!closed) return;
+    if (this.#listens.get(batchKey(route.clientId)) === route) {
+      this.#listens.delete(batchKey(route.clientId));
+    }
+    this.session.closeListen(route.clientId);
+  }
+
+  /**
+   * The server answered a listen: it closed it (gracefully, or with an
+   * error). Passed to the client with its own id, unless mcpmon is stopping
+   * that process (a restart): then the client's listen stays open.
+   */
+  #listenEnded(route: ListenRoute, response: JsonRpcMessage) {
+    const current = this.#listens.get(batchKey(route.clientId)) === route;
+    const stopping = route.gen.state === "stopping" || route.gen.stopReason !== undefined;
+    this.#dropListen(route, current && !stopping);
+    if (!current || stopping) {
+      this.#log.debug(`listen ${JSON.stringify(route.clientId)} closed by a stopping server; kept`);
+      return;
+    }
+    response.id = route.clientId;
+    const result = response.result as Item | undefined;
+    const meta = metaOf(result);
+    if (result && meta && SUBSCRIPTION_ID_KEY in meta) {
+      result._meta = { ...meta, [SUBSCRIPTION_ID_KEY]: route.clientId };
+    }
+    this.#answer(response);
+  }
+
+  /** Single mode, modern: opens each of the client's listens on a new process. */
+  #reopenListens(gen: Generation) {
+    for (const route of [...this.#listens.values()]) {
+      if (route.gen === gen) continue;
+      const listen = this.session.listen(route.clientId);
+      this.#dropListen(route, listen === undefined);
+      if (!listen) continue;
+      const params = {
+        ...listen.params,
+        _meta: { ...metaOf(listen.params), ...this.session.envelope },
+      };
+      this.#openListen(
+        gen,
+        {
+          id: listen.id,
+          message: { jsonrpc: "2.0", id: listen.id, method: "subscriptions/listen", params },
+        },
+        undefined,
+        true,
+      );
+    }
+  }
+
+  /**
+   * A modern notification tagged with a listen's id (mcpmon's, on that
+   * process): passed on tagged with the client's id; a re-opened listen's
+   * acknowledgment is swallowed. False when it is not tagged.
+   */
+  #taggedFromServer(slot: Slot, gen: Generation, c: ServerInitiated): boolean {
+    const params = (c.message.params ?? {}) as Item;
+    const meta = metaOf(params);
+    if (!meta || !(SUBSCRIPTION_ID_KEY in meta)) return false;
+    const tag = meta[SUBSCRIPTION_ID_KEY];
+    const route = typeof tag === "number" ? this.#listensByGen.get(gen)?.get(tag) : undefined;
+    if (!route) {
+      this.#log.debug(`${c.method} for unknown listen ${JSON.stringify(tag)}; dropped`);
+      return true;
+    }
+    if (c.method === "notifications/subscriptions/acknowledged" && route.swallowAck) {
+      route.swallowAck = false;
+      return true;
+    }
+    if (c.method === LIST_CHANGED.tools) this.#serverToolsChanged(slot, gen);
+    this.#client.write({
+      ...c.message,
+      params: { ...params, _meta: { ...meta, [SUBSCRIPTION_ID_KEY]: route.clientId } },
+    });
+    return true;
+  }
+
+  /** The server said its tools changed: keep mcpmon's copy current (restart diffs, call-through). */
+  #serverToolsChanged(slot: Slot, gen: Generation) {
+    if (slot.lists.tools !== undefined) {
+      slot.listsRead = this.#readLists(slot, gen, ["tools"]);
+    }
+    this.#toolsChangedAt = ++this.#seq;
   }
 
   /** Sends a client message to a slot's backend, queues it, or refuses it, by the backend's state. */
@@ -739,6 +959,9 @@ export class Router {
     if (c.type === "notification") {
       gen.send(line);
       return gen.ready();
+    }
+    if (c.method === "subscriptions/listen" && gen.era === "modern" && !this.#gateway) {
+      return this.#openListen(gen, c, line, false);
     }
     const clientId = c.id;
     const addsRestartTool = !this.#gateway && c.method === "tools/list" &&
@@ -791,6 +1014,17 @@ export class Router {
       queueMicrotask(() => this.#flushBatch(batch)); // after the cancel itself is handled
     }
     this.#rawIds.delete(requestId);
+    const listen = this.#listens.get(batchKey(requestId));
+    if (listen) {
+      // The listen ends here: the server hears it with its own id and sends nothing back.
+      this.#dropListen(listen, true);
+      listen.gen.cancel(listen.id);
+      if (listen.gen.state !== "exited") {
+        listen.gen.send({ ...message, params: { ...params, requestId: listen.id } });
+      }
+      return undefined;
+    }
+    this.session.closeListen(requestId);
     const held = this.#heldLists.findIndex((h) => h.id === requestId);
     if (held !== -1) this.#heldLists.splice(held, 1);
     if (this.#waitingCalls.delete(requestId) || held !== -1) {
@@ -840,6 +1074,14 @@ export class Router {
   }
 
   // ── gateway: one client, many servers ────────────────────────────────────
+
+  #gatewayDiscoverResult(): Item {
+    return gatewayDiscoverResult(
+      [...this.#slots.keys()],
+      this.#gateway!.separator,
+      [RESTART_TOOL, STATUS_TOOL],
+    );
+  }
 
   #gatewayInitializeResult(): Item {
     return gatewayInitializeResult(
@@ -1173,7 +1415,17 @@ export class Router {
       return;
     }
     const params = (c.message.params ?? {}) as Item;
+    if (gen.era === "modern" && !this.#gateway && this.#taggedFromServer(slot, gen, c)) return;
     if (c.method === "notifications/cancelled") {
+      const route = typeof params.requestId === "number"
+        ? this.#listensByGen.get(gen)?.get(params.requestId)
+        : undefined;
+      if (route) {
+        // The server ended a listen: the client hears it with its own id.
+        this.#dropListen(route, this.#listens.get(batchKey(route.clientId)) === route);
+        this.#client.write({ ...c.message, params: { ...params, requestId: route.clientId } });
+        return;
+      }
       const id = gen.outgoing.get(params.requestId as JsonRpcId);
       if (id === undefined) return;
       gen.outgoing.delete(params.requestId as JsonRpcId);
@@ -1198,20 +1450,29 @@ export class Router {
         }
       }
     }
-    if (c.method === LIST_CHANGED.tools) {
-      // Single mode: keep mcpmon's copy of the tools current (restart diffs, call-through).
-      if (slot.lists.tools !== undefined) {
-        slot.listsRead = this.#readLists(slot, gen, ["tools"]);
-      }
-      this.#toolsChangedAt = ++this.#seq;
-    }
+    if (c.method === LIST_CHANGED.tools) this.#serverToolsChanged(slot, gen);
     this.#client.write(line);
   }
 
-  /** Tells the client a list changed. */
+  /**
+   * Tells the client a list changed: in the modern era on each listen that
+   * asked for it, tagged with its id (never untagged).
+   */
   #listChanged(method: string) {
     if (method === LIST_CHANGED.tools) this.#toolsChangedAt = ++this.#seq;
-    this.#client.write({ jsonrpc: "2.0", method });
+    if (this.session.era !== "modern") {
+      this.#client.write({ jsonrpc: "2.0", method });
+      return;
+    }
+    const list = method.split("/")[1];
+    for (const listen of this.session.listens) {
+      if (!listensFor(listen, list)) continue;
+      this.#client.write({
+        jsonrpc: "2.0",
+        method,
+        params: { _meta: { [SUBSCRIPTION_ID_KEY]: listen.id } },
+      });
+    }
   }
 
   /** A `tools/list` was answered: wake whoever waits for the client to re-read the tools. */
@@ -1250,6 +1511,7 @@ export class Router {
   // ── backend lifecycle ────────────────────────────────────────────────────
 
   #onReady(slot: Slot, gen: Generation) {
+    if (!this.#gateway && gen.era === "modern") return this.#onModernReady(slot, gen);
     slot.listsRead = this.#readLists(slot, gen);
     if (this.#gateway) {
       this.#flushQueue(slot, gen);
@@ -1283,6 +1545,26 @@ export class Router {
     } else this.#flushQueue(slot, gen);
   }
 
+  /**
+   * Single mode, a modern process is ready: the client's listens are opened
+   * on it before any queued request; after a restart the client then hears
+   * `list_changed` on the listens that asked for it.
+   */
+  #onModernReady(slot: Slot, gen: Generation) {
+    const restart = this.#modernServed;
+    this.#modernServed = true;
+    this.#reopenListens(gen);
+    slot.listsRead = this.#readLists(slot, gen);
+    slot.listsRead.finally(() => {
+      if (slot.backend.current === gen) slot.settle();
+    });
+    this.#flushQueue(slot, gen);
+    if (!restart) return;
+    for (const list of declaredLists(gen.initResult ?? {})) {
+      this.#listChanged(`notifications/${list}/list_changed`);
+    }
+  }
+
   #flushQueue(slot: Slot, gen: Generation) {
     const queue = slot.takeQueue();
     for (const { message, line, transform } of queue) {
@@ -1293,6 +1575,7 @@ export class Router {
 
   #onFailed(slot: Slot, cause: string) {
     if (!this.#gateway && this.#initialize !== undefined) this.#answerInitializeForFailedServer();
+    this.#failProbes(slot, cause);
     this.#failQueue(slot, this.#gateway ? `server "${slot.name}": ${cause}` : cause);
     slot.reading = false;
     slot.settle();
@@ -1330,6 +1613,13 @@ export class Router {
     const id = this.#initialize;
     if (id === undefined) return;
     this.#initialize = undefined;
+    const refusal = this.backend.openingRefusal;
+    if (refusal?.code === ErrorCode.UnsupportedProtocolVersion) {
+      // The server does not speak the client's version: the client hears it as it would directly,
+      // so it can negotiate again (e.g. a dual-era client reconnects in MCP 2026-07-28).
+      this.#answer({ jsonrpc: "2.0", id, error: refusal });
+      return;
+    }
     this.#initializeAnswered = true;
     this.#log.warn(
       "Answering initialize for the server, which failed to start; fix it and save to recover",
@@ -1556,7 +1846,8 @@ export class Router {
 
   /** Sends the client a log message (`notifications/message`) from mcpmon. */
   #notifyClient(level: "error" | "warning" | "info", data: string) {
-    if (!this.#initializeAnswered) return;
+    // MCP 2026-07-28 has no session-wide log stream: the log has it.
+    if (!this.#initializeAnswered || this.session.era === "modern") return;
     this.#client.write({
       jsonrpc: "2.0",
       method: "notifications/message",
@@ -1566,7 +1857,14 @@ export class Router {
 
   /** Writes a response to the client; `id` names it when `response` is text. */
   #answer(response: JsonRpcMessage | string, id?: JsonRpcId) {
-    if (typeof response !== "string") id = response.id ?? undefined;
+    if (typeof response !== "string") {
+      id = response.id ?? undefined;
+      // MCP 2026-07-28: every result says whether it is complete (mcpmon's own ones too).
+      const result = response.result as Item | undefined;
+      if (this.session.era === "modern" && result && result.resultType === undefined) {
+        response = { ...response, result: { ...result, resultType: "complete" } };
+      }
+    }
     let text: string;
     const raw = typeof id === "number" ? this.#rawIds.get(id) : undefined;
     if (raw !== undefined && typeof response !== "string") {
@@ -1645,6 +1943,11 @@ function serialize(response: JsonRpcMessage): string {
       ),
     );
   }
+}
+
+/** A DiscoverResult passed to the client advertises the `list_changed` mcpmon sends after restarts. */
+function advertiseDiscovered(response: JsonRpcMessage) {
+  response.result = advertiseListChanged(response.result as Item);
 }
 
 /** Puts a renamed resource's exposed URI back into a `resources/read` result. */

@@ -1,11 +1,97 @@
 /**
- * The client's session: what it set up once and every new server generation
- * must be told again (the `initialize` params, `notifications/initialized`,
- * the log level and resource subscriptions).
+ * The client's session, in either protocol era, and what every new server
+ * process must be told to serve it.
+ *
+ * - **Legacy** (MCP 2025, `initialize`): the `initialize` params,
+ *   `notifications/initialized`, the log level and resource subscriptions,
+ *   replayed to each new process.
+ * - **Modern** (MCP 2026-07-28, stateless): nothing to replay; the client's
+ *   latest `_meta` envelope (protocol version, client capabilities, client
+ *   info), which mcpmon's own requests carry, and its open
+ *   `subscriptions/listen` requests, which each new process gets again.
+ *
+ * The era comes from the client's first message: `initialize` is legacy, a
+ * request whose `_meta` names a protocol version is modern. `server/discover`
+ * decides nothing (a client probes with it, then falls back to `initialize`).
  *
  * @module
  */
-import type { JsonRpcMessage } from "./jsonrpc.ts";
+import type { JsonRpcId, JsonRpcMessage } from "./jsonrpc.ts";
+
+/** The `_meta` key naming a modern request's protocol version. */
+export const PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion";
+/** The `_meta` key carrying a modern client's capabilities. */
+export const CLIENT_CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities";
+/** The `_meta` key carrying a modern client's name and version. */
+export const CLIENT_INFO_KEY = "io.modelcontextprotocol/clientInfo";
+/** The `_meta` key tagging a notification (or a closing result) with its listen's id. */
+export const SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId";
+/** The stateless revision mcpmon serves, and the one it opens backends in. */
+export const MODERN_VERSION = "2026-07-28";
+
+/** A protocol era: the 2025 revisions (`initialize`) or 2026-07-28 (stateless). */
+export type Era = "legacy" | "modern";
+
+/** A modern request's envelope: the `_meta` keys that name the client and its version. */
+export type Envelope = Record<string, unknown>;
+
+/**
+ * The protocol version a message's `_meta` envelope names, if it has one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28" };
+ * assert.equal(envelopeVersion({ jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: meta } }), "2026-07-28");
+ * assert.equal(envelopeVersion({ jsonrpc: "2.0", id: 1, method: "tools/list" }), undefined);
+ * ```
+ */
+export function envelopeVersion(message: JsonRpcMessage): string | undefined {
+  const meta = metaOf(message.params);
+  const version = meta?.[PROTOCOL_VERSION_KEY];
+  return typeof version === "string" ? version : undefined;
+}
+
+/** A params object's `_meta`, when it is an object. */
+export function metaOf(params: unknown): Record<string, unknown> | undefined {
+  if (typeof params !== "object" || params === null) return undefined;
+  const meta = (params as Record<string, unknown>)._meta;
+  return typeof meta === "object" && meta !== null && !Array.isArray(meta)
+    ? meta as Record<string, unknown>
+    : undefined;
+}
+
+/** A client's open `subscriptions/listen`: its id as sent and its params (the filter). */
+export interface Listen {
+  /** The client's id of the listen request (string or number, as sent). */
+  readonly id: JsonRpcId;
+  /** Its params: `notifications` (the filter) and the `_meta` it came with. */
+  readonly params: Record<string, unknown>;
+}
+
+/** The listen filter's key for each list's `list_changed`. */
+const LISTEN_KEYS: Record<string, string> = {
+  tools: "toolsListChanged",
+  prompts: "promptsListChanged",
+  resources: "resourcesListChanged",
+};
+
+/**
+ * Whether a listen asked for `notifications/<list>/list_changed`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const listen = { id: "listen:0", params: { notifications: { toolsListChanged: true } } };
+ * assert.equal(listensFor(listen, "tools"), true);
+ * assert.equal(listensFor(listen, "prompts"), false);
+ * ```
+ */
+export function listensFor(listen: Listen, list: string): boolean {
+  const filter = listen.params.notifications;
+  if (typeof filter !== "object" || filter === null) return false;
+  return (filter as Record<string, unknown>)[LISTEN_KEYS[list] ?? ""] === true;
+}
 
 /** One message to replay to a fresh server after its `initialize` response. */
 export interface ReplayStep {
@@ -32,11 +118,60 @@ export interface ReplayStep {
  * ```
  */
 export class Session {
+  #era: Era | undefined;
+  #envelope: Envelope | undefined;
+  #listens = new Map<string, Listen>();
+  #eraWaiters: (() => void)[] = [];
   #initializeParams: Record<string, unknown> | undefined;
   #initialized = false;
   #level: string | undefined;
   #subscriptions = new Set<string>();
   #waiters: ((params: Record<string, unknown>) => void)[] = [];
+
+  /** The client's era, once its first message decided it. */
+  get era(): Era | undefined {
+    return this.#era;
+  }
+
+  /**
+   * The client's latest envelope (modern): the `_meta` keys naming its
+   * protocol version, capabilities and info, for mcpmon's own requests.
+   */
+  get envelope(): Envelope | undefined {
+    return this.#envelope;
+  }
+
+  /** The client's open listens (modern), in the order it opened them. */
+  get listens(): Listen[] {
+    return [...this.#listens.values()];
+  }
+
+  /** The open listen with the client's id `id`, if any. */
+  listen(id: JsonRpcId): Listen | undefined {
+    return this.#listens.get(listenKey(id));
+  }
+
+  /** Forgets a listen (the client cancelled it, or it was closed). */
+  closeListen(id: JsonRpcId): Listen | undefined {
+    const key = listenKey(id);
+    const listen = this.#listens.get(key);
+    this.#listens.delete(key);
+    return listen;
+  }
+
+  /** Resolves once the client's era is known (at once if it is). */
+  eraDecided(): Promise<Era> {
+    if (this.#era) return Promise.resolve(this.#era);
+    return new Promise((resolve) => this.#eraWaiters.push(() => resolve(this.#era!)));
+  }
+
+  #decide(era: Era) {
+    if (this.#era) return;
+    this.#era = era;
+    const waiting = this.#eraWaiters;
+    this.#eraWaiters = [];
+    for (const wake of waiting) wake();
+  }
 
   /** The client's `initialize` params, once it sent them. */
   get initializeParams(): Record<string, unknown> | undefined {
@@ -65,13 +200,35 @@ export class Session {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
-  /** Records what a client→server request or notification sets up. */
+  /**
+   * Records what a client→server request or notification sets up. The first
+   * `initialize` or enveloped request decides the era; in the modern era each
+   * enveloped message updates the envelope and `subscriptions/listen` opens a
+   * listen.
+   */
   observe(message: JsonRpcMessage): void {
     const params = (message.params ?? {}) as Record<string, unknown>;
+    if (
+      this.#era !== "legacy" && message.method !== "initialize" &&
+      message.method !== "server/discover"
+    ) {
+      const meta = metaOf(params);
+      if (meta && typeof meta[PROTOCOL_VERSION_KEY] === "string") {
+        this.#envelope = envelopeOf(meta);
+        this.#decide("modern");
+      }
+    }
+    if (this.#era === "modern") {
+      if (message.method === "subscriptions/listen" && message.id != null) {
+        this.#listens.set(listenKey(message.id), { id: message.id, params });
+      }
+      return;
+    }
     switch (message.method) {
       case "initialize": {
         if (this.#initializeParams) return; // a second initialize changes nothing
         this.#initializeParams = params;
+        this.#decide("legacy");
         const waiting = this.#waiters;
         this.#waiters = [];
         for (const resolve of waiting) resolve(params);
@@ -94,11 +251,12 @@ export class Session {
 
   /**
    * What a new server must receive after its `initialize` response, in
-   * order. `ownsUri` keeps only the subscriptions that server owns (gateway).
+   * order (legacy; nothing in the modern era, whose listens the router
+   * re-opens). `ownsUri` keeps only the subscriptions that server owns (gateway).
    */
   replay(ownsUri?: (uri: string) => boolean): ReplayStep[] {
     const steps: ReplayStep[] = [];
-    if (!this.#initialized) return steps;
+    if (this.#era !== "legacy" || !this.#initialized) return steps;
     steps.push({ method: "notifications/initialized", notification: true });
     if (this.#level !== undefined) {
       steps.push({
@@ -113,4 +271,18 @@ export class Session {
     }
     return steps;
   }
+}
+
+/** Tells 1 and "1" apart. */
+function listenKey(id: JsonRpcId): string {
+  return `${typeof id}:${id}`;
+}
+
+/** The envelope keys of a request's `_meta` (not its progress token or other per-request keys). */
+function envelopeOf(meta: Record<string, unknown>): Envelope {
+  const envelope: Envelope = {};
+  for (const key of [PROTOCOL_VERSION_KEY, CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY]) {
+    if (meta[key] !== undefined) envelope[key] = meta[key];
+  }
+  return envelope;
 }

@@ -1,0 +1,114 @@
+/**
+ * Both protocol eras through mcpmon, with the v2 SDK's fixture server (dual-era and modern-only)
+ * and real clients (v2 pinned modern, v2 auto, v1): what a client negotiates through mcpmon is what
+ * it negotiates directly, and a modern session (its listens) survives reloads.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  connectClient,
+  type ListenHandle,
+  mcpmonCommand,
+  MODERN_VERSION,
+  SUBSCRIPTION_ID_KEY,
+  V2_SERVER,
+  v2ServerCommand,
+} from "./_v2.ts";
+import { FIXTURES_DIR } from "./_harness.ts";
+
+/** A copy of the v2 fixture whose `v2_tools.mjs` a test may edit; removed by `cleanup`. */
+async function editableV2Server(): Promise<{ dir: string; script: string; tools: string }> {
+  await v2ServerCommand(); // installs the fixture's node_modules
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-" });
+  await Deno.copyFile(V2_SERVER, join(dir, "v2_server.mjs"));
+  await Deno.copyFile(join(FIXTURES_DIR, "v2_tools.mjs"), join(dir, "v2_tools.mjs"));
+  await Deno.symlink(join(FIXTURES_DIR, "node_modules"), join(dir, "node_modules"));
+  return { dir, script: join(dir, "v2_server.mjs"), tools: join(dir, "v2_tools.mjs") };
+}
+
+const tagOf = (n: Record<string, unknown>) =>
+  ((n.params as Record<string, unknown> | undefined)?._meta as Record<string, unknown> | undefined)
+    ?.[SUBSCRIPTION_ID_KEY];
+
+Deno.test("a modern client negotiates 2026-07-28 through mcpmon, and its two listens survive a reload: each hears list_changed tagged with its own id, the edited tools are listed, MRTR still works", async () => {
+  const server = await editableV2Server();
+  try {
+    const command = await v2ServerCommand({ script: server.script });
+    await using h = await connectClient({
+      mode: "modern",
+      ...mcpmonCommand(command, ["--watch", server.tools, "--debounce", "50"]),
+    });
+    assert.equal(h.era, MODERN_VERSION);
+    // The DiscoverResult is the server's own (relayed), with list changes advertised.
+    const discovered = h.client!.getDiscoverResult() as unknown as Record<string, any>;
+    assert.equal(discovered._meta["io.modelcontextprotocol/serverInfo"].name, "v2-fixture");
+    assert.equal(discovered.capabilities.tools.listChanged, true);
+    assert.ok((await h.toolNames()).includes("hello"));
+
+    const tools: ListenHandle = await h.listen({ toolsListChanged: true });
+    const resources: ListenHandle = await h.listen({ resourcesListChanged: true });
+    const pid = await h.callText("pid");
+    const before = h.notifications().length;
+
+    await Deno.writeTextFile(
+      server.tools,
+      `export default [{ name: "goodbye", description: "Says goodbye.", text: "bye" }];\n`,
+    );
+    const toolsChanged = await h.waitForNotification("notifications/tools/list_changed", {
+      after: before,
+      subscriptionId: tools.id,
+    });
+    await h.waitForNotification("notifications/resources/list_changed", {
+      after: before,
+      subscriptionId: resources.id,
+    });
+    assert.equal(tagOf(toolsChanged), tools.id, "tagged with the client's own (string) id");
+    const after = h.notifications().slice(before);
+    assert.ok(after.every((n) => tagOf(n) !== undefined), "never untagged on a modern session");
+    assert.ok(
+      !after.some((n) => n.method === "notifications/subscriptions/acknowledged"),
+      "the new process's acknowledgments of the re-opened listens are not passed on",
+    );
+    assert.ok(
+      !after.some((n) =>
+        n.method === "notifications/tools/list_changed" && tagOf(n) === resources.id
+      ),
+      "a listen hears only what it asked for",
+    );
+    assert.notEqual(await h.callText("pid"), pid, "a new process serves");
+    const names = await h.toolNames();
+    assert.ok(names.includes("goodbye") && !names.includes("hello"), names.join());
+    assert.match(await h.callText("confirm", { action: "ship" }), /^confirmed ship/);
+
+    // The listens are open on the new process: a server-side list_changed reaches the client.
+    const mark = h.notifications().length;
+    await h.callText("notify", { tools: true });
+    await h.waitForNotification("notifications/tools/list_changed", {
+      after: mark,
+      subscriptionId: tools.id,
+    });
+    await tools.close();
+    await resources.close();
+  } finally {
+    await Deno.remove(server.dir, { recursive: true });
+  }
+});
+
+Deno.test("through mcpmon each client gets the era it gets directly: auto × modern-only is modern, v1 × dual-era is 2025, v1 × modern-only is refused with the server's -32022", async () => {
+  const modernOnly = await v2ServerCommand({ modernOnly: true });
+  {
+    await using h = await connectClient({ mode: "auto", ...mcpmonCommand(modernOnly) });
+    assert.equal(h.era, MODERN_VERSION);
+    assert.ok((await h.toolNames()).includes("hello"));
+    assert.equal(await h.callText("era"), `modern ${MODERN_VERSION}`);
+  }
+  {
+    await using h = await connectClient({ mode: "v1", ...mcpmonCommand(await v2ServerCommand()) });
+    assert.equal(h.era, "2025-11-25");
+    assert.match(await h.callText("era"), /^legacy/);
+  }
+  await assert.rejects(
+    connectClient({ mode: "v1", ...mcpmonCommand(modernOnly) }),
+    /-32022|Unsupported protocol version/,
+  );
+});
