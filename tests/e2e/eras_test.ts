@@ -10,6 +10,7 @@ import {
   type ListenHandle,
   mcpmonCommand,
   MODERN_VERSION,
+  type Msg,
   SUBSCRIPTION_ID_KEY,
   V2_SERVER,
   v2ServerCommand,
@@ -40,7 +41,7 @@ Deno.test("a modern client negotiates 2026-07-28 through mcpmon, and its two lis
     });
     assert.equal(h.era, MODERN_VERSION);
     // The DiscoverResult is the server's own (relayed), with list changes advertised.
-    const discovered = h.client!.getDiscoverResult() as unknown as Record<string, any>;
+    const discovered = h.client!.getDiscoverResult() as unknown as Msg;
     assert.equal(discovered._meta["io.modelcontextprotocol/serverInfo"].name, "v2-fixture");
     assert.equal(discovered.capabilities.tools.listChanged, true);
     assert.ok((await h.toolNames()).includes("hello"));
