@@ -1459,14 +1459,16 @@ export class Router {
    * asked for it, tagged with its id (never untagged).
    */
   #listChanged(method: string) {
-    if (method === LIST_CHANGED.tools) this.#toolsChangedAt = ++this.#seq;
     if (this.session.era !== "modern") {
+      if (method === LIST_CHANGED.tools) this.#toolsChangedAt = ++this.#seq;
       this.#client.write({ jsonrpc: "2.0", method });
       return;
     }
     const list = method.split("/")[1];
     for (const listen of this.session.listens) {
       if (!listensFor(listen, list)) continue;
+      // Told: restart_server waits for the client to re-read (only a listener would).
+      if (method === LIST_CHANGED.tools) this.#toolsChangedAt = ++this.#seq;
       this.#client.write({
         jsonrpc: "2.0",
         method,

@@ -1,0 +1,334 @@
+/**
+ * The MCP 2026-07-28 session in single-server mode, on the fake runtime: the era from the client's
+ * first message, probes passed through, processes opened in the client's era, listens kept across
+ * restarts with their ids substituted in `_meta`.
+ */
+import assert from "node:assert/strict";
+import type { ServerOptions } from "../src/config.ts";
+import { basicServer, type FakeChild, fakeServer, type Msg, startRouter } from "./_fake_runtime.ts";
+
+const MODERN = "2026-07-28";
+const SUB = "io.modelcontextprotocol/subscriptionId";
+const ENVELOPE = {
+  "io.modelcontextprotocol/protocolVersion": MODERN,
+  "io.modelcontextprotocol/clientCapabilities": { elicitation: { form: {} } },
+  "io.modelcontextprotocol/clientInfo": { name: "spec-client", version: "2.0.0" },
+};
+
+/**
+ * A dual-era server as the v2 SDK serves one: `server/discover`, enveloped requests, listens
+ * acknowledged by a notification tagged with the listen's id; `initialize` too.
+ */
+function modernServer(
+  tools: string[] = ["a"],
+  extra?: (child: FakeChild, msg: Msg) => boolean,
+): (child: FakeChild, msg: Msg) => void {
+  const legacy = basicServer(tools);
+  return (child, msg) => {
+    if (extra?.(child, msg)) return;
+    if (msg.method === "initialize") return legacy(child, msg);
+    if (msg.id === undefined || msg.method === undefined) return;
+    const enveloped = msg.params?._meta?.["io.modelcontextprotocol/protocolVersion"] === MODERN;
+    if (!enveloped && child.received.every((m) => m.method !== "initialize")) {
+      return child.send({
+        jsonrpc: "2.0",
+        id: msg.id,
+        error: { code: -32602, message: "Request is missing the required _meta envelope" },
+      });
+    }
+    switch (msg.method) {
+      case "server/discover":
+        return child.reply(msg, {
+          resultType: "complete",
+          supportedVersions: [MODERN],
+          capabilities: { tools: {}, resources: {} },
+          _meta: { "io.modelcontextprotocol/serverInfo": { name: "fake", version: "2" } },
+        });
+      case "subscriptions/listen":
+        return child.send({
+          jsonrpc: "2.0",
+          method: "notifications/subscriptions/acknowledged",
+          params: { notifications: msg.params.notifications, _meta: { [SUB]: msg.id } },
+        });
+      case "tools/list":
+        return child.reply(msg, {
+          resultType: "complete",
+          tools: tools.map((name) => ({ name, inputSchema: { type: "object" } })),
+          ttlMs: 0,
+          cacheScope: "private",
+        });
+      default:
+        return legacy(child, msg);
+    }
+  };
+}
+
+function start(
+  handles: ((c: FakeChild, m: Msg) => void)[],
+  overrides: Partial<ServerOptions> = {},
+) {
+  return startRouter(handles, [fakeServer("fake", overrides)]);
+}
+
+const request = (id: unknown, method: string, params: Msg = {}) => ({
+  jsonrpc: "2.0",
+  id,
+  method,
+  params: { ...params, _meta: { ...ENVELOPE, ...params._meta } },
+});
+const byId = (id: unknown) => (m: Msg) => m.id === id && ("result" in m || "error" in m);
+const tagged = (method: string, id: unknown) => (m: Msg) =>
+  m.method === method && m.params?._meta?.[SUB] === id;
+
+Deno.test("a probe before the era goes to the server as it is; the client's initialize then opens a legacy session on the same process", async () => {
+  const s = start([modernServer()]);
+  s.h.clientSend(request("probe", "server/discover"));
+  const discovered = await s.h.clientWaitFor(byId("probe"));
+  assert.deepEqual(discovered.result.supportedVersions, [MODERN]);
+  assert.equal(discovered.result.capabilities.tools.listChanged, true, "list changes advertised");
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "init",
+    method: "initialize",
+    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "c" } },
+  });
+  const init = await s.h.clientWaitFor(byId("init"));
+  assert.equal(init.result.protocolVersion, "2025-11-25");
+  assert.equal(s.h.children.length, 1, "the same process");
+  assert.deepEqual(s.h.children[0].received.slice(0, 2).map((m) => m.method), [
+    "server/discover",
+    "initialize",
+  ]);
+  await s.close();
+});
+
+Deno.test("the first enveloped request opens the process with server/discover carrying the client's envelope, never initialize; mcpmon's own requests carry it too", async () => {
+  const s = start([modernServer()]);
+  s.h.clientSend(request(1, "tools/list"));
+  const listed = await s.h.clientWaitFor(byId(1));
+  assert.deepEqual(listed.result.tools.map((t: Msg) => t.name), ["a", "restart_server"]);
+  assert.equal(listed.result.resultType, "complete");
+  const child = s.h.children[0];
+  assert.equal(child.received[0].method, "server/discover");
+  assert.deepEqual(child.received[0].params._meta, ENVELOPE);
+  assert.ok(!child.received.some((m) => m.method === "initialize"));
+  for (const m of child.received.filter((m) => m.id !== undefined)) {
+    assert.deepEqual(m.params?._meta, ENVELOPE, `${m.method} carries the envelope`);
+  }
+  await s.close();
+});
+
+Deno.test("a listen's acknowledgment and notifications reach the client tagged with its own id, string or number; the server sees mcpmon's ids", async () => {
+  const s = start([modernServer()]);
+  s.h.clientSend(request("listen:0", "subscriptions/listen", {
+    notifications: { toolsListChanged: true },
+  }));
+  s.h.clientSend(request(7, "subscriptions/listen", {
+    notifications: { resourcesListChanged: true },
+  }));
+  await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "listen:0"));
+  await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", 7));
+  const child = s.h.children[0];
+  const listens = child.received.filter((m) => m.method === "subscriptions/listen");
+  assert.ok(listens.every((m) => typeof m.id === "number"), "mcpmon's own ids on the server");
+  child.send({
+    jsonrpc: "2.0",
+    method: "notifications/tools/list_changed",
+    params: { _meta: { [SUB]: listens[0].id } },
+  });
+  await s.h.clientWaitFor(tagged("notifications/tools/list_changed", "listen:0"));
+  child.send({
+    jsonrpc: "2.0",
+    method: "notifications/resources/updated",
+    params: { uri: "x://1", _meta: { [SUB]: listens[1].id } },
+  });
+  const updated = await s.h.clientWaitFor(tagged("notifications/resources/updated", 7));
+  assert.equal(updated.params.uri, "x://1");
+  await s.close();
+});
+
+Deno.test("on a restart each open listen is re-opened before any queued request, its acknowledgment swallowed, then list_changed goes to the listens that asked for it, tagged", async () => {
+  const s = start([modernServer(["a"]), modernServer(["b"])], { restartTool: false });
+  s.h.clientSend(
+    request("L", "subscriptions/listen", { notifications: { toolsListChanged: true } }),
+  );
+  s.h.clientSend(request("R", "subscriptions/listen", {
+    notifications: { resourcesListChanged: true },
+  }));
+  await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "R"));
+  const restarted = s.router.restart("spec");
+  s.h.clientSend(request(5, "tools/list"));
+  assert.equal((await restarted).ok, true);
+  const listed = await s.h.clientWaitFor(byId(5));
+  assert.deepEqual(listed.result.tools.map((t: Msg) => t.name), ["b"]);
+  await s.h.clientWaitFor(tagged("notifications/tools/list_changed", "L"));
+  await s.h.clientWaitFor(tagged("notifications/resources/list_changed", "R"));
+  const second = s.h.children[1];
+  assert.deepEqual(second.received.map((m) => m.method).slice(0, 4), [
+    "server/discover",
+    "subscriptions/listen",
+    "subscriptions/listen",
+    "tools/list",
+  ]);
+  assert.deepEqual(second.received[1].params.notifications, { toolsListChanged: true });
+  const acks = s.h.clientReceived.filter((m) =>
+    m.method === "notifications/subscriptions/acknowledged"
+  );
+  assert.equal(acks.length, 2, "only the first process's acknowledgments reach the client");
+  assert.ok(
+    !s.h.clientReceived.some((m) => m.method?.endsWith("list_changed") && !m.params?._meta?.[SUB]),
+    "never untagged",
+  );
+  assert.ok(
+    !s.h.clientReceived.some(tagged("notifications/tools/list_changed", "R")),
+    "a listen hears only what it asked for",
+  );
+  // The re-opened listen is mapped: the new process's notifications reach the client's listen.
+  second.send({
+    jsonrpc: "2.0",
+    method: "notifications/tools/list_changed",
+    params: { _meta: { [SUB]: second.received[1].id } },
+  });
+  await s.h.clientWaitFor((m) =>
+    tagged("notifications/tools/list_changed", "L")(m) &&
+    s.h.clientReceived.filter(tagged("notifications/tools/list_changed", "L")).length === 2
+  );
+  await s.close();
+});
+
+Deno.test("an open listen never holds up a drain, and a restart never answers it", async () => {
+  const s = start([modernServer(), modernServer()], { graceMs: 5_000, restartTool: false });
+  s.h.clientSend(
+    request("L", "subscriptions/listen", { notifications: { toolsListChanged: true } }),
+  );
+  await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "L"));
+  const outcome = await s.router.restart("spec");
+  assert.equal(outcome.ok, true);
+  assert.ok(outcome.timings.drainMs < 1_000, `drained in ${outcome.timings.drainMs} ms`);
+  assert.equal(s.router.pendingClientRequests, 0);
+  assert.ok(!s.h.clientReceived.some(byId("L")), "the listen is still open");
+  await s.close();
+});
+
+Deno.test("at mcpmon's shutdown each open listen gets the graceful completion result with the client's id", async () => {
+  const s = start([modernServer()]);
+  s.h.clientSend(request("listen:0", "subscriptions/listen", {
+    notifications: { toolsListChanged: true },
+  }));
+  await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "listen:0"));
+  await s.close();
+  const closed = s.h.clientReceived.find(byId("listen:0"))!;
+  assert.deepEqual(closed.result, { resultType: "complete", _meta: { [SUB]: "listen:0" } });
+});
+
+Deno.test("the client's cancel of a listen reaches the server with mcpmon's id and ends it: a restart does not re-open it", async () => {
+  const s = start([modernServer(), modernServer()], { restartTool: false });
+  s.h.clientSend(
+    request("L", "subscriptions/listen", { notifications: { toolsListChanged: true } }),
+  );
+  await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "L"));
+  const first = s.h.children[0];
+  const serverId = first.received.find((m) => m.method === "subscriptions/listen")!.id;
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    method: "notifications/cancelled",
+    params: { requestId: "L", _meta: ENVELOPE },
+  });
+  await first.waitFor((m) => m.method === "notifications/cancelled");
+  assert.equal(
+    first.received.find((m) => m.method === "notifications/cancelled")!.params.requestId,
+    serverId,
+  );
+  assert.equal((await s.router.restart("spec")).ok, true);
+  assert.ok(!s.h.children[1].received.some((m) => m.method === "subscriptions/listen"));
+  await s.close();
+  assert.ok(!s.h.clientReceived.some(byId("L")), "a cancelled listen is owed nothing");
+});
+
+Deno.test("a server that ends a listen itself: its result reaches the client with the client's id in id and _meta", async () => {
+  const s = start([modernServer()]);
+  s.h.clientSend(
+    request("L", "subscriptions/listen", { notifications: { toolsListChanged: true } }),
+  );
+  await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "L"));
+  const child = s.h.children[0];
+  const serverId = child.received.find((m) => m.method === "subscriptions/listen")!.id;
+  child.send({
+    jsonrpc: "2.0",
+    id: serverId,
+    result: { resultType: "complete", _meta: { [SUB]: serverId } },
+  });
+  const closed = await s.h.clientWaitFor(byId("L"));
+  assert.equal(closed.result._meta[SUB], "L");
+  await s.close();
+});
+
+Deno.test("an era change after an edit (the new process no longer answers server/discover) is an error that says so and to reconnect, never a hang", async () => {
+  const legacyOnly = basicServer(["a"], (child, msg) => {
+    if (msg.method !== "server/discover") return false;
+    child.send({
+      jsonrpc: "2.0",
+      id: msg.id,
+      error: { code: -32601, message: "Method not found" },
+    });
+    return true;
+  });
+  const s = start([modernServer(), legacyOnly], { restartTool: false });
+  s.h.clientSend(request(1, "tools/list"));
+  await s.h.clientWaitFor(byId(1));
+  const outcome = await s.router.restart("spec");
+  assert.equal(outcome.ok, false);
+  assert.match(outcome.error!, /does not speak MCP 2026-07-28/);
+  assert.match(outcome.error!, /reconnect the client/);
+  s.h.clientSend(request(2, "tools/list"));
+  const refused = await s.h.clientWaitFor(byId(2));
+  assert.match(refused.error.message, /reconnect the client/);
+  await s.close();
+});
+
+Deno.test("a legacy client whose server refuses its version at initialize gets the server's own -32022, as it would directly", async () => {
+  const modernOnly = basicServer(["a"], (child, msg) => {
+    if (msg.method !== "initialize") return false;
+    child.send({
+      jsonrpc: "2.0",
+      id: msg.id,
+      error: {
+        code: -32022,
+        message: "Unsupported protocol version: 2025-11-25",
+        data: { supported: [MODERN], requested: "2025-11-25" },
+      },
+    });
+    return true;
+  });
+  const s = start([modernOnly]);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "init",
+    method: "initialize",
+    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "c" } },
+  });
+  const refused = await s.h.clientWaitFor(byId("init"));
+  assert.equal(refused.error.code, -32022);
+  assert.deepEqual(refused.error.data.supported, [MODERN]);
+  await s.close();
+});
+
+Deno.test("mcpmon's own results in a modern session say resultType complete (restart_server)", async () => {
+  const s = start([modernServer(), modernServer()]);
+  s.h.clientSend(request(1, "tools/list"));
+  await s.h.clientWaitFor(byId(1));
+  s.h.clientSend(request(2, "tools/call", { name: "restart_server", arguments: {} }));
+  const result = await s.h.clientWaitFor(byId(2));
+  assert.equal(result.result.resultType, "complete");
+  assert.match(result.result.content[0].text, /restarted/i);
+  await s.close();
+});
+
+Deno.test("a request before the era that is neither initialize, an enveloped request nor a probe is refused with what to send", async () => {
+  const s = start([modernServer()]);
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+  const refused = await s.h.clientWaitFor(byId(1));
+  assert.equal(refused.error.code, -32600);
+  assert.match(refused.error.message, /initialize first.*_meta envelope/);
+  await s.close();
+});
