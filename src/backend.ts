@@ -18,7 +18,7 @@ import {
   type Runtime,
   systemClock,
 } from "./runtime/mod.ts";
-import { type Era, PROTOCOL_VERSION_KEY, type Session } from "./session.ts";
+import { type Era, PROTOCOL_VERSION_KEY, type ReplayStep, type Session } from "./session.ts";
 import { Throttle } from "./throttle.ts";
 
 /** What a restart came to. */
@@ -102,6 +102,8 @@ export class Backend {
   readonly #log: Logger;
   readonly #hooks: BackendHooks;
   readonly #labelled: boolean;
+  /** Gateway: a server that refuses the client's era is opened in the other one. */
+  readonly #bridgeEras: boolean;
   readonly #stopping = new AbortController();
   readonly #clock: Clock;
   readonly #throttle: Throttle;
@@ -121,9 +123,10 @@ export class Backend {
     session: Session,
     log: Logger,
     hooks: BackendHooks,
-    display: { labelled?: boolean } = {},
+    display: { labelled?: boolean; bridgeEras?: boolean } = {},
   ) {
     this.#labelled = display.labelled ?? false;
+    this.#bridgeEras = display.bridgeEras ?? false;
     this.name = options.name;
     this.options = options;
     this.#runtime = runtime;
@@ -416,7 +419,7 @@ export class Backend {
     gen.ended.then((status) => this.#onEnded(gen, status));
 
     const race = new AbortController();
-    const era = await Promise.race([
+    let era = await Promise.race([
       this.#session.eraDecided(),
       gen.ended.then(() => undefined),
       this.#whenStopped(race.signal),
@@ -430,17 +433,23 @@ export class Backend {
     }
     // Opened in the client's era: the first message pins a dual-era server's. A modern
     // process is opened with `server/discover` (carrying the client's envelope), which
-    // also tells whether it still speaks the client's version.
-    gen.era = era;
-    gen.envelope = () => this.#session.envelope;
-    const opening = era === "modern" ? "server/discover" : "initialize";
-    const timeout = new AbortController();
-    const response = await Promise.race([
-      gen.call(opening, era === "modern" ? {} : this.#session.initializeParams),
-      delay(this.options.initTimeoutMs, timeout.signal, this.#clock).then(() => undefined),
-      this.#whenStopped(timeout.signal),
-    ]);
-    timeout.abort();
+    // also tells whether it still speaks the client's version. Through the gateway a
+    // server that refuses the client's era is opened in the other one.
+    gen.envelope = () => this.#session.envelopeForServer();
+    let opened = await this.#open(gen, era);
+    if (
+      this.#bridgeEras && opened.response &&
+      (opened.response.error?.code !== ErrorCode.ServerUnavailable) &&
+      (opened.response.error || this.#eraRefusal(era, opened.response.result))
+    ) {
+      const other = era === "modern" ? "legacy" : "modern";
+      this.#log.debug(
+        `does not speak the client's era; opening it in the ${other} one`,
+        this.#ctx(gen.pid),
+      );
+      opened = await this.#open(gen, other);
+    }
+    const { response, opening } = opened;
     if (this.#stopping.signal.aborted) return undefined;
     if (response === undefined) {
       const tail = gen.stderr.lines();
@@ -454,6 +463,7 @@ export class Backend {
       await this.#stopGeneration(gen, `stopped: it did not answer ${opening} in time`);
       return undefined;
     }
+    era = gen.era!;
     const refusal = response.error ? undefined : this.#eraRefusal(era, response.result);
     if (response.error || refusal) {
       const cause = response.error?.code === ErrorCode.ServerUnavailable
@@ -471,7 +481,13 @@ export class Backend {
     this.#initializedAt = performance.now();
     const replies: Promise<JsonRpcMessage>[] = [];
     const owns = this.#hooks.ownsResource;
-    for (const step of this.#session.replay(owns && ((uri) => owns(this, uri)))) {
+    // A legacy process of a modern client (gateway) has no replay but the handshake's end.
+    const steps = era === "modern"
+      ? []
+      : this.#session.era === "modern"
+      ? [{ method: "notifications/initialized", notification: true }]
+      : this.#session.replay(owns && ((uri) => owns(this, uri)));
+    for (const step of steps as ReplayStep[]) {
       if (step.notification) {
         gen.send(
           step.params ? { jsonrpc: "2.0", method: step.method, params: step.params } : {
@@ -565,6 +581,23 @@ export class Backend {
     }, wait);
   }
 
+  /** Opens a process in `era`: `initialize` (legacy) or `server/discover` (modern), bounded by the init timeout. */
+  async #open(
+    gen: Generation,
+    era: Era,
+  ): Promise<{ response: JsonRpcMessage | undefined; opening: string }> {
+    gen.era = era;
+    const opening = era === "modern" ? "server/discover" : "initialize";
+    const timeout = new AbortController();
+    const response = await Promise.race([
+      gen.call(opening, era === "modern" ? {} : this.#session.initializeParamsForServer()),
+      delay(this.options.initTimeoutMs, timeout.signal, this.#clock).then(() => undefined),
+      this.#whenStopped(timeout.signal),
+    ]);
+    timeout.abort();
+    return { response, opening };
+  }
+
   /**
    * Why an opening error ends the session's hope of this process: the server
    * no longer speaks the client's era (the developer changed SDK or its
@@ -589,7 +622,7 @@ export class Backend {
   #eraRefusal(era: Era, result: unknown): string | undefined {
     if (era !== "modern") return undefined;
     const versions = (result as { supportedVersions?: unknown } | undefined)?.supportedVersions;
-    const version = this.#clientVersion();
+    const version = String(this.#session.envelopeForServer()?.[PROTOCOL_VERSION_KEY]);
     if (!Array.isArray(versions) || versions.includes(version)) return undefined;
     return `server "${this.name}" no longer supports MCP ${version}, the client's version ` +
       `(it supports ${versions.join(", ") || "none"}); reconnect the client so it negotiates again`;

@@ -672,6 +672,7 @@ export class Router {
     };
     slot.backend = new Backend(this.#runtime, server, this.session, this.#log, hooks, {
       labelled: !!this.#gateway,
+      bridgeEras: !!this.#gateway,
     });
   }
 
@@ -690,6 +691,11 @@ export class Router {
       if (envelopeVersion(c.message) !== undefined) {
         // MCP 2026-07-28: the first enveloped request opens a modern session.
         this.session.observe(c.message);
+        if (this.#gateway) {
+          // As at a legacy client's initialize: the first lists wait for every backend.
+          this.#initializeAnswered = true;
+          this.#awaitBackends();
+        }
       } else {
         // Before initialize only pings are allowed (MCP 2025); anything else would
         // wait for a server that cannot start without the client's params.
@@ -737,8 +743,10 @@ export class Router {
     let wait: Promise<void> | undefined;
     for (const slot of this.#slots.values()) {
       const gen = slot.backend.current;
-      if (slot.backend.state === "ready" && gen) gen.send(line);
-      else if (c.method !== "notifications/initialized" && slot.backend.state !== "failed") {
+      if (slot.backend.state === "ready" && gen) {
+        // The 2025 handshake's end means nothing to a 2026-07-28 process.
+        if (!(gen.era === "modern" && c.method === "notifications/initialized")) gen.send(line);
+      } else if (c.method !== "notifications/initialized" && slot.backend.state !== "failed") {
         wait = slot.enqueue({ message: c, line }) ?? wait;
       }
     }
@@ -872,6 +880,37 @@ export class Router {
     this.#answer(response);
   }
 
+  /**
+   * Gateway: a modern backend tells its list changes only on a listen, so
+   * mcpmon opens one of its own on each of its processes; what it hears there
+   * is handled like a legacy backend's `list_changed`.
+   */
+  #listenToBackend(gen: Generation) {
+    gen.request("subscriptions/listen", {
+      jsonrpc: "2.0",
+      method: "subscriptions/listen",
+      params: {
+        notifications: {
+          toolsListChanged: true,
+          promptsListChanged: true,
+          resourcesListChanged: true,
+        },
+        _meta: { ...gen.envelope() },
+      },
+    }, {
+      listen: true,
+      onResponse: (response) => {
+        if (gen.state === "ready") {
+          this.#log.debug(
+            `the server closed mcpmon's listen: ${
+              JSON.stringify(response.error ?? response.result)
+            }`,
+          );
+        }
+      },
+    });
+  }
+
   /** Single mode, modern: opens each of the client's listens on a new process. */
   #reopenListens(gen: Generation) {
     for (const route of [...this.#listens.values()]) {
@@ -963,6 +1002,12 @@ export class Router {
     if (c.method === "subscriptions/listen" && gen.era === "modern" && !this.#gateway) {
       return this.#openListen(gen, c, line, false);
     }
+    if (gen.era === "modern" && envelopeVersion(c.message) === undefined) {
+      // A legacy client's request to a modern process (gateway): it needs an envelope.
+      const params = (c.message.params ?? {}) as Item;
+      c.message.params = { ...params, _meta: { ...metaOf(params), ...gen.envelope() } };
+      line = JSON.stringify(c.message);
+    }
     const clientId = c.id;
     const addsRestartTool = !this.#gateway && c.method === "tools/list" &&
       (this.#restartTool !== undefined || this.#callThrough);
@@ -971,7 +1016,9 @@ export class Router {
       onResponse: (response, text) => {
         this.#inFlight.delete(clientId);
         // Untouched responses keep the server's text, with only the id swapped.
-        const spliced = text !== undefined && !addsRestartTool && !transform &&
+        // A legacy process's result to a modern client (gateway) gains its resultType in #answer.
+        const bridged = this.session.era === "modern" && gen.era === "legacy";
+        const spliced = text !== undefined && !addsRestartTool && !transform && !bridged &&
             !this.#rawIds.has(clientId)
           ? replaceId(text, id, clientId)
           : undefined;
@@ -1213,12 +1260,16 @@ export class Router {
       case "ping":
         this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
         return undefined;
+      case "subscriptions/listen":
+        return this.#gatewayListen(c);
       case "logging/setLevel":
         // Every backend gets the level; those not serving now get it replayed.
         this.session.observe(c.message);
         for (const slot of this.#slots.values()) {
           const gen = slot.backend.current;
-          if (slot.backend.state === "ready" && gen) gen.call("logging/setLevel", params);
+          if (slot.backend.state === "ready" && gen && gen.era === "legacy") {
+            gen.call("logging/setLevel", params);
+          }
         }
         this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
         return undefined;
@@ -1289,6 +1340,30 @@ export class Router {
     }
   }
 
+  /**
+   * Gateway, a modern client's `subscriptions/listen`: mcpmon holds it (no
+   * response until the client cancels it or mcpmon stops) and acknowledges
+   * the list changes it serves; each merged list's change then reaches the
+   * listens that asked for it, tagged with their ids.
+   */
+  #gatewayListen(c: ClientRequest): undefined {
+    if (this.session.era !== "modern") {
+      return this.#reject(c, ErrorCode.MethodNotFound, "Method not found: subscriptions/listen");
+    }
+    this.session.observe(c.message);
+    const asked = ((c.message.params as Item | undefined)?.notifications ?? {}) as Item;
+    const honored: Item = {};
+    for (const key of ["toolsListChanged", "promptsListChanged", "resourcesListChanged"]) {
+      if (asked[key] === true) honored[key] = true;
+    }
+    this.#client.write({
+      jsonrpc: "2.0",
+      method: "notifications/subscriptions/acknowledged",
+      params: { notifications: honored, _meta: { [SUBSCRIPTION_ID_KEY]: c.id } },
+    });
+    return undefined;
+  }
+
   /** Where a resource URI goes: by table, else the one backend with templates. */
   #resourceTarget(uri: string): { source: Slot; uri: string } | undefined {
     const target = this.#catalog.resourceTarget(uri);
@@ -1314,6 +1389,10 @@ export class Router {
     if (!one) return this.#reject(c, ErrorCode.InvalidParams, "Invalid cursor");
     const result: Item = { [kind]: one.items };
     if (one.nextCursor !== undefined) result.nextCursor = one.nextCursor;
+    if (this.session.era === "modern") {
+      // Any restart may change a list (and mcpmon then says so): not to be cached.
+      Object.assign(result, { resultType: "complete", ttlMs: 0, cacheScope: "private" });
+    }
     this.#answer({ jsonrpc: "2.0", id: c.id, result });
     if (kind === "tools") this.#answeredToolsList(c);
     return undefined;
@@ -1433,6 +1512,15 @@ export class Router {
       this.#client.write({ ...c.message, params: { ...params, requestId: id } });
       return;
     }
+    if (
+      this.#gateway && gen.era === "modern" && metaOf(params)?.[SUBSCRIPTION_ID_KEY] !== undefined
+    ) {
+      // On mcpmon's own listen: its acknowledgment is mcpmon's; list changes are handled below.
+      if (!c.method.endsWith("/list_changed")) {
+        this.#log.debug(`${c.method} on mcpmon's listen; not forwarded`, { server: slot.name });
+        return;
+      }
+    }
     if (this.#gateway) {
       const changed = (Object.keys(LIST_CHANGED) as ListKind[]).filter((k) =>
         LIST_CHANGED[k] === c.method
@@ -1516,6 +1604,7 @@ export class Router {
     if (!this.#gateway && gen.era === "modern") return this.#onModernReady(slot, gen);
     slot.listsRead = this.#readLists(slot, gen);
     if (this.#gateway) {
+      if (gen.era === "modern") this.#listenToBackend(gen);
       this.#flushQueue(slot, gen);
       slot.reading = true;
       slot.listsRead = slot.listsRead.then(() => this.#updateViews()).finally(() => {

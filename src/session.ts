@@ -29,6 +29,9 @@ export const SUBSCRIPTION_ID_KEY = "io.modelcontextprotocol/subscriptionId";
 /** The stateless revision mcpmon serves, and the one it opens backends in. */
 export const MODERN_VERSION = "2026-07-28";
 
+/** The last revision of the 2025 era (`initialize`), offered to legacy servers for a modern client. */
+export const LATEST_LEGACY_VERSION = "2025-11-25";
+
 /** A protocol era: the 2025 revisions (`initialize`) or 2026-07-28 (stateless). */
 export type Era = "legacy" | "modern";
 
@@ -139,6 +142,38 @@ export class Session {
    */
   get envelope(): Envelope | undefined {
     return this.#envelope;
+  }
+
+  /**
+   * The envelope for a modern server process: the client's own (modern), or
+   * one made from its `initialize` params (a legacy client, through the
+   * gateway, to a server that speaks only 2026-07-28).
+   */
+  envelopeForServer(): Envelope | undefined {
+    if (this.#envelope) return this.#envelope;
+    const params = this.#initializeParams;
+    if (!params) return undefined;
+    return {
+      [PROTOCOL_VERSION_KEY]: MODERN_VERSION,
+      [CLIENT_CAPABILITIES_KEY]: params.capabilities ?? {},
+      ...(params.clientInfo !== undefined ? { [CLIENT_INFO_KEY]: params.clientInfo } : {}),
+    };
+  }
+
+  /**
+   * The `initialize` params for a legacy server process: the client's own
+   * (legacy), or ones made from its envelope (a modern client, through the
+   * gateway, to a server that speaks only the 2025 era).
+   */
+  initializeParamsForServer(): Record<string, unknown> | undefined {
+    if (this.#initializeParams) return this.#initializeParams;
+    const envelope = this.#envelope;
+    if (!envelope) return undefined;
+    return {
+      protocolVersion: LATEST_LEGACY_VERSION,
+      capabilities: envelope[CLIENT_CAPABILITIES_KEY] ?? {},
+      clientInfo: envelope[CLIENT_INFO_KEY] ?? { name: "mcpmon", version: "0" },
+    };
   }
 
   /** The client's open listens (modern), in the order it opened them. */

@@ -15,7 +15,8 @@ import {
   V2_SERVER,
   v2ServerCommand,
 } from "./_v2.ts";
-import { FIXTURES_DIR } from "./_harness.ts";
+import { defaultLauncher, FIXTURES_DIR, TEST_CWD, TEST_STATE_HOME } from "./_harness.ts";
+import { WELL_BEHAVED } from "../../testing/fixtures.ts";
 
 /** A copy of the v2 fixture whose `v2_tools.mjs` a test may edit; removed by `cleanup`. */
 async function editableV2Server(): Promise<{ dir: string; script: string; tools: string }> {
@@ -112,4 +113,72 @@ Deno.test("through mcpmon each client gets the era it gets directly: auto × mod
     connectClient({ mode: "v1", ...mcpmonCommand(modernOnly) }),
     /-32022|Unsupported protocol version/,
   );
+});
+
+Deno.test("the gateway serves both eras over backends of both eras: a modern client (listen tagged on reload) and a v1 client see the same merged tools", async () => {
+  const server = await editableV2Server();
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-gw-" });
+  try {
+    const [node, script] = await v2ServerCommand({ script: server.script });
+    const config = join(dir, ".mcpmon.yaml");
+    await Deno.writeTextFile(
+      config,
+      [
+        "servers:",
+        "  dual:",
+        `    command: ${node}`,
+        `    args: ${JSON.stringify([script, "--name=dual"])}`,
+        `    watch: ${JSON.stringify(server.tools)}`,
+        "    debounce: 30",
+        "    minInterval: 0",
+        "  modern:",
+        `    command: ${node}`,
+        `    args: ${JSON.stringify([V2_SERVER, "--modern-only", "--name=modern"])}`,
+        "    watch: []",
+        "  legacy:",
+        `    command: ${node}`,
+        `    args: ${JSON.stringify([WELL_BEHAVED, "--name=legacy"])}`,
+        "    watch: []",
+        "",
+      ].join("\n"),
+    );
+    const gateway = {
+      command: [...defaultLauncher(), "--config", config],
+      env: { XDG_STATE_HOME: TEST_STATE_HOME },
+      cwd: TEST_CWD,
+    };
+    const expected = ["dual__hello", "modern__hello", "legacy__echo"];
+    {
+      await using h = await connectClient({ mode: "modern", ...gateway });
+      assert.equal(h.era, MODERN_VERSION);
+      const names = await h.toolNames();
+      for (const name of expected) assert.ok(names.includes(name), `${name} in ${names}`);
+      assert.equal(await h.callText("modern__era"), `modern ${MODERN_VERSION}`);
+      assert.equal(await h.callText("legacy__echo", { text: "hi" }), "hi");
+      const listen = await h.listen({ toolsListChanged: true });
+      const before = h.notifications().length;
+      await Deno.writeTextFile(
+        server.tools,
+        `export default [{ name: "goodbye", description: "Says goodbye.", text: "bye" }];\n`,
+      );
+      await h.waitForNotification("notifications/tools/list_changed", {
+        after: before,
+        subscriptionId: listen.id,
+      });
+      assert.ok((await h.toolNames()).includes("dual__goodbye"));
+      await listen.close();
+    }
+    {
+      await using h = await connectClient({ mode: "v1", ...gateway });
+      assert.equal(h.era, "2025-11-25");
+      const names = await h.toolNames();
+      for (const name of ["dual__goodbye", "modern__hello", "legacy__echo"]) {
+        assert.ok(names.includes(name), `${name} in ${names}`);
+      }
+      assert.equal(await h.callText("modern__era"), `modern ${MODERN_VERSION}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(server.dir, { recursive: true });
+  }
 });
