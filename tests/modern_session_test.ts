@@ -332,3 +332,150 @@ Deno.test("a request before the era that is neither initialize, an enveloped req
   assert.match(refused.error.message, /initialize first.*_meta envelope/);
   await s.close();
 });
+
+// ── gateway ────────────────────────────────────────────────────────────────
+
+function startGateway(handles: Record<string, (c: FakeChild, m: Msg) => void>) {
+  return startRouter(
+    handles,
+    Object.keys(handles).map((name) => fakeServer(name, { restartTool: false })),
+    { gateway: { separator: "__", nameBudget: 64 } },
+  );
+}
+
+/** A server that speaks only 2026-07-28: `initialize` gets -32022. */
+function modernOnlyServer(tools: string[]) {
+  return modernServer(tools, (child, msg) => {
+    if (msg.method !== "initialize") return false;
+    child.send({
+      jsonrpc: "2.0",
+      id: msg.id,
+      error: { code: -32022, message: "Unsupported protocol version: 2025-11-25" },
+    });
+    return true;
+  });
+}
+
+/** A server that speaks only the 2025 era: `server/discover` is an unknown method. */
+function legacyOnlyServer(tools: string[]) {
+  return basicServer(tools, (child, msg) => {
+    if (msg.method !== "server/discover") return false;
+    child.send({
+      jsonrpc: "2.0",
+      id: msg.id,
+      error: { code: -32601, message: "Method not found" },
+    });
+    return true;
+  });
+}
+
+Deno.test("gateway: answers server/discover itself with the version it serves, merged capabilities and its identity", async () => {
+  const s = startGateway({ alpha: legacyOnlyServer(["a"]) });
+  s.h.clientSend(request("d", "server/discover"));
+  const discovered = await s.h.clientWaitFor(byId("d"));
+  assert.deepEqual(discovered.result.supportedVersions, [MODERN]);
+  assert.equal(discovered.result.capabilities.tools.listChanged, true);
+  assert.equal(discovered.result._meta["io.modelcontextprotocol/serverInfo"].name, "mcpmon");
+  assert.equal(discovered.result.resultType, "complete");
+  await s.close();
+});
+
+Deno.test("gateway: a modern client's requests reach a legacy backend (opened with initialize made from the envelope, then initialized) and its results gain resultType", async () => {
+  const s = startGateway({ alpha: legacyOnlyServer(["a"]) });
+  s.h.clientSend(request(1, "tools/list"));
+  const listed = await s.h.clientWaitFor(byId(1));
+  assert.ok(listed.result.tools.some((t: Msg) => t.name === "alpha__a"));
+  assert.equal(listed.result.ttlMs, 0);
+  assert.equal(listed.result.cacheScope, "private");
+  s.h.clientSend(request(2, "tools/call", { name: "alpha__a" }));
+  const called = await s.h.clientWaitFor(byId(2));
+  assert.equal(called.result.resultType, "complete");
+  const child = s.h.children[0];
+  assert.deepEqual(child.received.slice(0, 3).map((m) => m.method), [
+    "server/discover",
+    "initialize",
+    "notifications/initialized",
+  ]);
+  assert.deepEqual(
+    child.received[1].params.capabilities,
+    ENVELOPE["io.modelcontextprotocol/clientCapabilities"],
+  );
+  assert.deepEqual(
+    child.received[1].params.clientInfo,
+    ENVELOPE["io.modelcontextprotocol/clientInfo"],
+  );
+  await s.close();
+});
+
+Deno.test("gateway: a legacy client's requests reach a modern-only backend (opened with server/discover after -32022) with an envelope made from its initialize params", async () => {
+  const s = startGateway({ beta: modernOnlyServer(["b"]) });
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "init",
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-11-25",
+      capabilities: { roots: {} },
+      clientInfo: { name: "v1" },
+    },
+  });
+  await s.h.clientWaitFor(byId("init"));
+  s.h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "beta__b" } });
+  const called = await s.h.clientWaitFor(byId(1));
+  assert.match(called.result.content[0].text, /^b@/);
+  const child = s.h.children[0];
+  assert.deepEqual(child.received.slice(0, 2).map((m) => m.method), [
+    "initialize",
+    "server/discover",
+  ]);
+  const call = child.received.find((m) => m.method === "tools/call")!;
+  assert.equal(call.params._meta["io.modelcontextprotocol/protocolVersion"], MODERN);
+  assert.deepEqual(call.params._meta["io.modelcontextprotocol/clientCapabilities"], { roots: {} });
+  assert.ok(!child.received.some((m) => m.method === "notifications/initialized"));
+  await s.close();
+});
+
+Deno.test("gateway: a modern client's listen is held and acknowledged by mcpmon; a modern backend's list change (on mcpmon's own listen) reaches it tagged, a legacy one's too", async () => {
+  let lists = 0;
+  const beta = modernOnlyServer(["b"]);
+  const s = startGateway({
+    alpha: legacyOnlyServer(["a"]),
+    beta: (child, msg) => {
+      if (msg.method === "tools/list") {
+        lists++;
+        return child.reply(msg, {
+          resultType: "complete",
+          tools: (lists > 1 ? ["b", "b2"] : ["b"]).map((name) => ({ name, inputSchema: {} })),
+        });
+      }
+      beta(child, msg);
+    },
+  });
+  s.h.clientSend(
+    request("L", "subscriptions/listen", { notifications: { toolsListChanged: true } }),
+  );
+  const ack = await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "L"));
+  assert.deepEqual(ack.params.notifications, { toolsListChanged: true });
+  s.h.clientSend(request(1, "tools/list"));
+  await s.h.clientWaitFor(byId(1));
+  const betaChild = s.h.children.find((c) => c.options.command === "beta")!;
+  const own = await betaChild.waitFor((m) => m.method === "subscriptions/listen");
+  betaChild.send({
+    jsonrpc: "2.0",
+    method: "notifications/tools/list_changed",
+    params: { _meta: { [SUB]: own.id } },
+  });
+  await s.h.clientWaitFor(tagged("notifications/tools/list_changed", "L"));
+  s.h.clientSend(request(2, "tools/list"));
+  const listed = await s.h.clientWaitFor(byId(2));
+  assert.ok(listed.result.tools.some((t: Msg) => t.name === "beta__b2"));
+  assert.equal(
+    s.h.clientReceived.filter((m) => m.method === "notifications/subscriptions/acknowledged")
+      .length,
+    1,
+    "the backend's acknowledgment of mcpmon's listen is mcpmon's",
+  );
+  await s.close();
+  assert.deepEqual(s.h.clientReceived.find(byId("L"))!.result._meta, { [SUB]: "L" });
+});
