@@ -54,7 +54,7 @@ function helpRows(rows: [flags: string, description: string][], width = 26): str
  */
 export const HELP: string =
   `mcpmon - hot reload for MCP servers: restarts your server when its files
-change; the MCP client stays connected and is told to refresh its tools.
+change; the MCP client stays connected (MCP 2025 and 2026-07-28 alike).
 
 Usage:
   ${SYNOPSIS}
@@ -89,7 +89,10 @@ ${
         `Least time between restarts (default: ${DEFAULT_MIN_RESTART_INTERVAL_MS})`,
       ],
       ["    --grace <ms>", `To finish requests; SIGTERM to SIGKILL (default: ${DEFAULT_GRACE_MS})`],
-      ["    --init-timeout <ms>", `To answer initialize (default: ${DEFAULT_INIT_TIMEOUT_MS})`],
+      [
+        "    --init-timeout <ms>",
+        `To answer initialize/discover (default: ${DEFAULT_INIT_TIMEOUT_MS})`,
+      ],
       ["    --no-restart-tool", "Do not offer the client the restart_server tool"],
       ["    --keep-pycache", "Keep the cached bytecode of changed .py files"],
       ["    --max-message <n>", "Longest JSON-RPC message, e.g. 256M (default: 128M)"],
