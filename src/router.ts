@@ -68,36 +68,16 @@ import {
   SUBSCRIPTION_ID_KEY,
 } from "./session.ts";
 import { Backend, type BackendHooks, type RestartOutcome } from "./backend.ts";
+import {
+  CAPABILITY,
+  type ClientMessage,
+  type ClientRequest,
+  LIST_CHANGED,
+  LIST_METHODS,
+  Slot,
+} from "./slot.ts";
 import type { Generation, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
-
-/** By own entry only (a Map): a method named `toString` or `constructor` is no list. */
-const LIST_METHODS: ReadonlyMap<string, ListKind> = new Map([
-  ["tools/list", "tools"],
-  ["prompts/list", "prompts"],
-  ["resources/list", "resources"],
-  ["resources/templates/list", "resourceTemplates"],
-]);
-/** The capability that declares each list. */
-const CAPABILITY: Record<ListKind, string> = {
-  tools: "tools",
-  prompts: "prompts",
-  resources: "resources",
-  resourceTemplates: "resources",
-};
-/** The notification that tells the client a list changed. */
-const LIST_CHANGED: Record<ListKind, string> = {
-  tools: "notifications/tools/list_changed",
-  prompts: "notifications/prompts/list_changed",
-  resources: "notifications/resources/list_changed",
-  resourceTemplates: "notifications/resources/list_changed",
-};
-/**
- * How much client text (characters) may wait for one backend before mcpmon
- * stops reading the client until the backend takes it: 16 Mi, room for any
- * burst a client makes while a server starts, and for a 64 MB message.
- */
-const QUEUE_HIGH_WATER_MARK = 16 * 1024 * 1024;
 
 /**
  * How long `restart_server` waits, at most, for the client to re-read the
@@ -105,9 +85,6 @@ const QUEUE_HIGH_WATER_MARK = 16 * 1024 * 1024;
  * ~15 ms), so the model's next request can name the new tools.
  */
 export const RELIST_WAIT_MS = 1000;
-
-type ClientMessage = Extract<ReturnType<typeof classify>, { type: "request" | "notification" }>;
-type ClientRequest = Extract<ClientMessage, { type: "request" }>;
 
 /** Gateway naming options. */
 export interface GatewayOptions {
@@ -134,71 +111,16 @@ interface ListenRoute {
   swallowAck: boolean;
 }
 
-/** A client message waiting for its backend, with what to do to its response. */
-interface Queued {
-  message: ClientMessage;
-  line: string;
-  transform?: (response: JsonRpcMessage) => void;
-}
-
-/** One backend and what the router keeps for it. */
-class Slot {
-  /** Client messages waiting for this backend to be ready, in arrival order. */
-  queue: Queued[] = [];
-  /** Their size (characters of their text). */
-  #queued = 0;
-  /** Readers of the client waiting for the queue to shrink (backpressure). */
-  #space: (() => void)[] = [];
-  /** The backend's own lists (gateway; tools also in single mode, for the restart tool). */
-  lists: Partial<Record<ListKind, Item[]>> = {};
-  /** Settles when the lists of the current generation have been read. */
-  listsRead: Promise<void> = Promise.resolve();
-  /** Resource URIs renamed because another backend has the same: original → exposed. */
-  renamedUris = new Map<string, string>();
-  /** Gateway: true from a generation's ready until its lists are read and merged. */
-  reading = false;
-  /** Gateway: called at the backend's next "listed" (ready, lists merged) or "failed". */
-  waiters: (() => void)[] = [];
-  /** The backend (set right after the slot is made: its hooks need the slot). */
-  backend!: Backend;
-  get name(): string {
-    return this.backend.name;
-  }
-  /** Whether the backend is on its way to serving (its names may not be listed yet). */
-  get coming(): boolean {
-    const state = this.backend.state;
-    return state === "starting" || state === "restarting" || this.reading;
-  }
-  /**
-   * Queues a client message. Past {@linkcode QUEUE_HIGH_WATER_MARK} characters
-   * queued, returns a promise that settles once the queue is taken: the client's
-   * reader waits for it, so a client cannot pile up messages without bound
-   * while the server starts.
-   */
-  enqueue(queued: Queued): Promise<void> | undefined {
-    this.queue.push(queued);
-    this.#queued += queued.line.length || 256;
-    if (this.#queued <= QUEUE_HIGH_WATER_MARK) return undefined;
-    return new Promise((resolve) => this.#space.push(resolve));
-  }
-
-  /** Takes every queued message (to deliver or refuse them) and wakes the waiting reader. */
-  takeQueue(): Queued[] {
-    const queue = this.queue;
-    this.queue = [];
-    this.#queued = 0;
-    const waiting = this.#space;
-    this.#space = [];
-    for (const wake of waiting) wake();
-    return queue;
-  }
-
-  /** Wakes whatever waits for this backend's next "listed" or "failed". */
-  settle(): void {
-    const waiting = this.waiters;
-    this.waiters = [];
-    for (const wake of waiting) wake();
-  }
+/**
+ * A client's `subscriptions/listen` as delivered to one process: the id mcpmon
+ * gave it there. A listen re-opened on a new process swallows that process's
+ * acknowledgment (the client had its own long ago).
+ */
+interface ListenRoute {
+  clientId: JsonRpcId;
+  gen: Generation;
+  id: number;
+  swallowAck: boolean;
 }
 
 /** The MCP revision whose JSON-RPC allows batches. */
