@@ -4,12 +4,22 @@
  * restart number, time taken, tools added, removed, changed), the gateway's
  * `server_status`, and the opt-in call-through tools (`--call-through`),
  * `mcpmon_list_tools` and `mcpmon_call_tool`, for clients that never refresh
- * their tool list.
+ * their tool list; and {@linkcode InjectedTools}, which answers their calls.
  *
  * @module
  */
 import type { RestartOutcome } from "./backend.ts";
+import type { Item } from "./catalog.ts";
+import type { Mode, RouterCore } from "./mode.ts";
 import { shortHash } from "./names.ts";
+import type { ClientMessage, ClientRequest, Slot } from "./slot.ts";
+
+/**
+ * How long `restart_server` waits, at most, for the client to re-read the
+ * tools after `list_changed` before it answers (Claude Code re-lists within
+ * ~15 ms), so the model's next request can name the new tools.
+ */
+export const RELIST_WAIT_MS = 1000;
 
 /** The injected tool's preferred name. */
 export const RESTART_TOOL = "restart_server";
@@ -279,4 +289,272 @@ export function statusText(backends: readonly BackendStatus[]): string {
     if (b.lastError) lines.push(`  last error: ${b.lastError.split("\n").join("\n  ")}`);
     return lines.join("\n");
   }).join("\n");
+}
+
+/**
+ * What the injected tools need of the router: its state, its replies and its
+ * routes (the {@linkcode RouterCore} the modes get too).
+ */
+export type ToolHost = RouterCore;
+
+/**
+ * Answers calls of the injected tools (`restart_server`, `server_status`,
+ * the call-through pair) in either mode, and follows the client's re-reads of
+ * the tool list: `restart_server` answers once the client has re-read the
+ * tools it was told changed, so the model's next request can name them.
+ *
+ * @example
+ * ```ts ignore
+ * const tools = new InjectedTools(core, mode, RELIST_WAIT_MS);
+ * if (c.method === "tools/call" && tools.handle(c)) return;
+ * ```
+ */
+export class InjectedTools {
+  readonly #core: ToolHost;
+  readonly #mode: Mode;
+  /** Longest wait of `restart_server` for the client to re-read the tools. */
+  readonly #relistWaitMs: number;
+  /** Counts events, to order a `tools/list` against the last tools `list_changed`. */
+  #seq = 0;
+  /** The {@linkcode InjectedTools.#seq} of the last tools `list_changed` sent to the client. */
+  #toolsChangedAt = 0;
+  /** The latest {@linkcode InjectedTools.#seq} at which a `tools/list` the client got an answer to arrived. */
+  #relistedAt = 0;
+  /** When each `tools/list` request arrived. */
+  #arrivals = new WeakMap<ClientMessage, number>();
+  #relistWaiters: (() => void)[] = [];
+
+  constructor(core: ToolHost, mode: Mode, relistWaitMs: number) {
+    this.#core = core;
+    this.#mode = mode;
+    this.#relistWaitMs = relistWaitMs;
+  }
+
+  /** Handles a `tools/call` of an injected tool; false when it names another tool. */
+  handle(c: ClientRequest): boolean {
+    const name = (c.message.params as Item | undefined)?.name;
+    if (this.#mode.restartTool !== undefined && name === this.#mode.restartTool) {
+      this.#restart(c).catch((err) => this.#core.internalError(c, err));
+      return true;
+    }
+    if (this.#mode.callThrough && (name === LIST_TOOLS || name === CALL_TOOL)) {
+      const handle = name === LIST_TOOLS ? this.#listLiveTools(c) : this.#callThroughTool(c);
+      handle.catch((err) => this.#core.internalError(c, err));
+      return true;
+    }
+    if (this.#mode.statusTool && name === STATUS_TOOL) {
+      this.#toolResult(c, statusText(this.#backends()));
+      return true;
+    }
+    return false;
+  }
+
+  /** The client asked for the tool list. */
+  listRequested(c: ClientMessage): void {
+    this.#arrivals.set(c, ++this.#seq);
+  }
+
+  /** The client was told the tools changed. */
+  told(): void {
+    this.#toolsChangedAt = ++this.#seq;
+  }
+
+  #backends() {
+    return [...this.#core.slots.values()].map((s) => s.backend);
+  }
+
+  /** A `tools/list` was answered: wake whoever waits for the client to re-read the tools. */
+  listAnswered(c: ClientMessage): void {
+    const at = this.#arrivals.get(c);
+    if (at === undefined) return;
+    this.#arrivals.delete(c);
+    if (at > this.#relistedAt) this.#relistedAt = at;
+    if (at > this.#toolsChangedAt) {
+      const waiting = this.#relistWaiters;
+      this.#relistWaiters = [];
+      for (const wake of waiting) wake();
+    }
+  }
+
+  /**
+   * Resolves once the client has read the tools after the last tools
+   * `list_changed`, or after {@linkcode RELIST_WAIT_MS} (at once when it already has).
+   */
+  #clientRelisted(): Promise<void> {
+    if (this.#relistedAt > this.#toolsChangedAt || this.#core.closing.aborted) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#core.clock.clearTimeout(timer);
+        this.#core.closing.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = this.#core.clock.setTimeout(done, this.#relistWaitMs);
+      this.#core.closing.addEventListener("abort", done, { once: true });
+      this.#relistWaiters.push(done);
+    });
+  }
+
+  async #restart(c: ClientRequest) {
+    const args = ((c.message.params as Item).arguments ?? {}) as Item;
+    const why = typeof args.reason === "string" && args.reason.trim()
+      ? args.reason.trim()
+      : undefined;
+    let slot: Slot | undefined;
+    if (typeof args.server === "string") slot = this.#core.slots.get(args.server);
+    else if (this.#core.slots.size === 1) slot = this.#core.slots.values().next().value;
+    if (!slot) {
+      const names = [...this.#core.slots.keys()].join(", ");
+      const text = typeof args.server === "string"
+        ? `No server named "${args.server}". Servers: ${names}`
+        : `Say which server to restart: ${names}`;
+      this.#core.answer({
+        jsonrpc: "2.0",
+        id: c.id,
+        result: { content: [{ type: "text", text }], isError: true },
+      });
+      return;
+    }
+    this.#core.log.info(
+      `${this.#mode.restartTool ?? RESTART_TOOL} called${why ? `: ${why}` : ""}`,
+      this.#mode.gateway ? { server: slot.name } : {},
+    );
+    await slot.listsRead;
+    const before = slot.lists.tools;
+    const toldBefore = this.#toolsChangedAt;
+    const outcome = await slot.backend.restart(
+      why ? `${RESTART_TOOL}: ${why}` : `${RESTART_TOOL} tool`,
+    );
+    if (outcome.ok) await slot.listsRead;
+    // Answer once the client has re-read the tools it was told changed, so the model's next
+    // request can already name the new ones (bounded: a client that never re-lists only delays it).
+    if (this.#toolsChangedAt !== toldBefore) await this.#clientRelisted();
+    const after = outcome.ok ? slot.lists.tools : undefined;
+    let diff: ToolDiff | undefined;
+    try {
+      diff = before && after ? diffTools(before as ToolLike[], after as ToolLike[]) : undefined;
+    } catch { /* too deep to compare: no diff */ }
+    if (diff) {
+      const expose = (names: string[]) => this.#mode.expose(slot, names);
+      diff = {
+        added: expose(diff.added),
+        removed: expose(diff.removed),
+        changed: expose(diff.changed),
+      };
+    }
+    this.#core.answer({
+      jsonrpc: "2.0",
+      id: c.id,
+      result: {
+        content: [{ type: "text", text: restartResultText(slot.name, outcome, diff) }],
+        ...(outcome.ok ? {} : { isError: true }),
+      },
+    });
+  }
+
+  /** Resolves once `slot` is listed or failed (at once when it is not on its way). */
+  #settled(slot: Slot): Promise<void> {
+    if (!slot.coming || this.#core.closing.aborted) return Promise.resolve();
+    return new Promise((resolve) => slot.waiters.push(resolve));
+  }
+
+  /** Re-reads the tools of every serving backend (and merges them, in gateway mode). */
+  async #refreshTools(): Promise<void> {
+    await Promise.all([...this.#core.slots.values()].map(async (slot) => {
+      await this.#settled(slot);
+      const gen = slot.backend.current;
+      if (slot.backend.state !== "ready" || !gen) return;
+      slot.listsRead = this.#core.readLists(slot, gen, ["tools"]);
+      await slot.listsRead;
+    }));
+    this.#mode.updateViews();
+  }
+
+  /** The live tools as the client names them, each with its schema hash. */
+  #liveTools(): Item[] {
+    return this.#mode.liveTools().map((t) => ({ ...t, schemaHash: schemaHash(t.inputSchema) }));
+  }
+
+  #toolResult(c: ClientRequest, text: string, isError = false) {
+    this.#core.answer({
+      jsonrpc: "2.0",
+      id: c.id,
+      result: { content: [{ type: "text", text }], ...(isError ? { isError: true } : {}) },
+    });
+  }
+
+  async #listLiveTools(c: ClientRequest) {
+    await this.#refreshTools();
+    const failed = this.#backends().filter((b) => b.state === "failed" || b.state === "stopped")
+      .map((b) => `${b.name}: ${b.lastError ?? b.state}`);
+    this.#toolResult(
+      c,
+      // Compact: a model pays for every character of a tool result.
+      JSON.stringify({ tools: this.#liveTools(), ...(failed.length > 0 ? { failed } : {}) }),
+    );
+  }
+
+  /** Where a call-through name leads now: the backend and the tool's own name and definition. */
+  async #findLiveTool(
+    name: string,
+  ): Promise<{ slot: Slot; own: string; tool: Item } | { error: string } | undefined> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const owner = this.#mode.toolOwner(name);
+      if (owner && "coming" in owner) {
+        if (attempt > 0) return undefined;
+        await this.#settled(owner.coming);
+        await this.#refreshTools();
+        continue;
+      }
+      if (!owner) return undefined;
+      const { slot, own } = owner;
+      if (!this.#mode.gateway) await this.#settled(slot);
+      if (slot.backend.state === "failed" || slot.backend.state === "stopped") {
+        return { error: `server "${slot.name}": ${slot.backend.lastError ?? "not running"}` };
+      }
+      const tool = slot.lists.tools?.find((t) => t.name === own);
+      if (tool) return { slot, own, tool };
+      if (attempt === 0) await this.#refreshTools(); // perhaps added since mcpmon last read
+    }
+    return undefined;
+  }
+
+  async #callThroughTool(c: ClientRequest) {
+    const params = (c.message.params ?? {}) as Item;
+    const args = (params.arguments ?? {}) as Item;
+    if (typeof args.name !== "string" || args.name === "") {
+      return this.#toolError(c, `${CALL_TOOL} needs "name": a tool ${LIST_TOOLS} shows`);
+    }
+    const found = await this.#findLiveTool(args.name);
+    if (found === undefined) {
+      const names = this.#liveTools().map((t) => t.name).join(", ") || "none";
+      return this.#toolError(c, `No tool named "${args.name}" now. Tools: ${names}`);
+    }
+    if ("error" in found) return this.#toolError(c, found.error);
+    const hash = schemaHash(found.tool.inputSchema);
+    if (args.schemaHash !== undefined && args.schemaHash !== hash) {
+      const { name: _own, ...definition } = found.tool;
+      return this.#toolError(
+        c,
+        `The tool "${args.name}" has changed since schemaHash ${
+          JSON.stringify(args.schemaHash)
+        }; ` +
+          `its schemaHash is now "${hash}". Current definition:\n` +
+          JSON.stringify({ name: args.name, ...definition }, null, 2) +
+          `\nCheck the arguments against it and call again with schemaHash "${hash}".`,
+      );
+    }
+    // The call goes on as a plain tools/call of the tool, on the process running now.
+    c.message.params = {
+      ...(params._meta !== undefined ? { _meta: params._meta } : {}),
+      name: found.own,
+      arguments: args.arguments ?? {},
+    };
+    this.#core.route(found.slot, c, "");
+  }
+
+  #toolError(c: ClientRequest, text: string): void {
+    this.#toolResult(c, text, true);
+  }
 }

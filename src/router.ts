@@ -4,12 +4,11 @@
  * replayed to each new generation, `list_changed` after restarts, and the
  * injected tools.
  *
- * One router serves both modes. In single-server mode there is one backend
- * whose names pass through unprefixed: `initialize` and the lists come from
- * the server itself. In gateway mode mcpmon answers `initialize`, keeps each
- * backend's lists (read when it becomes ready, and again on its own
- * `list_changed`), and serves them merged with names `<server><sep><name>`,
- * routing calls back by lookup table.
+ * One router, one message path for both modes: what differs between
+ * single-server mode and gateway mode lives behind the mode seam
+ * (`src/mode.ts`: {@linkcode PassThrough} and {@linkcode Merged}); what
+ * differs between the protocol eras lives in the session (`src/session.ts`)
+ * and, for the client's listens, in the id tables here.
  *
  * Ids: each request forwarded to a server gets an id of that generation's own;
  * the client's id (string or number) is restored on the response. Requests a
@@ -32,32 +31,16 @@ import {
   replaceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
+import type { Item, ListKind } from "./catalog.ts";
+import { InjectedTools, RELIST_WAIT_MS } from "./injected_tools.ts";
 import {
-  advertiseListChanged,
-  declaredLists,
-  gatewayDiscoverResult,
-  gatewayInitializeResult,
-  standInInitializeResult,
-} from "./capabilities.ts";
-import { Catalog, type Item, KINDS, type ListKind, MAX_URI_LENGTH, page } from "./catalog.ts";
-import { exposedName } from "./names.ts";
-import {
-  CALL_TOOL,
-  callThroughTools,
-  diffTools,
-  gatewayRestartToolDefinition,
-  LIST_TOOLS,
-  RESTART_TOOL,
-  RESTART_TOOL_FALLBACK,
-  restartResultText,
-  restartToolDefinition,
-  schemaHash,
-  STATUS_TOOL,
-  statusText,
-  statusToolDefinition,
-  type ToolDiff,
-  type ToolLike,
-} from "./injected_tools.ts";
+  type GatewayOptions,
+  Merged,
+  type Mode,
+  PassThrough,
+  type RouterCore,
+  type Transform,
+} from "./mode.ts";
 import type { Clock, Runtime } from "./runtime/mod.ts";
 import {
   envelopeVersion,
@@ -79,37 +62,9 @@ import {
 import type { Generation, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
 
-/**
- * How long `restart_server` waits, at most, for the client to re-read the
- * tools after `list_changed` before it answers (Claude Code re-lists within
- * ~15 ms), so the model's next request can name the new tools.
- */
-export const RELIST_WAIT_MS = 1000;
+export { RELIST_WAIT_MS } from "./injected_tools.ts";
 
-/** Gateway naming options. */
-export interface GatewayOptions {
-  /** Between server name and tool or prompt name (default `__`). */
-  separator: string;
-  /**
-   * Longest exposed name; longer ones are shortened with a hash. The CLI
-   * passes the model's limit minus the client's prefix (see `exposedBudget`).
-   */
-  nameBudget: number;
-  /** Offer `mcpmon_list_tools` and `mcpmon_call_tool` (default false). */
-  callThrough?: boolean;
-}
-
-/**
- * A client's `subscriptions/listen` as delivered to one process: the id mcpmon
- * gave it there. A listen re-opened on a new process swallows that process's
- * acknowledgment (the client had its own long ago).
- */
-interface ListenRoute {
-  clientId: JsonRpcId;
-  gen: Generation;
-  id: number;
-  swallowAck: boolean;
-}
+export type { GatewayOptions } from "./mode.ts";
 
 /**
  * A client's `subscriptions/listen` as delivered to one process: the id mcpmon
@@ -188,23 +143,16 @@ export class Router {
   readonly #runtime: Runtime;
   readonly #log: Logger;
   readonly #client: FrameWriter;
-  #gateway: GatewayOptions | undefined;
+  readonly #gateway: boolean;
+  /** What differs between single-server and gateway mode. */
+  readonly #mode: Mode;
   readonly #slots = new Map<string, Slot>();
   /** Client requests in flight: client id → where they went. */
   #inFlight = new Map<JsonRpcId, { gen: Generation; id: number }>();
   /** Server→client requests awaiting the client's reply: id toward the client → origin. */
   #toClient = new Map<number, { gen: Generation; id: JsonRpcId }>();
   #nextToClientId = 1;
-  /** The client's `initialize` request while it waits for an answer (single mode). */
-  #initialize: JsonRpcId | undefined;
-  #initializeAnswered = false;
   #idle: (() => void)[] = [];
-  /** The injected restart tool's name; undefined when it is turned off. */
-  #restartTool: string | undefined;
-  /** Offer `mcpmon_list_tools` and `mcpmon_call_tool`. */
-  #callThrough: boolean;
-  /** Gateway: the merged lists, their name tables and routes. */
-  readonly #catalog: Catalog<Slot>;
   #warned = new Set<string>();
   /** Ids past 2^53, as the client wrote them: answered with that token, not the rounded number. */
   #rawIds = new Map<JsonRpcId, string>();
@@ -212,40 +160,16 @@ export class Router {
   #openBatch: Batch | undefined;
   /** Batches waiting for answers, by the key of each request id in them. */
   #batches = new Map<string, Batch>();
-  /**
-   * Gateway: false until every backend is listed or failed (or missed its
-   * init timeout) after the client's `initialize`; list requests wait meanwhile.
-   */
-  #complete = false;
-  /** Gateway: list requests held until {@linkcode Router.#complete}. */
-  #heldLists: ClientRequest[] = [];
-  /** Gateway: calls naming a backend that is still coming, by the client's id. */
-  #waitingCalls = new Map<JsonRpcId, ClientRequest>();
-  /** Gateway: resource requests, among {@linkcode Router.#waitingCalls}, held until the lists are complete. */
-  #heldCalls: ClientRequest[] = [];
-  /** Longest wait of `restart_server` for the client to re-read the tools. */
-  readonly #relistWaitMs: number;
-  /** Counts events, to order a `tools/list` against the last tools `list_changed`. */
-  #seq = 0;
-  /** The {@linkcode Router.#seq} of the last tools `list_changed` sent to the client. */
-  #toolsChangedAt = 0;
-  /** The latest {@linkcode Router.#seq} at which a `tools/list` the client got an answer to arrived. */
-  #relistedAt = 0;
-  /** When each `tools/list` request arrived. */
-  #arrivals = new WeakMap<ClientMessage, number>();
-  #relistWaiters: (() => void)[] = [];
+  /** The injected tools' calls, and their view of the client's tool list re-reads. */
+  readonly #tools: InjectedTools;
   /** Aborted by {@linkcode Router.close}: ends the router's own timers. */
   readonly #closing = new AbortController();
   /** The runtime's clock (a manual one in specs). */
   readonly #clock: Clock;
-  /** `server/discover` probes that came before the era, waiting for a process (single mode). */
-  #probes: ClientRequest[] = [];
   /** The client's listens (modern) as delivered, by the key of the client's id. */
   #listens = new Map<string, ListenRoute>();
   /** The same, per process, by the id mcpmon gave them there. */
   #listensByGen = new WeakMap<Generation, Map<number, ListenRoute>>();
-  /** Single mode, modern era: a first process served the client (later ones are restarts). */
-  #modernServed = false;
 
   /**
    * Creates the router and a backend per server; {@linkcode Router.start}
@@ -260,25 +184,46 @@ export class Router {
     servers: readonly ServerOptions[],
     options: { gateway?: GatewayOptions; relistWaitMs?: number } = {},
   ) {
-    this.#relistWaitMs = options.relistWaitMs ?? RELIST_WAIT_MS;
     this.#runtime = runtime;
     this.#clock = runtime.clock ?? systemClock;
     this.#log = log;
-    this.#gateway = options.gateway;
+    this.#gateway = options.gateway !== undefined;
     if (!this.#gateway && servers.length !== 1) {
       throw new Error("single-server mode takes exactly one server; use gateway mode for more");
     }
     this.#client = new FrameWriter(runtime.stdout, (err) => {
       log.debug(`client stdout closed: ${err instanceof Error ? err.message : err}`);
     });
-    this.#catalog = new Catalog(
-      this.#gateway ?? { separator: "__", nameBudget: 64 },
-      (m) => this.#warnOnce(m),
-    );
+    const core = this.#core();
+    this.#mode = options.gateway
+      ? new Merged(core, options.gateway)
+      : new PassThrough(core, servers[0]);
+    this.#tools = new InjectedTools(core, this.#mode, options.relistWaitMs ?? RELIST_WAIT_MS);
     for (const server of servers) this.#addSlot(server);
-    const restartTool = this.#gateway ? true : servers[0].restartTool;
-    if (restartTool) this.#restartTool = RESTART_TOOL;
-    this.#callThrough = this.#gateway ? this.#gateway.callThrough === true : servers[0].callThrough;
+  }
+
+  /** What the modes may use of the router. */
+  #core(): RouterCore {
+    return {
+      session: this.session,
+      log: this.#log,
+      clock: this.#clock,
+      slots: this.#slots,
+      closing: this.#closing.signal,
+      write: (message) => this.#client.write(message),
+      answer: (response) => this.#answer(response),
+      reject: (c, code, message) => this.#reject(c, code, message),
+      refuse: (slot, c, cause) => this.#refuse(slot, c, cause),
+      route: (slot, c, line, transform) => this.#route(slot, c, line, transform),
+      deliver: (gen, c, line, transform) => this.#deliver(gen, c, line, transform),
+      internalError: (c, err) => this.#internalError(c, err),
+      listChanged: (method) => this.#listChanged(method),
+      readLists: (slot, gen, only) => this.#readLists(slot, gen, only),
+      flushQueue: (slot, gen) => this.#flushQueue(slot, gen),
+      answeredToolsList: (c) => this.#tools.listAnswered(c),
+      reopenListens: (gen) => this.#reopenListens(gen),
+      warnOnce: (message) => this.#warnOnce(message),
+    };
   }
 
   /** The first (in single-server mode, the only) backend. */
@@ -334,16 +279,13 @@ export class Router {
     await slot.backend.stop();
     this.#failQueue(slot, `server "${name}" was removed from the configuration`);
     slot.settle();
-    this.#updateViews();
+    this.#mode.updateViews();
   }
 
   /** Gateway: changes the separator or name budget; the lists are renamed and the client told. */
   setNaming(options: GatewayOptions): void {
-    if (!this.#gateway) throw new Error("naming applies to gateway mode only");
-    this.#gateway = options;
-    this.#callThrough = options.callThrough === true;
-    this.#catalog.setNaming(options);
-    this.#updateViews();
+    if (!(this.#mode instanceof Merged)) throw new Error("naming applies to gateway mode only");
+    this.#mode.setNaming(options);
   }
 
   /** Client requests not yet answered (queued or in flight). */
@@ -352,8 +294,7 @@ export class Router {
     for (const slot of this.#slots.values()) {
       for (const q of slot.queue) if (q.message.type === "request") queued++;
     }
-    return queued + this.#inFlight.size + (this.#initialize !== undefined ? 1 : 0) +
-      this.#heldLists.length + this.#waitingCalls.size;
+    return queued + this.#inFlight.size + this.#mode.held;
   }
 
   /**
@@ -523,10 +464,8 @@ export class Router {
     }
     this.#closing.abort();
     await Promise.all(this.backends.map((b) => b.stop()));
-    for (const slot of this.#slots.values()) {
-      this.#failQueue(slot, "mcpmon is shutting down");
-      this.#failProbes(slot, "mcpmon is shutting down");
-    }
+    for (const slot of this.#slots.values()) this.#failQueue(slot, "mcpmon is shutting down");
+    this.#mode.close();
     // Each open listen ends gracefully, as a server closing its stream would end it.
     for (const listen of this.session.listens) {
       this.session.closeListen(listen.id);
@@ -537,17 +476,6 @@ export class Router {
       });
     }
     this.#listens.clear();
-    this.#openLists();
-    for (const c of this.#waitingCalls.values()) {
-      this.#reject(c, ErrorCode.ServerUnavailable, "mcpmon: mcpmon is shutting down");
-    }
-    this.#waitingCalls.clear();
-    if (this.#initialize !== undefined) {
-      this.#answer(
-        errorResponse(this.#initialize, ErrorCode.ServerUnavailable, "mcpmon is shutting down"),
-      );
-      this.#initialize = undefined;
-    }
     // A client that stopped reading must not keep mcpmon up: the last flush is bounded.
     const flushTimeout = new AbortController();
     const graceMs = Math.max(...this.backends.map((b) => b.options.graceMs), 1000);
@@ -582,42 +510,40 @@ export class Router {
           );
         }
       },
-      onSpawned: (b, gen) => current(b) && !this.#gateway && this.#onSpawned(gen),
-      onReady: (b, gen) => current(b) && this.#onReady(slot, gen),
+      onSpawned: (b, gen) => current(b) && this.#mode.onSpawned(slot, gen),
+      onReady: (b, gen) => current(b) && this.#mode.onReady(slot, gen),
       onFailed: (b, cause) => current(b) && this.#onFailed(slot, cause),
       onGenerationEnd: (_b, gen) => this.#onGenerationEnd(gen),
       onBuildFailed: (b, error) =>
         this.#notifyClient("error", this.#gateway ? `[${b.name}] ${error}` : error),
       onChange: (b) => this.onChange?.(b),
       // The session holds the URI as the backend knows it (requests are rewritten before delivery).
-      ownsResource: this.#gateway ? (_b, uri) => this.#catalog.ownsResource(slot, uri) : undefined,
+      ownsResource: this.#mode instanceof Merged
+        ? (_b, uri) => (this.#mode as Merged).catalog.ownsResource(slot, uri)
+        : undefined,
     };
     slot.backend = new Backend(this.#runtime, server, this.session, this.#log, hooks, {
-      labelled: !!this.#gateway,
-      bridgeEras: !!this.#gateway,
+      labelled: this.#gateway,
+      bridgeEras: this.#gateway,
     });
   }
 
   // ── client → server ──────────────────────────────────────────────────────
 
   #request(c: ClientRequest, line: string): Promise<void> | undefined {
-    if (c.method === "tools/list") this.#arrivals.set(c, ++this.#seq);
+    if (c.method === "tools/list") this.#tools.listRequested(c);
     if (c.method === "initialize") {
       this.#clientInitialize(c);
       return undefined;
     }
     if (c.method === "server/discover" && (this.#gateway || this.session.era === undefined)) {
-      return this.#discover(c, line);
+      return this.#mode.discover(c, line);
     }
     if (this.session.era === undefined) {
       if (envelopeVersion(c.message) !== undefined) {
         // MCP 2026-07-28: the first enveloped request opens a modern session.
         this.session.observe(c.message);
-        if (this.#gateway) {
-          // As at a legacy client's initialize: the first lists wait for every backend.
-          this.#initializeAnswered = true;
-          this.#awaitBackends();
-        }
+        this.#mode.opened();
       } else {
         // Before initialize only pings are allowed (MCP 2025); anything else would
         // wait for a server that cannot start without the client's params.
@@ -632,49 +558,16 @@ export class Router {
         return undefined;
       }
     }
-    if (c.method === "tools/call") {
-      const name = (c.message.params as Item | undefined)?.name;
-      if (this.#restartTool !== undefined && name === this.#restartTool) {
-        this.#callRestartTool(c).catch((err) => this.#internalError(c, err));
-        return undefined;
-      }
-      if (this.#callThrough && (name === LIST_TOOLS || name === CALL_TOOL)) {
-        const handle = name === LIST_TOOLS ? this.#listLiveTools(c) : this.#callThroughTool(c);
-        handle.catch((err) => this.#internalError(c, err));
-        return undefined;
-      }
-      if (this.#gateway && name === STATUS_TOOL) {
-        this.#answer({
-          jsonrpc: "2.0",
-          id: c.id,
-          result: { content: [{ type: "text", text: statusText(this.backends) }] },
-        });
-        return undefined;
-      }
-    }
-    if (!this.#gateway) return this.#route(this.#slots.values().next().value!, c, line);
-    return this.#gatewayRequest(c);
+    if (c.method === "tools/call" && this.#tools.handle(c)) return undefined;
+    return this.#mode.request(c, line);
   }
 
   #notification(c: ClientMessage, line: string): Promise<void> | undefined {
     if (c.method === "notifications/cancelled") return this.#cancelFromClient(c.message);
-    if (!this.#gateway) return this.#route(this.#slots.values().next().value!, c, line);
-    // Gateway: every backend hears the client's notifications. Session state
-    // (initialized) reaches those not yet ready through their replay.
-    this.session.observe(c.message);
-    let wait: Promise<void> | undefined;
-    for (const slot of this.#slots.values()) {
-      const gen = slot.backend.current;
-      if (slot.backend.state === "ready" && gen) {
-        // The 2025 handshake's end means nothing to a 2026-07-28 process.
-        if (!(gen.era === "modern" && c.method === "notifications/initialized")) gen.send(line);
-      } else if (c.method !== "notifications/initialized" && slot.backend.state !== "failed") {
-        wait = slot.enqueue({ message: c, line }) ?? wait;
-      }
-    }
-    return wait;
+    return this.#mode.notification(c, line);
   }
 
+  /** The client's `initialize` (MCP 2025): once, and never in a modern session. */
   #clientInitialize(c: ClientRequest) {
     if (this.session.era === "modern") {
       this.#reject(
@@ -685,65 +578,15 @@ export class Router {
       return;
     }
     if (this.session.initializeParams !== undefined) {
-      this.#answer(
-        errorResponse(
-          c.id,
-          ErrorCode.InvalidRequest,
-          "Invalid Request: the session is already initialized",
-        ),
+      this.#reject(
+        c,
+        ErrorCode.InvalidRequest,
+        "Invalid Request: the session is already initialized",
       );
       return;
     }
     this.session.observe(c.message);
-    if (this.#gateway) {
-      this.#initializeAnswered = true;
-      this.#answer({ jsonrpc: "2.0", id: c.id, result: this.#gatewayInitializeResult() });
-      this.#awaitBackends();
-      return;
-    }
-    this.#initialize = c.id;
-    // A backend that already failed (e.g. crashed at start) cannot answer:
-    // answer for it, so the session survives until the next good edit.
-    if (this.backend.state === "failed") this.#answerInitializeForFailedServer();
-  }
-
-  /**
-   * `server/discover`: the gateway answers it itself. In single mode, before
-   * the client's era is known (a probe), it goes to the server process as it
-   * is, opened in no era yet: a dual-era server answers and still takes
-   * `initialize` after it, a legacy one answers with its own error and the
-   * client falls back to `initialize`. Later ones are routed like any request.
-   */
-  #discover(c: ClientRequest, line: string): Promise<void> | undefined {
-    if (this.#gateway) {
-      this.#answer({ jsonrpc: "2.0", id: c.id, result: this.#gatewayDiscoverResult() });
-      return undefined;
-    }
-    const slot = this.#slots.values().next().value!;
-    const gen = slot.backend.current;
-    if (gen && gen.era === undefined && gen.state === "starting") {
-      return this.#deliver(gen, c, line, advertiseDiscovered);
-    }
-    if (slot.backend.state === "failed" || slot.backend.state === "stopped") {
-      this.#refuse(slot, c, slot.backend.lastError ?? "the server is not running");
-      return undefined;
-    }
-    this.#probes.push(c); // no process yet (e.g. a build runs): the next one takes it
-    return undefined;
-  }
-
-  /** A process was spawned: probes waiting for one go to it. */
-  #onSpawned(gen: Generation) {
-    const probes = this.#probes;
-    this.#probes = [];
-    for (const c of probes) this.#deliver(gen, c, JSON.stringify(c.message), advertiseDiscovered);
-  }
-
-  /** Answers the probes waiting for a process that will not come. */
-  #failProbes(slot: Slot, cause: string) {
-    const probes = this.#probes;
-    this.#probes = [];
-    for (const c of probes) this.#refuse(slot, c, cause);
+    this.#mode.initialize(c);
   }
 
   /**
@@ -802,37 +645,6 @@ export class Router {
     this.#answer(response);
   }
 
-  /**
-   * Gateway: a modern backend tells its list changes only on a listen, so
-   * mcpmon opens one of its own on each of its processes; what it hears there
-   * is handled like a legacy backend's `list_changed`.
-   */
-  #listenToBackend(gen: Generation) {
-    gen.request("subscriptions/listen", {
-      jsonrpc: "2.0",
-      method: "subscriptions/listen",
-      params: {
-        notifications: {
-          toolsListChanged: true,
-          promptsListChanged: true,
-          resourcesListChanged: true,
-        },
-        _meta: { ...gen.envelope() },
-      },
-    }, {
-      listen: true,
-      onResponse: (response) => {
-        if (gen.state === "ready") {
-          this.#log.debug(
-            `the server closed mcpmon's listen: ${
-              JSON.stringify(response.error ?? response.result)
-            }`,
-          );
-        }
-      },
-    });
-  }
-
   /** Single mode, modern: opens each of the client's listens on a new process. */
   #reopenListens(gen: Generation) {
     for (const route of [...this.#listens.values()]) {
@@ -886,9 +698,9 @@ export class Router {
   /** The server said its tools changed: keep mcpmon's copy current (restart diffs, call-through). */
   #serverToolsChanged(slot: Slot, gen: Generation) {
     if (slot.lists.tools !== undefined) {
-      slot.listsRead = this.#readLists(slot, gen, ["tools"]);
+      slot.listsRead = this.#readLists(slot, gen, ["tools"]).then(() => this.#mode.updateViews());
     }
-    this.#toolsChangedAt = ++this.#seq;
+    this.#tools.told();
   }
 
   /** Sends a client message to a slot's backend, queues it, or refuses it, by the backend's state. */
@@ -896,7 +708,7 @@ export class Router {
     slot: Slot,
     c: ClientMessage,
     line: string,
-    transform?: (response: JsonRpcMessage) => void,
+    transform?: Transform,
   ): Promise<void> | undefined {
     switch (slot.backend.state) {
       case "ready":
@@ -914,7 +726,7 @@ export class Router {
     gen: Generation,
     c: ClientMessage,
     line: string,
-    transform?: (response: JsonRpcMessage) => void,
+    transform?: Transform,
   ): Promise<void> | undefined {
     this.session.observe(c.message);
     if (c.type === "notification") {
@@ -931,8 +743,6 @@ export class Router {
       line = JSON.stringify(c.message);
     }
     const clientId = c.id;
-    const addsRestartTool = !this.#gateway && c.method === "tools/list" &&
-      (this.#restartTool !== undefined || this.#callThrough);
     const id: number = gen.request(c.method, c.message, {
       clientId,
       onResponse: (response, text) => {
@@ -940,24 +750,23 @@ export class Router {
         // Untouched responses keep the server's text, with only the id swapped.
         // A legacy process's result to a modern client (gateway) gains its resultType in #answer.
         const bridged = this.session.era === "modern" && gen.era === "legacy";
-        const spliced = text !== undefined && !addsRestartTool && !transform && !bridged &&
+        const spliced = text !== undefined && !transform && !bridged &&
             !this.#rawIds.has(clientId)
           ? replaceId(text, id, clientId)
           : undefined;
         if (spliced !== undefined) {
           this.#answer(spliced, clientId);
-          if (c.method === "tools/list") this.#answeredToolsList(c);
+          if (c.method === "tools/list") this.#tools.listAnswered(c);
           return;
         }
         response.id = clientId;
         try {
-          if (addsRestartTool) this.#addRestartTool(response);
           if (transform && response.result) transform(response);
         } catch (err) {
           return this.#internalError(c, err);
         }
         this.#answer(response);
-        if (c.method === "tools/list") this.#answeredToolsList(c);
+        if (c.method === "tools/list") this.#tools.listAnswered(c);
       },
     }, line);
     this.#inFlight.set(clientId, { gen, id });
@@ -994,9 +803,7 @@ export class Router {
       return undefined;
     }
     this.session.closeListen(requestId);
-    const held = this.#heldLists.findIndex((h) => h.id === requestId);
-    if (held !== -1) this.#heldLists.splice(held, 1);
-    if (this.#waitingCalls.delete(requestId) || held !== -1) {
+    if (this.#mode.forget(requestId)) {
       this.#wakeIdle(); // never sent: a cancelled request is owed no response (MCP)
       return undefined;
     }
@@ -1042,301 +849,15 @@ export class Router {
     return origin.gen.ready();
   }
 
-  // ── gateway: one client, many servers ────────────────────────────────────
-
-  #gatewayDiscoverResult(): Item {
-    return gatewayDiscoverResult(
-      [...this.#slots.keys()],
-      this.#gateway!.separator,
-      [RESTART_TOOL, STATUS_TOOL],
-    );
-  }
-
-  #gatewayInitializeResult(): Item {
-    return gatewayInitializeResult(
-      this.session.initializeParams?.protocolVersion,
-      [...this.#slots.keys()],
-      this.#gateway!.separator,
-      [RESTART_TOOL, STATUS_TOOL],
-    );
-  }
-
-  /**
-   * Gateway, at the client's `initialize`: the lists are complete once every
-   * backend is listed or failed, each waited for at most its init timeout (a
-   * backend that misses it is reported and listed when it comes).
-   */
-  #awaitBackends() {
-    const waits = [...this.#slots.values()].map((slot) => {
-      if (!slot.coming) return undefined;
-      return new Promise<void>((resolve) => {
-        const ms = slot.backend.options.initTimeoutMs;
-        const timer = this.#clock.setTimeout(() => {
-          if (this.#complete || this.#closing.signal.aborted) return resolve();
-          this.#log.warn(
-            `not ready within its init timeout (${ms} ms); listing the others without waiting for it`,
-            { server: slot.name },
-          );
-          resolve();
-        }, ms);
-        const done = () => {
-          this.#clock.clearTimeout(timer);
-          resolve();
-        };
-        this.#closing.signal.addEventListener("abort", done, { once: true });
-        slot.waiters.push(() => {
-          this.#closing.signal.removeEventListener("abort", done);
-          done();
-        });
-      });
-    }).filter((w) => w !== undefined);
-    if (waits.length === 0) return this.#openLists();
-    Promise.all(waits).then(() => this.#openLists());
-  }
-
-  /** The lists are complete: answer the list requests held meanwhile. */
-  #openLists() {
-    if (this.#complete) return;
-    this.#complete = true;
-    const held = this.#heldLists;
-    this.#heldLists = [];
-    for (const c of held) {
-      const kind = LIST_METHODS.get(c.method)!;
-      try {
-        this.#answerList(c, kind, ((c.message.params ?? {}) as Item).cursor);
-      } catch (err) {
-        this.#internalError(c, err);
-      }
-    }
-    const calls = this.#heldCalls;
-    this.#heldCalls = [];
-    for (const c of calls) {
-      if (this.#waitingCalls.get(c.id) !== c) continue; // cancelled meanwhile
-      this.#waitingCalls.delete(c.id);
-      if (this.#closing.signal.aborted) {
-        this.#reject(c, ErrorCode.ServerUnavailable, "mcpmon: mcpmon is shutting down");
-        continue;
-      }
-      try {
-        this.#gatewayRequest(c, true);
-      } catch (err) {
-        this.#internalError(c, err);
-      }
-    }
-  }
-
-  /** The backend whose `<server><sep>` starts `name` (a name not listed yet may be its). */
-  #prefixOwner(name: unknown): Slot | undefined {
-    if (typeof name !== "string") return undefined;
-    const sep = this.#gateway!.separator;
-    const at = name.indexOf(sep);
-    return at > 0 ? this.#slots.get(name.slice(0, at)) : undefined;
-  }
-
-  /** Holds a call until `slot` is listed or failed, then routes it again. */
-  #waitForSlot(slot: Slot, c: ClientRequest): undefined {
-    this.#log.debug(`${c.method} waits for the server to be ready`, { server: slot.name });
-    this.#waitingCalls.set(c.id, c);
-    slot.waiters.push(() => {
-      if (this.#waitingCalls.get(c.id) !== c) return; // cancelled, or answered at shutdown
-      this.#waitingCalls.delete(c.id);
-      try {
-        this.#gatewayRequest(c, true);
-      } catch (err) {
-        this.#internalError(c, err);
-      }
-    });
-    return undefined;
-  }
-
-  /**
-   * A call naming no listed tool or prompt: when its prefix names a backend
-   * that is still coming, it waits for it; one that failed answers with its
-   * own error; otherwise the name is unknown.
-   */
-  #unlisted(c: ClientRequest, name: unknown, what: string, retried: boolean): undefined {
-    const slot = this.#prefixOwner(name);
-    if (slot && !retried && slot.coming) return this.#waitForSlot(slot, c);
-    if (slot && (slot.backend.state === "failed" || slot.backend.state === "stopped")) {
-      this.#refuse(
-        slot,
-        c,
-        `server "${slot.name}": ${slot.backend.lastError ?? "the server is not running"}`,
-      );
-      return undefined;
-    }
-    return this.#reject(c, ErrorCode.InvalidParams, `Unknown ${what}: ${name}`);
-  }
-
-  #gatewayRequest(c: ClientRequest, retried = false): Promise<void> | undefined {
-    const params = (c.message.params ?? {}) as Item;
-    const kind = LIST_METHODS.get(c.method);
-    if (kind) {
-      if (!this.#complete) {
-        this.#heldLists.push(c);
-        return undefined;
-      }
-      return this.#answerList(c, kind, params.cursor);
-    }
-    switch (c.method) {
-      case "ping":
-        this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
-        return undefined;
-      case "subscriptions/listen":
-        return this.#gatewayListen(c);
-      case "logging/setLevel":
-        // Every backend gets the level; those not serving now get it replayed.
-        this.session.observe(c.message);
-        for (const slot of this.#slots.values()) {
-          const gen = slot.backend.current;
-          if (slot.backend.state === "ready" && gen && gen.era === "legacy") {
-            gen.call("logging/setLevel", params);
-          }
-        }
-        this.#answer({ jsonrpc: "2.0", id: c.id, result: {} });
-        return undefined;
-      case "tools/call":
-      case "prompts/get": {
-        const owner = typeof params.name !== "string"
-          ? undefined
-          : c.method === "tools/call"
-          ? this.#catalog.routeTool(params.name)
-          : this.#catalog.routePrompt(params.name);
-        const slot = owner && this.#live(owner.source);
-        if (!owner || !slot) {
-          return this.#unlisted(
-            c,
-            params.name,
-            c.method === "tools/call" ? "tool" : "prompt",
-            retried,
-          );
-        }
-        c.message.params = { ...params, name: owner.name };
-        return this.#route(slot, c, "");
-      }
-      case "resources/read":
-      case "resources/subscribe":
-      case "resources/unsubscribe": {
-        const uri = String(params.uri);
-        const target = this.#resourceTarget(uri);
-        if (!target && !this.#complete && !retried) {
-          // Perhaps a backend not listed yet offers it: wait for the lists to be complete.
-          this.#waitingCalls.set(c.id, c);
-          this.#heldCalls.push(c);
-          return undefined;
-        }
-        if (!target) {
-          return this.#reject(
-            c,
-            ErrorCode.InvalidParams,
-            uri.length > MAX_URI_LENGTH
-              ? `Unknown resource: a URI of ${uri.length} characters, longer than the ${MAX_URI_LENGTH} mcpmon routes by template`
-              : `Unknown resource: ${uri}`,
-          );
-        }
-        c.message.params = { ...params, uri: target.uri };
-        const renamed = target.uri !== params.uri;
-        return this.#route(
-          target.source,
-          c,
-          "",
-          renamed ? (r) => renameContents(r, target.uri, params.uri) : undefined,
-        );
-      }
-      case "completion/complete": {
-        const ref = (params.ref ?? {}) as Item;
-        let slot: Slot | undefined;
-        if (ref.type === "ref/prompt") {
-          const owner = this.#catalog.routePrompt(String(ref.name));
-          slot = owner && this.#live(owner.source);
-          if (owner) c.message.params = { ...params, ref: { ...ref, name: owner.name } };
-        } else if (ref.type === "ref/resource") {
-          slot = this.#catalog.templateOwner(String(ref.uri)) ??
-            this.#resourceTarget(String(ref.uri))?.source;
-        }
-        if (!slot) return this.#reject(c, ErrorCode.InvalidParams, "Unknown completion reference");
-        return this.#route(slot, c, "");
-      }
-      default:
-        return this.#reject(c, ErrorCode.MethodNotFound, `Method not found: ${c.method}`);
-    }
-  }
-
-  /**
-   * Gateway, a modern client's `subscriptions/listen`: mcpmon holds it (no
-   * response until the client cancels it or mcpmon stops) and acknowledges
-   * the list changes it serves; each merged list's change then reaches the
-   * listens that asked for it, tagged with their ids.
-   */
-  #gatewayListen(c: ClientRequest): undefined {
-    if (this.session.era !== "modern") {
-      return this.#reject(c, ErrorCode.MethodNotFound, "Method not found: subscriptions/listen");
-    }
-    this.session.observe(c.message);
-    const asked = ((c.message.params as Item | undefined)?.notifications ?? {}) as Item;
-    const honored: Item = {};
-    for (const key of ["toolsListChanged", "promptsListChanged", "resourcesListChanged"]) {
-      if (asked[key] === true) honored[key] = true;
-    }
-    this.#client.write({
-      jsonrpc: "2.0",
-      method: "notifications/subscriptions/acknowledged",
-      params: { notifications: honored, _meta: { [SUBSCRIPTION_ID_KEY]: c.id } },
-    });
-    return undefined;
-  }
-
-  /** Where a resource URI goes: by table, else the one backend with templates. */
-  #resourceTarget(uri: string): { source: Slot; uri: string } | undefined {
-    const target = this.#catalog.resourceTarget(uri);
-    return target && this.#live(target.source) ? target : undefined;
-  }
-
-  /** `slot` if it is still one of the router's (a removed backend's names route nowhere). */
-  #live(slot: Slot): Slot | undefined {
-    return this.#slots.get(slot.name) === slot ? slot : undefined;
-  }
-
   #reject(c: ClientRequest, code: number, message: string): undefined {
     this.#answer(errorResponse(c.id, code, message));
     return undefined;
   }
 
-  /** Answers a list request from the merged view, a page at a time. */
-  #answerList(c: ClientRequest, kind: ListKind, cursor: unknown): undefined {
-    const items = kind === "tools"
-      ? [...this.#catalog.items("tools"), ...this.#injectedTools()]
-      : this.#catalog.items(kind);
-    const one = page(items, cursor);
-    if (!one) return this.#reject(c, ErrorCode.InvalidParams, "Invalid cursor");
-    const result: Item = { [kind]: one.items };
-    if (one.nextCursor !== undefined) result.nextCursor = one.nextCursor;
-    if (this.session.era === "modern") {
-      // Any restart may change a list (and mcpmon then says so): not to be cached.
-      Object.assign(result, { resultType: "complete", ttlMs: 0, cacheScope: "private" });
-    }
-    this.#answer({ jsonrpc: "2.0", id: c.id, result });
-    if (kind === "tools") this.#answeredToolsList(c);
-    return undefined;
-  }
-
-  #injectedTools(): Item[] {
-    return [
-      gatewayRestartToolDefinition([...this.#slots.keys()]),
-      ...(this.#callThrough ? callThroughTools() : []),
-      statusToolDefinition(),
-    ];
-  }
-
-  /** Reads every list a generation declares (all pages); gateway, or tools for the restart tool. */
-  async #readLists(slot: Slot, gen: Generation, only?: ListKind[]): Promise<void> {
+  /** Reads the lists a generation declares (all pages): those the mode keeps, or `only`. */
+  async #readLists(slot: Slot, gen: Generation, only?: readonly ListKind[]): Promise<void> {
     const caps = (gen.initResult?.capabilities ?? {}) as Item;
-    const kinds = only ??
-      (this.#gateway
-        ? KINDS
-        : this.#restartTool !== undefined || this.#callThrough
-        ? ["tools" as const]
-        : []);
+    const kinds = only ?? this.#mode.readKinds();
     await Promise.all(kinds.map(async (kind) => {
       if (typeof caps[CAPABILITY[kind]] !== "object" || caps[CAPABILITY[kind]] === null) {
         delete slot.lists[kind];
@@ -1381,21 +902,6 @@ export class Router {
       });
       slot.lists[kind] = servable;
     }));
-    if (!this.#gateway && slot.lists.tools?.some((t) => t.name === RESTART_TOOL)) {
-      this.#useFallbackName();
-    }
-  }
-
-  /** Rebuilds the merged views and tells the client which lists changed. */
-  #updateViews() {
-    if (!this.#gateway) return;
-    const changed = this.#catalog.rebuild(this.#slots.values());
-    // Before the lists are complete the client has read none of them: nothing to tell.
-    if (this.#initializeAnswered && this.#complete) {
-      for (const method of new Set([...changed].map((kind) => LIST_CHANGED[kind]))) {
-        this.#listChanged(method);
-      }
-    }
   }
 
   #warnOnce(message: string) {
@@ -1416,7 +922,8 @@ export class Router {
       return;
     }
     const params = (c.message.params ?? {}) as Item;
-    if (gen.era === "modern" && !this.#gateway && this.#taggedFromServer(slot, gen, c)) return;
+    if (this.#mode.fromServer(slot, gen, c, line)) return;
+    if (gen.era === "modern" && this.#taggedFromServer(slot, gen, c)) return;
     if (c.method === "notifications/cancelled") {
       const route = typeof params.requestId === "number"
         ? this.#listensByGen.get(gen)?.get(params.requestId)
@@ -1434,32 +941,6 @@ export class Router {
       this.#client.write({ ...c.message, params: { ...params, requestId: id } });
       return;
     }
-    if (
-      this.#gateway && gen.era === "modern" && metaOf(params)?.[SUBSCRIPTION_ID_KEY] !== undefined
-    ) {
-      // On mcpmon's own listen: its acknowledgment is mcpmon's; list changes are handled below.
-      if (!c.method.endsWith("/list_changed")) {
-        this.#log.debug(`${c.method} on mcpmon's listen; not forwarded`, { server: slot.name });
-        return;
-      }
-    }
-    if (this.#gateway) {
-      const changed = (Object.keys(LIST_CHANGED) as ListKind[]).filter((k) =>
-        LIST_CHANGED[k] === c.method
-      );
-      if (changed.length > 0) {
-        // Re-read that backend's list; the client hears of it only if the merged list changed.
-        slot.listsRead = this.#readLists(slot, gen, changed).then(() => this.#updateViews());
-        return;
-      }
-      if (c.method === "notifications/resources/updated") {
-        const renamed = slot.renamedUris.get(String(params.uri));
-        if (renamed) {
-          this.#client.write({ ...c.message, params: { ...params, uri: renamed } });
-          return;
-        }
-      }
-    }
     if (c.method === LIST_CHANGED.tools) this.#serverToolsChanged(slot, gen);
     this.#client.write(line);
   }
@@ -1470,7 +951,7 @@ export class Router {
    */
   #listChanged(method: string) {
     if (this.session.era !== "modern") {
-      if (method === LIST_CHANGED.tools) this.#toolsChangedAt = ++this.#seq;
+      if (method === LIST_CHANGED.tools) this.#tools.told();
       this.#client.write({ jsonrpc: "2.0", method });
       return;
     }
@@ -1478,7 +959,7 @@ export class Router {
     for (const listen of this.session.listens) {
       if (!listensFor(listen, list)) continue;
       // Told: restart_server waits for the client to re-read (only a listener would).
-      if (method === LIST_CHANGED.tools) this.#toolsChangedAt = ++this.#seq;
+      if (method === LIST_CHANGED.tools) this.#tools.told();
       this.#client.write({
         jsonrpc: "2.0",
         method,
@@ -1487,96 +968,7 @@ export class Router {
     }
   }
 
-  /** A `tools/list` was answered: wake whoever waits for the client to re-read the tools. */
-  #answeredToolsList(c: ClientMessage) {
-    const at = this.#arrivals.get(c);
-    if (at === undefined) return;
-    this.#arrivals.delete(c);
-    if (at > this.#relistedAt) this.#relistedAt = at;
-    if (at > this.#toolsChangedAt) {
-      const waiting = this.#relistWaiters;
-      this.#relistWaiters = [];
-      for (const wake of waiting) wake();
-    }
-  }
-
-  /**
-   * Resolves once the client has read the tools after the last tools
-   * `list_changed`, or after {@linkcode RELIST_WAIT_MS} (at once when it already has).
-   */
-  #clientRelisted(): Promise<void> {
-    if (this.#relistedAt > this.#toolsChangedAt || this.#closing.signal.aborted) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        this.#clock.clearTimeout(timer);
-        this.#closing.signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = this.#clock.setTimeout(done, this.#relistWaitMs);
-      this.#closing.signal.addEventListener("abort", done, { once: true });
-      this.#relistWaiters.push(done);
-    });
-  }
-
   // ── backend lifecycle ────────────────────────────────────────────────────
-
-  #onReady(slot: Slot, gen: Generation) {
-    if (!this.#gateway && gen.era === "modern") return this.#onModernReady(slot, gen);
-    slot.listsRead = this.#readLists(slot, gen);
-    if (this.#gateway) {
-      if (gen.era === "modern") this.#listenToBackend(gen);
-      this.#flushQueue(slot, gen);
-      slot.reading = true;
-      slot.listsRead = slot.listsRead.then(() => this.#updateViews()).finally(() => {
-        if (slot.backend.current !== gen) return; // a newer generation settles it
-        slot.reading = false;
-        slot.settle();
-      });
-      return;
-    }
-    slot.listsRead.finally(() => {
-      if (slot.backend.current === gen) slot.settle();
-    });
-    const init = this.#initialize;
-    if (init !== undefined) {
-      this.#initialize = undefined;
-      this.#initializeAnswered = true;
-      this.#answer({
-        jsonrpc: "2.0",
-        id: init,
-        result: advertiseListChanged(gen.initResult ?? {}),
-      });
-      this.#flushQueue(slot, gen);
-    } else if (this.#initializeAnswered) {
-      // Deliver first what waited for this generation, then tell the client its lists may differ.
-      this.#flushQueue(slot, gen);
-      for (const list of declaredLists(gen.initResult ?? {})) {
-        this.#listChanged(`notifications/${list}/list_changed`);
-      }
-    } else this.#flushQueue(slot, gen);
-  }
-
-  /**
-   * Single mode, a modern process is ready: the client's listens are opened
-   * on it before any queued request; after a restart the client then hears
-   * `list_changed` on the listens that asked for it.
-   */
-  #onModernReady(slot: Slot, gen: Generation) {
-    const restart = this.#modernServed;
-    this.#modernServed = true;
-    this.#reopenListens(gen);
-    slot.listsRead = this.#readLists(slot, gen);
-    slot.listsRead.finally(() => {
-      if (slot.backend.current === gen) slot.settle();
-    });
-    this.#flushQueue(slot, gen);
-    if (!restart) return;
-    for (const list of declaredLists(gen.initResult ?? {})) {
-      this.#listChanged(`notifications/${list}/list_changed`);
-    }
-  }
 
   #flushQueue(slot: Slot, gen: Generation) {
     const queue = slot.takeQueue();
@@ -1587,8 +979,7 @@ export class Router {
   }
 
   #onFailed(slot: Slot, cause: string) {
-    if (!this.#gateway && this.#initialize !== undefined) this.#answerInitializeForFailedServer();
-    this.#failProbes(slot, cause);
+    this.#mode.onFailed(slot, cause);
     this.#failQueue(slot, this.#gateway ? `server "${slot.name}": ${cause}` : cause);
     slot.reading = false;
     slot.settle();
@@ -1617,239 +1008,6 @@ export class Router {
   }
 
   /**
-   * The first server failed before answering `initialize`. Answer it with
-   * mcpmon's own result so the client keeps its session: its requests get
-   * errors naming the cause, and the next good edit brings the tools in with
-   * `list_changed`.
-   */
-  #answerInitializeForFailedServer() {
-    const id = this.#initialize;
-    if (id === undefined) return;
-    this.#initialize = undefined;
-    const refusal = this.backend.openingRefusal;
-    if (refusal?.code === ErrorCode.UnsupportedProtocolVersion) {
-      // The server does not speak the client's version: the client hears it as it would directly,
-      // so it can negotiate again (e.g. a dual-era client reconnects in MCP 2026-07-28).
-      this.#answer({ jsonrpc: "2.0", id, error: refusal });
-      return;
-    }
-    this.#initializeAnswered = true;
-    this.#log.warn(
-      "Answering initialize for the server, which failed to start; fix it and save to recover",
-    );
-    this.#answer({
-      jsonrpc: "2.0",
-      id,
-      result: standInInitializeResult(
-        this.session.initializeParams?.protocolVersion,
-        this.backend.name,
-      ),
-    });
-  }
-
-  // ── the injected restart tool ────────────────────────────────────────────
-
-  /** Single mode: appends the restart tool to the last page of a `tools/list` result. */
-  #addRestartTool(response: JsonRpcMessage) {
-    const result = response.result as { tools?: ToolLike[]; nextCursor?: string } | undefined;
-    if (!result || !Array.isArray(result.tools) || result.nextCursor) return;
-    if (this.#restartTool === RESTART_TOOL && result.tools.some((t) => t.name === RESTART_TOOL)) {
-      this.#useFallbackName();
-    }
-    if (this.#restartTool !== undefined) {
-      result.tools.push(restartToolDefinition(this.#restartTool, this.backend.name));
-    }
-    if (this.#callThrough) result.tools.push(...callThroughTools());
-  }
-
-  #useFallbackName() {
-    if (this.#restartTool !== RESTART_TOOL) return;
-    this.#restartTool = RESTART_TOOL_FALLBACK;
-    this.#log.warn(
-      `the server has its own "${RESTART_TOOL}" tool, which wins; mcpmon's is "${RESTART_TOOL_FALLBACK}"`,
-    );
-  }
-
-  async #callRestartTool(c: ClientRequest) {
-    const args = ((c.message.params as Item).arguments ?? {}) as Item;
-    const why = typeof args.reason === "string" && args.reason.trim()
-      ? args.reason.trim()
-      : undefined;
-    let slot: Slot | undefined;
-    if (typeof args.server === "string") slot = this.#slots.get(args.server);
-    else if (this.#slots.size === 1) slot = this.#slots.values().next().value;
-    if (!slot) {
-      const names = [...this.#slots.keys()].join(", ");
-      const text = typeof args.server === "string"
-        ? `No server named "${args.server}". Servers: ${names}`
-        : `Say which server to restart: ${names}`;
-      this.#answer({
-        jsonrpc: "2.0",
-        id: c.id,
-        result: { content: [{ type: "text", text }], isError: true },
-      });
-      return;
-    }
-    this.#log.info(
-      `${RESTART_TOOL} called${why ? `: ${why}` : ""}`,
-      this.#gateway ? { server: slot.name } : {},
-    );
-    await slot.listsRead;
-    const before = slot.lists.tools;
-    const toldBefore = this.#toolsChangedAt;
-    const outcome = await slot.backend.restart(
-      why ? `${RESTART_TOOL}: ${why}` : `${RESTART_TOOL} tool`,
-    );
-    if (outcome.ok) await slot.listsRead;
-    // Answer once the client has re-read the tools it was told changed, so the model's next
-    // request can already name the new ones (bounded: a client that never re-lists only delays it).
-    if (this.#toolsChangedAt !== toldBefore) await this.#clientRelisted();
-    const after = outcome.ok ? slot.lists.tools : undefined;
-    let diff: ToolDiff | undefined;
-    try {
-      diff = before && after ? diffTools(before as ToolLike[], after as ToolLike[]) : undefined;
-    } catch { /* too deep to compare: no diff */ }
-    if (diff && this.#gateway) {
-      const expose = (names: string[]) =>
-        names.map((n) =>
-          exposedName(slot.name, n, this.#gateway!.separator, this.#gateway!.nameBudget)
-        );
-      diff = {
-        added: expose(diff.added),
-        removed: expose(diff.removed),
-        changed: expose(diff.changed),
-      };
-    }
-    this.#answer({
-      jsonrpc: "2.0",
-      id: c.id,
-      result: {
-        content: [{ type: "text", text: restartResultText(slot.name, outcome, diff) }],
-        ...(outcome.ok ? {} : { isError: true }),
-      },
-    });
-  }
-
-  // ── call-through: mcpmon_list_tools and mcpmon_call_tool ─────────────────
-
-  /** Resolves once `slot` is listed or failed (at once when it is not on its way). */
-  #settled(slot: Slot): Promise<void> {
-    if (!slot.coming || this.#closing.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => slot.waiters.push(resolve));
-  }
-
-  /** Re-reads the tools of every serving backend (and merges them, in gateway mode). */
-  async #refreshTools(): Promise<void> {
-    await Promise.all([...this.#slots.values()].map(async (slot) => {
-      await this.#settled(slot);
-      const gen = slot.backend.current;
-      if (slot.backend.state !== "ready" || !gen) return;
-      slot.listsRead = this.#readLists(slot, gen, ["tools"]);
-      await slot.listsRead;
-    }));
-    this.#updateViews();
-  }
-
-  /** The live tools as the client names them, each with its schema hash. */
-  #liveTools(): Item[] {
-    const tools = this.#gateway
-      ? this.#catalog.items("tools")
-      : this.#slots.values().next().value!.lists.tools ?? [];
-    return tools.map((t) => ({ ...t, schemaHash: schemaHash(t.inputSchema) }));
-  }
-
-  #toolResult(c: ClientRequest, text: string, isError = false) {
-    this.#answer({
-      jsonrpc: "2.0",
-      id: c.id,
-      result: { content: [{ type: "text", text }], ...(isError ? { isError: true } : {}) },
-    });
-  }
-
-  async #listLiveTools(c: ClientRequest) {
-    await this.#refreshTools();
-    const failed = this.backends.filter((b) => b.state === "failed" || b.state === "stopped")
-      .map((b) => `${b.name}: ${b.lastError ?? b.state}`);
-    this.#toolResult(
-      c,
-      // Compact: a model pays for every character of a tool result.
-      JSON.stringify({ tools: this.#liveTools(), ...(failed.length > 0 ? { failed } : {}) }),
-    );
-  }
-
-  /** Where a call-through name leads now: the backend and the tool's own name and definition. */
-  async #findLiveTool(
-    name: string,
-  ): Promise<{ slot: Slot; own: string; tool: Item } | { error: string } | undefined> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let slot: Slot | undefined;
-      let own = name;
-      if (this.#gateway) {
-        const owner = this.#catalog.routeTool(name);
-        slot = owner && this.#live(owner.source);
-        if (owner) own = owner.name;
-        else {
-          const coming = this.#prefixOwner(name);
-          if (coming && attempt === 0) {
-            await this.#settled(coming);
-            await this.#refreshTools();
-            continue;
-          }
-        }
-      } else {
-        slot = this.#slots.values().next().value!;
-        await this.#settled(slot);
-      }
-      if (!slot) return undefined;
-      if (slot.backend.state === "failed" || slot.backend.state === "stopped") {
-        return { error: `server "${slot.name}": ${slot.backend.lastError ?? "not running"}` };
-      }
-      const tool = slot.lists.tools?.find((t) => t.name === own);
-      if (tool) return { slot, own, tool };
-      if (attempt === 0) await this.#refreshTools(); // perhaps added since mcpmon last read
-    }
-    return undefined;
-  }
-
-  async #callThroughTool(c: ClientRequest) {
-    const params = (c.message.params ?? {}) as Item;
-    const args = (params.arguments ?? {}) as Item;
-    if (typeof args.name !== "string" || args.name === "") {
-      return this.#toolError(c, `${CALL_TOOL} needs "name": a tool ${LIST_TOOLS} shows`);
-    }
-    const found = await this.#findLiveTool(args.name);
-    if (found === undefined) {
-      const names = this.#liveTools().map((t) => t.name).join(", ") || "none";
-      return this.#toolError(c, `No tool named "${args.name}" now. Tools: ${names}`);
-    }
-    if ("error" in found) return this.#toolError(c, found.error);
-    const hash = schemaHash(found.tool.inputSchema);
-    if (args.schemaHash !== undefined && args.schemaHash !== hash) {
-      const { name: _own, ...definition } = found.tool;
-      return this.#toolError(
-        c,
-        `The tool "${args.name}" has changed since schemaHash ${
-          JSON.stringify(args.schemaHash)
-        }; ` +
-          `its schemaHash is now "${hash}". Current definition:\n` +
-          JSON.stringify({ name: args.name, ...definition }, null, 2) +
-          `\nCheck the arguments against it and call again with schemaHash "${hash}".`,
-      );
-    }
-    // The call goes on as a plain tools/call of the tool, on the process running now.
-    c.message.params = {
-      ...(params._meta !== undefined ? { _meta: params._meta } : {}),
-      name: found.own,
-      arguments: args.arguments ?? {},
-    };
-    this.#route(found.slot, c, "");
-  }
-
-  #toolError(c: ClientRequest, text: string): void {
-    this.#toolResult(c, text, true);
-  }
-
-  /**
    * Sends the client a log message (`notifications/message`, logger
    * `mcpmon`), once its session is initialized; e.g. an invalid config edit.
    */
@@ -1860,7 +1018,7 @@ export class Router {
   /** Sends the client a log message (`notifications/message`) from mcpmon. */
   #notifyClient(level: "error" | "warning" | "info", data: string) {
     // MCP 2026-07-28 has no session-wide log stream: the log has it.
-    if (!this.#initializeAnswered || this.session.era === "modern") return;
+    if (!this.#mode.answered || this.session.era === "modern") return;
     this.#client.write({
       jsonrpc: "2.0",
       method: "notifications/message",
@@ -1956,16 +1114,4 @@ function serialize(response: JsonRpcMessage): string {
       ),
     );
   }
-}
-
-/** A DiscoverResult passed to the client advertises the `list_changed` mcpmon sends after restarts. */
-function advertiseDiscovered(response: JsonRpcMessage) {
-  response.result = advertiseListChanged(response.result as Item);
-}
-
-/** Puts a renamed resource's exposed URI back into a `resources/read` result. */
-function renameContents(response: JsonRpcMessage, original: string, exposed: unknown) {
-  const contents = (response.result as Item).contents;
-  if (!Array.isArray(contents)) return;
-  for (const c of contents) if (c?.uri === original) c.uri = exposed;
 }
