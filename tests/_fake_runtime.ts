@@ -16,9 +16,53 @@ import type {
   SpawnOptions,
 } from "../src/runtime/mod.ts";
 import { FsEventQueue } from "../src/runtime/mod.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Msg = Record<string, any>;
+
+/**
+ * How long, in real time, each wait of the harness waits before it fails: a router bug fails the
+ * spec in seconds instead of hanging the suite. Fake processes answer within microtasks, and timers
+ * run on the spec's clock, so nothing legitimate comes near it.
+ */
+export const DEFAULT_WAIT_MS = 5000;
+
+/** Settles as `promise` does; rejects with an error naming `what` after `ms` of real time. */
+export function within<T>(promise: Promise<T>, what: string, ms = DEFAULT_WAIT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Registers a waiter with `register` (it calls the resolver it is given when the awaited event comes)
+ * and rejects with an error naming `what` when `ms` of real time pass first.
+ */
+function bounded<T>(
+  what: string,
+  ms: number,
+  register: (resolve: (value: T) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const wait: { done: boolean; timer?: ReturnType<typeof setTimeout> } = { done: false };
+    // Registered before the timer is set: in the test runner, setting a timer has let pending
+    // jobs run (the awaited message came then, and was missed).
+    register((value) => {
+      wait.done = true;
+      clearTimeout(wait.timer);
+      resolve(value);
+    });
+    const timer = setTimeout(
+      () => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)),
+      ms,
+    );
+    if (wait.done) clearTimeout(timer);
+    else wait.timer = timer;
+  });
+}
 
 /** A fake server process. */
 export class FakeChild implements ChildProcess {
@@ -68,11 +112,18 @@ export class FakeChild implements ChildProcess {
     return this.#alive;
   }
 
-  /** Resolves with the first received message (past or future) matching `pred`. */
-  waitFor(pred: (m: Msg) => boolean): Promise<Msg> {
+  /**
+   * Resolves with the first received message (past or future) matching `pred`; rejects after
+   * `timeoutMs` of real time.
+   */
+  waitFor(pred: (m: Msg) => boolean, timeoutMs = DEFAULT_WAIT_MS): Promise<Msg> {
     const seen = this.received.find(pred);
     if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.#waiters.push({ pred, resolve }));
+    return bounded(
+      `server ${this.pid} to receive a message matching ${pred}`,
+      timeoutMs,
+      (resolve) => this.#waiters.push({ pred, resolve }),
+    );
   }
 
   send(msg: Msg | string): void {
@@ -148,8 +199,11 @@ export interface FakeHarness {
   clientSend(msg: Msg | string): void;
   /** Everything mcpmon wrote to stdout, parsed. */
   clientReceived: Msg[];
-  /** Resolves with the first stdout message (past or future) matching `pred`. */
-  clientWaitFor(pred: (m: Msg) => boolean): Promise<Msg>;
+  /**
+   * Resolves with the first stdout message (past or future) matching `pred`; rejects after
+   * `timeoutMs` of real time (default {@linkcode DEFAULT_WAIT_MS}, as for every wait here).
+   */
+  clientWaitFor(pred: (m: Msg) => boolean, timeoutMs?: number): Promise<Msg>;
   /** Ends the client's stdin. */
   clientClose(): void;
   /** Text written to stderr. */
@@ -159,9 +213,9 @@ export interface FakeHarness {
   /** Codes passed to `exit`. */
   exits: number[];
   /** Resolves with the first exit code. */
-  exited(): Promise<number>;
+  exited(timeoutMs?: number): Promise<number>;
   /** Resolves when the n-th child (1-based) has been spawned. */
-  spawned(n: number): Promise<FakeChild>;
+  spawned(n: number, timeoutMs?: number): Promise<FakeChild>;
 }
 
 type Handler = (child: FakeChild, msg: Msg) => void;
@@ -258,22 +312,30 @@ export function fakeRuntime(
       const text = typeof msg === "string" ? msg : JSON.stringify(msg);
       stdinController.enqueue(new TextEncoder().encode(text + "\n"));
     },
-    clientWaitFor(pred) {
+    clientWaitFor(pred, timeoutMs = DEFAULT_WAIT_MS) {
       const seen = clientReceived.find(pred);
       if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => clientWaiters.push({ pred, resolve }));
+      return bounded(
+        `a message to the client matching ${pred}`,
+        timeoutMs,
+        (resolve) => clientWaiters.push({ pred, resolve }),
+      );
     },
     clientClose: () => stdinController.close(),
     uncaught,
     exits,
-    exited: () =>
+    exited: (timeoutMs = DEFAULT_WAIT_MS) =>
       exits.length > 0
         ? Promise.resolve(exits[0])
-        : new Promise((resolve) => exitWaiters.push(resolve)),
+        : bounded("mcpmon to exit", timeoutMs, (resolve) => exitWaiters.push(resolve)),
     stderr: () => err,
-    spawned(n) {
+    spawned(n, timeoutMs = DEFAULT_WAIT_MS) {
       if (children.length >= n) return Promise.resolve(children[n - 1]);
-      return new Promise((resolve) => spawnWaiters.push({ n, resolve }));
+      return bounded(
+        `server process #${n} to be spawned (${children.length} so far)`,
+        timeoutMs,
+        (resolve) => spawnWaiters.push({ n, resolve }),
+      );
     },
   };
 }
@@ -323,7 +385,10 @@ export function startRouter(
     async close() {
       h.clientClose();
       await loop;
-      await router.close({ drain: true });
+      const closed = router.close({ drain: true });
+      await (options.clock instanceof ManualClock
+        ? options.clock.runUntil(closed)
+        : within(closed, "the router to close", DEFAULT_WAIT_MS));
     },
   };
 }
