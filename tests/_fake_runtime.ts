@@ -39,7 +39,7 @@ export function within<T>(promise: Promise<T>, what: string, ms = DEFAULT_WAIT_M
 
 /**
  * Registers a waiter with `register` (it calls the resolver it is given when the awaited event comes)
- * and rejects with an error naming `what` when `ms` of real time pass first.
+ * and rejects with an error naming `what` when `ms` of real time pass first (`Infinity`: never).
  */
 function bounded<T>(
   what: string,
@@ -55,6 +55,7 @@ function bounded<T>(
       clearTimeout(wait.timer);
       resolve(value);
     });
+    if (ms === Infinity) return; // no limit: the waiter holds no timer either
     const timer = setTimeout(
       () => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)),
       ms,
