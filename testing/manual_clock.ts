@@ -108,6 +108,26 @@ export class ManualClock implements Clock {
     return await promise;
   }
 
+  /**
+   * Lets `ms` of virtual time pass as {@linkcode ManualClock.runUntil} does:
+   * the timers due meanwhile fire in order, with turns of the real event loop
+   * between them.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * const clock = new ManualClock();
+   * let fired = false;
+   * clock.setTimeout(() => void Promise.resolve().then(() => fired = true), 30);
+   * await clock.tickAsync(50);
+   * assert.equal(fired, true);
+   * assert.equal(clock.now(), 50);
+   * ```
+   */
+  async tickAsync(ms: number): Promise<void> {
+    await this.runUntil(new Promise<void>((resolve) => this.setTimeout(resolve, ms)));
+  }
+
   /** Moves time forward by `ms`, running each timer that falls due, in order. */
   advance(ms: number): void {
     const end = this.#now + ms;
