@@ -1,7 +1,7 @@
 /**
  * The command line: `mcpmon [options] -- <command> [args...]`, parsed into
  * server and log options; the commands `restart`, `status`, `clean` (see
- * `control.ts`), `trace` (`trace.ts`), `setup` (`setup.ts`), `wrap` (an
+ * `control.ts`, over the state dir of `registry.ts`), `trace` (`trace.ts`), `setup` (`setup.ts`), `wrap` (an
  * alias of the normal run), `help` and `version`; exit codes (0 ok, 1
  * runtime failure, 2 usage). The help texts are in `help.ts`, the default
  * server name (from the command) in `server_name.ts`.
@@ -21,13 +21,8 @@ import {
   type ServerOptions,
   serverOptions,
 } from "./config.ts";
-import {
-  cleanCommand,
-  type ControlOutput,
-  restartCommand,
-  stateDir,
-  statusCommand,
-} from "./control.ts";
+import { cleanCommand, type ControlOutput, restartCommand, statusCommand } from "./control.ts";
+import { stateDir } from "./registry.ts";
 import { SETUP_CLIENTS, type SetupClient, setupCommand, type SetupRequest } from "./setup.ts";
 import { traceCommand } from "./trace.ts";
 import { HELP, type HelpTopic, SUB_SYNOPSIS, SUBCOMMAND_HELP, SYNOPSIS } from "./help.ts";

@@ -9,7 +9,7 @@ import { dirname } from "node:path";
 import process from "node:process";
 import { findCommand } from "./command.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
-import { type Registry, stateDir } from "./control.ts";
+import { type Registry, stateDir } from "./registry.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
@@ -413,7 +413,7 @@ async function serve(
   }
   // Registered only once the signal handlers exist (an unhandled SIGUSR2 would end the process).
   // Loaded here, after the spawn: only the registry of `mcpmon status`/`restart` needs it.
-  const { Registry, stateDir } = await import("./control.ts");
+  const { Registry, stateDir } = await import("./registry.ts");
   try {
     registry = Registry.open(
       stateDir((name) => runtime.env(name)),
