@@ -145,6 +145,7 @@ export async function runGateway(
     (err) =>
       log.error(`watching ${configPath} failed: ${err instanceof Error ? err.message : err}`),
     {
+      clock: runtime.clock,
       onWarning: (message) => log.warn(message),
       onInfo: (message) => log.info(message),
     },
@@ -465,7 +466,7 @@ function watchServer(
 ): Watcher | undefined | null {
   if (server.watch.length === 0) return undefined;
   const ctx = labelled ? { server: server.name } : {};
-  const loopGuard = new RestartLoopGuard();
+  const loopGuard = new RestartLoopGuard({}, runtime.clock);
   const exts = server.extensions.length > 0
     ? server.extensions.map((e) => `.${e}`).join(",")
     : "all";
@@ -506,6 +507,7 @@ function watchServer(
     },
     (err) => log.error(`file watching failed: ${err instanceof Error ? err.message : err}`, ctx),
     {
+      clock: runtime.clock,
       onReady: ({ directories }) =>
         log.info(
           `Watching ${server.watch.join(", ")} (${directories} ${

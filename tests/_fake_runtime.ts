@@ -2,6 +2,7 @@
  * An in-process Runtime for unit tests: children are scripted fake servers
  * speaking JSON-RPC over in-memory streams; the client is a pair of streams.
  */
+import { dirname } from "node:path";
 import { type ServerOptions, serverOptions } from "../src/config.ts";
 import { LineSplitter, readLines } from "../src/jsonrpc.ts";
 import { Logger } from "../src/log.ts";
@@ -10,6 +11,7 @@ import type {
   ChildProcess,
   Clock,
   ExitStatus,
+  FsEvent,
   FsWatch,
   KillSignal,
   Runtime,
@@ -217,6 +219,13 @@ export interface FakeHarness {
   exited(timeoutMs?: number): Promise<number>;
   /** Resolves when the n-th child (1-based) has been spawned. */
   spawned(n: number, timeoutMs?: number): Promise<FakeChild>;
+  /** The directories watched now, over every open `watch()`. */
+  watchedDirs(): string[];
+  /**
+   * A file system event, as the runtime's watch reports it: each open watch of a directory that
+   * holds one of `paths` (or is one) gets it.
+   */
+  fsEvent(kind: FsEvent["kind"], ...paths: string[]): void;
 }
 
 type Handler = (child: FakeChild, msg: Msg) => void;
@@ -255,6 +264,7 @@ export function fakeRuntime(
   const uncaught: ((error: unknown) => void)[] = [];
   const exits: number[] = [];
   const exitWaiters: ((code: number) => void)[] = [];
+  const watches = new Set<{ dirs: Set<string>; queue: FsEventQueue }>();
   const runtime: Runtime = {
     name: "fake",
     clock: options.clock,
@@ -276,16 +286,21 @@ export function fakeRuntime(
       return child;
     },
     watch(): FsWatch {
-      // Watches nothing for real: directories can be added, no event ever comes.
+      // Watches nothing for real: the spec reports events with fsEvent().
       const dirs = new Set<string>();
       const queue = new FsEventQueue();
+      const watch = { dirs, queue };
+      watches.add(watch);
       return {
         add: (dir) => void dirs.add(dir),
         remove: (dir) => void dirs.delete(dir),
         get size() {
           return dirs.size;
         },
-        close: () => queue.close(),
+        close: () => {
+          watches.delete(watch);
+          queue.close();
+        },
         [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
       };
     },
@@ -330,6 +345,12 @@ export function fakeRuntime(
         ? Promise.resolve(exits[0])
         : bounded("mcpmon to exit", timeoutMs, (resolve) => exitWaiters.push(resolve)),
     stderr: () => err,
+    watchedDirs: () => [...new Set([...watches].flatMap((w) => [...w.dirs]))],
+    fsEvent(kind, ...paths) {
+      for (const { dirs, queue } of watches) {
+        if (paths.some((p) => dirs.has(p) || dirs.has(dirname(p)))) queue.push({ kind, paths });
+      }
+    },
     spawned(n, timeoutMs = DEFAULT_WAIT_MS) {
       if (children.length >= n) return Promise.resolve(children[n - 1]);
       return bounded(

@@ -7,11 +7,13 @@ import { join } from "node:path";
 import { Gateway, gatewayNaming } from "../src/gateway.ts";
 import { type GatewayConfig, loadGatewayConfig } from "../src/gateway_config.ts";
 import { Logger } from "../src/log.ts";
+import { runGateway } from "../src/run.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
 import {
   basicServer,
   type FakeChild,
   type FakeHarness,
+  fakeRuntime,
   initializeClient,
   type Msg,
   startRouter,
@@ -224,3 +226,33 @@ Deno.test("config reload: reloads run one after the other, each against the conf
 });
 
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+
+Deno.test("runGateway: an edit of the config file, once its debounce has passed, starts the server it adds", async () => {
+  const configDir = Deno.makeTempDirSync({ prefix: "mcpmon-gateway-reload-run-" });
+  try {
+    const path = join(configDir, ".mcpmon.yaml");
+    Deno.writeTextFileSync(path, "servers:\n  a: {command: a, watch: []}\n");
+    const clock = new ManualClock();
+    const h = fakeRuntime({ a: basicServer(["ta"]), b: basicServer(["tb"]) }, { clock });
+    const done = runGateway(h.runtime, path, "gateway", { level: "info", timestamps: false });
+    await h.spawned(1);
+    await initializeClient(h);
+    assert.ok(h.watchedDirs().includes(configDir), "the config file is watched");
+    Deno.writeTextFileSync(
+      path,
+      "servers:\n  a: {command: a, watch: []}\n  b: {command: b, watch: []}\n",
+    );
+    h.fsEvent("modify", path);
+    await clock.tickAsync(99);
+    assert.equal(h.children.length, 1, "not before the debounce");
+    await clock.tickAsync(1); // the debounce runs on the runtime's clock
+    assert.equal(h.children.length, 2, "the added server started");
+    assert.equal(h.children[1].options.command, "b");
+    assert.match(h.stderr(), /Config reloaded: \+b\n/);
+    h.clientClose();
+    assert.equal(await clock.runUntil(done), 0);
+    assert.ok(h.children.every((c) => !c.alive));
+  } finally {
+    Deno.removeSync(configDir, { recursive: true });
+  }
+});
