@@ -409,6 +409,7 @@ export class Backend {
       () => this.#hooks.clientReady(),
       {
         maxMessageBytes: this.options.maxMessageBytes,
+        clock: this.#clock,
         // Stopped like a crash: its exit answers what it owes and schedules a restart.
         onBroken: (g) => void this.#terminate(g),
       },

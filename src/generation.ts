@@ -23,7 +23,13 @@ import {
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { type Envelope, type Era, metaOf } from "./session.ts";
-import { type ChildProcess, delay, type ExitStatus } from "./runtime/mod.ts";
+import {
+  type ChildProcess,
+  type Clock,
+  delay,
+  type ExitStatus,
+  systemClock,
+} from "./runtime/mod.ts";
 
 /** A request sent to a generation and not yet answered. */
 export interface Pending {
@@ -53,6 +59,8 @@ export interface GenerationLimits {
   maxMessageBytes?: number;
   /** The connection broke while the process runs on (see {@linkcode Generation.broken}). */
   onBroken?: (gen: Generation) => void;
+  /** The clock of its timers (virtual time in tests; default the real one). */
+  clock?: Clock;
 }
 
 /** A request or notification the server sent (for the client). */
@@ -162,6 +170,7 @@ export class Generation {
   readonly #writer: FrameWriter;
   readonly #log: Logger;
   readonly #onBroken: (gen: Generation) => void;
+  readonly #clock: Clock;
   #nextId = 1;
   #idle: (() => void)[] = [];
   #cancelled = new Set<number>();
@@ -184,6 +193,7 @@ export class Generation {
     this.child = child;
     this.#log = log;
     this.#onBroken = limits.onBroken ?? (() => {});
+    this.#clock = limits.clock ?? systemClock;
     this.#writer = new FrameWriter(child.stdin, (err) => {
       log.debug(`write to server failed: ${err instanceof Error ? err.message : err}`, {
         ...context,
@@ -253,7 +263,10 @@ export class Generation {
       // pipes a grandchild might hold open.
       child.killGroup("SIGKILL");
       const timeout = new AbortController();
-      await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1000, timeout.signal)]);
+      await Promise.race([
+        Promise.all([stdoutDone, stderrDone]),
+        delay(1000, timeout.signal, this.#clock),
+      ]);
       timeout.abort();
       this.state = "exited";
       return status;
@@ -361,7 +374,7 @@ export class Generation {
     const timeout = new AbortController();
     const exited = await Promise.race([
       this.child.exited.then(() => true),
-      delay(BROKEN_GRACE_MS, timeout.signal).then(() => false),
+      delay(BROKEN_GRACE_MS, timeout.signal, this.#clock).then(() => false),
     ]);
     timeout.abort();
     if (exited || this.state === "exited" || this.stopReason !== undefined) return;

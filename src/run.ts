@@ -5,24 +5,22 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import process from "node:process";
 import { findCommand } from "./command.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
-import { type Registry, stateDir } from "./control.ts";
+import { type Registry, stateDir } from "./registry.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
 import { removeBytecode, watchesPython } from "./pycache.ts";
 import { RestartLoopGuard } from "./restart_loop.ts";
-import { defaultClientPrefix, exposedBudget } from "./names.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
 import type { Runtime, SpawnOptions } from "./runtime/mod.ts";
 import type { RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
-import { type Change, Watcher } from "./watcher.ts";
+import { type Change, missingWatchPaths, Watcher } from "./watcher.ts";
 
 /**
  * Proxies the client on `runtime`'s stdio to the server described by
@@ -99,21 +97,11 @@ export async function runGateway(
   const log = new Logger(runtime, logOptions);
   log.info(versionLine(runtime));
   // Loaded here, not at start-up: single-server mode needs neither the YAML parser nor the loader.
-  const { ConfigError, diffConfigs, loadGatewayConfig } = await import("./gateway_config.ts");
+  const { describeConfigError, Gateway, gatewayNaming, readGatewayConfig } = await import(
+    "./gateway.ts"
+  );
   const readConfig = (path: string): GatewayConfig =>
-    loadGatewayConfig(path, readFileSync(path, "utf8"), {
-      cwd: runtime.cwd(),
-      env: (name) => runtime.env(name),
-    });
-  const describeConfigError = (err: unknown, path: string): string => {
-    if (err instanceof ConfigError) return `invalid config:\n${err.message}`;
-    const code = (err as { code?: string }).code;
-    if (code === "ENOENT") return `config file not found: ${path}`;
-    if (code === "EISDIR") {
-      return `${path} is a directory; give the config file in it (a YAML file or .mcp.json)`;
-    }
-    return `cannot read config ${path}: ${err instanceof Error ? err.message : err}`;
-  };
+    readGatewayConfig(path, { cwd: runtime.cwd(), env: (name) => runtime.env(name) });
   let config: GatewayConfig;
   try {
     config = readConfig(configPath);
@@ -128,82 +116,36 @@ export async function runGateway(
   }
   for (const warning of config.warnings) log.warn(warning);
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
-  // Names fit the model's limit with the client's prefix (`mcp__<name>__` unless configured).
-  const naming = (c: GatewayConfig) => ({
-    separator: c.separator,
-    nameBudget: exposedBudget(c.nameBudget, c.clientPrefix ?? defaultClientPrefix(name)),
-    callThrough: c.callThrough || options.callThrough === true,
-  });
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
     runtime,
     tracer,
     (o) => router.backends.find((b) => sameCommand(o, b.options))?.name,
   );
-  const router: Router = new Router(traced, log, config.servers, { gateway: naming(config) });
-  const watchers = new Map<string, Watcher>();
-  const watch = (server: ServerOptions) => {
-    const watcher = watchServer(
-      runtime,
-      log,
-      server,
-      (reason) => router.restart(reason, server.name),
-      true,
-    );
-    if (watcher) watchers.set(server.name, watcher);
-  };
+  const router: Router = new Router(traced, log, config.servers, {
+    gateway: gatewayNaming(config, name, options.callThrough === true),
+  });
+  // Reloads of the config file add, remove and restart servers, each with its own watcher.
+  const gateway = new Gateway(config, {
+    router,
+    log,
+    path: configPath,
+    name,
+    callThrough: options.callThrough,
+    load: () => readConfig(configPath),
+    watch: (server) =>
+      watchServer(runtime, log, server, (reason) => router.restart(reason, server.name), true),
+  });
 
-  // The config file itself: reload it on change.
-  let reloading = Promise.resolve();
-  const reload = async () => {
-    let next: GatewayConfig;
-    try {
-      next = readConfig(configPath);
-    } catch (err) {
-      const message = `${
-        describeConfigError(err, configPath)
-      }\nKeeping the servers that are running.`;
-      log.error(message);
-      router.notify("error", message); // the client (and the model) hear of it too
-      return;
-    }
-    const missing = missingWatchPaths(next.servers, true);
-    if (missing) {
-      log.error(`invalid config:\n${missing}\nKeeping the servers that are running.`);
-      return;
-    }
-    for (const warning of next.warnings) log.warn(warning);
-    const diff = diffConfigs(config, next);
-    if (JSON.stringify(naming(next)) !== JSON.stringify(naming(config))) {
-      router.setNaming(naming(next));
-    }
-    const byName = new Map(next.servers.map((s) => [s.name, s]));
-    for (const n of [...diff.removed, ...diff.changed]) {
-      watchers.get(n)?.close();
-      watchers.delete(n);
-    }
-    await Promise.all(diff.removed.map((n) => router.removeServer(n)));
-    await Promise.all(diff.changed.map((n) => router.replaceServer(byName.get(n)!)));
-    for (const n of diff.added) router.addServer(byName.get(n)!);
-    for (const n of [...diff.changed, ...diff.added]) watch(byName.get(n)!);
-    config = next;
-    const summary = [
-      ...diff.added.map((n) => `+${n}`),
-      ...diff.removed.map((n) => `-${n}`),
-      ...diff.changed.map((n) => `~${n}`),
-    ];
-    log.info(`Config reloaded: ${summary.length > 0 ? summary.join(" ") : "no server changed"}`);
-  };
   // The config file is watched through its directory: editors that replace it are seen too.
   const configWatcher = new Watcher(
     () => runtime.watch(),
     { paths: [configPath], extensions: [], ignore: [], debounceMs: 100, ignoreFiles: false },
-    () => {
-      reloading = reloading.then(reload, reload);
-    },
+    () => void gateway.reload(),
     (err) =>
       log.error(`watching ${configPath} failed: ${err instanceof Error ? err.message : err}`),
     {
+      clock: runtime.clock,
       onWarning: (message) => log.warn(message),
       onInfo: (message) => log.info(message),
     },
@@ -242,7 +184,7 @@ export async function runGateway(
     command: ["mcpmon", "--config", configPath],
     cwd: dirname(configPath),
     startWatchers: () => {
-      for (const server of config.servers) watch(server);
+      gateway.watchAll();
       try {
         configWatcher.start();
       } catch (err) {
@@ -254,7 +196,7 @@ export async function runGateway(
     },
     closeWatchers: () => {
       configWatcher.close();
-      for (const w of watchers.values()) w.close();
+      gateway.closeWatchers();
     },
     restart: async (reason, server) => {
       if (server !== undefined) {
@@ -472,7 +414,7 @@ async function serve(
   }
   // Registered only once the signal handlers exist (an unhandled SIGUSR2 would end the process).
   // Loaded here, after the spawn: only the registry of `mcpmon status`/`restart` needs it.
-  const { Registry, stateDir } = await import("./control.ts");
+  const { Registry, stateDir } = await import("./registry.ts");
   try {
     registry = Registry.open(
       stateDir((name) => runtime.env(name)),
@@ -524,7 +466,7 @@ function watchServer(
 ): Watcher | undefined | null {
   if (server.watch.length === 0) return undefined;
   const ctx = labelled ? { server: server.name } : {};
-  const loopGuard = new RestartLoopGuard();
+  const loopGuard = new RestartLoopGuard({}, runtime.clock);
   const exts = server.extensions.length > 0
     ? server.extensions.map((e) => `.${e}`).join(",")
     : "all";
@@ -565,6 +507,7 @@ function watchServer(
     },
     (err) => log.error(`file watching failed: ${err instanceof Error ? err.message : err}`, ctx),
     {
+      clock: runtime.clock,
       onReady: ({ directories }) =>
         log.info(
           `Watching ${server.watch.join(", ")} (${directories} ${
@@ -586,29 +529,6 @@ function watchServer(
     return null;
   }
   return watcher;
-}
-
-/**
- * The one rule for watch paths, in both modes: each must exist when mcpmon
- * starts (a path removed later is waited for). Returns an error naming each
- * missing one, or undefined.
- */
-function missingWatchPaths(
-  servers: readonly ServerOptions[],
-  labelled: boolean,
-): string | undefined {
-  const lines: string[] = [];
-  for (const server of servers) {
-    for (const path of server.watch) {
-      if (!existsSync(path)) {
-        lines.push(
-          `${labelled ? `server "${server.name}": ` : ""}` +
-            `the watch path ${path} does not exist (fix --watch, or create it)`,
-        );
-      }
-    }
-  }
-  return lines.length > 0 ? lines.join("\n") : undefined;
 }
 
 /**

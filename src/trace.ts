@@ -30,7 +30,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { type ControlOutput, instanceAlive, listInstances } from "./control.ts";
+import type { ControlOutput } from "./control.ts";
+import { instanceAlive, listInstances } from "./registry.ts";
 import { LineSplitter } from "./jsonrpc.ts";
 import type { ChildProcess, Runtime, SpawnOptions } from "./runtime/mod.ts";
 

@@ -2,6 +2,7 @@
  * An in-process Runtime for unit tests: children are scripted fake servers
  * speaking JSON-RPC over in-memory streams; the client is a pair of streams.
  */
+import { dirname } from "node:path";
 import { type ServerOptions, serverOptions } from "../src/config.ts";
 import { LineSplitter, readLines } from "../src/jsonrpc.ts";
 import { Logger } from "../src/log.ts";
@@ -10,15 +11,61 @@ import type {
   ChildProcess,
   Clock,
   ExitStatus,
+  FsEvent,
   FsWatch,
   KillSignal,
   Runtime,
   SpawnOptions,
 } from "../src/runtime/mod.ts";
 import { FsEventQueue } from "../src/runtime/mod.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Msg = Record<string, any>;
+
+/**
+ * How long, in real time, each wait of the harness waits before it fails: a router bug fails the
+ * spec in seconds instead of hanging the suite. Fake processes answer within microtasks, and timers
+ * run on the spec's clock, so nothing legitimate comes near it.
+ */
+export const DEFAULT_WAIT_MS = 5000;
+
+/** Settles as `promise` does; rejects with an error naming `what` after `ms` of real time. */
+export function within<T>(promise: Promise<T>, what: string, ms = DEFAULT_WAIT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Registers a waiter with `register` (it calls the resolver it is given when the awaited event comes)
+ * and rejects with an error naming `what` when `ms` of real time pass first (`Infinity`: never).
+ */
+function bounded<T>(
+  what: string,
+  ms: number,
+  register: (resolve: (value: T) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const wait: { done: boolean; timer?: ReturnType<typeof setTimeout> } = { done: false };
+    // Registered before the timer is set: in the test runner, setting a timer has let pending
+    // jobs run (the awaited message came then, and was missed).
+    register((value) => {
+      wait.done = true;
+      clearTimeout(wait.timer);
+      resolve(value);
+    });
+    if (ms === Infinity) return; // no limit: the waiter holds no timer either
+    const timer = setTimeout(
+      () => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)),
+      ms,
+    );
+    if (wait.done) clearTimeout(timer);
+    else wait.timer = timer;
+  });
+}
 
 /** A fake server process. */
 export class FakeChild implements ChildProcess {
@@ -68,11 +115,18 @@ export class FakeChild implements ChildProcess {
     return this.#alive;
   }
 
-  /** Resolves with the first received message (past or future) matching `pred`. */
-  waitFor(pred: (m: Msg) => boolean): Promise<Msg> {
+  /**
+   * Resolves with the first received message (past or future) matching `pred`; rejects after
+   * `timeoutMs` of real time.
+   */
+  waitFor(pred: (m: Msg) => boolean, timeoutMs = DEFAULT_WAIT_MS): Promise<Msg> {
     const seen = this.received.find(pred);
     if (seen) return Promise.resolve(seen);
-    return new Promise((resolve) => this.#waiters.push({ pred, resolve }));
+    return bounded(
+      `server ${this.pid} to receive a message matching ${pred}`,
+      timeoutMs,
+      (resolve) => this.#waiters.push({ pred, resolve }),
+    );
   }
 
   send(msg: Msg | string): void {
@@ -148,8 +202,11 @@ export interface FakeHarness {
   clientSend(msg: Msg | string): void;
   /** Everything mcpmon wrote to stdout, parsed. */
   clientReceived: Msg[];
-  /** Resolves with the first stdout message (past or future) matching `pred`. */
-  clientWaitFor(pred: (m: Msg) => boolean): Promise<Msg>;
+  /**
+   * Resolves with the first stdout message (past or future) matching `pred`; rejects after
+   * `timeoutMs` of real time (default {@linkcode DEFAULT_WAIT_MS}, as for every wait here).
+   */
+  clientWaitFor(pred: (m: Msg) => boolean, timeoutMs?: number): Promise<Msg>;
   /** Ends the client's stdin. */
   clientClose(): void;
   /** Text written to stderr. */
@@ -159,9 +216,16 @@ export interface FakeHarness {
   /** Codes passed to `exit`. */
   exits: number[];
   /** Resolves with the first exit code. */
-  exited(): Promise<number>;
+  exited(timeoutMs?: number): Promise<number>;
   /** Resolves when the n-th child (1-based) has been spawned. */
-  spawned(n: number): Promise<FakeChild>;
+  spawned(n: number, timeoutMs?: number): Promise<FakeChild>;
+  /** The directories watched now, over every open `watch()`. */
+  watchedDirs(): string[];
+  /**
+   * A file system event, as the runtime's watch reports it: each open watch of a directory that
+   * holds one of `paths` (or is one) gets it.
+   */
+  fsEvent(kind: FsEvent["kind"], ...paths: string[]): void;
 }
 
 type Handler = (child: FakeChild, msg: Msg) => void;
@@ -200,6 +264,7 @@ export function fakeRuntime(
   const uncaught: ((error: unknown) => void)[] = [];
   const exits: number[] = [];
   const exitWaiters: ((code: number) => void)[] = [];
+  const watches = new Set<{ dirs: Set<string>; queue: FsEventQueue }>();
   const runtime: Runtime = {
     name: "fake",
     clock: options.clock,
@@ -221,16 +286,21 @@ export function fakeRuntime(
       return child;
     },
     watch(): FsWatch {
-      // Watches nothing for real: directories can be added, no event ever comes.
+      // Watches nothing for real: the spec reports events with fsEvent().
       const dirs = new Set<string>();
       const queue = new FsEventQueue();
+      const watch = { dirs, queue };
+      watches.add(watch);
       return {
         add: (dir) => void dirs.add(dir),
         remove: (dir) => void dirs.delete(dir),
         get size() {
           return dirs.size;
         },
-        close: () => queue.close(),
+        close: () => {
+          watches.delete(watch);
+          queue.close();
+        },
         [Symbol.asyncIterator]: () => queue[Symbol.asyncIterator](),
       };
     },
@@ -258,22 +328,36 @@ export function fakeRuntime(
       const text = typeof msg === "string" ? msg : JSON.stringify(msg);
       stdinController.enqueue(new TextEncoder().encode(text + "\n"));
     },
-    clientWaitFor(pred) {
+    clientWaitFor(pred, timeoutMs = DEFAULT_WAIT_MS) {
       const seen = clientReceived.find(pred);
       if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => clientWaiters.push({ pred, resolve }));
+      return bounded(
+        `a message to the client matching ${pred}`,
+        timeoutMs,
+        (resolve) => clientWaiters.push({ pred, resolve }),
+      );
     },
     clientClose: () => stdinController.close(),
     uncaught,
     exits,
-    exited: () =>
+    exited: (timeoutMs = DEFAULT_WAIT_MS) =>
       exits.length > 0
         ? Promise.resolve(exits[0])
-        : new Promise((resolve) => exitWaiters.push(resolve)),
+        : bounded("mcpmon to exit", timeoutMs, (resolve) => exitWaiters.push(resolve)),
     stderr: () => err,
-    spawned(n) {
+    watchedDirs: () => [...new Set([...watches].flatMap((w) => [...w.dirs]))],
+    fsEvent(kind, ...paths) {
+      for (const { dirs, queue } of watches) {
+        if (paths.some((p) => dirs.has(p) || dirs.has(dirname(p)))) queue.push({ kind, paths });
+      }
+    },
+    spawned(n, timeoutMs = DEFAULT_WAIT_MS) {
       if (children.length >= n) return Promise.resolve(children[n - 1]);
-      return new Promise((resolve) => spawnWaiters.push({ n, resolve }));
+      return bounded(
+        `server process #${n} to be spawned (${children.length} so far)`,
+        timeoutMs,
+        (resolve) => spawnWaiters.push({ n, resolve }),
+      );
     },
   };
 }
@@ -323,7 +407,10 @@ export function startRouter(
     async close() {
       h.clientClose();
       await loop;
-      await router.close({ drain: true });
+      const closed = router.close({ drain: true });
+      await (options.clock instanceof ManualClock
+        ? options.clock.runUntil(closed)
+        : within(closed, "the router to close", DEFAULT_WAIT_MS));
     },
   };
 }

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { ServerOptions } from "../src/config.ts";
 import { LineSplitter, peekId } from "../src/jsonrpc.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import {
   basicServer,
   type FakeChild,
@@ -16,11 +17,13 @@ import {
   startRouter,
 } from "./_fake_runtime.ts";
 
+/** A router over one fake server, in virtual time. */
 function start(
   handles: ((c: FakeChild, m: Msg) => void)[],
   overrides: Partial<ServerOptions> = {},
 ) {
-  return startRouter(handles, [fakeServer("fake", overrides)]);
+  const clock = new ManualClock();
+  return { ...startRouter(handles, [fakeServer("fake", overrides)], { clock }), clock };
 }
 
 const initialize = (h: FakeHarness) => initializeClient(h);
@@ -36,10 +39,11 @@ Deno.test("a server that closes its stdout but keeps running: requests get an er
   const s = start([silent, basicServer(["a"])], { restartTool: false });
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "hang" } });
-  const error = await s.h.clientWaitFor(answered(1));
+  // Broken once it still runs a moment after its stdout ended.
+  const error = await s.clock.runUntil(s.h.clientWaitFor(answered(1)));
   assert.match(error.error.message, /closed its stdout/);
   assert.ok(!s.h.children[0].alive, "the broken process is stopped");
-  await s.h.spawned(2);
+  await s.clock.runUntil(s.h.spawned(2)); // after the crash backoff
   s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "a" } });
   const ok = await s.h.clientWaitFor(answered(2));
   assert.equal(ok.result.content[0].text, `a@${s.h.children[1].pid}`);
@@ -55,9 +59,9 @@ Deno.test("a server message over the size limit ends that process, and the reque
   const s = start([huge, basicServer(["a"])], { restartTool: false, maxMessageBytes: 4096 });
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "huge" } });
-  const error = await s.h.clientWaitFor(answered(1));
+  const error = await s.clock.runUntil(s.h.clientWaitFor(answered(1)));
   assert.match(error.error.message, /over the limit of 4096 bytes/);
-  await s.h.spawned(2);
+  await s.clock.runUntil(s.h.spawned(2)); // after the crash backoff
   s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "a" } });
   assert.ok((await s.h.clientWaitFor(answered(2))).result);
   await s.close();
@@ -108,9 +112,9 @@ Deno.test("an initialize timeout names the server, --init-timeout and the stderr
     return true; // never answered
   });
   const s = start([mute], { initTimeoutMs: 100, restartTool: false });
-  await initializeClient(s.h, false);
+  await s.clock.runUntil(initializeClient(s.h, false)); // answered when the timeout passes
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/list" });
-  const error = await s.h.clientWaitFor(answered(1));
+  const error = await s.clock.runUntil(s.h.clientWaitFor(answered(1))); // the timeout passes
   assert.match(error.error.message, /server "fake" did not answer initialize within 100 ms/);
   assert.match(error.error.message, /--init-timeout/);
   assert.match(error.error.message, /loading model weights/);

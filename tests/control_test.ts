@@ -17,20 +17,22 @@ import {
   cleanCommand,
   type ControlOutput,
   formatDuration,
+  restartCommand,
+  statusCommand,
+  type StatusJson,
+} from "../src/control.ts";
+import {
   instanceAlive,
   type InstanceInfo,
   listInstances,
   Registry,
-  restartCommand,
   stateDir,
-  statusCommand,
-  type StatusJson,
-} from "../src/control.ts";
+} from "../src/registry.ts";
 import type { Runtime } from "../src/runtime/mod.ts";
 import type { RestartOutcome } from "../src/backend.ts";
 import { VERSION } from "../src/version.ts";
 
-const CONTROL_URL = new URL("../src/control.ts", import.meta.url).href;
+const REGISTRY_URL = new URL("../src/registry.ts", import.meta.url).href;
 
 /** A temp XDG_STATE_HOME; the state dir is `<base>/mcpmon`. */
 function tempState():
@@ -500,7 +502,7 @@ class FakeInstance implements AsyncDisposable {
   static #writeScript(path: string): void {
     writeFileSync(
       path,
-      `import { Registry } from ${JSON.stringify(CONTROL_URL)};
+      `import { Registry } from ${JSON.stringify(REGISTRY_URL)};
 const [dir, name, mode] = Deno.args;
 const registry = Registry.open(dir, {
   name, pid: Deno.pid, command: ["fake-server"], cwd: Deno.cwd(), startedAt: Date.now(),

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { ServerOptions } from "../src/config.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import {
   basicServer,
   type FakeChild,
@@ -59,13 +60,16 @@ function rich(
   });
 }
 
+/** A gateway over fake servers, in virtual time (`clock`: the spec's own, when it needs it). */
 function startGateway(
   handles: Record<string, Handler>,
   servers: ServerOptions[],
   nameBudget = 64,
   callThrough = false,
+  clock = new ManualClock(),
 ) {
-  return startRouter(handles, servers, { gateway: { separator: "__", nameBudget, callThrough } });
+  const gateway = { separator: "__", nameBudget, callThrough };
+  return { ...startRouter(handles, servers, { gateway, clock }), clock };
 }
 
 const byId = (id: unknown) => (m: Msg) => m.id === id && ("result" in m || "error" in m);
@@ -186,7 +190,7 @@ Deno.test("the client hears list_changed only when a merged list actually change
   const before = count();
   await g.router.restart("same tools", "a");
   await call(g.h, "ping"); // let the list read settle
-  await new Promise((r) => setTimeout(r, 50));
+  await g.clock.tickAsync(50);
   assert.equal(count(), before, "same tools after the restart: no list_changed");
   version = 2;
   await g.router.restart("new tools", "a");
@@ -232,10 +236,11 @@ Deno.test("restart_server takes a server argument and reports that server's tool
   await initialize(g.h);
   await waitForTools(g.h, ["a__x", "b__y"]);
   tools = ["x", "z"];
-  const r = await call(g.h, "tools/call", {
+  // The client does not re-read the tools: the answer comes when the wait for it ends.
+  const r = await g.clock.runUntil(call(g.h, "tools/call", {
     name: "restart_server",
     arguments: { server: "a", reason: "new z" },
-  });
+  }));
   assert.match(r.result.content[0].text, /^Restarted "a" \(restart #1\)/);
   assert.match(r.result.content[0].text, /Tools added: a__z/);
   const missing = await call(g.h, "tools/call", { name: "restart_server", arguments: {} });
@@ -252,7 +257,7 @@ Deno.test("long names are shortened deterministically within the budget", async 
   for (;;) {
     tools = (await call(g.h, "tools/list")).result.tools.map((t: Msg) => t.name);
     if (tools.length > 2) break;
-    await new Promise((r) => setTimeout(r, 10));
+    await g.clock.tickAsync(10);
   }
   const exposed = tools[0];
   assert.equal(exposed.length, 32);
@@ -301,7 +306,7 @@ Deno.test("pagination: large merged lists come in pages with opaque cursors", as
   for (;;) {
     first = (await call(g.h, "tools/list")).result;
     if (first.tools.length > 2) break;
-    await new Promise((r) => setTimeout(r, 10));
+    await g.clock.tickAsync(10);
   }
   assert.equal(first.tools.length, 100);
   assert.equal(typeof first.nextCursor, "string");
@@ -397,27 +402,31 @@ Deno.test("a read of a renamed resource queued during a restart still answers wi
   await g.close();
 });
 
-/** A handler that answers `initialize` only after `ms` (a slow-starting server). */
-function slow(ms: number, inner: Handler): Handler {
+/** A handler that answers `initialize` only after `ms` on `clock` (a slow-starting server). */
+function slow(clock: ManualClock, ms: number, inner: Handler): Handler {
   return (child, msg) => {
-    if (msg.method === "initialize") setTimeout(() => inner(child, msg), ms);
+    if (msg.method === "initialize") clock.setTimeout(() => inner(child, msg), ms);
     else inner(child, msg);
   };
 }
 
 Deno.test("the gateway's first lists wait until every backend is ready: complete at connect", async () => {
-  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
-    server("a"),
-    server("b"),
-  ]);
+  const clock = new ManualClock();
+  const g = startGateway(
+    { a: rich("a", ["x"]), b: slow(clock, 150, rich("b", ["y"])) },
+    [server("a"), server("b")],
+    64,
+    false,
+    clock,
+  );
   await initialize(g.h);
   // The first list the client reads already holds both backends (no list_changed needed).
-  const [tools, prompts, resources, templates] = await Promise.all([
+  const [tools, prompts, resources, templates] = await clock.runUntil(Promise.all([
     call(g.h, "tools/list"),
     call(g.h, "prompts/list"),
     call(g.h, "resources/list"),
     call(g.h, "resources/templates/list"),
-  ]);
+  ]));
   assert.deepEqual(tools.result.tools.map((t: Msg) => t.name), [
     "a__x",
     "b__y",
@@ -431,12 +440,16 @@ Deno.test("the gateway's first lists wait until every backend is ready: complete
 });
 
 Deno.test("a backend that misses its init timeout is reported, not waited for, by the first lists", async () => {
-  const g = startGateway({ a: rich("a", ["x"]), b: slow(60_000, rich("b", ["y"])) }, [
-    server("a"),
-    server("b", { initTimeoutMs: 200 }),
-  ]);
+  const clock = new ManualClock();
+  const g = startGateway(
+    { a: rich("a", ["x"]), b: slow(clock, 60_000, rich("b", ["y"])) },
+    [server("a"), server("b", { initTimeoutMs: 200 })],
+    64,
+    false,
+    clock,
+  );
   await initialize(g.h);
-  const tools = await call(g.h, "tools/list");
+  const tools = await clock.runUntil(call(g.h, "tools/list")); // b's init timeout passes
   assert.deepEqual(tools.result.tools.map((t: Msg) => t.name), [
     "a__x",
     "restart_server",
@@ -458,12 +471,16 @@ Deno.test("a failed backend does not hold the first lists", async () => {
 });
 
 Deno.test("a call naming a backend that is still starting waits for it instead of 'Unknown tool'", async () => {
-  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
-    server("a"),
-    server("b"),
-  ]);
+  const clock = new ManualClock();
+  const g = startGateway(
+    { a: rich("a", ["x"]), b: slow(clock, 150, rich("b", ["y"])) },
+    [server("a"), server("b")],
+    64,
+    false,
+    clock,
+  );
   await initialize(g.h);
-  const r = await call(g.h, "tools/call", { name: "b__y", arguments: {} });
+  const r = await clock.runUntil(call(g.h, "tools/call", { name: "b__y", arguments: {} }));
   const b = g.h.children.find((c) => c.options.command === "b")!;
   assert.equal(r.result.content[0].text, `y@${b.pid}`);
   const p = await call(g.h, "prompts/get", { name: "b__greet" });
@@ -474,17 +491,24 @@ Deno.test("a call naming a backend that is still starting waits for it instead o
 });
 
 Deno.test("a call waiting for a starting backend fails only with that backend's own start error", async () => {
+  const clock = new ManualClock();
   const broken: Handler = (child, msg) => {
     if (msg.method === "initialize") {
-      setTimeout(() => {
+      clock.setTimeout(() => {
         child.writeStderr("SyntaxError: b is broken\n");
         child.exit({ code: 1, signal: null });
       }, 100);
     }
   };
-  const g = startGateway({ a: rich("a", ["x"]), b: broken }, [server("a"), server("b")]);
+  const g = startGateway(
+    { a: rich("a", ["x"]), b: broken },
+    [server("a"), server("b")],
+    64,
+    false,
+    clock,
+  );
   await initialize(g.h);
-  const r = await call(g.h, "tools/call", { name: "b__y", arguments: {} });
+  const r = await clock.runUntil(call(g.h, "tools/call", { name: "b__y", arguments: {} }));
   assert.equal(r.error.code, -32000);
   assert.match(r.error.message, /server "b" exited with code 1/);
   assert.match(r.error.message, /SyntaxError: b is broken/);
@@ -552,17 +576,19 @@ Deno.test("template matching is linear: a long URI against a multi-part template
 });
 
 Deno.test("gateway call-through: mcpmon_call_tool resolves across backends at call time, a starting one included", async () => {
+  const clock = new ManualClock();
   const g = startGateway(
-    { a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) },
+    { a: rich("a", ["x"]), b: slow(clock, 150, rich("b", ["y"])) },
     [server("a"), server("b")],
     64,
     true,
+    clock,
   );
   await initialize(g.h);
-  const early = await call(g.h, "tools/call", {
+  const early = await clock.runUntil(call(g.h, "tools/call", {
     name: "mcpmon_call_tool",
     arguments: { name: "b__y", arguments: {} },
-  });
+  }));
   const b = g.h.children.find((c) => c.options.command === "b")!;
   assert.equal(early.result.content[0].text, `y@${b.pid}`, "it waited for b");
   const listed = await call(g.h, "tools/call", { name: "mcpmon_list_tools", arguments: {} });
@@ -588,7 +614,7 @@ Deno.test("gateway restart_server answers after the client re-read the tools it 
   tools = ["x", "z"];
   const result = call(g.h, "tools/call", { name: "restart_server", arguments: { server: "a" } });
   await g.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
-  await new Promise((r) => setTimeout(r, 30));
+  await g.clock.tickAsync(30); // the client re-lists 30 ms later
   const relist = await call(g.h, "tools/list");
   const answered = await result;
   assert.match(answered.result.content[0].text, /Tools added: a__z/);
@@ -621,17 +647,22 @@ Deno.test("an exception while handling one client message answers it with -32603
 });
 
 Deno.test("a held first list or a waiting call that the client cancels is owed nothing and holds nothing up", async () => {
-  const g = startGateway({ a: rich("a", ["x"]), b: slow(150, rich("b", ["y"])) }, [
-    server("a"),
-    server("b"),
-  ]);
+  const clock = new ManualClock();
+  const g = startGateway(
+    { a: rich("a", ["x"]), b: slow(clock, 150, rich("b", ["y"])) },
+    [server("a"), server("b")],
+    64,
+    false,
+    clock,
+  );
   await initialize(g.h);
   g.h.clientSend({ jsonrpc: "2.0", id: "held", method: "tools/list" });
   g.h.clientSend({ jsonrpc: "2.0", id: "wait", method: "tools/call", params: { name: "b__y" } });
   for (const requestId of ["held", "wait"]) {
     g.h.clientSend({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId } });
   }
-  assert.equal((await call(g.h, "tools/list")).result.tools.length, 4, "b is listed by now");
+  const listed = await clock.runUntil(call(g.h, "tools/list")); // b's start passes
+  assert.equal(listed.result.tools.length, 4, "b is listed by now");
   await call(g.h, "ping");
   assert.equal(g.h.clientReceived.some((m) => m.id === "held" || m.id === "wait"), false);
   assert.equal(g.router.pendingClientRequests, 0);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { ServerOptions } from "../src/config.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import {
   basicServer,
   type FakeChild,
@@ -9,11 +10,13 @@ import {
   startRouter,
 } from "./_fake_runtime.ts";
 
+/** A router over one fake server, in virtual time (`clock`: the specs' own, when they need it). */
 function start(
   handles: ((c: FakeChild, m: Msg) => void)[],
   overrides: Partial<ServerOptions> = {},
+  clock = new ManualClock(),
 ) {
-  return startRouter(handles, [fakeServer("fake", overrides)]);
+  return { ...startRouter(handles, [fakeServer("fake", overrides)], { clock }), clock };
 }
 
 const INIT_PARAMS = {
@@ -101,18 +104,22 @@ Deno.test("a restart replays initialize, initialized, log level and subscription
 });
 
 Deno.test("a request the old server answers within the grace period gets that answer", async () => {
+  const clock = new ManualClock();
   const slow = basicServer(["a"], (child, msg) => {
     if (msg.method === "tools/call" && msg.params.name === "slow") {
-      setTimeout(() => child.reply(msg, { content: [{ type: "text", text: "slow done" }] }), 50);
+      clock.setTimeout(
+        () => child.reply(msg, { content: [{ type: "text", text: "slow done" }] }),
+        50,
+      );
       return true;
     }
     return false;
   });
-  const s = start([slow, basicServer()], { graceMs: 2000 });
+  const s = start([slow, basicServer()], { graceMs: 2000 }, clock);
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "slow" } });
   await s.h.children[0].waitFor((m) => m.params?.name === "slow");
-  await s.router.restart("spec");
+  await s.clock.runUntil(s.router.restart("spec"));
   const response = await s.h.clientWaitFor(byId(9));
   assert.equal(response.result.content[0].text, "slow done");
   await s.close();
@@ -127,7 +134,7 @@ Deno.test("a request the old server never answers gets an error once the grace p
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: "m", method: "tools/call", params: { name: "mute" } });
   await s.h.children[0].waitFor((m) => m.params?.name === "mute");
-  await s.router.restart("spec");
+  await s.clock.runUntil(s.router.restart("spec")); // the grace period passes
   const response = await s.h.clientWaitFor(byId("m"));
   assert.equal(response.error.code, -32000);
   assert.match(response.error.message, /restarted/);
@@ -180,7 +187,7 @@ Deno.test("a reply meant for a generation that is gone is dropped and logged; th
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "ask" } });
   const ask = await s.h.clientWaitFor((m) => m.method === "roots/list");
-  await s.router.restart("spec");
+  await s.clock.runUntil(s.router.restart("spec")); // the grace period passes
   const cancel = await s.h.clientWaitFor((m) => m.method === "notifications/cancelled");
   assert.equal(cancel.params.requestId, ask.id);
   s.h.clientSend({ jsonrpc: "2.0", id: ask.id, result: { roots: [] } });
@@ -231,18 +238,19 @@ Deno.test("valid JSON that is not JSON-RPC gets an invalid-request error", async
 });
 
 Deno.test("a crash answers pending requests with the exit status and the stderr tail, then new ones at once", async () => {
+  const clock = new ManualClock();
   const crashy = basicServer(["a"], (child, msg) => {
     if (msg.method === "tools/call" && msg.params.name === "crash") {
       child.writeStderr("Traceback (most recent call last):\nValueError: boom\n");
-      setTimeout(() => child.exit({ code: 1, signal: null }), 5);
+      clock.setTimeout(() => child.exit({ code: 1, signal: null }), 5);
       return true;
     }
     return false;
   });
-  const s = start([crashy, basicServer(["b"])]);
+  const s = start([crashy, basicServer(["b"])], {}, clock);
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "crash" } });
-  const err = await s.h.clientWaitFor(byId(1));
+  const err = await s.clock.runUntil(s.h.clientWaitFor(byId(1)));
   assert.equal(err.error.code, -32000);
   assert.match(err.error.message, /exited with code 1/);
   assert.match(err.error.message, /ValueError: boom/);
@@ -250,8 +258,8 @@ Deno.test("a crash answers pending requests with the exit status and the stderr 
   s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/list" });
   const err2 = await s.h.clientWaitFor(byId(2));
   assert.match(err2.error.message, /ValueError: boom/);
-  // The next restart recovers without the client reconnecting.
-  const outcome = await s.router.restart("fixed");
+  // The next restart recovers without the client reconnecting (after the crash backoff).
+  const outcome = await s.clock.runUntil(s.router.restart("fixed"));
   assert.equal(outcome.ok, true);
   s.h.clientSend({ jsonrpc: "2.0", id: 3, method: "tools/list" });
   assert.equal((await s.h.clientWaitFor(byId(3))).result.tools[0].name, "b");
@@ -272,7 +280,7 @@ Deno.test("a server that fails to initialize still gives the client a session, r
   s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/list" });
   const err = await s.h.clientWaitFor(byId(2));
   assert.match(err.error.message, /SyntaxError: unexpected token/);
-  await s.router.restart("fixed");
+  await s.clock.runUntil(s.router.restart("fixed")); // after the backoff
   await s.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
   const second = s.h.children[1];
   assert.deepEqual(second.received.map((m) => m.method).slice(0, 2), [
@@ -301,18 +309,19 @@ Deno.test("lines on the server's stdout that are not JSON-RPC are logged, never 
 });
 
 Deno.test("on client EOF a request in flight is still answered, then the server is stopped", async () => {
+  const clock = new ManualClock();
   const slow = basicServer(["a"], (child, msg) => {
     if (msg.method === "tools/call") {
-      setTimeout(() => child.reply(msg, { content: [{ type: "text", text: "late" }] }), 30);
+      clock.setTimeout(() => child.reply(msg, { content: [{ type: "text", text: "late" }] }), 30);
       return true;
     }
     return false;
   });
-  const s = start([slow], { graceMs: 2000 });
+  const s = start([slow], { graceMs: 2000 }, clock);
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "a" } });
   await s.h.children[0].waitFor((m) => m.method === "tools/call");
-  await s.close();
+  await s.close(); // runs the clock until the router has closed
   assert.equal(s.h.clientReceived.find(byId(1))?.result.content[0].text, "late");
   assert.equal(s.h.children[0].alive, false);
 });
@@ -321,7 +330,7 @@ Deno.test("a server that ignores SIGTERM is SIGKILLed after the grace period", a
   const s = start([basicServer(), basicServer()], { graceMs: 30 });
   await initialize(s.h);
   s.h.children[0].ignoreSigterm = true;
-  const outcome = await s.router.restart("spec");
+  const outcome = await s.clock.runUntil(s.router.restart("spec"));
   assert.equal(outcome.ok, true);
   assert.deepEqual(s.h.children[0].signals.slice(0, 2), ["SIGTERM", "SIGKILL"]);
   assert.match(s.h.stderr(), /did not exit within 30 ms/);
@@ -354,8 +363,9 @@ Deno.test("a server that crashes mid-session is restarted on its own, with backo
   await initialize(s.h);
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "crash" } });
   assert.match((await s.h.clientWaitFor(byId(1))).error.message, /exited with code 7/);
-  // No file change, no restart request: it comes back by itself and the client is told.
-  const second = await s.h.spawned(2);
+  // No file change, no restart request: it comes back by itself (after the backoff) and the client
+  // is told.
+  const second = await s.clock.runUntil(s.h.spawned(2));
   await s.h.clientWaitFor((m) => m.method === "notifications/tools/list_changed");
   s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "a" } });
   assert.equal((await s.h.clientWaitFor(byId(2))).result.content[0].text, `a@${second.pid}`);
@@ -385,8 +395,10 @@ Deno.test("after too many crashes in the window mcpmon stops restarting on its o
     });
     await s.h.clientWaitFor(byId(`crash${i}`));
     if (i < 3) {
-      await s.h.clientWaitFor((m) =>
-        m.method === "notifications/tools/list_changed" && s.h.children.length > i
+      await s.clock.runUntil(
+        s.h.clientWaitFor((m) =>
+          m.method === "notifications/tools/list_changed" && s.h.children.length > i
+        ),
       );
     }
   }
@@ -395,8 +407,8 @@ Deno.test("after too many crashes in the window mcpmon stops restarting on its o
   assert.match((await s.h.clientWaitFor(byId("after"))).error.message, /exited with code 2/);
   assert.match(s.h.stderr(), /crashed 3 times in 60 s; not restarting it on its own/);
   assert.equal(s.h.children.length, 3);
-  // A restart request (or a file change) still brings it back.
-  assert.equal((await s.router.restart("asked")).ok, true);
+  // A restart request (or a file change) still brings it back (after the backoff).
+  assert.equal((await s.clock.runUntil(s.router.restart("asked"))).ok, true);
   assert.equal(s.h.children.length, 4);
   await s.close();
 });
@@ -413,7 +425,8 @@ Deno.test("restart_server is listed with the server's tools and answers with wha
     method: "tools/call",
     params: { name: "restart_server", arguments: { reason: "new tools" } },
   });
-  const result = await s.h.clientWaitFor(byId(2));
+  // The client does not re-read the tools: the answer comes when the wait for it ends.
+  const result = await s.clock.runUntil(s.h.clientWaitFor(byId(2)));
   const text: string = result.result.content[0].text;
   assert.match(text, /^Restarted "fake" \(restart #1\) in \d+ ms; new pid \d+\./);
   assert.match(text, /Tools added: c/);
@@ -485,12 +498,12 @@ Deno.test("restarts are spaced by the minimum interval, but the first after laun
   await initialize(s.h);
   const waits = () =>
     s.h.stderr().match(/Waiting \d+ ms before starting \(restart throttle\)/g)?.length ?? 0;
-  await s.router.restart("first");
+  await s.router.restart("first"); // with no clock run: it waited for no timer
   assert.equal(waits(), 0, "the first restart after launch is not held back");
-  const t0 = performance.now();
-  await s.router.restart("second");
+  const t0 = s.clock.now();
+  await s.clock.runUntil(s.router.restart("second"));
   assert.equal(waits(), 1, "the second waits out the interval");
-  assert.ok(performance.now() - t0 >= 350);
+  assert.ok(s.clock.now() - t0 >= 350);
   await s.close();
 });
 
@@ -508,19 +521,21 @@ Deno.test("before initialize, a ping is answered and any other request gets an e
   await s.close();
 });
 
-/** Re-reads the tools `delayMs` after each tools list_changed, as Claude Code does. */
-function relistOnChange(h: FakeHarness, delayMs: number) {
+/** Re-reads the tools `delayMs` (on `clock`) after each tools list_changed, as Claude Code does. */
+function relistOnChange(h: FakeHarness, clock: ManualClock, delayMs: number) {
   let n = 0;
   const watch = async () => {
     for (;;) {
       const seen = n;
-      await h.clientWaitFor((m) =>
-        m.method === "notifications/tools/list_changed" &&
-        h.clientReceived.filter((x) => x.method === "notifications/tools/list_changed").length >
-          seen
+      await h.clientWaitFor(
+        (m) =>
+          m.method === "notifications/tools/list_changed" &&
+          h.clientReceived.filter((x) => x.method === "notifications/tools/list_changed").length >
+            seen,
+        Infinity, // for as long as the spec runs
       );
       n++;
-      await new Promise((r) => setTimeout(r, delayMs));
+      await new Promise<void>((r) => clock.setTimeout(r, delayMs));
       h.clientSend({ jsonrpc: "2.0", id: `relist${n}`, method: "tools/list" });
     }
   };
@@ -530,14 +545,14 @@ function relistOnChange(h: FakeHarness, delayMs: number) {
 Deno.test("restart_server answers only after the client has re-read the tools following list_changed", async () => {
   const s = start([basicServer(["a"]), basicServer(["a", "b"])]);
   await initialize(s.h);
-  relistOnChange(s.h, 40);
+  relistOnChange(s.h, s.clock, 40);
   s.h.clientSend({
     jsonrpc: "2.0",
     id: "r",
     method: "tools/call",
     params: { name: "restart_server", arguments: {} },
   });
-  const result = await s.h.clientWaitFor(byId("r"));
+  const result = await s.clock.runUntil(s.h.clientWaitFor(byId("r")));
   assert.match(result.result.content[0].text, /Tools added: b/);
   const relist = s.h.clientReceived.findIndex(byId("relist1"));
   assert.ok(relist !== -1, "the client re-listed before the result came");
@@ -548,16 +563,16 @@ Deno.test("restart_server answers only after the client has re-read the tools fo
 Deno.test("restart_server answers anyway when the client does not re-read the tools in time", async () => {
   const s = start([basicServer(["a"]), basicServer(["a", "b"])]);
   await initialize(s.h);
-  const t0 = performance.now();
+  const t0 = s.clock.now();
   s.h.clientSend({
     jsonrpc: "2.0",
     id: "r",
     method: "tools/call",
     params: { name: "restart_server", arguments: {} },
   });
-  const result = await s.h.clientWaitFor(byId("r"));
+  const result = await s.clock.runUntil(s.h.clientWaitFor(byId("r")));
   assert.match(result.result.content[0].text, /Tools added: b/);
-  assert.ok(performance.now() - t0 >= 900, "it waited for a re-list, bounded");
+  assert.ok(s.clock.now() - t0 >= 900, "it waited for a re-list, bounded");
   await s.close();
 });
 
@@ -593,7 +608,7 @@ Deno.test("single mode: the server's own tools list_changed refreshes mcpmon's c
     method: "tools/call",
     params: { name: "restart_server", arguments: {} },
   });
-  const result = await s.h.clientWaitFor(byId("r"));
+  const result = await s.clock.runUntil(s.h.clientWaitFor(byId("r"))); // no re-list: the wait ends
   assert.match(result.result.content[0].text, /Tools added: none/);
   await s.close();
 });

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { run, runGateway, terminalHint } from "../src/run.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import { VERSION } from "../src/version.ts";
-import { basicServer, fakeRuntime, fakeServer } from "./_fake_runtime.ts";
+import { basicServer, fakeRuntime, fakeServer, initializeClient } from "./_fake_runtime.ts";
 
 // A command that exists: run() checks it before serving.
 const server = fakeServer("fake", { command: Deno.execPath(), graceMs: 100, initTimeoutMs: 1000 });
@@ -192,6 +194,35 @@ Deno.test("the gateway logs each skipped HTTP/SSE entry of an .mcp.json and serv
       /warning: .*\.mcp\.json:1:\d+: mcpServers\.remote\.type is "http": skipped/,
     );
     assert.match(h.stderr(), /Gateway over local /);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("run(): a change in a watched directory restarts the server once the debounce has passed on the runtime's clock", async () => {
+  const dir = Deno.realPathSync(Deno.makeTempDirSync({ prefix: "mcpmon-run-watch-" }));
+  try {
+    const file = join(dir, "tools.py");
+    Deno.writeTextFileSync(file, "x = 1\n");
+    const clock = new ManualClock();
+    const h = fakeRuntime([basicServer()], { clock });
+    const watched = { ...server, watch: [dir], debounceMs: 50, clearPycache: false };
+    const done = run(h.runtime, watched, { level: "info", timestamps: false });
+    await h.spawned(1);
+    await initializeClient(h);
+    // The watcher walks the directory (real file system reads) before it reports changes.
+    for (let i = 0; i < 5000 && !/Watching /.test(h.stderr()); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.ok(h.watchedDirs().includes(dir));
+    h.fsEvent("modify", file);
+    await clock.tickAsync(49);
+    assert.equal(h.children.length, 1, "not before the debounce");
+    await clock.tickAsync(1);
+    assert.equal(h.children.length, 2, "restarted");
+    assert.match(h.stderr(), /modify: .*tools\.py/);
+    h.clientClose();
+    assert.equal(await clock.runUntil(done), 0);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

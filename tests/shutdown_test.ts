@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { ServerOptions } from "../src/config.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import {
   basicServer,
   type FakeChild,
@@ -14,8 +15,14 @@ import {
   startRouter,
 } from "./_fake_runtime.ts";
 
-function start(handles: ((c: FakeChild, m: Msg) => void)[], overrides: Partial<ServerOptions>) {
-  return startRouter(handles, [fakeServer("fake", { restartTool: false, ...overrides })]);
+/** A router over one fake server, in virtual time (`clock`: the spec's own, when it needs it). */
+function start(
+  handles: ((c: FakeChild, m: Msg) => void)[],
+  overrides: Partial<ServerOptions>,
+  clock = new ManualClock(),
+) {
+  const server = fakeServer("fake", { restartTool: false, ...overrides });
+  return { ...startRouter(handles, [server], { clock }), clock };
 }
 
 const initialize = (h: FakeHarness) => initializeClient(h);
@@ -51,13 +58,14 @@ Deno.test("a shutdown while a restart waits on the throttle starts no new server
 Deno.test("a server started just before shutdown began is stopped too", async () => {
   // The second server is slow to answer initialize: shutdown arrives while it starts.
   let initializing: (() => void) | undefined;
+  const clock = new ManualClock();
   const slowInit = basicServer(["a"], (child, msg) => {
     if (msg.method !== "initialize") return false;
     initializing?.();
-    setTimeout(() => basicServer()(child, msg), 200);
+    clock.setTimeout(() => basicServer()(child, msg), 200);
     return true;
   });
-  const s = start([basicServer(), slowInit], {});
+  const s = start([basicServer(), slowInit], {}, clock);
   await initialize(s.h);
   const started = new Promise<void>((resolve) => initializing = resolve);
   const restarting = s.router.restart("file change");
