@@ -278,7 +278,11 @@ export class PassThrough implements Mode {
 
   onReady(slot: Slot, gen: Generation): void {
     if (gen.era === "modern") return this.#onModernReady(slot, gen);
-    slot.listsRead = this.#core.readLists(slot, gen).then(() => this.updateViews());
+    // mcpmon's own tools/list waits until the client's session is under way (its
+    // notifications/initialized reached the server first).
+    slot.listsRead = Promise.race([this.#core.session.underway(), gen.ended])
+      .then(() => gen.state === "ready" ? this.#core.readLists(slot, gen) : undefined)
+      .then(() => this.updateViews());
     slot.listsRead.finally(() => {
       if (slot.backend.current === gen) slot.settle();
     });

@@ -697,7 +697,7 @@ export class Router {
 
   /** The server said its tools changed: keep mcpmon's copy current (restart diffs, call-through). */
   #serverToolsChanged(slot: Slot, gen: Generation) {
-    if (slot.lists.tools !== undefined) {
+    if (this.#mode.readKinds().includes("tools")) {
       slot.listsRead = this.#readLists(slot, gen, ["tools"]).then(() => this.#mode.updateViews());
     }
     this.#tools.told();

@@ -127,6 +127,8 @@ export class Session {
   #eraWaiters: (() => void)[] = [];
   #initializeParams: Record<string, unknown> | undefined;
   #initialized = false;
+  #underway = false;
+  #underwayWaiters: (() => void)[] = [];
   #level: string | undefined;
   #subscriptions = new Set<string>();
   #waiters: ((params: Record<string, unknown>) => void)[] = [];
@@ -194,6 +196,26 @@ export class Session {
     return listen;
   }
 
+  /**
+   * Resolves once the client's 2025 session is under way: it sent
+   * `notifications/initialized`, or anything else after `initialize` (a
+   * client that skips the notification still counts as initialized). Until
+   * then a server must get no request of mcpmon's own (MCP; the Python SDK
+   * refuses them).
+   */
+  underway(): Promise<void> {
+    if (this.#underway) return Promise.resolve();
+    return new Promise((resolve) => this.#underwayWaiters.push(resolve));
+  }
+
+  #wakeUnderway() {
+    if (this.#underway) return;
+    this.#underway = true;
+    const waiting = this.#underwayWaiters;
+    this.#underwayWaiters = [];
+    for (const wake of waiting) wake();
+  }
+
   /** Resolves once the client's era is known (at once if it is). */
   eraDecided(): Promise<Era> {
     if (this.#era) return Promise.resolve(this.#era);
@@ -259,6 +281,7 @@ export class Session {
       }
       return;
     }
+    if (this.#initializeParams && message.method !== "initialize") this.#wakeUnderway();
     switch (message.method) {
       case "initialize": {
         if (this.#initializeParams) return; // a second initialize changes nothing

@@ -702,3 +702,21 @@ Deno.test("without --call-through the call-through tools are neither listed nor 
   assert.deepEqual(names, ["a", "restart_server"]);
   await s.close();
 });
+
+Deno.test("in a 2025 session mcpmon's own tools/list reaches the server only after the client's notifications/initialized", async () => {
+  const s = start([basicServer(["a"])]);
+  s.h.clientSend({ jsonrpc: "2.0", id: "init", method: "initialize", params: INIT_PARAMS });
+  await s.h.clientWaitFor(byId("init"));
+  const child = s.h.children[0];
+  // The client has not sent notifications/initialized yet: nothing of mcpmon's own goes out.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(child.received.map((m) => m.method), ["initialize"]);
+  s.h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+  await child.waitFor((m) => m.method === "tools/list");
+  assert.deepEqual(child.received.map((m) => m.method), [
+    "initialize",
+    "notifications/initialized",
+    "tools/list",
+  ]);
+  await s.close();
+});
