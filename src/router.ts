@@ -30,6 +30,7 @@ import {
   parseLine,
   peekId,
   replaceId,
+  spliceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import {
@@ -745,6 +746,18 @@ export class Router {
       (this.#restartTool !== undefined || this.#callThrough);
     const id: number = gen.request(c.method, c.message, {
       clientId,
+      // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
+      forward: (raw) => {
+        if (
+          addsRestartTool || transform || this.#rawIds.has(clientId) ||
+          this.#batches.has(batchKey(clientId))
+        ) return false;
+        this.#inFlight.delete(clientId);
+        this.#client.write(spliceId(raw.bytes, raw, clientId));
+        this.#wakeIdle();
+        if (c.method === "tools/list") this.#answeredToolsList(c);
+        return true;
+      },
       onResponse: (response, text) => {
         this.#inFlight.delete(clientId);
         // Untouched responses keep the server's text, with only the id swapped.
