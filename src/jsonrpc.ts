@@ -403,9 +403,14 @@ export function resultResponse(id: JsonRpcId, result: unknown): JsonRpcMessage {
   return { jsonrpc: "2.0", id, result };
 }
 
+/** Whether every character of `text` is ASCII (one UTF-8 byte each). */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 /** Byte pieces at least this long are written by {@linkcode FrameWriter} as they are, not joined. */
 const JOIN_LIMIT = 16 * 1024;
-const NEWLINE_BYTES = new Uint8Array([0x0a]);
 
 /** Default amount (UTF-16 code units; bytes for ASCII) a {@linkcode FrameWriter} buffers before asking writers to wait. */
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
@@ -434,7 +439,7 @@ export class FrameWriter {
   #write: (chunk: Uint8Array) => Promise<void>;
   #encoder = new TextEncoder();
   /** Messages waiting to be written (texts, or byte pieces), without their newlines. */
-  #queue: (string | readonly Uint8Array[])[] = [];
+  #queue: (string | MessagePieces)[] = [];
   /** Some of `#queue` is bytes. */
   #hasBytes = false;
   /** Their length in UTF-16 code units plus newlines (bytes for ASCII; a lower bound otherwise). */
@@ -474,13 +479,13 @@ export class FrameWriter {
 
   /**
    * Writes one message followed by a newline: an object, its JSON text, or
-   * its UTF-8 bytes as pieces to write one after the other (as
-   * {@linkcode spliceId} makes them; they must not change until written).
+   * its pieces to write one after the other (as {@linkcode spliceId} makes
+   * them; bytes must not change until written).
    */
-  write(message: JsonRpcMessage | string | readonly Uint8Array[]): void {
+  write(message: JsonRpcMessage | string | MessagePieces): void {
     if (this.#closed) return;
     if (Array.isArray(message)) {
-      const pieces = message as readonly Uint8Array[];
+      const pieces = message as MessagePieces;
       this.#queue.push(pieces);
       for (let i = 0; i < pieces.length; i++) this.#queued += pieces[i].length;
       this.#queued += 1;
@@ -548,18 +553,38 @@ export class FrameWriter {
 
   /**
    * The bytes of `messages`, each followed by a newline, as few chunks as
-   * copying little allows: small pieces are joined, a large one is written
-   * as it is.
+   * copying little allows: small pieces are joined into one buffer, a large
+   * one is written as it is.
    */
-  #chunks(messages: (string | readonly Uint8Array[])[]): Uint8Array[] {
+  #chunks(messages: (string | MessagePieces)[]): Uint8Array[] {
     const chunks: Uint8Array[] = [];
-    let run: Uint8Array[] = [];
+    /** Small pieces waiting to be joined: bytes, or ASCII text. */
+    let run: (Uint8Array | string)[] = [];
     let runLength = 0;
-    const add = (piece: Uint8Array) => {
-      if (piece.length >= JOIN_LIMIT) {
-        if (run.length > 0) chunks.push(concat(run, runLength));
-        run = [];
-        runLength = 0;
+    const join = () => {
+      if (run.length === 0) return;
+      const out = new Uint8Array(runLength);
+      let o = 0;
+      for (const piece of run) {
+        if (typeof piece === "string") {
+          for (let k = 0; k < piece.length; k++) out[o++] = piece.charCodeAt(k);
+        } else if (piece.length < 64) {
+          for (let k = 0; k < piece.length; k++) out[o++] = piece[k];
+        } else {
+          out.set(piece, o);
+          o += piece.length;
+        }
+      }
+      chunks.push(out);
+      run = [];
+      runLength = 0;
+    };
+    const add = (piece: Uint8Array | string) => {
+      if (typeof piece === "string" && (piece.length > 256 || !isAscii(piece))) {
+        piece = this.#encoder.encode(piece); // short ASCII text is copied in by hand
+      }
+      if (piece.length >= JOIN_LIMIT && typeof piece !== "string") {
+        join();
         chunks.push(piece);
         return;
       }
@@ -567,11 +592,11 @@ export class FrameWriter {
       runLength += piece.length;
     };
     for (const message of messages) {
-      if (typeof message === "string") add(this.#encoder.encode(message));
+      if (typeof message === "string") add(message);
       else for (const piece of message) if (piece.length > 0) add(piece);
-      add(NEWLINE_BYTES);
+      add("\n");
     }
-    if (run.length > 0) chunks.push(run.length === 1 ? run[0] : concat(run, runLength));
+    join();
     return chunks;
   }
 
@@ -889,7 +914,7 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
           out.idEnd = valueEnd;
           if (first === QUOTE) out.id = stringValue(b, valueStart, valueEnd);
           else if (first === MINUS || (first >= ZERO && first <= NINE)) {
-            const value = Number(scanDecoder.decode(b.subarray(valueStart, valueEnd)));
+            const value = numberValue(b, valueStart, valueEnd);
             out.id = Number.isFinite(value) ? value : null;
           } else out.id = null;
         } else if (key === 2) {
@@ -918,7 +943,7 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
 /**
  * The message of {@linkcode scanMessage}'s `bytes` with its top-level `id`
  * replaced by `newId`, as pieces to write one after the other (no copy of
- * the rest): the bytes before the id, the new id's JSON, the bytes after it.
+ * the rest): the bytes before the id, the new id's JSON text, the bytes after it.
  *
  * @example
  * ```ts
@@ -926,23 +951,28 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
  * import { scanMessage, spliceId } from "./jsonrpc.ts";
  * const bytes = new TextEncoder().encode('{"jsonrpc":"2.0","id":7,"result":{}}');
  * const pieces = spliceId(bytes, scanMessage(bytes)!, "a");
- * assert.equal(pieces.map((p) => new TextDecoder().decode(p)).join(""), '{"jsonrpc":"2.0","id":"a","result":{}}');
+ * const text = pieces.map((p) => typeof p === "string" ? p : new TextDecoder().decode(p)).join("");
+ * assert.equal(text, '{"jsonrpc":"2.0","id":"a","result":{}}');
  * ```
  */
 export function spliceId(
   bytes: Uint8Array,
   scanned: Pick<ScannedMessage, "idStart" | "idEnd">,
   newId: JsonRpcId,
-): Uint8Array[] {
+): MessagePieces {
   if (scanned.idStart < 0) throw new Error("spliceId: the message has no id");
   return [
     bytes.subarray(0, scanned.idStart),
-    scanEncoder.encode(JSON.stringify(newId)),
+    JSON.stringify(newId),
     bytes.subarray(scanned.idEnd),
   ];
 }
 
-const scanEncoder = new TextEncoder();
+/**
+ * One message as pieces to write one after the other: bytes, or text (written
+ * as UTF-8). {@linkcode FrameWriter.write} takes them.
+ */
+export type MessagePieces = readonly (Uint8Array | string)[];
 
 function skipSpace(b: Uint8Array, i: number): number {
   for (;;) {
@@ -955,13 +985,31 @@ function skipSpace(b: Uint8Array, i: number): number {
 /** Which of the read keys the key token `b[start, end)` (quotes included) names: its bit, or 0. */
 function keyBit(b: Uint8Array, start: number, end: number): number {
   // A key with escapes ("\u0069d" is "id") is decoded; the others are compared as bytes.
-  if (b.subarray(start, end).includes(BACKSLASH)) return keyBitOf(stringValue(b, start, end));
+  for (let k = start + 1; k < end - 1; k++) {
+    if (b[k] === BACKSLASH) return keyBitOf(stringValue(b, start, end));
+  }
   if (sameBytes(b, start + 1, end - 1, KEY_ID)) return 1;
   if (sameBytes(b, start + 1, end - 1, KEY_METHOD)) return 2;
   if (sameBytes(b, start + 1, end - 1, KEY_RESULT)) return 4;
   if (sameBytes(b, start + 1, end - 1, KEY_ERROR)) return 8;
   if (sameBytes(b, start + 1, end - 1, KEY_JSONRPC)) return 16;
   return 0;
+}
+
+/** The value of the (valid) JSON number token `b[start, end)`; integers of up to 15 digits by hand. */
+function numberValue(b: Uint8Array, start: number, end: number): number {
+  const negative = b[start] === MINUS;
+  let i = negative ? start + 1 : start;
+  if (end - i <= 15) {
+    let value = 0;
+    for (; i < end; i++) {
+      const c = b[i];
+      if (c < ZERO || c > NINE) break;
+      value = value * 10 + (c - ZERO);
+    }
+    if (i === end) return negative ? -value : value;
+  }
+  return Number(scanDecoder.decode(b.subarray(start, end)));
 }
 
 function keyBitOf(key: string): number {

@@ -17,11 +17,13 @@ import {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const scan = (text: string) => scanMessage(enc.encode(text));
+const joined = (pieces: readonly (Uint8Array | string)[]) =>
+  pieces.map((p) => typeof p === "string" ? p : dec.decode(p)).join("");
 const spliced = (text: string, id: string | number) => {
   const bytes = enc.encode(text);
   const s = scanMessage(bytes);
   assert.ok(s, `scans: ${text}`);
-  return spliceId(bytes, s, id).map((p) => dec.decode(p)).join("");
+  return joined(spliceId(bytes, s, id));
 };
 
 Deno.test("scanMessage reads the top-level id, method, result/error and jsonrpc of a message", () => {
@@ -217,11 +219,14 @@ Deno.test("FrameWriter writes byte pieces and texts in order, joining small piec
   w.write([enc.encode('{"id":'), enc.encode("1"), enc.encode("}")]);
   w.write([enc.encode('{"t":"'), large, enc.encode('"}')]);
   w.write({ jsonrpc: "2.0", method: "m" });
+  w.write([enc.encode('{"id":'), '"é😀"', enc.encode("}")]); // text pieces are UTF-8 too
   await w.flushed();
   const all = chunks.map((c) => dec.decode(c)).join("");
   assert.equal(
     all,
-    `first\n{"id":1}\n{"t":"${"a".repeat(64 * 1024)}"}\n{"jsonrpc":"2.0","method":"m"}\n`,
+    `first\n{"id":1}\n{"t":"${
+      "a".repeat(64 * 1024)
+    }"}\n{"jsonrpc":"2.0","method":"m"}\n{"id":"é😀"}\n`,
   );
   assert.ok(chunks.includes(large), "the large piece is written without a copy");
 });
@@ -383,7 +388,7 @@ function check(input: string, label: string) {
   const c = classify(parsed);
   if (got.id !== undefined) {
     const out = JSON.parse(
-      spliceId(bytes, { idStart, idEnd }, "new").map((p) => dec.decode(p)).join(""),
+      joined(spliceId(bytes, { idStart, idEnd }, "new")),
     );
     assert.deepEqual(out, { ...parsed, id: "new" }, `${label}: splice of ${text}`);
   }
