@@ -18,8 +18,9 @@ import {
   type JsonRpcId,
   type JsonRpcMessage,
   parseLine,
-  readLines,
+  readByteLines,
   replaceId,
+  scanMessage,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { type Envelope, type Era, metaOf } from "./session.ts";
@@ -48,6 +49,22 @@ export interface Pending {
    * process ends it is not answered (the router re-opens it on the next one).
    */
   readonly listen?: boolean;
+  /**
+   * Offered first, before the response is decoded or parsed: the server's
+   * bytes of it and where its `id` sits (for `spliceId`). Returns true when
+   * it delivered them; false sends the response on to `onResponse`.
+   */
+  readonly forward?: (raw: RawResponse) => boolean;
+}
+
+/** A server's response as it came: its bytes (one line, no newline) and its `id`'s place in them. */
+export interface RawResponse {
+  /** The line's bytes; they stay unchanged. */
+  readonly bytes: Uint8Array;
+  /** Byte offset of the `id`'s value. */
+  readonly idStart: number;
+  /** Byte offset just past the `id`'s value. */
+  readonly idEnd: number;
 }
 
 /** How long a server whose stdout ended may take to exit before it counts as broken, in ms. */
@@ -201,7 +218,11 @@ export class Generation {
       });
     });
     const logContext = { ...context, pid: child.pid };
-    const stdoutDone = readLines(child.stdout, (line) => {
+    const decoder = new TextDecoder();
+    const stdoutDone = readByteLines(child.stdout, (bytes) => {
+      // A response someone forwards as it came is not decoded or parsed (see `Pending.forward`).
+      if (this.#forwarded(bytes, log, logContext)) return backpressure();
+      const line = decoder.decode(bytes);
       if (line.trim() === "") return;
       const parsed = parseLine(line);
       if (!parsed.ok) {
@@ -386,6 +407,35 @@ export class Generation {
   /** Closes the server's stdin (a polite request to exit). */
   closeStdin(): void {
     this.#writer.close().catch(() => {});
+  }
+
+  /**
+   * Offers a response line to its pending entry's `forward`, from what
+   * {@linkcode scanMessage} reads of it (the same checks as `classify`);
+   * true when it was delivered that way.
+   */
+  #forwarded(bytes: Uint8Array, log: Logger, context: { pid: number }): boolean {
+    if (this.pending.size === 0) return false;
+    const s = scanMessage(bytes);
+    if (
+      s === undefined || !s.jsonrpc || s.method !== undefined || !(s.hasResult || s.hasError) ||
+      s.id === undefined || s.id === null
+    ) return false;
+    const key = typeof s.id === "number" ? s.id : Number(s.id);
+    const p = this.pending.get(key);
+    if (p?.forward === undefined) return false;
+    let delivered: boolean;
+    try {
+      delivered = p.forward({ bytes, idStart: s.idStart, idEnd: s.idEnd });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      log.error(`cannot forward the server's response to request ${key}: ${why}`, context);
+      return false; // the parsed way answers it
+    }
+    if (!delivered) return false;
+    this.pending.delete(key);
+    if (p.clientId !== undefined) this.#wakeIdle();
+    return true;
   }
 
   #settle(

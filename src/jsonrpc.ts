@@ -117,43 +117,8 @@ export class LineSplitter {
 
   /** Adds a chunk and returns the complete lines it finished (possibly none). */
   push(chunk: Uint8Array): string[] {
-    if (this.#skipping) {
-      const end = chunk.indexOf(NEWLINE);
-      if (end === -1) {
-        this.#skipping.bytes += chunk.length;
-        return [];
-      }
-      const { bytes, head } = this.#skipping;
-      this.#skipping = undefined;
-      this.#onOversized(bytes + end, head);
-      return this.push(chunk.subarray(end + 1));
-    }
-    const last = chunk.lastIndexOf(NEWLINE);
-    if (last === -1) {
-      if (this.#partsLength + chunk.length > this.#max) {
-        const start = this.#parts.length > 0 ? this.#parts[0] : chunk;
-        this.#skipping = {
-          bytes: this.#partsLength + chunk.length,
-          head: this.#decoder.decode(start.subarray(0, OVERSIZED_HEAD_BYTES)),
-        };
-        this.#parts = [];
-        this.#partsLength = 0;
-        return [];
-      }
-      if (chunk.length > 0) {
-        // Copy: the producer may reuse its buffer after this call.
-        this.#parts.push(chunk.slice());
-        this.#partsLength += chunk.length;
-      }
-      return [];
-    }
-    let bytes = chunk.subarray(0, last);
-    if (this.#parts.length > 0) {
-      this.#parts.push(bytes);
-      bytes = concat(this.#parts, this.#partsLength + bytes.length);
-      this.#parts = [];
-      this.#partsLength = 0;
-    }
+    const bytes = this.#complete(chunk);
+    if (bytes === undefined) return [];
     // One decode for every complete line of the chunk: a newline byte never
     // occurs inside a multibyte UTF-8 sequence, so splitting the text is safe.
     let lines = this.#decoder.decode(bytes).split("\n");
@@ -171,12 +136,90 @@ export class LineSplitter {
         return false;
       });
     }
+    return lines;
+  }
+
+  /**
+   * Like {@linkcode LineSplitter.push}, but returns each line as its bytes,
+   * undecoded (without its newline or a trailing `\r`). With `owned`, the
+   * producer never writes to `chunk`'s bytes again (a fresh buffer per read,
+   * as Node's streams make): lines and what is kept of the chunk are views
+   * of it. Otherwise they are copies, so the caller may keep them while the
+   * producer reuses its buffer.
+   */
+  pushBytes(chunk: Uint8Array, owned = false): Uint8Array[] {
+    const bytes = this.#complete(chunk, owned);
+    if (bytes === undefined) return [];
+    // A line that spanned chunks was joined into a buffer of its own.
+    owned ||= bytes.buffer !== chunk.buffer;
+    const lines: Uint8Array[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = bytes.indexOf(NEWLINE, start);
+      const end = nl === -1 ? bytes.length : nl;
+      const stop = end > start && bytes[end - 1] === CR ? end - 1 : end;
+      if (stop - start > this.#max) {
+        this.#onOversized(
+          stop - start,
+          this.#decoder.decode(bytes.subarray(start, start + OVERSIZED_HEAD_BYTES)),
+        );
+      } else {
+        lines.push(owned ? bytes.subarray(start, stop) : bytes.slice(start, stop));
+      }
+      if (nl === -1) return lines;
+      start = nl + 1;
+    }
+  }
+
+  /**
+   * Takes a chunk: keeps what follows its last newline for the next one, and
+   * returns the complete lines it finished as one run of bytes (the lines and
+   * the newlines between them, not the last one), or `undefined` when none.
+   */
+  #complete(chunk: Uint8Array, owned = false): Uint8Array | undefined {
+    if (this.#skipping) {
+      const end = chunk.indexOf(NEWLINE);
+      if (end === -1) {
+        this.#skipping.bytes += chunk.length;
+        return undefined;
+      }
+      const { bytes, head } = this.#skipping;
+      this.#skipping = undefined;
+      this.#onOversized(bytes + end, head);
+      return this.#complete(chunk.subarray(end + 1), owned);
+    }
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (last === -1) {
+      if (this.#partsLength + chunk.length > this.#max) {
+        const start = this.#parts.length > 0 ? this.#parts[0] : chunk;
+        this.#skipping = {
+          bytes: this.#partsLength + chunk.length,
+          head: this.#decoder.decode(start.subarray(0, OVERSIZED_HEAD_BYTES)),
+        };
+        this.#parts = [];
+        this.#partsLength = 0;
+        return undefined;
+      }
+      if (chunk.length > 0) {
+        // Copy unless owned: the producer may reuse its buffer after this call.
+        this.#parts.push(owned ? chunk : chunk.slice());
+        this.#partsLength += chunk.length;
+      }
+      return undefined;
+    }
+    let bytes = chunk.subarray(0, last);
+    if (this.#parts.length > 0) {
+      this.#parts.push(bytes);
+      bytes = concat(this.#parts, this.#partsLength + bytes.length);
+      this.#parts = [];
+      this.#partsLength = 0;
+    }
     if (last + 1 < chunk.length) {
-      const rest = chunk.slice(last + 1);
+      const rest = owned ? chunk.subarray(last + 1) : chunk.slice(last + 1);
       this.#parts.push(rest);
       this.#partsLength += rest.length;
     }
-    return lines;
+    return bytes;
   }
 
   /** Returns what is left after the stream ended without a final newline. */
@@ -186,6 +229,15 @@ export class LineSplitter {
     this.#parts = [];
     this.#partsLength = 0;
     return [this.#decode(bytes)];
+  }
+
+  /** Like {@linkcode LineSplitter.flush}, as bytes (see {@linkcode LineSplitter.pushBytes}). */
+  flushBytes(): Uint8Array[] {
+    if (this.#parts.length === 0) return [];
+    const bytes = concat(this.#parts, this.#partsLength);
+    this.#parts = [];
+    this.#partsLength = 0;
+    return [bytes[bytes.length - 1] === CR ? bytes.subarray(0, bytes.length - 1) : bytes];
   }
 
   /** Bytes held for an unfinished line. */
@@ -353,6 +405,15 @@ export function resultResponse(id: JsonRpcId, result: unknown): JsonRpcMessage {
   return { jsonrpc: "2.0", id, result };
 }
 
+/** Whether every character of `text` is ASCII (one UTF-8 byte each). */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Byte pieces at least this long are written by {@linkcode FrameWriter} as they are, not joined. */
+const JOIN_LIMIT = 16 * 1024;
+
 /** Default amount (UTF-16 code units; bytes for ASCII) a {@linkcode FrameWriter} buffers before asking writers to wait. */
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 
@@ -379,8 +440,10 @@ export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #write: (chunk: Uint8Array) => Promise<void>;
   #encoder = new TextEncoder();
-  /** Texts waiting to be written, without their newlines. */
-  #queue: string[] = [];
+  /** Messages waiting to be written (texts, or byte pieces), without their newlines. */
+  #queue: (string | MessagePieces)[] = [];
+  /** Some of `#queue` is bytes. */
+  #hasBytes = false;
   /** Their length in UTF-16 code units plus newlines (bytes for ASCII; a lower bound otherwise). */
   #queued = 0;
   #flushing: Promise<void> | null = null;
@@ -416,12 +479,24 @@ export class FrameWriter {
     return this.#queued;
   }
 
-  /** Writes one message (an object, or its JSON text) followed by a newline. */
-  write(message: JsonRpcMessage | string): void {
+  /**
+   * Writes one message followed by a newline: an object, its JSON text, or
+   * its pieces to write one after the other (as {@linkcode spliceId} makes
+   * them; bytes must not change until written).
+   */
+  write(message: JsonRpcMessage | string | MessagePieces): void {
     if (this.#closed) return;
-    const text = typeof message === "string" ? message : JSON.stringify(message);
-    this.#queue.push(text);
-    this.#queued += text.length + 1;
+    if (Array.isArray(message)) {
+      const pieces = message as MessagePieces;
+      this.#queue.push(pieces);
+      for (let i = 0; i < pieces.length; i++) this.#queued += pieces[i].length;
+      this.#queued += 1;
+      this.#hasBytes = true;
+    } else {
+      const text = typeof message === "string" ? message : JSON.stringify(message);
+      this.#queue.push(text);
+      this.#queued += text.length + 1;
+    }
     if (this.#flushing === null) this.#flushing = this.#flush();
   }
 
@@ -453,13 +528,18 @@ export class FrameWriter {
     try {
       while (this.#queue.length > 0 && !this.#closed) {
         // One encode (and one write) for every message queued meanwhile.
-        const texts = this.#queue;
+        const messages = this.#queue;
         this.#queue = [];
         this.#queued = 0;
-        const chunk = this.#encoder.encode(
-          texts.length === 1 ? texts[0] + "\n" : texts.join("\n") + "\n",
-        );
-        await this.#write(chunk);
+        if (this.#hasBytes) {
+          this.#hasBytes = false;
+          for (const chunk of this.#chunks(messages)) await this.#write(chunk);
+        } else {
+          const texts = messages as string[];
+          await this.#write(this.#encoder.encode(
+            texts.length === 1 ? texts[0] + "\n" : texts.join("\n") + "\n",
+          ));
+        }
         this.#release();
       }
     } catch (err) {
@@ -471,6 +551,55 @@ export class FrameWriter {
     } finally {
       this.#flushing = null;
     }
+  }
+
+  /**
+   * The bytes of `messages`, each followed by a newline, as few chunks as
+   * copying little allows: small pieces are joined into one buffer, a large
+   * one is written as it is.
+   */
+  #chunks(messages: (string | MessagePieces)[]): Uint8Array[] {
+    const chunks: Uint8Array[] = [];
+    /** Small pieces waiting to be joined: bytes, or ASCII text. */
+    let run: (Uint8Array | string)[] = [];
+    let runLength = 0;
+    const join = () => {
+      if (run.length === 0) return;
+      const out = new Uint8Array(runLength);
+      let o = 0;
+      for (const piece of run) {
+        if (typeof piece === "string") {
+          for (let k = 0; k < piece.length; k++) out[o++] = piece.charCodeAt(k);
+        } else if (piece.length < 64) {
+          for (let k = 0; k < piece.length; k++) out[o++] = piece[k];
+        } else {
+          out.set(piece, o);
+          o += piece.length;
+        }
+      }
+      chunks.push(out);
+      run = [];
+      runLength = 0;
+    };
+    const add = (piece: Uint8Array | string) => {
+      if (typeof piece === "string" && (piece.length > 256 || !isAscii(piece))) {
+        piece = this.#encoder.encode(piece); // short ASCII text is copied in by hand
+      }
+      if (piece.length >= JOIN_LIMIT && typeof piece !== "string") {
+        join();
+        chunks.push(piece);
+        return;
+      }
+      run.push(piece);
+      runLength += piece.length;
+    };
+    for (const message of messages) {
+      if (typeof message === "string") add(message);
+      else for (const piece of message) if (piece.length > 0) add(piece);
+      add("\n");
+    }
+    join();
+    return chunks;
   }
 
   #release() {
@@ -560,16 +689,53 @@ function stringEnd(text: string, start: number): number {
  * await readLines(body, (l) => void lines.push(l)); // lines: ["a", "b"]
  * ```
  */
-export async function readLines(
+export function readLines(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void | Promise<void>,
   options: ConstructorParameters<typeof LineSplitter>[0] = {},
 ): Promise<void> {
   const splitter = new LineSplitter(options);
+  return readSplit(stream, (chunk) => splitter.push(chunk), () => splitter.flush(), onLine);
+}
+
+/**
+ * {@linkcode readLines} with each line as its bytes, undecoded (see
+ * {@linkcode LineSplitter.pushBytes}): for a message that may be forwarded
+ * as it came.
+ *
+ * @example
+ * ```ts
+ * import { readByteLines } from "./jsonrpc.ts";
+ * const body = new Blob(["a\nb\n"]).stream();
+ * const lines: Uint8Array[] = [];
+ * await readByteLines(body, (l) => void lines.push(l)); // two lines of one byte each
+ * ```
+ */
+export function readByteLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: Uint8Array) => void | Promise<void>,
+  options: ConstructorParameters<typeof LineSplitter>[0] = {},
+): Promise<void> {
+  const splitter = new LineSplitter(options);
+  return readSplit(
+    stream,
+    (chunk, owned) => splitter.pushBytes(chunk, owned),
+    () => splitter.flushBytes(),
+    onLine,
+  );
+}
+
+async function readSplit<T>(
+  stream: ReadableStream<Uint8Array>,
+  /** `owned`: the chunk's buffer is not reused by the stream (every way but a BYOB read). */
+  split: (chunk: Uint8Array, owned: boolean) => T[],
+  flush: () => T[],
+  onLine: (line: T) => void | Promise<void>,
+): Promise<void> {
   // A stream over a Node stream (`src/runtime/node.ts`) can hand its chunks over directly: no
   // web-stream read (and its promises) per chunk.
   const direct = (stream as DirectReadable)[DIRECT_READ]?.((chunk) => {
-    const lines = splitter.push(chunk);
+    const lines = split(chunk, true);
     for (let i = 0; i < lines.length; i++) {
       const wait = onLine(lines[i]);
       if (wait) return wait.then(() => deliverFrom(lines, i + 1, onLine));
@@ -578,7 +744,7 @@ export async function readLines(
   });
   if (direct) {
     await direct;
-    await deliverFrom(splitter.flush(), 0, onLine);
+    await deliverFrom(flush(), 0, onLine);
     return;
   }
   // A byte stream (Deno's stdin and child pipes) is read into one buffer, reused
@@ -603,12 +769,12 @@ export async function readLines(
         if (result.done) break;
         value = result.value;
       }
-      for (const line of splitter.push(value)) {
+      for (const line of split(value, byob === undefined)) {
         const wait = onLine(line);
         if (wait) await wait;
       }
     }
-    for (const line of splitter.flush()) {
+    for (const line of flush()) {
       const wait = onLine(line);
       if (wait) await wait;
     }
@@ -621,13 +787,430 @@ export async function readLines(
 const READ_BUFFER_SIZE = 64 * 1024;
 
 /** Calls `onLine` for `lines[from…]` in order, awaiting each promise it returns. */
-async function deliverFrom(
-  lines: readonly string[],
+async function deliverFrom<T>(
+  lines: readonly T[],
   from: number,
-  onLine: (line: string) => void | Promise<void>,
+  onLine: (line: T) => void | Promise<void>,
 ): Promise<void> {
   for (let i = from; i < lines.length; i++) {
     const wait = onLine(lines[i]);
     if (wait) await wait;
   }
+}
+
+// ── reading a message's top level without parsing it ────────────────────────
+
+/**
+ * What {@linkcode scanMessage} found at the top level of a JSON-RPC message's
+ * bytes, without building the message.
+ */
+export interface ScannedMessage {
+  /**
+   * The top-level `id`: its value when it is a string or a finite number,
+   * `null` when it is there with another value, `undefined` when absent.
+   */
+  id: JsonRpcId | null | undefined;
+  /** Byte offset where the `id`'s value starts (-1 when there is no `id`). */
+  idStart: number;
+  /** Byte offset just past the `id`'s value (-1 when there is no `id`). */
+  idEnd: number;
+  /**
+   * The top-level `method`: its value when a string, `null` when it is there
+   * with another value, `undefined` when absent.
+   */
+  method: string | null | undefined;
+  /** A top-level `result` member is present (whatever its value). */
+  hasResult: boolean;
+  /** A top-level `error` member is present (whatever its value). */
+  hasError: boolean;
+  /** The top-level `jsonrpc` member is the string `"2.0"`. */
+  jsonrpc: boolean;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COLON = 0x3a;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** The top-level keys {@linkcode scanMessage} reads, as their bytes. */
+const KEY_ID = [0x69, 0x64]; // id
+const KEY_METHOD = [0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64]; // method
+const KEY_RESULT = [0x72, 0x65, 0x73, 0x75, 0x6c, 0x74]; // result
+const KEY_ERROR = [0x65, 0x72, 0x72, 0x6f, 0x72]; // error
+const KEY_JSONRPC = [0x6a, 0x73, 0x6f, 0x6e, 0x72, 0x70, 0x63]; // jsonrpc
+/** `"2.0"` as written by every encoder. */
+const VERSION_TOKEN = [QUOTE, 0x32, DOT, ZERO, QUOTE];
+
+const scanDecoder = new TextDecoder();
+
+/**
+ * Reads the top level of one JSON-RPC message from its UTF-8 bytes without
+ * building it: the `id` (its value and where its token sits, for
+ * {@linkcode spliceId}), the `method`, whether `result` and `error` are
+ * there, and whether `jsonrpc` is `"2.0"`. The whole text is checked against
+ * the JSON grammar in the same pass (strings, escapes, numbers, literals,
+ * nesting of any depth), so nested `"id"` keys, escaped quotes and odd
+ * whitespace are read as `JSON.parse` would.
+ *
+ * Returns `undefined` when the bytes are not one JSON object (malformed,
+ * an array, a scalar, a leading BOM), or when one of the keys it reads comes
+ * twice: the caller then parses the text, which decides as before. Bytes
+ * inside strings are not checked as UTF-8 (a message forwarded as its own
+ * bytes keeps them as they are).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanMessage } from "./jsonrpc.ts";
+ * const bytes = new TextEncoder().encode('{"jsonrpc":"2.0","id":7,"result":{"id":"inner"}}');
+ * const s = scanMessage(bytes)!;
+ * assert.equal(s.id, 7);
+ * assert.equal(s.method, undefined);
+ * assert.equal(s.hasResult, true);
+ * assert.equal(scanMessage(new TextEncoder().encode('{"id":7,')), undefined);
+ * ```
+ */
+export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
+  const b = bytes;
+  const n = b.length;
+  const out: ScannedMessage = {
+    id: undefined,
+    idStart: -1,
+    idEnd: -1,
+    method: undefined,
+    hasResult: false,
+    hasError: false,
+    jsonrpc: false,
+  };
+  let seen = 0; // bit per key read: id 1, method 2, result 4, error 8, jsonrpc 16
+  let i = skipSpace(b, 0);
+  if (b[i] !== OPEN_BRACE) return undefined;
+  i = skipSpace(b, i + 1);
+  if (b[i] === CLOSE_BRACE) i++;
+  else {
+    for (;;) {
+      if (b[i] !== QUOTE) return undefined;
+      const keyStart = i;
+      const keyEnd = jsonStringEnd(b, i);
+      if (keyEnd < 0) return undefined;
+      i = skipSpace(b, keyEnd);
+      if (b[i] !== COLON) return undefined;
+      const valueStart = skipSpace(b, i + 1);
+      const valueEnd = valueEndAt(b, valueStart);
+      if (valueEnd < 0) return undefined;
+      const key = keyBit(b, keyStart, keyEnd);
+      if (key !== 0) {
+        if (seen & key) return undefined; // a duplicate: JSON.parse decides which one counts
+        seen |= key;
+        const first = b[valueStart];
+        if (key === 1) {
+          out.idStart = valueStart;
+          out.idEnd = valueEnd;
+          if (first === QUOTE) out.id = stringValue(b, valueStart, valueEnd);
+          else if (first === MINUS || (first >= ZERO && first <= NINE)) {
+            const value = numberValue(b, valueStart, valueEnd);
+            out.id = Number.isFinite(value) ? value : null;
+          } else out.id = null;
+        } else if (key === 2) {
+          out.method = first === QUOTE ? stringValue(b, valueStart, valueEnd) : null;
+        } else if (key === 4) out.hasResult = true;
+        else if (key === 8) out.hasError = true;
+        else {
+          out.jsonrpc = first === QUOTE &&
+            (sameBytes(b, valueStart, valueEnd, VERSION_TOKEN) ||
+              stringValue(b, valueStart, valueEnd) === "2.0");
+        }
+      }
+      i = skipSpace(b, valueEnd);
+      if (b[i] === COMMA) {
+        i = skipSpace(b, i + 1);
+        continue;
+      }
+      if (b[i] !== CLOSE_BRACE) return undefined;
+      i++;
+      break;
+    }
+  }
+  return skipSpace(b, i) === n ? out : undefined;
+}
+
+/**
+ * The message of {@linkcode scanMessage}'s `bytes` with its top-level `id`
+ * replaced by `newId`, as pieces to write one after the other (no copy of
+ * the rest): the bytes before the id, the new id's JSON text, the bytes after it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanMessage, spliceId } from "./jsonrpc.ts";
+ * const bytes = new TextEncoder().encode('{"jsonrpc":"2.0","id":7,"result":{}}');
+ * const pieces = spliceId(bytes, scanMessage(bytes)!, "a");
+ * const text = pieces.map((p) => typeof p === "string" ? p : new TextDecoder().decode(p)).join("");
+ * assert.equal(text, '{"jsonrpc":"2.0","id":"a","result":{}}');
+ * ```
+ */
+export function spliceId(
+  bytes: Uint8Array,
+  scanned: Pick<ScannedMessage, "idStart" | "idEnd">,
+  newId: JsonRpcId,
+): MessagePieces {
+  if (scanned.idStart < 0) throw new Error("spliceId: the message has no id");
+  return [
+    bytes.subarray(0, scanned.idStart),
+    JSON.stringify(newId),
+    bytes.subarray(scanned.idEnd),
+  ];
+}
+
+/**
+ * One message as pieces to write one after the other: bytes, or text (written
+ * as UTF-8). {@linkcode FrameWriter.write} takes them.
+ */
+export type MessagePieces = readonly (Uint8Array | string)[];
+
+function skipSpace(b: Uint8Array, i: number): number {
+  for (;;) {
+    const c = b[i];
+    if (c === 0x20 || c === NEWLINE || c === CR || c === 0x09) i++;
+    else return i;
+  }
+}
+
+/** Which of the read keys the key token `b[start, end)` (quotes included) names: its bit, or 0. */
+function keyBit(b: Uint8Array, start: number, end: number): number {
+  // A key with escapes ("\u0069d" is "id") is decoded; the others are compared as bytes.
+  for (let k = start + 1; k < end - 1; k++) {
+    if (b[k] === BACKSLASH) return keyBitOf(stringValue(b, start, end));
+  }
+  if (sameBytes(b, start + 1, end - 1, KEY_ID)) return 1;
+  if (sameBytes(b, start + 1, end - 1, KEY_METHOD)) return 2;
+  if (sameBytes(b, start + 1, end - 1, KEY_RESULT)) return 4;
+  if (sameBytes(b, start + 1, end - 1, KEY_ERROR)) return 8;
+  if (sameBytes(b, start + 1, end - 1, KEY_JSONRPC)) return 16;
+  return 0;
+}
+
+/** The value of the (valid) JSON number token `b[start, end)`; integers of up to 15 digits by hand. */
+function numberValue(b: Uint8Array, start: number, end: number): number {
+  const negative = b[start] === MINUS;
+  let i = negative ? start + 1 : start;
+  if (end - i <= 15) {
+    let value = 0;
+    for (; i < end; i++) {
+      const c = b[i];
+      if (c < ZERO || c > NINE) break;
+      value = value * 10 + (c - ZERO);
+    }
+    if (i === end) return negative ? -value : value;
+  }
+  return Number(scanDecoder.decode(b.subarray(start, end)));
+}
+
+function keyBitOf(key: string): number {
+  switch (key) {
+    case "id":
+      return 1;
+    case "method":
+      return 2;
+    case "result":
+      return 4;
+    case "error":
+      return 8;
+    case "jsonrpc":
+      return 16;
+    default:
+      return 0;
+  }
+}
+
+function sameBytes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  expected: readonly number[],
+): boolean {
+  if (end - start !== expected.length) return false;
+  for (let k = 0; k < expected.length; k++) if (b[start + k] !== expected[k]) return false;
+  return true;
+}
+
+/** The value of the (valid) JSON string token `b[start, end)`. */
+function stringValue(b: Uint8Array, start: number, end: number): string {
+  const token = b.subarray(start, end);
+  return token.includes(BACKSLASH)
+    ? JSON.parse(scanDecoder.decode(token))
+    : scanDecoder.decode(token.subarray(1, token.length - 1));
+}
+
+/** End (exclusive) of the JSON string whose opening quote is at `i`, or -1 when it is not one. */
+function jsonStringEnd(b: Uint8Array, i: number): number {
+  const n = b.length;
+  i++;
+  for (;;) {
+    let c = 0;
+    // The hot loop of a large message: most of its bytes are inside strings.
+    if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
+    while (i < n) {
+      c = b[i];
+      if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
+      i++;
+    }
+    if (i >= n || c < 0x20) return -1;
+    if (c === QUOTE) return i + 1;
+    const e = b[i + 1];
+    if (
+      e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e ||
+      e === 0x72 || e === 0x74
+    ) {
+      i += 2;
+    } else if (e === 0x75) {
+      if (!isHex(b[i + 2]) || !isHex(b[i + 3]) || !isHex(b[i + 4]) || !isHex(b[i + 5])) return -1;
+      i += 6;
+    } else return -1;
+  }
+}
+
+/** Strings at least this long are skipped four bytes at a time ({@linkcode skipPlainWords}). */
+const WORD_SKIP_MIN = 64;
+
+/**
+ * From `i`, skips whole aligned 32-bit words holding no `"`, no `\\` and no
+ * byte below 0x20 (the bytes that end or interrupt a JSON string), testing
+ * four bytes at once; returns where the byte-wise scan should go on.
+ */
+function skipPlainWords(b: Uint8Array, i: number): number {
+  const offset = b.byteOffset;
+  const first = (i + offset + 3) & ~3; // the first aligned word at or after i (buffer offsets)
+  const count = (b.length + offset - first) >> 2;
+  if (count <= 0) return i;
+  // Check the bytes before it one by one.
+  for (; i + offset < first; i++) {
+    const c = b[i];
+    if (c === QUOTE || c === BACKSLASH || c < 0x20) return i;
+  }
+  const words = new Uint32Array(b.buffer, first, count);
+  let w = 0;
+  for (; w < count; w++) {
+    const x = words[w];
+    const quote = x ^ 0x22222222;
+    const slash = x ^ 0x5c5c5c5c;
+    // Per byte: below 0x20, or zero after the xor (== '"' or '\\'); exact as a whole-word test.
+    if (
+      ((x - 0x20202020) & ~x & 0x80808080) |
+      ((quote - 0x01010101) & ~quote & 0x80808080) |
+      ((slash - 0x01010101) & ~slash & 0x80808080)
+    ) break;
+  }
+  return first - offset + (w << 2);
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined &&
+    ((c >= ZERO && c <= NINE) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46));
+}
+
+/** End (exclusive) of the JSON number starting at `i`, or -1 when it is not one. */
+function numberEnd(b: Uint8Array, i: number): number {
+  if (b[i] === MINUS) i++;
+  if (b[i] === ZERO) i++;
+  else if (b[i] >= 0x31 && b[i] <= NINE) {
+    while (b[i] >= ZERO && b[i] <= NINE) i++;
+  } else return -1;
+  if (b[i] === DOT) {
+    i++;
+    if (!(b[i] >= ZERO && b[i] <= NINE)) return -1;
+    while (b[i] >= ZERO && b[i] <= NINE) i++;
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    i++;
+    if (b[i] === PLUS || b[i] === MINUS) i++;
+    if (!(b[i] >= ZERO && b[i] <= NINE)) return -1;
+    while (b[i] >= ZERO && b[i] <= NINE) i++;
+  }
+  return i;
+}
+
+const LITERAL_TRUE = [0x74, 0x72, 0x75, 0x65];
+const LITERAL_FALSE = [0x66, 0x61, 0x6c, 0x73, 0x65];
+const LITERAL_NULL = [0x6e, 0x75, 0x6c, 0x6c];
+
+/** End (exclusive) of the one scalar value (not an object or array) at `i`, or -1. */
+function scalarEnd(b: Uint8Array, i: number): number {
+  const c = b[i];
+  if (c === QUOTE) return jsonStringEnd(b, i);
+  if (c === MINUS || (c >= ZERO && c <= NINE)) return numberEnd(b, i);
+  const literal = c === 0x74
+    ? LITERAL_TRUE
+    : c === 0x66
+    ? LITERAL_FALSE
+    : c === 0x6e
+    ? LITERAL_NULL
+    : undefined;
+  if (literal === undefined || !sameBytes(b, i, i + literal.length, literal)) return -1;
+  return i + literal.length;
+}
+
+/**
+ * End (exclusive) of the JSON value starting at `i` (nested to any depth, with
+ * an explicit stack, no recursion), or -1 when it is not one.
+ */
+function valueEndAt(b: Uint8Array, i: number): number {
+  /** Open containers, innermost last: true for an object, false for an array. */
+  const open: boolean[] = [];
+  for (;;) {
+    // A value starts at i.
+    const c = b[i];
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      const object = c === OPEN_BRACE;
+      i = skipSpace(b, i + 1);
+      if (b[i] === (object ? CLOSE_BRACE : CLOSE_BRACKET)) i++;
+      else {
+        open.push(object);
+        if (object) {
+          i = memberValueStart(b, i);
+          if (i < 0) return -1;
+        }
+        continue;
+      }
+    } else {
+      i = scalarEnd(b, i);
+      if (i < 0) return -1;
+    }
+    // A value ended at i: close what it closes, or go on after a comma.
+    for (;;) {
+      if (open.length === 0) return i;
+      i = skipSpace(b, i);
+      const object = open[open.length - 1];
+      const d = b[i];
+      if (d === COMMA) {
+        i = skipSpace(b, i + 1);
+        if (object) {
+          i = memberValueStart(b, i);
+          if (i < 0) return -1;
+        }
+        break;
+      }
+      if (d !== (object ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
+      open.pop();
+      i++;
+    }
+  }
+}
+
+/** From a member's key at `i` (`"key" : `), where its value starts; -1 when malformed. */
+function memberValueStart(b: Uint8Array, i: number): number {
+  if (b[i] !== QUOTE) return -1;
+  i = jsonStringEnd(b, i);
+  if (i < 0) return -1;
+  i = skipSpace(b, i);
+  if (b[i] !== COLON) return -1;
+  return skipSpace(b, i + 1);
 }

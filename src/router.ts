@@ -29,6 +29,7 @@ import {
   parseLine,
   peekId,
   replaceId,
+  spliceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import type { Item, ListKind } from "./catalog.ts";
@@ -743,13 +744,25 @@ export class Router {
       line = JSON.stringify(c.message);
     }
     const clientId = c.id;
+    // A legacy process's result to a modern client (gateway) gains its resultType in #answer.
+    const bridged = this.session.era === "modern" && gen.era === "legacy";
     const id: number = gen.request(c.method, c.message, {
       clientId,
+      // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
+      forward: (raw) => {
+        if (
+          transform || bridged || this.#rawIds.has(clientId) ||
+          this.#batches.has(batchKey(clientId))
+        ) return false;
+        this.#inFlight.delete(clientId);
+        this.#client.write(spliceId(raw.bytes, raw, clientId));
+        this.#wakeIdle();
+        if (c.method === "tools/list") this.#tools.listAnswered(c);
+        return true;
+      },
       onResponse: (response, text) => {
         this.#inFlight.delete(clientId);
         // Untouched responses keep the server's text, with only the id swapped.
-        // A legacy process's result to a modern client (gateway) gains its resultType in #answer.
-        const bridged = this.session.era === "modern" && gen.era === "legacy";
         const spliced = text !== undefined && !transform && !bridged &&
             !this.#rawIds.has(clientId)
           ? replaceId(text, id, clientId)

@@ -33,7 +33,15 @@ import process from "node:process";
 import type { ControlOutput } from "./control.ts";
 import { instanceAlive, listInstances } from "./registry.ts";
 import { LineSplitter } from "./jsonrpc.ts";
-import type { ChildProcess, Runtime, SpawnOptions } from "./runtime/mod.ts";
+import {
+  type ChildProcess,
+  DIRECT_READ,
+  DIRECT_WRITE,
+  type DirectReadable,
+  type DirectWritable,
+  type Runtime,
+  type SpawnOptions,
+} from "./runtime/mod.ts";
 
 /** Which way a message went. */
 export type Direction = "client→mcpmon" | "mcpmon→server" | "server→mcpmon" | "mcpmon→client";
@@ -270,15 +278,19 @@ function liveFollowers(dir: string, pid: number): number[] {
  * Passes a byte stream through, giving {@linkcode Tracer.record} each
  * complete line while the tracer is active. Chunks are not copied or
  * delayed; backpressure is kept (the source is read only when the consumer
- * reads).
+ * reads). A source with the {@linkcode DIRECT_READ} hook (Node, Bun) keeps
+ * it through the tap, so the consumer still reads it without a web-stream
+ * read per chunk.
  */
 function tapReadable(
   source: ReadableStream<Uint8Array>,
   onChunk: (chunk: Uint8Array) => void,
 ): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  return new ReadableStream<Uint8Array>({
+  // The source is locked only once read: until then its direct hook may take it over.
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const stream: DirectReadable = new ReadableStream<Uint8Array>({
     async pull(controller) {
+      reader ??= source.getReader();
       const { done, value } = await reader.read();
       if (done) {
         controller.close();
@@ -287,17 +299,34 @@ function tapReadable(
       onChunk(value);
       controller.enqueue(value);
     },
-    cancel: (reason) => reader.cancel(reason),
+    cancel: (reason) => reader ? reader.cancel(reason) : source.cancel(reason),
   }, { highWaterMark: 0 });
+  const direct = (source as DirectReadable)[DIRECT_READ];
+  if (direct) {
+    stream[DIRECT_READ] = (onData) => {
+      if (reader !== undefined || stream.locked) return undefined;
+      const reading = direct.call(source, (chunk) => {
+        onChunk(chunk);
+        return onData(chunk);
+      });
+      if (reading === undefined) return undefined;
+      const lock = stream.getReader(); // nobody else reads the tap meanwhile
+      return reading.finally(() => lock.releaseLock());
+    };
+  }
+  return stream;
 }
 
-/** Passes writes through, giving each chunk to `onChunk` first. */
+/**
+ * Passes writes through, giving each chunk to `onChunk` first; a target with
+ * the {@linkcode DIRECT_WRITE} hook keeps it through the tap.
+ */
 function tapWritable(
   target: WritableStream<Uint8Array>,
   onChunk: (chunk: Uint8Array) => void,
 ): WritableStream<Uint8Array> {
   const writer = target.getWriter();
-  return new WritableStream<Uint8Array>({
+  const stream: DirectWritable = new WritableStream<Uint8Array>({
     write(chunk) {
       onChunk(chunk);
       return writer.write(chunk);
@@ -305,6 +334,14 @@ function tapWritable(
     close: () => writer.close(),
     abort: (reason) => writer.abort(reason),
   });
+  const direct = (target as DirectWritable)[DIRECT_WRITE];
+  if (direct) {
+    stream[DIRECT_WRITE] = (chunk) => {
+      onChunk(chunk);
+      return direct.call(target, chunk);
+    };
+  }
+  return stream;
 }
 
 /** Splits one direction's bytes into lines for the tracer, only while it is active. */

@@ -6,12 +6,23 @@
  * code under Node and Bun in the e2e runs.)
  */
 import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { PassThrough, Writable } from "node:stream";
 import { FrameWriter, readLines } from "../src/jsonrpc.ts";
-import { DIRECT_READ, DIRECT_WRITE } from "../src/runtime/mod.ts";
+import {
+  DIRECT_READ,
+  DIRECT_WRITE,
+  type DirectReadable,
+  type DirectWritable,
+  type Runtime,
+} from "../src/runtime/mod.ts";
+import { Tracer, tracingRuntime } from "../src/trace.ts";
 import { readableFromNode, writableFromNode } from "../src/runtime/node.ts";
 
 const encoder = new TextEncoder();
+const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
+const toFileUrl = (path: string) => pathToFileURL(path);
 
 Deno.test("readLines reads a Node stream through the direct hook, in order, pausing it while a line is being handled", async () => {
   const source = new PassThrough();
@@ -107,4 +118,91 @@ Deno.test("FrameWriter reports a Node stream that failed, through the direct hoo
   assert.equal(errors.length, 1);
   assert.match(String(errors[0]), /EPIPE/);
   assert.ok(writer.closed);
+});
+
+Deno.test("the trace tap keeps the direct hooks of the client's and the servers' streams, and still traces through them", async () => {
+  const stdinSource = new PassThrough();
+  const stdoutChunks: string[] = [];
+  const stdoutSink = new Writable({
+    write(chunk, _encoding, callback) {
+      stdoutChunks.push(String(chunk));
+      callback();
+    },
+  });
+  const child = {
+    pid: 42,
+    stdin: writableFromNode(new Writable({ write: (_c, _e, cb) => cb() })),
+    stdout: readableFromNode(new PassThrough()),
+    stderr: new ReadableStream<Uint8Array>(),
+    exited: new Promise<never>(() => {}),
+    killGroup: () => {},
+  };
+  const runtime = {
+    stdin: readableFromNode(stdinSource),
+    stdout: writableFromNode(stdoutSink),
+    spawn: () => child,
+  } as unknown as Runtime;
+  const records: string[] = [];
+  const tracer = new Tracer(
+    { appendFile: (_path, text) => void records.push(text) },
+    { file: "/trace.jsonl", pid: 1 },
+  );
+  const traced = tracingRuntime(runtime, tracer, () => "srv");
+  const spawned = traced.spawn({ command: "x", args: [] });
+  for (const stream of [traced.stdin, spawned.stdout]) {
+    assert.equal(typeof (stream as DirectReadable)[DIRECT_READ], "function");
+  }
+  for (const stream of [traced.stdout, spawned.stdin]) {
+    assert.equal(typeof (stream as DirectWritable)[DIRECT_WRITE], "function");
+  }
+
+  const lines: string[] = [];
+  const reading = readLines(traced.stdin, (line) => void lines.push(line));
+  assert.ok(traced.stdin.locked, "the tap is locked while read directly");
+  stdinSource.end('{"jsonrpc":"2.0","id":1,"method":"ping"}\n');
+  await reading;
+  const writer = new FrameWriter(traced.stdout);
+  writer.write('{"jsonrpc":"2.0","id":1,"result":{}}');
+  await writer.close();
+  tracer.close();
+  assert.deepEqual(lines, ['{"jsonrpc":"2.0","id":1,"method":"ping"}']);
+  assert.deepEqual(stdoutChunks, ['{"jsonrpc":"2.0","id":1,"result":{}}\n']);
+  const dirs = records.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l).dir);
+  assert.deepEqual(dirs, ["client→mcpmon", "mcpmon→client"]);
+});
+
+Deno.test("on Deno, the client's stdin and stdout carry the direct hooks, and lines pass through them intact", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-direct-" });
+  try {
+    const script = join(dir, "echo.ts");
+    const src = (path: string) => JSON.stringify(toFileUrl(join(REPO, path)).href);
+    await Deno.writeTextFile(
+      script,
+      `import { denoRuntime } from ${src("src/runtime/deno.ts")};
+import { FrameWriter, readLines } from ${src("src/jsonrpc.ts")};
+import { DIRECT_READ, DIRECT_WRITE } from ${src("src/runtime/mod.ts")};
+const hooks = typeof denoRuntime.stdin[DIRECT_READ] + " " + typeof denoRuntime.stdout[DIRECT_WRITE];
+const out = new FrameWriter(denoRuntime.stdout);
+out.write(hooks);
+await readLines(denoRuntime.stdin, (line) => out.write(line));
+await out.close();
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-config", "--allow-read", script],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const big = "é".repeat(150_000); // several reads' worth
+    const input = `one\n${big}\nthree`;
+    const writer = child.stdin.getWriter();
+    await writer.write(encoder.encode(input));
+    await writer.close();
+    const { stdout, code } = await child.output();
+    assert.equal(code, 0);
+    assert.equal(new TextDecoder().decode(stdout), `function function\n${input}\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -71,17 +71,23 @@ Deno.test("--trace records every message in both directions, mcpmon's own reques
   assert.ok(seen.includes(`mcpmon→server initialize 1`), seen.join("\n"));
   assert.ok(seen.includes(`server→mcpmon  1`), seen.join("\n"));
   assert.ok(seen.includes(`mcpmon→client  0`), seen.join("\n"));
-  // mcpmon reads the tools once the server is ready (its own request), then the client's goes through.
-  const first = records.findIndex((r) => r.id === "list-1");
-  const list = records.slice(first).filter((r) => r.method === "tools/list" || r.id === "list-1");
-  assert.deepEqual(list.map((r) => r.dir), [
-    "client→mcpmon",
-    "mcpmon→server",
-    "mcpmon→client",
-  ]);
+  // mcpmon reads the tools itself once the client's session is under way (after its
+  // notifications/initialized), and the client's own tools/list goes through: both are traced.
+  const initialized = records.findIndex((r) =>
+    r.dir === "mcpmon→server" && r.method === "notifications/initialized"
+  );
+  const toServer = records.filter((r) => r.dir === "mcpmon→server" && r.method === "tools/list");
+  assert.equal(toServer.length, 2, "mcpmon's own tools/list and the client's");
+  assert.ok(records.indexOf(toServer[0]) > initialized, "after notifications/initialized");
+  assert.deepEqual(
+    records.filter((r) => r.id === "list-1").map((r) => r.dir),
+    ["client→mcpmon", "mcpmon→client"],
+  );
   const serverSide = records.filter((r) => r.dir === "mcpmon→server" || r.dir === "server→mcpmon");
   assert.ok(serverSide.every((r) => r.server === "fake" && r.pid === pid), "server name and pid");
-  assert.ok(records.some((r) => r.dir === "server→mcpmon" && r.id === list[1].id));
+  for (const request of toServer) {
+    assert.ok(records.some((r) => r.dir === "server→mcpmon" && r.id === request.id));
+  }
 });
 
 Deno.test("an instance nobody traces writes nothing", async () => {

@@ -16,7 +16,15 @@ import type {
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
-import { FsEventQueue, signalGroup, watchdogCommand } from "./mod.ts";
+import {
+  DIRECT_READ,
+  DIRECT_WRITE,
+  type DirectReadable,
+  type DirectWritable,
+  FsEventQueue,
+  signalGroup,
+  watchdogCommand,
+} from "./mod.ts";
 
 /** Starts the watchdog of the process group `pgid` (see `watchdogCommand`); never keeps mcpmon alive. */
 function startWatchdog(pgid: number, graceMs: number): Deno.ChildProcess | undefined {
@@ -197,15 +205,59 @@ function closeQuietly(watcher: Deno.FsWatcher) {
   } catch { /* already closed */ }
 }
 
+/** Bytes one direct read of stdin asks for. */
+const STDIN_READ_SIZE = 64 * 1024;
+
+/**
+ * `Deno.stdin.readable` with the {@linkcode DIRECT_READ} hook: `Deno.stdin.read`
+ * into one buffer, each chunk handed on as a copy of what arrived (no
+ * web-stream read, and its promises, per chunk).
+ */
+function stdinReadable(): ReadableStream<Uint8Array> {
+  const stream: DirectReadable = Deno.stdin.readable;
+  stream[DIRECT_READ] ??= (onChunk) => {
+    if (stream.locked) return undefined;
+    const lock = stream.getReader(); // nobody reads it the web way meanwhile
+    return (async () => {
+      const buffer = new Uint8Array(STDIN_READ_SIZE);
+      try {
+        for (;;) {
+          const n = await Deno.stdin.read(buffer);
+          if (n === null) return;
+          if (n === 0) continue;
+          const wait = onChunk(buffer.slice(0, n));
+          if (wait) await wait;
+        }
+      } finally {
+        lock.releaseLock();
+      }
+    })();
+  };
+  return stream;
+}
+
+/**
+ * `Deno.stdout.writable` with the {@linkcode DIRECT_WRITE} hook: `Deno.stdout.write`
+ * until the whole chunk is written.
+ */
+function stdoutWritable(): WritableStream<Uint8Array> {
+  const stream: DirectWritable = Deno.stdout.writable;
+  stream[DIRECT_WRITE] ??= async (chunk) => {
+    let offset = 0;
+    while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
+  };
+  return stream;
+}
+
 /** The runtime for `deno run`. */
 export const denoRuntime: Runtime = {
   name: "deno",
   args: Deno.args,
   get stdin() {
-    return Deno.stdin.readable;
+    return stdinReadable();
   },
   get stdout() {
-    return Deno.stdout.writable;
+    return stdoutWritable();
   },
   writeStderr(data: Uint8Array) {
     let offset = 0;

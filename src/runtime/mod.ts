@@ -342,8 +342,9 @@ export class FsEventQueue implements AsyncIterable<FsEvent> {
  * locks the web stream and hands each chunk straight to `onChunk` (the source
  * paused while a promise it returns is pending), without a web-stream read
  * per chunk; it resolves at the end, rejects on an error, and returns
- * undefined when the web stream was already read. `readLines` uses it when
- * present.
+ * undefined when the web stream was already read. Each chunk has bytes of
+ * its own, which the stream never writes again (so lines may be kept as
+ * views of it). `readLines` uses it when present.
  *
  * @example
  * ```ts

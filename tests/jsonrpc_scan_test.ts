@@ -1,0 +1,454 @@
+/**
+ * `scanMessage` and `spliceId` (src/jsonrpc.ts): the top level of a JSON-RPC message read from
+ * its bytes without parsing it, exactly as `JSON.parse` + `classify` would read it, and its id
+ * replaced in the bytes. Adversarial inputs by hand, then a property test against `JSON.parse`.
+ */
+import assert from "node:assert/strict";
+import {
+  classify,
+  FrameWriter,
+  LineSplitter,
+  readByteLines,
+  scanMessage,
+  type ScannedMessage,
+  spliceId,
+} from "../src/jsonrpc.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const scan = (text: string) => scanMessage(enc.encode(text));
+const joined = (pieces: readonly (Uint8Array | string)[]) =>
+  pieces.map((p) => typeof p === "string" ? p : dec.decode(p)).join("");
+const spliced = (text: string, id: string | number) => {
+  const bytes = enc.encode(text);
+  const s = scanMessage(bytes);
+  assert.ok(s, `scans: ${text}`);
+  return joined(spliceId(bytes, s, id));
+};
+
+Deno.test("scanMessage reads the top-level id, method, result/error and jsonrpc of a message", () => {
+  assert.deepEqual(scan('{"jsonrpc":"2.0","id":7,"result":{"content":[]}}'), {
+    id: 7,
+    idStart: 22,
+    idEnd: 23,
+    method: undefined,
+    hasResult: true,
+    hasError: false,
+    jsonrpc: true,
+  });
+  const request = scan('{"jsonrpc":"2.0","id":"a-1","method":"tools/call","params":{}}')!;
+  assert.equal(request.id, "a-1");
+  assert.equal(request.method, "tools/call");
+  const error = scan('{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"x"}}')!;
+  assert.equal(error.hasError, true);
+  assert.equal(error.hasResult, false);
+  const note = scan('{"jsonrpc":"2.0","method":"notifications/progress"}')!;
+  assert.equal(note.id, undefined);
+  assert.equal(note.idStart, -1);
+});
+
+Deno.test("scanMessage ignores id, method and result keys nested in params or result", () => {
+  const s = scan(
+    '{"jsonrpc":"2.0","result":{"id":99,"method":"inner","result":1,"a":[{"id":5}]},"id":1}',
+  )!;
+  assert.equal(s.id, 1);
+  assert.equal(s.method, undefined);
+  const t = scan('{"params":{"id":"nested","x":{"id":{"id":1}}},"method":"m","jsonrpc":"2.0"}')!;
+  assert.equal(t.id, undefined);
+  assert.equal(t.method, "m");
+});
+
+Deno.test("scanMessage reads escaped strings and keys as JSON.parse does", () => {
+  assert.equal(scan('{"jsonrpc":"2.0","id":"a\\"b\\\\","result":{}}')!.id, 'a"b\\');
+  assert.equal(scan('{"jsonrpc":"2.0","id":"\\u00e9\\ud83d\\ude00","result":{}}')!.id, "é😀");
+  // "\u0069d" is the key "id"; "i\"d" is not.
+  assert.equal(scan('{"jsonrpc":"2.0","\\u0069d":4,"result":{}}')!.id, 4);
+  assert.equal(scan('{"jsonrpc":"2.0","i\\"d":4,"result":{}}')!.id, undefined);
+  assert.equal(scan('{"jsonrpc":"\\u0032.0","id":1,"result":{}}')!.jsonrpc, true);
+  assert.equal(scan('{"jsonrpc":"2.00","id":1,"result":{}}')!.jsonrpc, false);
+  assert.equal(scan('{"jsonrpc":2.0,"id":1,"result":{}}')!.jsonrpc, false);
+  // A string value holding what looks like a key.
+  const s = scan('{"jsonrpc":"2.0","result":{"t":"\\",\\"id\\":5,"},"id":6}')!;
+  assert.equal(s.id, 6);
+});
+
+Deno.test("scanMessage takes any JSON whitespace, and no other", () => {
+  const s = scan(' \t\r\n{ "jsonrpc" :\n"2.0" ,\t"id"\r: 12 , "result" : [ ] } \n')!;
+  assert.equal(s.id, 12);
+  assert.equal(s.hasResult, true);
+  assert.equal(scan('\u00a0{"id":1}'), undefined); // a no-break space is not JSON whitespace
+  assert.equal(scan('\ufeff{"id":1}'), undefined); // nor is a BOM (JSON.parse refuses it too)
+});
+
+Deno.test("scanMessage reads ids as values: numbers of every form, strings, and null for other values", () => {
+  assert.equal(scan('{"id":-0.5e+3}')!.id, -500);
+  assert.equal(scan('{"id":1E2}')!.id, 100);
+  assert.equal(scan('{"id":1e400}')!.id, null); // Infinity is not an id
+  assert.equal(scan('{"id":null}')!.id, null);
+  assert.equal(scan('{"id":true}')!.id, null);
+  assert.equal(scan('{"id":{"id":1}}')!.id, null);
+  assert.equal(scan('{"id":[1]}')!.id, null);
+  assert.equal(scan('{"method":7}')!.method, null);
+});
+
+Deno.test("scanMessage refuses malformed JSON, non-objects and duplicated top-level keys", () => {
+  const bad = [
+    "",
+    "   ",
+    "[]",
+    '[{"id":1}]',
+    '"id"',
+    "42",
+    "null",
+    "{",
+    '{"id":1',
+    '{"id":1,}',
+    '{"id":1 "x":2}',
+    '{"id":01}',
+    '{"id":1.}',
+    '{"id":.5}',
+    '{"id":-}',
+    '{"id":1e}',
+    '{"id":+1}',
+    '{"id":0x10}',
+    '{"id":"a}',
+    '{"id":"a\\x"}',
+    '{"id":"\\u12g4"}',
+    '{"id":"tab\there"}',
+    '{"id":1}}',
+    '{"id":1} x',
+    '{"id":1}{"id":2}',
+    "{id:1}",
+    "{'id':1}",
+    '{"a":[1,2,]}',
+    '{"a":[1 2]}',
+    '{"a":{"b" 1}}',
+    '{"a":{"b":1,}}',
+    '{"a":tru}',
+    '{"a":nul}',
+    '{"a":falsey}',
+    '{"a":NaN}',
+    '{"a":[}',
+    '{"a":]}',
+    '{"a":{]}',
+    '{"id":1,"id":2}',
+    '{"method":"a","method":"b"}',
+    '{"result":1,"result":2}',
+    '{"jsonrpc":"2.0","\\u006aNOPE":1,"jsonrpc":"2.0"}',
+  ];
+  for (const text of bad) {
+    assert.equal(scan(text), undefined, `refused: ${JSON.stringify(text)}`);
+  }
+  // Duplicates of keys it does not read are JSON.parse's business, not a reason to refuse.
+  assert.equal(scan('{"id":1,"x":1,"x":2,"result":null}')!.id, 1);
+});
+
+Deno.test("scanMessage checks nesting of any depth without recursion", () => {
+  const depth = 100_000;
+  const deep = `{"jsonrpc":"2.0","id":1,"result":${"[".repeat(depth)}${"]".repeat(depth)}}`;
+  assert.equal(scan(deep)!.id, 1);
+  const unbalanced = `{"jsonrpc":"2.0","id":1,"result":${"[".repeat(depth)}${
+    "]".repeat(depth - 1)
+  }}`;
+  assert.equal(scan(unbalanced), undefined);
+  const objects = `{"id":2,"result":${'{"a":'.repeat(depth)}1${"}".repeat(depth)}}`;
+  assert.equal(scan(objects)!.id, 2);
+});
+
+Deno.test("spliceId replaces only the top-level id, wherever it sits, keeping every other byte", () => {
+  assert.equal(
+    spliced('{"jsonrpc":"2.0","id":7,"result":{"id":7}}', "c-1"),
+    '{"jsonrpc":"2.0","id":"c-1","result":{"id":7}}',
+  );
+  assert.equal(
+    spliced('{"result":{"id":7},"jsonrpc":"2.0","id":7}', 42),
+    '{"result":{"id":7},"jsonrpc":"2.0","id":42}',
+  );
+  assert.equal(
+    spliced('{ "result" : { "text" : "é \\"id\\": 7" } , "id" : 7 , "jsonrpc" : "2.0" }', 'q"1'),
+    '{ "result" : { "text" : "é \\"id\\": 7" } , "id" : "q\\"1" , "jsonrpc" : "2.0" }',
+  );
+  assert.equal(spliced('{"\\u0069d":"x","result":1}', 3), '{"\\u0069d":3,"result":1}');
+  assert.throws(() => spliceId(enc.encode("{}"), scan("{}")!, 1), /no id/);
+});
+
+Deno.test("LineSplitter.pushBytes gives each line's bytes across chunks, without \\r, as copies of their own", () => {
+  const s = new LineSplitter();
+  const chunk = enc.encode('{"a":1}\r\n{"b"');
+  const first = s.pushBytes(chunk);
+  chunk.fill(0); // the producer reuses its buffer
+  assert.deepEqual(first.map((l) => dec.decode(l)), ['{"a":1}']);
+  assert.deepEqual(s.pushBytes(enc.encode(':"é"}\n\nlast')).map((l) => dec.decode(l)), [
+    '{"b":"é"}',
+    "",
+  ]);
+  assert.deepEqual(s.flushBytes().map((l) => dec.decode(l)), ["last"]);
+});
+
+Deno.test("LineSplitter.pushBytes reports a line over the limit, within a chunk or across chunks, and goes on", () => {
+  const over: number[] = [];
+  const s = new LineSplitter({ maxLineBytes: 8, onOversized: (bytes) => over.push(bytes) });
+  assert.deepEqual(s.pushBytes(enc.encode("short\n0123456789\nok\n")).map((l) => dec.decode(l)), [
+    "short",
+    "ok",
+  ]);
+  assert.deepEqual(s.pushBytes(enc.encode("01234")), []);
+  assert.deepEqual(s.pushBytes(enc.encode("56789")), []);
+  assert.deepEqual(s.pushBytes(enc.encode("ab\nnext\n")).map((l) => dec.decode(l)), ["next"]);
+  assert.deepEqual(over, [10, 12]);
+});
+
+Deno.test("readByteLines reads a stream's lines as bytes", async () => {
+  const lines: string[] = [];
+  await readByteLines(
+    new Blob(["a\n", "b", "c\nd"]).stream(),
+    (l) => void lines.push(dec.decode(l)),
+  );
+  assert.deepEqual(lines, ["a", "bc", "d"]);
+});
+
+Deno.test("FrameWriter writes byte pieces and texts in order, joining small pieces and passing large ones as they are", async () => {
+  const chunks: Uint8Array[] = [];
+  const w = new FrameWriter(
+    new WritableStream({
+      write: (c) => void chunks.push(c),
+    }),
+  );
+  const large = new Uint8Array(64 * 1024).fill(0x61);
+  w.write("first");
+  w.write([enc.encode('{"id":'), enc.encode("1"), enc.encode("}")]);
+  w.write([enc.encode('{"t":"'), large, enc.encode('"}')]);
+  w.write({ jsonrpc: "2.0", method: "m" });
+  w.write([enc.encode('{"id":'), '"é😀"', enc.encode("}")]); // text pieces are UTF-8 too
+  await w.flushed();
+  const all = chunks.map((c) => dec.decode(c)).join("");
+  assert.equal(
+    all,
+    `first\n{"id":1}\n{"t":"${
+      "a".repeat(64 * 1024)
+    }"}\n{"jsonrpc":"2.0","method":"m"}\n{"id":"é😀"}\n`,
+  );
+  assert.ok(chunks.includes(large), "the large piece is written without a copy");
+});
+
+// ── property test against JSON.parse ─────────────────────────────────────────
+
+/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
+function prng(seed: number) {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const TRICKY = [
+  "id",
+  "method",
+  "result",
+  "error",
+  "jsonrpc",
+  "2.0",
+  '"id":1',
+  "\\",
+  '"',
+  "\u0000",
+  "\n",
+  "é",
+  "😀",
+  "\u2028",
+  "}",
+  "{",
+  "[",
+  ",",
+  ":",
+  "",
+];
+
+function generate(rand: () => number) {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+  const ws = () => rand() < 0.7 ? "" : pick([" ", "\t", "\n", "\r\n", "  "]);
+  const str = (): string => {
+    let s = "";
+    const n = Math.floor(rand() * 4);
+    for (let i = 0; i < n; i++) s += pick(TRICKY);
+    if (rand() < 0.8) return JSON.stringify(s);
+    // Sometimes every code unit as a \u escape, as some encoders write them.
+    let escaped = "";
+    for (let i = 0; i < s.length; i++) {
+      escaped += `\\u${s.charCodeAt(i).toString(16).padStart(4, "0")}`;
+    }
+    return `"${escaped}"`;
+  };
+  const num = () =>
+    pick(["0", "-0", "7", "-12", "3.25", "1e3", "-2.5E-2", "123456789012345678901", "1e400"]);
+  const value = (depth: number): string => {
+    const r = rand();
+    if (depth > 3 || r < 0.3) return pick([str(), num(), "true", "false", "null"]);
+    if (r < 0.65) {
+      const n = Math.floor(rand() * 4);
+      const members = [];
+      for (let i = 0; i < n; i++) {
+        const key = rand() < 0.4 ? JSON.stringify(pick(["id", "method", "result"])) : str();
+        members.push(`${ws()}${key}${ws()}:${ws()}${value(depth + 1)}${ws()}`);
+      }
+      return `{${members.join(",")}${n === 0 ? ws() : ""}}`;
+    }
+    const n = Math.floor(rand() * 4);
+    const items = [];
+    for (let i = 0; i < n; i++) items.push(`${ws()}${value(depth + 1)}${ws()}`);
+    return `[${items.join(",")}${n === 0 ? ws() : ""}]`;
+  };
+  const members: string[] = [];
+  const keys = ["jsonrpc", "id", "method", "result", "error", "params", "x"].filter(() =>
+    rand() < 0.6
+  );
+  if (rand() < 0.1) keys.push(pick(["id", "method", "result", "error", "jsonrpc"])); // a duplicate
+  for (const k of keys.sort(() => rand() - 0.5)) {
+    const v = k === "jsonrpc"
+      ? pick(['"2.0"', '"2.0"', '"\\u0032.0"', '"1.0"', "2"])
+      : k === "id"
+      ? pick([num(), str(), "null", "true", '{"id":1}'])
+      : k === "method"
+      ? pick([str(), '"tools/call"', "1"])
+      : value(1);
+    const key = rand() < 0.1 && k === "id" ? '"\\u0069d"' : JSON.stringify(k);
+    members.push(`${ws()}${key}${ws()}:${ws()}${v}${ws()}`);
+  }
+  return `${ws()}{${members.join(",")}${members.length === 0 ? ws() : ""}}${ws()}`;
+}
+
+/** What JSON.parse says scanMessage must find; undefined when it must refuse. */
+function expected(text: string): Omit<ScannedMessage, "idStart" | "idEnd"> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const m = v as Record<string, unknown>;
+  const id = !("id" in m)
+    ? undefined
+    : typeof m.id === "string" || (typeof m.id === "number" && Number.isFinite(m.id))
+    ? m.id
+    : null;
+  return {
+    id,
+    method: !("method" in m) ? undefined : typeof m.method === "string" ? m.method : null,
+    hasResult: "result" in m,
+    hasError: "error" in m,
+    jsonrpc: m.jsonrpc === "2.0",
+  };
+}
+
+/** Whether a top-level key scanMessage reads appears twice (then it may refuse). */
+function duplicated(text: string): boolean {
+  const counts = new Map<string, number>();
+  // Count top-level keys with a tiny tokenizer over the valid text.
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1));
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        expectKey = false;
+      }
+      i = j;
+    } else if (ch === "{" || ch === "[") {
+      depth++;
+      expectKey = depth === 1;
+    } else if (ch === "}" || ch === "]") depth--;
+    else if (ch === "," && depth === 1) expectKey = true;
+  }
+  return ["id", "method", "result", "error", "jsonrpc"].some((k) => (counts.get(k) ?? 0) > 1);
+}
+
+function check(input: string, label: string) {
+  const bytes = enc.encode(input);
+  // What the bytes say (a cut through a surrogate pair is U+FFFD in UTF-8).
+  const text = dec.decode(bytes);
+  const got = scanMessage(bytes);
+  const want = expected(text);
+  if (got === undefined) {
+    assert.ok(want === undefined || duplicated(text), `${label}: refused valid ${text}`);
+    return;
+  }
+  assert.ok(want !== undefined, `${label}: accepted what JSON.parse refuses: ${text}`);
+  const { idStart, idEnd, ...fields } = got;
+  assert.deepEqual(fields, want, `${label}: ${text}`);
+  // classify agrees on the kind, and splicing the id gives the same message with the new id.
+  const parsed = JSON.parse(text);
+  const c = classify(parsed);
+  if (got.id !== undefined) {
+    const out = JSON.parse(
+      joined(spliceId(bytes, { idStart, idEnd }, "new")),
+    );
+    assert.deepEqual(out, { ...parsed, id: "new" }, `${label}: splice of ${text}`);
+  }
+  if (c.type === "response") {
+    assert.ok(got.jsonrpc && got.method === undefined && (got.hasResult || got.hasError));
+  }
+}
+
+Deno.test("scanMessage agrees with JSON.parse on generated messages and on their corruptions", () => {
+  const rand = prng(16);
+  const cuts = ["", "}", "{", '"', "\\", ",", ":", "]", "x", "\u0001"];
+  for (let n = 0; n < 4000; n++) {
+    const text = generate(rand);
+    check(text, `#${n}`);
+    // Corrupt it: drop, insert or replace one character.
+    const at = Math.floor(rand() * (text.length + 1));
+    const bad = text.slice(0, at) + cuts[Math.floor(rand() * cuts.length)] +
+      text.slice(at + (rand() < 0.5 ? 1 : 0));
+    check(bad, `#${n} corrupted`);
+    check(text.slice(0, at), `#${n} truncated`);
+  }
+});
+
+Deno.test("scanMessage finds a quote, a backslash or a control byte anywhere in a long string, at any alignment", () => {
+  const specials = [
+    '"',
+    "\\",
+    "\\n",
+    "\\u0041",
+    "\u0001",
+    "\u001f",
+    "\t",
+    " ",
+    "é",
+    "😀",
+    "\u007f",
+  ];
+  for (let shift = 0; shift < 4; shift++) {
+    for (const special of specials) {
+      for (let at = 0; at < 80; at += 3) {
+        const body = "a".repeat(at) + special + "b".repeat(90 - at);
+        const text = `{"jsonrpc":"2.0","id":1,"result":"${body}"}`;
+        // A view at a shifted offset of a larger buffer, as a line within a chunk is.
+        const encoded = enc.encode(text);
+        const buffer = new Uint8Array(encoded.length + shift);
+        buffer.set(encoded, shift);
+        const got = scanMessage(buffer.subarray(shift));
+        let valid = true;
+        try {
+          JSON.parse(text);
+        } catch {
+          valid = false;
+        }
+        assert.equal(
+          got !== undefined,
+          valid,
+          `${JSON.stringify(special)} at ${at}, shift ${shift}`,
+        );
+        if (got) assert.equal(got.id, 1);
+      }
+    }
+  }
+});
