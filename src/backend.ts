@@ -8,6 +8,7 @@
 import type { ServerOptions } from "./config.ts";
 import { runBuild } from "./build.ts";
 import { describeExit, Generation, type ServerInitiated } from "./generation.ts";
+import { withHttpBackends } from "./http_backend.ts";
 import { ErrorCode, type JsonRpcMessage } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import {
@@ -119,7 +120,9 @@ export class Backend {
     this.#labelled = display.labelled ?? false;
     this.name = options.name;
     this.options = options;
-    this.#runtime = runtime;
+    // A server reached at a URL: the runtime's spawn connects to it (already so when the
+    // runtime was wrapped before tracing, which then sees the messages).
+    this.#runtime = options.url !== undefined ? withHttpBackends(runtime) : runtime;
     this.#session = session;
     this.#log = log;
     this.#hooks = hooks;
@@ -373,7 +376,10 @@ export class Backend {
   /** Spawns and initializes a generation; returns it once ready, or undefined on failure. */
   async #startGeneration(): Promise<Generation | undefined> {
     const number = ++this.#generations;
-    const { command, args, cwd, env } = this.options;
+    const { command, args, cwd, env, url } = this.options;
+    const shown = command === "" && url !== undefined
+      ? `connection to ${url}`
+      : [command, ...args].join(" ") + (url !== undefined ? ` (serving ${url})` : "");
     let child: ChildProcess;
     try {
       child = this.#runtime.spawn({
@@ -382,11 +388,18 @@ export class Backend {
         cwd,
         env,
         watchdogGraceMs: this.options.graceMs,
+        ...(url !== undefined
+          ? {
+            http: {
+              url,
+              connectTimeoutMs: this.options.initTimeoutMs,
+              maxMessageBytes: this.options.maxMessageBytes,
+            },
+          }
+          : {}),
       });
     } catch (err) {
-      const cause = `could not start \`${[command, ...args].join(" ")}\`: ${
-        err instanceof Error ? err.message : err
-      }`;
+      const cause = `could not start \`${shown}\`: ${err instanceof Error ? err.message : err}`;
       this.#fail(cause);
       return undefined;
     }
@@ -404,7 +417,7 @@ export class Backend {
       },
     );
     this.current = gen;
-    this.#log.info(`Started: ${[command, ...args].join(" ")}`, this.#ctx(gen.pid));
+    this.#log.info(`Started: ${shown}`, this.#ctx(gen.pid));
     gen.ended.then((status) => this.#onEnded(gen, status));
 
     const race = new AbortController();

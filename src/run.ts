@@ -19,6 +19,7 @@ import { RestartLoopGuard } from "./restart_loop.ts";
 import { defaultClientPrefix, exposedBudget } from "./names.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
+import { withHttpBackends } from "./http_backend.ts";
 import type { Runtime, SpawnOptions } from "./runtime/mod.ts";
 import type { RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
@@ -55,7 +56,7 @@ export async function run(
   }
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
-    runtime,
+    withHttpBackends(runtime),
     tracer,
     (o) => sameCommand(o, server) ? server.name : undefined,
     { server: server.name },
@@ -65,7 +66,9 @@ export async function run(
   return await serve(traced, log, router, {
     tracer,
     name: server.name,
-    command: [server.command, ...server.args],
+    command: server.command === "" && server.url !== undefined
+      ? [server.url]
+      : [server.command, ...server.args],
     cwd: server.cwd ?? runtime.cwd(),
     startWatchers: () => {
       watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
@@ -136,7 +139,7 @@ export async function runGateway(
   });
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
-    runtime,
+    withHttpBackends(runtime),
     tracer,
     (o) => router.backends.find((b) => sameCommand(o, b.options))?.name,
   );
@@ -290,6 +293,7 @@ export async function runGateway(
  * path is not checked when a build runs first: the build may create it.
  */
 function cannotStart(runtime: Runtime, server: ServerOptions): string | undefined {
+  if (server.command === "" && server.url !== undefined) return undefined; // a URL only
   const isPath = server.command.includes("/") || server.command.includes("\\");
   if (isPath && server.build?.trim()) return undefined;
   const found = findCommand(server.command, {
@@ -368,7 +372,7 @@ function newTracer(runtime: Runtime, log: Logger, logOptions: LogOptions): Trace
 
 /** Whether a spawn is a server's own (not its build). */
 function sameCommand(o: SpawnOptions, server: ServerOptions): boolean {
-  return o.command === server.command && o.cwd === server.cwd &&
+  return o.command === server.command && o.cwd === server.cwd && o.http?.url === server.url &&
     o.args.length === server.args.length && o.args.every((a, i) => a === server.args[i]);
 }
 
