@@ -525,8 +525,19 @@ export class Backend {
         },
       });
       if (gen === this.current && this.state === "ready") {
-        this.#fail(cause);
-        this.#scheduleCrashRestart();
+        if (this.options.command === "" && this.options.url !== undefined) {
+          // No process of ours: the server someone else runs went away or forgot the
+          // session. Reconnect at once (paced by the failure backoff); new requests wait
+          // for it, at most the init timeout, instead of being refused meanwhile.
+          this.#throttle.failed();
+          this.lastError = cause;
+          this.state = "restarting";
+          this.#log.warn(`${firstLine(cause)}; reconnecting`, this.#ctx());
+          this.#request("reconnecting: the connection was lost");
+        } else {
+          this.#fail(cause);
+          this.#scheduleCrashRestart();
+        }
       }
     }
     this.#hooks.onGenerationEnd?.(this, gen);
