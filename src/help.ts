@@ -58,7 +58,6 @@ change; the MCP client stays connected and is told to refresh its tools.
 
 Usage:
   ${SYNOPSIS}
-  mcpmon --url <url> [options] [-- <command>]   a server on Streamable HTTP
   mcpmon --config <file>              a gateway: several servers, one entry
   mcpmon setup <client> -- <command>  add it to Claude Code/Desktop, Cursor...
   mcpmon restart|status|trace|clean   from another terminal
@@ -78,11 +77,7 @@ ${
       ["    --no-ignore-files", "Do not apply the project's .gitignore and .ignore"],
       ["    --build <cmd>", "Shell command run before each restart"],
       ["-n, --name <name>", "Name for logs, status, restart (default: from command)"],
-      [
-        "    --url <url>",
-        "The server speaks Streamable HTTP there (http://host:port/mcp);\n" +
-        "the command starts it; no command: it runs on its own",
-      ],
+      ["    --url <url>", "Server on Streamable HTTP at url; the command optional"],
     ], 24)
   }
 
