@@ -324,12 +324,22 @@ class HttpConnection implements ChildProcess {
       : { abort: new AbortController(), answered: false, cancelled: false };
     if (id !== undefined) this.#inFlight.set(id, entry!);
     const signal = entry
-      ? AbortSignal.any([this.#abort.signal, entry.abort.signal])
+      ? eitherSignal(this.#abort.signal, entry.abort.signal)
       : this.#abort.signal;
-    const headers = this.#headers(message, method, "application/json, text/event-stream");
-    headers.set("content-type", "application/json");
     const sentSession = this.#sessionId;
     const what = method ?? "a response";
+    let headers: Headers;
+    try {
+      headers = this.#headers(message, method, "application/json, text/event-stream");
+      headers.set("content-type", "application/json");
+    } catch (err) {
+      // A value no HTTP header can carry (a protocol version in _meta that is not text, …).
+      const why = `${what} cannot be sent over HTTP: ${describeError(err)}`;
+      if (id !== undefined) this.#answerError(id, entry!, why);
+      else this.#note(why);
+      this.#inFlight.delete(id!);
+      return;
+    }
     try {
       let response: Response;
       try {
@@ -483,7 +493,9 @@ class HttpConnection implements ChildProcess {
         wait = this.#clock.now() - started > 5_000 ? 100 : Math.min(wait * 2, 2_000);
         await delay(wait, this.#abort.signal, this.#clock);
       }
-    })();
+    })().catch((err) => {
+      if (!this.#done) this.#lost(`the server's event stream failed: ${describeError(err)}`);
+    });
   }
 
   /** Fetches; until the server has answered once, refused connections are retried until the deadline. */
@@ -662,6 +674,17 @@ class HttpConnection implements ChildProcess {
 
 /** The connection never opened in time. */
 class ConnectTimeout extends Error {}
+
+/** A signal that aborts when `a` or `b` does (`AbortSignal.any` is missing before Node 20.3). */
+function eitherSignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  if (typeof AbortSignal.any === "function") return AbortSignal.any([a, b]);
+  const both = new AbortController();
+  const abort = () => both.abort();
+  if (a.aborted || b.aborted) abort();
+  a.addEventListener("abort", abort, { once: true });
+  b.addEventListener("abort", abort, { once: true });
+  return both.signal;
+}
 
 /** A JSON-RPC id as a map key (`1` and `"1"` stay apart). */
 function idKey(id: unknown): string {

@@ -159,7 +159,7 @@ Deno.test(
   "an SSE answer: each data event becomes a line, notifications before the response included",
   opts,
   async () => {
-    const server = serve((req) =>
+    const server = serve(() =>
       sse([
         { jsonrpc: "2.0", method: "notifications/progress", params: { progress: 1 } },
         { jsonrpc: "2.0", id: "a", result: { done: 1 } },
@@ -468,5 +468,26 @@ Deno.test(
     await reader.cancel();
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.ok(io.ended, "stdout ends with the process");
+  },
+);
+
+Deno.test(
+  "a message whose header value HTTP cannot carry is answered with an error, and the connection stays up",
+  opts,
+  async () => {
+    const server = serve(async (req) =>
+      json({ jsonrpc: "2.0", id: (await req.json()).id, result: {} })
+    );
+    const child = connect(server.url);
+    const io = drive(child);
+    const meta = { "io.modelcontextprotocol/protocolVersion": "版本" };
+    await io.send({ jsonrpc: "2.0", id: 1, method: "tools/list", params: { _meta: meta } });
+    const answer = await io.line(0);
+    assert.match(String((answer.error as Json).message), /tools\/list cannot be sent over HTTP/);
+    await io.send({ jsonrpc: "2.0", id: 2, method: "ping" });
+    assert.deepEqual(await io.line(1), { jsonrpc: "2.0", id: 2, result: {} });
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await server.close();
   },
 );
