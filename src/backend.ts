@@ -136,7 +136,8 @@ export class Backend {
   /** The server's pid, while one runs. */
   get pid(): number | undefined {
     const gen = this.current;
-    return gen && gen.state !== "exited" ? gen.pid : undefined;
+    // 0: a server at a URL without a command of mcpmon's runs no process.
+    return gen && gen.state !== "exited" && gen.pid > 0 ? gen.pid : undefined;
   }
 
   /** Starts the first generation. */
