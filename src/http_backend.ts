@@ -485,9 +485,10 @@ class HttpConnection implements ChildProcess {
         }
         try {
           await this.#readEvents(response.body);
-        } catch (err) {
+        } catch {
+          // Broken, as when the server is stopped for a restart: reopening it tells whether
+          // the server is still there (quietly, so a restart logs no false alarm).
           if (this.#done) return;
-          this.#note(`the server's event stream broke: ${describeError(err)}; reopening it`);
         }
         // Reopened at once after a long stream, more slowly after short ones.
         wait = this.#clock.now() - started > 5_000 ? 100 : Math.min(wait * 2, 2_000);
