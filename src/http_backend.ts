@@ -298,6 +298,10 @@ class HttpConnection implements ChildProcess {
         entry?.abort.abort();
         return;
       }
+      // 2025: the server is told, then the request's stream is closed (it is owed nothing, and
+      // a server that sends nothing more would keep it open).
+      void this.#post(message, body, method, undefined).finally(() => entry?.abort.abort());
+      return;
     }
     void this.#post(message, body, method, isRequest ? idKey(message.id) : undefined);
   }

@@ -491,3 +491,34 @@ Deno.test(
     await server.close();
   },
 );
+
+Deno.test(
+  "legacy era: a cancelled request's notification is POSTed, then its stream is closed, with no error of mcpmon's",
+  opts,
+  async () => {
+    const posted: string[] = [];
+    let closedStream!: () => void;
+    const closed = new Promise<void>((resolve) => closedStream = resolve);
+    const server = serve(async (req) => {
+      const body = await req.json();
+      posted.push(body.method);
+      if (body.method === "initialize") return json({ jsonrpc: "2.0", id: body.id, result: {} });
+      if (body.id === undefined) return new Response(null, { status: 202 });
+      return sse([{ jsonrpc: "2.0", method: "notifications/progress" }], true, closedStream);
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send(initialize);
+    await io.line(0);
+    await io.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "slow" } });
+    await io.line(1);
+    await io.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 2 } });
+    await closed;
+    assert.deepEqual(posted, ["initialize", "tools/call", "notifications/cancelled"]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(io.lines.length, 2, "no answer of mcpmon's to a cancelled request");
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await server.close();
+  },
+);
