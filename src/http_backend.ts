@@ -64,6 +64,9 @@ const MODERN_VERSION_KEY = "io.modelcontextprotocol/protocolVersion";
 /** Methods whose `params.name` or `params.uri` goes into `Mcp-Name`. */
 const NAMED_METHODS: ReadonlySet<string> = new Set(["tools/call", "resources/read", "prompts/get"]);
 
+/** How long a process whose connection broke may take to exit before the break counts, in ms. */
+const LOST_GRACE_MS = 250;
+
 /** Longest error body kept from an HTTP error answer, in bytes. */
 const ERROR_BODY_BYTES = 64 * 1024;
 
@@ -221,6 +224,8 @@ class HttpConnection implements ChildProcess {
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
   #getStream = false;
+  /** The connection broke; waiting to see whether the process exits. */
+  #losing = false;
 
   constructor(url: URL, target: HttpTarget, proc: ChildProcess | undefined, clock: Clock) {
     this.#url = url;
@@ -634,13 +639,23 @@ class HttpConnection implements ChildProcess {
 
   /** The server went away (or forgot the session) while the connection was in use. */
   #lost(cause: string) {
-    if (this.#done) return;
+    if (this.#done || this.#losing) return;
     if (this.#proc) {
-      // The process runs on without a connection: the generation sees its stdout fail and
-      // stops it like a crash.
-      const error = new Error(cause);
-      error.name = CONNECTION_LOST;
-      this.#finish(error);
+      // Most often the process is exiting (a crash): then its exit ends the connection, and
+      // answers read before it still reach the generation. If it runs on without a
+      // connection, the generation sees its stdout fail and stops it like a crash.
+      this.#losing = true;
+      const timeout = new AbortController();
+      void Promise.race([
+        this.#proc.exited.then(() => true),
+        delay(LOST_GRACE_MS, timeout.signal, this.#clock).then(() => false),
+      ]).then((exited) => {
+        timeout.abort();
+        if (exited) return;
+        const error = new Error(cause);
+        error.name = CONNECTION_LOST;
+        this.#finish(error);
+      });
     } else {
       this.#finish();
       this.#resolveExit({ code: null, signal: null, reason: `lost the connection: ${cause}` });

@@ -522,3 +522,33 @@ Deno.test(
     await server.close();
   },
 );
+
+Deno.test(
+  "with a command that runs on after its server went away, stdout fails with the cause (the generation then stops it like a crash)",
+  opts,
+  async () => {
+    const server = serve(async (req) =>
+      json({ jsonrpc: "2.0", id: (await req.json()).id, result: {} })
+    );
+    const child = httpChild(denoRuntime, {
+      command: "sh",
+      args: ["-c", "exec sleep 30"],
+      http: { url: server.url, connectTimeoutMs: 5_000 },
+    });
+    const reader = child.stdout.getReader();
+    const writer = child.stdin.getWriter();
+    const send = (m: Json) => writer.write(new TextEncoder().encode(JSON.stringify(m) + "\n"));
+    await send(initialize);
+    assert.ok((await reader.read()).value, "the initialize answer");
+    await server.close();
+    await send({ jsonrpc: "2.0", id: 2, method: "tools/list" });
+    const failure = await reader.read().then(() => undefined, (err: Error) => err);
+    assert.equal(failure?.name, "ConnectionLost");
+    assert.match(
+      failure?.message ?? "",
+      /POST tools\/list to http:\/\/127\.0\.0\.1:\d+\/mcp failed/,
+    );
+    child.killGroup("SIGKILL");
+    assert.equal((await child.exited).signal, "SIGKILL");
+  },
+);
