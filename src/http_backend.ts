@@ -61,8 +61,56 @@ export const CONNECTION_LOST = "ConnectionLost";
 /** The `_meta` key of a 2026-07-28 request's protocol version. */
 const MODERN_VERSION_KEY = "io.modelcontextprotocol/protocolVersion";
 
-/** Methods whose `params.name` or `params.uri` goes into `Mcp-Name`. */
-const NAMED_METHODS: ReadonlySet<string> = new Set(["tools/call", "resources/read", "prompts/get"]);
+/** Methods whose request carries `Mcp-Name`, and the field of `params` it mirrors. */
+const NAME_SOURCES: ReadonlyMap<string, string> = new Map([
+  ["tools/call", "name"],
+  ["prompts/get", "name"],
+  ["resources/read", "uri"],
+  ["tasks/get", "taskId"],
+  ["tasks/update", "taskId"],
+  ["tasks/cancel", "taskId"],
+]);
+
+/** RFC 9110 `token`: what an `x-mcp-header` name must be. */
+const HEADER_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** An `x-mcp-header` declaration of a tool's input: the header's name and the argument's path. */
+interface ParamHeader {
+  readonly name: string;
+  readonly path: readonly string[];
+}
+
+/**
+ * The `x-mcp-header` declarations of a tool's `inputSchema`: properties
+ * reached through `properties` only, with a token name; others are skipped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const schema = {
+ *   type: "object",
+ *   properties: { region: { type: "string", "x-mcp-header": "Region" } },
+ * };
+ * assert.deepEqual(paramHeaders(schema), [{ name: "Region", path: ["region"] }]);
+ * ```
+ */
+export function paramHeaders(schema: unknown): { name: string; path: string[] }[] {
+  const found: { name: string; path: string[] }[] = [];
+  const walk = (node: unknown, path: string[]) => {
+    if (node === null || typeof node !== "object" || path.length > 32) return;
+    const n = node as Json;
+    const header = n["x-mcp-header"];
+    if (path.length > 0 && typeof header === "string" && HEADER_TOKEN.test(header)) {
+      found.push({ name: header, path });
+    }
+    const properties = n.properties;
+    if (properties !== null && typeof properties === "object") {
+      for (const [key, child] of Object.entries(properties)) walk(child, [...path, key]);
+    }
+  };
+  walk(schema, []);
+  return found;
+}
 
 /** How long a process whose connection broke may take to exit before the break counts, in ms. */
 const LOST_GRACE_MS = 250;
@@ -191,6 +239,9 @@ type Json = Record<string, unknown>;
 /** A request sent and not yet answered. */
 interface InFlight {
   readonly abort: AbortController;
+  /** The request's method and params (for what its answer teaches: tools' header declarations). */
+  readonly method: string | undefined;
+  readonly params: Json | undefined;
   answered: boolean;
   cancelled: boolean;
 }
@@ -224,6 +275,8 @@ class HttpConnection implements ChildProcess {
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
   #getStream = false;
+  /** Each tool's `x-mcp-header` declarations, from the `tools/list` answers that passed. */
+  readonly #toolHeaders = new Map<string, readonly ParamHeader[]>();
   /** The connection broke; waiting to see whether the process exits. */
   #losing = false;
 
@@ -319,18 +372,33 @@ class HttpConnection implements ChildProcess {
     if (this.#era === "modern" && method !== undefined) {
       headers.set("mcp-method", headerValue(method));
       const params = message.params as Json | undefined;
-      const name = params?.name ?? params?.uri;
-      if (NAMED_METHODS.has(method) && typeof name === "string") {
-        headers.set("mcp-name", headerValue(name));
+      const source = NAME_SOURCES.get(method);
+      const name = source === undefined ? undefined : params?.[source];
+      if (typeof name === "string") headers.set("mcp-name", headerValue(name));
+      if (method === "tools/call" && typeof name === "string") {
+        // The tool's arguments its schema asks to see as headers (`x-mcp-header`).
+        for (const { name: header, path } of this.#toolHeaders.get(name) ?? []) {
+          let value: unknown = params?.arguments;
+          for (const key of path) value = (value as Json | null | undefined)?.[key];
+          if (
+            typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+          ) {
+            headers.set(`mcp-param-${header}`, headerValue(String(value)));
+          }
+        }
       }
     }
     return headers;
   }
 
   async #post(message: Json, body: string, method: string | undefined, id: string | undefined) {
-    const entry: InFlight | undefined = id === undefined
-      ? undefined
-      : { abort: new AbortController(), answered: false, cancelled: false };
+    const entry: InFlight | undefined = id === undefined ? undefined : {
+      abort: new AbortController(),
+      method,
+      params: message.params as Json | undefined,
+      answered: false,
+      cancelled: false,
+    };
     if (id !== undefined) this.#inFlight.set(id, entry!);
     const signal = entry
       ? eitherSignal(this.#abort.signal, entry.abort.signal)
@@ -555,10 +623,25 @@ class HttpConnection implements ChildProcess {
         if (typeof result?.protocolVersion === "string" && this.#era === "legacy") {
           this.#protocolVersion ??= result.protocolVersion;
         }
+        if (entry.method === "tools/list" && Array.isArray(result?.tools)) {
+          this.#learnTools(result.tools, entry.params?.cursor === undefined);
+        }
       }
     }
     const line = /[\r\n]/.test(text) ? JSON.stringify(parsed) : text;
     this.#out.enqueue(this.#encoder.encode(line + "\n"));
+  }
+
+  /** Keeps the tools' `x-mcp-header` declarations (a first page starts the list afresh). */
+  #learnTools(tools: unknown[], firstPage: boolean) {
+    if (firstPage) this.#toolHeaders.clear();
+    for (const tool of tools) {
+      const t = tool as Json | null;
+      if (typeof t?.name !== "string") continue;
+      const headers = paramHeaders(t.inputSchema);
+      if (headers.length > 0) this.#toolHeaders.set(t.name, headers);
+      else this.#toolHeaders.delete(t.name);
+    }
   }
 
   #answer(id: string, entry: InFlight, error: Json) {

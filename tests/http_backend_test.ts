@@ -273,20 +273,28 @@ Deno.test(
     await io.line(1);
     await io.send({
       jsonrpc: "2.0",
+      id: 9,
+      method: "tasks/get",
+      params: { taskId: "task-1", _meta: meta },
+    });
+    await io.line(2);
+    await io.send({
+      jsonrpc: "2.0",
       id: 3,
       method: "subscriptions/listen",
       params: { _meta: meta },
     });
-    assert.equal((await io.line(2)).method, "notifications/subscriptions/acknowledged");
+    assert.equal((await io.line(3)).method, "notifications/subscriptions/acknowledged");
     await io.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 3 } });
     await closed;
     assert.deepEqual(headers, [
       { method: "tools/call", name: "get_weather", version: "2026-07-28" },
       { method: "prompts/get", name: "=?base64?SGVsbG8sIOS4lueVjA==?=", version: "2026-07-28" },
+      { method: "tasks/get", name: "task-1", version: "2026-07-28" },
       { method: "subscriptions/listen", name: null, version: "2026-07-28" },
     ], "no POST of notifications/cancelled, no GET stream");
     await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(io.lines.length, 3, "the cancelled listen gets no error of mcpmon's");
+    assert.equal(io.lines.length, 4, "the cancelled listen gets no error of mcpmon's");
     child.killGroup("SIGTERM");
     await child.exited;
     await server.close();

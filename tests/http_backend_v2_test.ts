@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server";
+import { z } from "zod";
 import { httpChild } from "../src/http_backend.ts";
 import type { ChildProcess, Runtime } from "../src/runtime/mod.ts";
 
@@ -23,6 +24,19 @@ function startV2() {
     const server = new McpServer({ name: "v2-http", version: "1.0.0" }, {
       capabilities: { tools: { listChanged: true } },
     });
+    server.registerTool(
+      "sql",
+      {
+        description: "Runs a query in a region (sent as the Mcp-Param-Region header too).",
+        inputSchema: z.object({
+          region: z.string().meta({ "x-mcp-header": "Region" }),
+          query: z.string(),
+        }),
+      },
+      ({ region }: { region: string }) => ({
+        content: [{ type: "text", text: `ran in ${region}` }],
+      }),
+    );
     for (const name of ["hello", "天气"]) {
       server.registerTool(
         name,
@@ -160,7 +174,7 @@ Deno.test(
     const list = await io.find((l) => l.id === 2);
     assert.deepEqual(
       ((list.result as Json).tools as { name: string }[]).map((t) => t.name),
-      ["hello", "天气"],
+      ["sql", "hello", "天气"],
     );
     await io.send({
       jsonrpc: "2.0",
@@ -173,6 +187,38 @@ Deno.test(
     child.exited.then(() => exited = true);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(exited, false, "the GET's 405 is no lost connection");
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await v2.close();
+  },
+);
+
+Deno.test(
+  "v2 SDK, 2026-07-28: a tool's x-mcp-header arguments, learnt from tools/list, go out as Mcp-Param-* headers (Base64 when not plain ASCII); before any tools/list the server's -32020 is the answer",
+  opts,
+  async () => {
+    const v2 = startV2();
+    const child = connect(v2.url);
+    const io = drive(child);
+    const sql = (id: number, region: string) =>
+      io.send({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name: "sql", arguments: { region, query: "select 1" }, _meta: ENV },
+      });
+    await sql(1, "eu-west");
+    const early = await io.find((l) => l.id === 1);
+    assert.equal((early.error as Json)?.code, -32020, JSON.stringify(early));
+    assert.match(String((early.error as Json).message), /Mcp-Param-Region header is absent/);
+
+    await io.send({ jsonrpc: "2.0", id: 2, method: "tools/list", params: { _meta: ENV } });
+    await io.find((l) => l.id === 2);
+    await sql(3, "eu-west");
+    assert.equal(textOf(await io.find((l) => l.id === 3)), "ran in eu-west");
+    await sql(4, "région 北");
+    const encoded = await io.find((l) => l.id === 4);
+    assert.equal(textOf(encoded), "ran in région 北", JSON.stringify(encoded));
     child.killGroup("SIGTERM");
     await child.exited;
     await v2.close();
