@@ -22,11 +22,15 @@
  *   server-initiated messages (a `405` means the server has none); responses
  *   to the server's requests are POSTed like any message.
  * - **Modern era (2026-07-28).** Requests carry `MCP-Protocol-Version` (from
- *   their `_meta`), `Mcp-Method` and, for `tools/call`, `resources/read` and
- *   `prompts/get`, `Mcp-Name` (Base64 sentinel-encoded when not plain ASCII).
- *   A `subscriptions/listen` is a long SSE response whose events become lines;
- *   `notifications/cancelled` closes the cancelled request's stream instead of
- *   being POSTed.
+ *   their `_meta`), `Mcp-Method`, `Mcp-Name` for `tools/call`, `prompts/get`,
+ *   `resources/read` and `tasks/*`, and `Mcp-Param-*` for the arguments a
+ *   tool's schema marks with `x-mcp-header` (learnt from the `tools/list`
+ *   answers that pass); values that are not plain ASCII are Base64
+ *   sentinel-encoded. A `subscriptions/listen` is a long SSE response whose
+ *   events become lines; `notifications/cancelled` closes the cancelled
+ *   request's stream instead of being POSTed.
+ * - **Cancelling (2025).** The notification is POSTed, then the request's
+ *   stream is closed.
  * - **Losing the server.** After the server has answered once, a refused or
  *   reset connection, or a `404` on the session id, ends the connection: with
  *   no command the "process" exits (its {@linkcode ExitStatus} has a
