@@ -8,6 +8,7 @@
 import type { ServerOptions } from "./config.ts";
 import { runBuild } from "./build.ts";
 import { describeExit, Generation, type ServerInitiated } from "./generation.ts";
+import { withHttpBackends } from "./http_backend.ts";
 import { ErrorCode, type JsonRpcErrorObject, type JsonRpcMessage } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import {
@@ -129,7 +130,9 @@ export class Backend {
     this.#bridgeEras = display.bridgeEras ?? false;
     this.name = options.name;
     this.options = options;
-    this.#runtime = runtime;
+    // A server reached at a URL: the runtime's spawn connects to it (already so when the
+    // runtime was wrapped before tracing, which then sees the messages).
+    this.#runtime = options.url !== undefined ? withHttpBackends(runtime) : runtime;
     this.#session = session;
     this.#log = log;
     this.#hooks = hooks;
@@ -143,7 +146,8 @@ export class Backend {
   /** The server's pid, while one runs. */
   get pid(): number | undefined {
     const gen = this.current;
-    return gen && gen.state !== "exited" ? gen.pid : undefined;
+    // 0: a server at a URL without a command of mcpmon's runs no process.
+    return gen && gen.state !== "exited" && gen.pid > 0 ? gen.pid : undefined;
   }
 
   /** Starts the first generation. */
@@ -383,7 +387,10 @@ export class Backend {
   /** Spawns and initializes a generation; returns it once ready, or undefined on failure. */
   async #startGeneration(): Promise<Generation | undefined> {
     const number = ++this.#generations;
-    const { command, args, cwd, env } = this.options;
+    const { command, args, cwd, env, url } = this.options;
+    const shown = command === "" && url !== undefined
+      ? `connection to ${url}`
+      : [command, ...args].join(" ") + (url !== undefined ? ` (serving ${url})` : "");
     let child: ChildProcess;
     try {
       child = this.#runtime.spawn({
@@ -392,11 +399,18 @@ export class Backend {
         cwd,
         env,
         watchdogGraceMs: this.options.graceMs,
+        ...(url !== undefined
+          ? {
+            http: {
+              url,
+              connectTimeoutMs: this.options.initTimeoutMs,
+              maxMessageBytes: this.options.maxMessageBytes,
+            },
+          }
+          : {}),
       });
     } catch (err) {
-      const cause = `could not start \`${[command, ...args].join(" ")}\`: ${
-        err instanceof Error ? err.message : err
-      }`;
+      const cause = `could not start \`${shown}\`: ${err instanceof Error ? err.message : err}`;
       this.#fail(cause);
       return undefined;
     }
@@ -415,7 +429,7 @@ export class Backend {
       },
     );
     this.current = gen;
-    this.#log.info(`Started: ${[command, ...args].join(" ")}`, this.#ctx(gen.pid));
+    this.#log.info(`Started: ${shown}`, this.#ctx(gen.pid));
     this.#hooks.onSpawned?.(this, gen);
     gen.ended.then((status) => this.#onEnded(gen, status));
 
@@ -548,8 +562,19 @@ export class Backend {
         },
       });
       if (gen === this.current && this.state === "ready") {
-        this.#fail(cause);
-        this.#scheduleCrashRestart();
+        if (this.options.command === "" && this.options.url !== undefined) {
+          // No process of ours: the server someone else runs went away or forgot the
+          // session. Reconnect at once (paced by the failure backoff); new requests wait
+          // for it, at most the init timeout, instead of being refused meanwhile.
+          this.#throttle.failed();
+          this.lastError = cause;
+          this.state = "restarting";
+          this.#log.warn(`${firstLine(cause)}; reconnecting`, this.#ctx());
+          this.#request("reconnecting: the connection was lost");
+        } else {
+          this.#fail(cause);
+          this.#scheduleCrashRestart();
+        }
       }
     }
     this.#hooks.onGenerationEnd?.(this, gen);

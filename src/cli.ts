@@ -29,6 +29,7 @@ import { HELP, type HelpTopic, SUB_SYNOPSIS, SUBCOMMAND_HELP, SYNOPSIS } from ".
 import { deriveName } from "./server_name.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
+import { parseHttpUrl } from "./http_backend.ts";
 
 /**
  * A problem with the command line; the CLI prints
@@ -129,6 +130,7 @@ export const OPTIONS = {
   "no-ignore-files": { type: "boolean" },
   "max-message": { type: "string" },
   name: { type: "string", short: "n" },
+  url: { type: "string" },
   quiet: { type: "boolean", short: "q" },
   verbose: { type: "boolean", short: "v" },
   debug: { type: "boolean" },
@@ -464,16 +466,28 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     };
   }
 
+  let url: string | undefined;
+  if (values.url !== undefined) {
+    try {
+      parseHttpUrl(values.url);
+    } catch (err) {
+      throw new UsageError(`--url: ${err instanceof Error ? err.message : err}`);
+    }
+    url = values.url;
+  }
   const [program, ...args] = command;
-  if (program === undefined || program === "") {
+  if (program === "" || (program === undefined && url === undefined)) {
     throw new UsageError(`missing server command: ${sub ? SUB_SYNOPSIS[sub] : SYNOPSIS}`);
   }
 
   const server = serverOptions({
-    name: values.name ?? deriveName(program, args, cwd),
-    command: program,
+    name: values.name ??
+      (program === undefined ? urlName(url!) : deriveName(program, args, cwd)),
+    command: program ?? "",
     args,
-    watch: (values.watch ?? ["."]).map((p) => resolve(cwd, p)),
+    url,
+    // A server someone else runs is restarted by them: nothing to watch unless asked.
+    watch: (values.watch ?? (program === undefined ? [] : ["."])).map((p) => resolve(cwd, p)),
     extensions: values.ext === undefined ? undefined : parseExtensions(values.ext),
     extraIgnore: values.ignore,
     debounceMs: parseMs(values.debounce, "--debounce", DEFAULT_DEBOUNCE_MS),
@@ -492,6 +506,22 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     build: values.build,
   });
   return { kind: "run", server, log };
+}
+
+/**
+ * The default name of a server reached at `url` without a command: its host
+ * and port (`127.0.0.1-3000`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(urlName("http://127.0.0.1:3000/mcp"), "127.0.0.1-3000");
+ * assert.equal(urlName("https://api.example.com/mcp"), "api.example.com");
+ * ```
+ */
+export function urlName(url: string): string {
+  const { hostname, port } = new URL(url);
+  return (port ? `${hostname}-${port}` : hostname).replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
 /** Flags that go with --config (everything else is set per server in the file). */

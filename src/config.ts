@@ -12,8 +12,17 @@ export type LogLevel = "error" | "info" | "verbose" | "debug";
 export interface ServerOptions {
   /** Name used in logs (and, later, status and gateway prefixes). */
   name: string;
-  /** Program to run. */
+  /**
+   * Program to run. Empty only with {@linkcode ServerOptions.url}: a server
+   * someone else runs, reached at the URL.
+   */
   command: string;
+  /**
+   * The server speaks Streamable HTTP at this `http:`/`https:` URL (`--url`,
+   * a gateway entry's `url:`): mcpmon runs `command` (if any) and connects
+   * there instead of using the process's stdio (`src/http_backend.ts`).
+   */
+  url?: string;
   /** Its arguments. */
   args: string[];
   /** Working directory of the server; mcpmon's own when absent. */

@@ -55,6 +55,7 @@ import {
 } from "yaml";
 import { parseExtensionList, type ServerOptions, serverOptions } from "./config.ts";
 import { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
+import { parseHttpUrl } from "./http_backend.ts";
 
 export { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 
@@ -110,8 +111,9 @@ export interface GatewayConfig {
   /** Absolute path of the configuration file. */
   path: string;
   /**
-   * What was skipped, as `file:line:col: message` (an HTTP/SSE server: mcpmon
-   * supervises stdio servers only).
+   * What was skipped, as `file:line:col: message` (an SSE server, or one
+   * that needs headers or OAuth: mcpmon runs stdio servers and Streamable HTTP
+   * ones it reaches by `url` alone).
    */
   warnings: string[];
 }
@@ -713,16 +715,24 @@ const SERVER_KEYS = [
   "ignoreFiles",
   "maxMessageSize",
   "type",
+  "url",
 ] as const;
 type ServerKey = typeof SERVER_KEYS[number];
 
 /** Keys `defaults` may set. */
 const DEFAULT_KEYS: readonly ServerKey[] = SERVER_KEYS.filter((k) =>
-  k !== "command" && k !== "args"
+  k !== "command" && k !== "args" && k !== "url"
 );
 
-/** Keys MCP clients use for servers reached over HTTP or SSE. */
-const REMOTE_KEYS = new Set(["url", "headers", "serverUrl", "httpUrl", "oauth"]);
+/**
+ * Keys MCP clients use for remote servers that mcpmon cannot honour (it sends
+ * no headers or credentials, and reaches HTTP servers by `url`): such an
+ * entry is skipped with a warning.
+ */
+const REMOTE_KEYS = new Set(["headers", "serverUrl", "httpUrl", "oauth"]);
+
+/** `type` values of a server on Streamable HTTP (Claude Code writes `http`). */
+const HTTP_TYPES: ReadonlySet<string> = new Set(["http", "streamable-http", "streamableHttp"]);
 
 /** Common names for known keys (compared lower-case, without `-` and `_`). */
 const ALIASES: Record<string, string> = {
@@ -780,6 +790,7 @@ interface Fields {
   ignoreFiles?: boolean;
   maxMessageSize?: number;
   type?: string;
+  url?: string;
 }
 
 interface Context {
@@ -907,12 +918,17 @@ function interpret(root: Node | undefined, ctx: Context): GatewayConfig | undefi
       report(v.pos, `${where} must be a mapping with at least \`command\`, got ${describe(v)}`);
       continue;
     }
-    const { fields, remote, commandTypo } = readFields(v, where, SERVER_KEYS, ctx);
+    const { fields, remote, commandTypo, http } = readFields(v, where, SERVER_KEYS, ctx);
     if (remote) continue;
-    if (fields.command === undefined) {
-      // An invalid command, or a misspelt key, was reported already.
-      if (!commandTypo && !v.entries.some((e) => e.key === "command")) {
-        report(entry.keyPos, `${where} has no command`);
+    const hasKey = (key: string) => v.entries.some((e) => e.key === key);
+    if (http && !hasKey("url")) {
+      report(entry.keyPos, `${where} has type "http" but no url`);
+      continue;
+    }
+    if (fields.command === undefined && fields.url === undefined) {
+      // An invalid command or url, or a misspelt key, was reported already.
+      if (!commandTypo && !hasKey("command") && !hasKey("url")) {
+        report(entry.keyPos, `${where} has no command (or url, for a server on HTTP)`);
       }
       continue;
     }
@@ -957,11 +973,13 @@ function toServerOptions(name: string, f: Fields, ctx: Context): ServerOptions {
   const watchBase = cwd ?? ctx.dir;
   return serverOptions({
     name,
-    command: f.command as string,
+    command: f.command ?? "",
     args: f.args,
+    url: f.url,
     env: f.env ?? {},
     cwd,
-    watch: (f.watch ?? ["."]).map((p) => resolve(watchBase, p)),
+    // A server on HTTP that someone else runs is restarted by them: nothing to watch unless asked.
+    watch: (f.watch ?? (f.command === undefined ? [] : ["."])).map((p) => resolve(watchBase, p)),
     extensions: f.extensions,
     extraIgnore: f.ignore,
     debounceMs: f.debounce,
@@ -978,31 +996,38 @@ function toServerOptions(name: string, f: Fields, ctx: Context): ServerOptions {
 
 /**
  * Reads the keys of one server (or of `defaults`). `remote` is true when the
- * server is an HTTP/SSE one (already reported).
+ * server is one mcpmon cannot run (an SSE one, or one that needs headers or
+ * OAuth; already reported); `http` when its `type` says Streamable HTTP.
  */
 function readFields(
   map: MapNode,
   where: string,
   allowed: readonly ServerKey[],
   ctx: Context,
-): { fields: Fields; remote: boolean; commandTypo: boolean } {
+): { fields: Fields; remote: boolean; commandTypo: boolean; http: boolean } {
   const fields: Fields = {};
   const { report } = ctx;
   let remote = false;
+  let http = false;
   let commandTypo = false;
   const typeEntry = map.entries.find((e) => e.key === "type");
   if (typeEntry !== undefined) {
     const v = typeEntry.value;
     if (v.kind !== "scalar" || typeof v.value !== "string") {
-      report(v.pos, `${where}.type must be "stdio", got ${describe(v)}`);
+      report(v.pos, `${where}.type must be "stdio" or "http", got ${describe(v)}`);
+    } else if (HTTP_TYPES.has(v.value)) {
+      http = true;
     } else if (v.value !== "stdio") {
       ctx.warn(
         v.pos,
         `${where}.type is ${
           JSON.stringify(v.value)
-        }: skipped (mcpmon supervises stdio servers only)`,
+        }: skipped (mcpmon runs stdio servers and Streamable HTTP ones, type "http")`,
       );
       remote = true;
+    } else {
+      const url = map.entries.find((e) => e.key === "url");
+      if (url) report(url.keyPos, `${where}.url: a stdio server has no url (use type "http")`);
     }
   }
   for (const entry of map.entries) {
@@ -1013,7 +1038,8 @@ function readFields(
       if (!remote) {
         ctx.warn(
           entry.keyPos,
-          `${path}: \`${key}\` is for HTTP/SSE servers: skipped (mcpmon supervises stdio servers only)`,
+          `${path}: \`${key}\` is not supported: skipped (mcpmon reaches HTTP servers by ` +
+            "`url`, without headers or OAuth)",
         );
       }
       remote = true;
@@ -1030,7 +1056,7 @@ function readFields(
     const value = readField(key as ServerKey, entry.value, path, ctx);
     if (value !== undefined) (fields as Record<string, unknown>)[key] = value;
   }
-  return { fields, remote, commandTypo };
+  return { fields, remote, commandTypo, http };
 }
 
 function readField(key: ServerKey, v: Node, path: string, ctx: Context): unknown {
@@ -1101,6 +1127,17 @@ function readField(key: ServerKey, v: Node, path: string, ctx: Context): unknown
       }
       report(v.pos, `${path} must be an integer of at least 1024 (bytes), got ${describe(v)}`);
       return undefined;
+    case "url": {
+      const s = expandVars(string(v, path, report), v.pos, ctx);
+      if (s === undefined) return undefined;
+      try {
+        parseHttpUrl(s);
+      } catch (err) {
+        report(v.pos, `${path}: ${err instanceof Error ? err.message : err}`);
+        return undefined;
+      }
+      return s;
+    }
     case "type":
       return undefined; // handled by readFields
   }

@@ -135,6 +135,7 @@ export class StderrTail {
 
 /** Describes an exit status for people: "exited with code 1", "was killed by SIGKILL". */
 export function describeExit(status: ExitStatus): string {
+  if (status.reason !== undefined) return status.reason;
   if (status.signal) return `was killed by ${status.signal}`;
   return `exited with code ${status.code}`;
 }
@@ -265,7 +266,13 @@ export class Generation {
       },
     }).then(
       () => this.#broken("closed its stdout"),
-      (err) => this.#broken(`stdout failed: ${err instanceof Error ? err.message : err}`),
+      (err) =>
+        this.#broken(
+          // A Streamable HTTP server's lost connection says what happened itself.
+          err instanceof Error && err.name === "ConnectionLost"
+            ? err.message
+            : `stdout failed: ${err instanceof Error ? err.message : err}`,
+        ),
     );
     const stderrDone = (async () => {
       const reader = child.stderr.getReader();

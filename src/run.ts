@@ -17,6 +17,7 @@ import { removeBytecode, watchesPython } from "./pycache.ts";
 import { RestartLoopGuard } from "./restart_loop.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
+import { withHttpBackends } from "./http_backend.ts";
 import type { Runtime, SpawnOptions } from "./runtime/mod.ts";
 import type { RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
@@ -53,7 +54,7 @@ export async function run(
   }
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
-    runtime,
+    withHttpBackends(runtime),
     tracer,
     (o) => sameCommand(o, server) ? server.name : undefined,
     { server: server.name },
@@ -63,7 +64,9 @@ export async function run(
   return await serve(traced, log, router, {
     tracer,
     name: server.name,
-    command: [server.command, ...server.args],
+    command: server.command === "" && server.url !== undefined
+      ? [server.url]
+      : [server.command, ...server.args],
     cwd: server.cwd ?? runtime.cwd(),
     startWatchers: () => {
       watcher = watchServer(runtime, log, server, (reason) => router.restart(reason), false);
@@ -118,7 +121,7 @@ export async function runGateway(
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
-    runtime,
+    withHttpBackends(runtime),
     tracer,
     (o) => router.backends.find((b) => sameCommand(o, b.options))?.name,
   );
@@ -232,6 +235,7 @@ export async function runGateway(
  * path is not checked when a build runs first: the build may create it.
  */
 function cannotStart(runtime: Runtime, server: ServerOptions): string | undefined {
+  if (server.command === "" && server.url !== undefined) return undefined; // a URL only
   const isPath = server.command.includes("/") || server.command.includes("\\");
   if (isPath && server.build?.trim()) return undefined;
   const found = findCommand(server.command, {
@@ -310,7 +314,7 @@ function newTracer(runtime: Runtime, log: Logger, logOptions: LogOptions): Trace
 
 /** Whether a spawn is a server's own (not its build). */
 function sameCommand(o: SpawnOptions, server: ServerOptions): boolean {
-  return o.command === server.command && o.cwd === server.cwd &&
+  return o.command === server.command && o.cwd === server.cwd && o.http?.url === server.url &&
     o.args.length === server.args.length && o.args.every((a, i) => a === server.args[i]);
 }
 

@@ -226,7 +226,7 @@ Deno.test("--help is grouped: usage, common options, restart control, logging, g
     assert.ok(i > at, `${heading} comes next`);
     at = i;
   }
-  assert.ok(HELP.split("\n").length <= 48, `${HELP.split("\n").length} lines`);
+  assert.ok(HELP.split("\n").length < 50, `${HELP.split("\n").length} lines`);
   assert.match(HELP, /replaces the defaults/, "--ext replaces the default extensions");
 });
 
@@ -569,4 +569,42 @@ Deno.test("--call-through turns on the call-through tools, in single-server and 
   assert.equal(server.callThrough, true);
   const gateway = parseCli(["--config", "gw.yaml", "--call-through"], CWD);
   assert.equal(gateway.kind === "gateway" && gateway.callThrough, true);
+});
+
+Deno.test("--url <url> names a server on Streamable HTTP: with a command mcpmon starts it; without one it only connects, named by host and port, watching nothing unless told", () => {
+  const withCommand = run("--url", "http://127.0.0.1:3000/mcp", "--", "node", "server.js");
+  assert.equal(withCommand.server.url, "http://127.0.0.1:3000/mcp");
+  assert.equal(withCommand.server.command, "node");
+  assert.deepEqual(withCommand.server.watch, [CWD]);
+  for (
+    const argv of [["--url", "http://127.0.0.1:3000/mcp"], [
+      "--url=http://127.0.0.1:3000/mcp",
+      "--",
+    ]]
+  ) {
+    const { server } = run(...argv);
+    assert.equal(server.command, "");
+    assert.deepEqual(server.args, []);
+    assert.equal(server.name, "127.0.0.1-3000");
+    assert.deepEqual(server.watch, []);
+  }
+  assert.deepEqual(run("--url", "https://x.test/mcp", "-w", "src").server.watch, [`${CWD}/src`]);
+});
+
+Deno.test("--url refuses what is not an http(s) URL, and belongs in the config file with --config", () => {
+  usageError(
+    ["--url", "ftp://127.0.0.1/mcp"],
+    /^--url: "ftp:\/\/127\.0\.0\.1\/mcp" is not an http:\/\/ or https:\/\/ URL/,
+  );
+  usageError(
+    ["--url", "localhost:3000"],
+    /^--url: "localhost:3000" is not an http:\/\/ or https:\/\//,
+  );
+  usageError(["--url", "nope", "--", "x"], /^--url: not a URL: "nope"/);
+  usageError(["--url", "http://u:p@127.0.0.1/mcp"], /credentials/);
+  usageError(
+    ["--config", "g.yaml", "--url", "http://127.0.0.1:1/mcp"],
+    /^--url is set per server in the config file/,
+  );
+  usageError([], /^missing server command/);
 });

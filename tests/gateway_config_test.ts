@@ -335,41 +335,97 @@ Deno.test("clientPrefix and callThrough are read from the top level; the prefix 
 
 // --- errors: each names the file, the line and the column -----------------------------
 
-Deno.test("an http or sse server is skipped with a warning; the stdio servers of the file still run", () => {
+Deno.test("an sse server is skipped with a warning; the stdio and http servers of the file still run", () => {
   const json = load(
     ".mcp.json",
     `{
   "mcpServers": {
     "remote": {"type": "http", "url": "https://example.com/mcp"},
+    "old": {"type": "sse", "url": "https://example.com/sse"},
     "local": {"command": "python", "args": ["server.py"]}
   }
 }`,
   );
-  assert.deepEqual(json.servers.map((s) => s.name), ["local"]);
-  assert.deepEqual(json.warnings, [
-    '.mcp.json:3:24: mcpServers.remote.type is "http": skipped (mcpmon supervises stdio servers only)',
+  assert.deepEqual(json.servers.map((s) => [s.name, s.command, s.url]), [
+    ["remote", "", "https://example.com/mcp"],
+    ["local", "python", undefined],
   ]);
-  const yaml = load(
-    ".mcp.yaml",
-    "mcpServers:\n  remote:\n    type: sse\n    url: https://example.com/sse\n",
-  );
-  assert.deepEqual(yaml.servers, []);
-  assert.deepEqual(yaml.warnings, [
-    '.mcp.yaml:3:11: mcpServers.remote.type is "sse": skipped (mcpmon supervises stdio servers only)',
+  assert.deepEqual(json.warnings, [
+    '.mcp.json:4:21: mcpServers.old.type is "sse": skipped (mcpmon runs stdio servers and ' +
+    'Streamable HTTP ones, type "http")',
   ]);
   assert.deepEqual(load("g.yaml", "servers:\n  a:\n    command: a\n").warnings, []);
 });
 
-Deno.test("a url or headers on a server without type is skipped with a warning", () => {
+Deno.test("headers or oauth on a server is skipped with a warning (mcpmon sends neither)", () => {
   const config = load(
     ".mcp.json",
     '{"mcpServers": {\n  "r": {"url": "https://x", "headers": {}}\n}}',
   );
   assert.deepEqual(config.servers, []);
   assert.deepEqual(config.warnings, [
-    ".mcp.json:2:9: mcpServers.r.url: `url` is for HTTP/SSE servers: skipped " +
-    "(mcpmon supervises stdio servers only)",
+    ".mcp.json:2:29: mcpServers.r.headers: `headers` is not supported: skipped (mcpmon reaches " +
+    "HTTP servers by `url`, without headers or OAuth)",
   ]);
+});
+
+Deno.test("a url entry is a Streamable HTTP server: with a command mcpmon starts it, without one it only connects (and watches nothing unless told)", () => {
+  const config = load(
+    "/proj/.mcpmon.yaml",
+    "servers:\n" +
+      "  dev:\n    command: node\n    args: [server.js]\n    url: http://127.0.0.1:3000/mcp\n" +
+      "  theirs:\n    url: ${HOST:-http://127.0.0.1:4000}/mcp\n" +
+      "  typed:\n    type: http\n    url: https://example.com/mcp\n    watch: src\n",
+  );
+  const [dev, theirs, typed] = config.servers;
+  assert.deepEqual([dev.command, dev.args, dev.url, dev.watch], [
+    "node",
+    ["server.js"],
+    "http://127.0.0.1:3000/mcp",
+    ["/proj"],
+  ]);
+  assert.deepEqual([theirs.command, theirs.url, theirs.watch], [
+    "",
+    "http://127.0.0.1:4000/mcp",
+    [],
+  ]);
+  assert.deepEqual([typed.url, typed.watch], ["https://example.com/mcp", ["/proj/src"]]);
+});
+
+Deno.test("a bad url is an error naming file, line and column: not a URL, not http(s), or type http without one", () => {
+  assertRejected(
+    ".mcpmon.yaml",
+    "servers:\n  a:\n    url: localhost:3000/mcp\n",
+    '.mcpmon.yaml:3:10: servers.a.url: "localhost:3000/mcp" is not an http:// or https:// URL ' +
+      "(e.g. http://127.0.0.1:3000/mcp)",
+  );
+  assertRejected(
+    ".mcpmon.yaml",
+    "servers:\n  a:\n    url: ftp://127.0.0.1/mcp\n",
+    '.mcpmon.yaml:3:10: servers.a.url: "ftp://127.0.0.1/mcp" is not an http:// or https:// ' +
+      "URL (e.g. http://127.0.0.1:3000/mcp)",
+  );
+  assertRejected(
+    ".mcpmon.yaml",
+    "servers:\n  a:\n    url: not a url\n",
+    '.mcpmon.yaml:3:10: servers.a.url: not a URL: "not a url" (expected http:// or https://, ' +
+      "e.g. http://127.0.0.1:3000/mcp)",
+  );
+  assertRejected(
+    ".mcpmon.yaml",
+    "servers:\n  a:\n    type: http\n    command: x\n",
+    '.mcpmon.yaml:2:3: servers.a has type "http" but no url',
+  );
+  assertRejected(
+    ".mcpmon.yaml",
+    "servers:\n  a:\n    type: stdio\n    url: http://127.0.0.1:1/mcp\n",
+    '.mcpmon.yaml:4:5: servers.a.url: a stdio server has no url (use type "http")',
+  );
+  assertRejected(
+    ".mcpmon.yaml",
+    "defaults:\n  url: http://127.0.0.1:1/mcp\nservers: {}\n",
+    ".mcpmon.yaml:2:3: defaults.url: `url` cannot have a default; set it per server",
+  );
 });
 
 Deno.test("${VAR} and ${VAR:-default} expand in command, args, env and cwd, as Claude Code does", () => {
@@ -445,7 +501,7 @@ Deno.test("an unknown key is an error that suggests the closest known key", () =
     "servers:\n  api:\n    command: python\n    colour: blue\n",
     ".mcpmon.yaml:4:5: unknown key servers.api.colour (known keys: command, args, env, cwd, " +
       "watch, extensions, ignore, build, disabled, debounce, grace, initTimeout, minInterval, " +
-      "restartTool, clearPycache, ignoreFiles, maxMessageSize, type)",
+      "restartTool, clearPycache, ignoreFiles, maxMessageSize, type, url)",
   );
 });
 
@@ -514,7 +570,7 @@ Deno.test("a server without a command is an error at its name", () => {
   assertRejected(
     ".mcpmon.yaml",
     "servers:\n  ok:\n    command: a\n  api:\n    args: [x]\n",
-    ".mcpmon.yaml:4:3: servers.api has no command",
+    ".mcpmon.yaml:4:3: servers.api has no command (or url, for a server on HTTP)",
   );
   assertRejected(
     ".mcpmon.yaml",

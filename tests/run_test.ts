@@ -171,7 +171,7 @@ Deno.test("--config naming a directory is an error naming its full path", async 
   }
 });
 
-Deno.test("the gateway logs each skipped HTTP/SSE entry of an .mcp.json and serves the rest", async () => {
+Deno.test("the gateway logs each skipped SSE entry of an .mcp.json and serves the rest", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "mcpmon-mcp-json-" });
   try {
     const path = `${dir}/.mcp.json`;
@@ -179,7 +179,7 @@ Deno.test("the gateway logs each skipped HTTP/SSE entry of an .mcp.json and serv
       path,
       JSON.stringify({
         mcpServers: {
-          remote: { type: "http", url: "https://example.com/mcp" },
+          remote: { type: "sse", url: "https://example.com/sse" },
           local: { command: Deno.execPath(), args: [] },
         },
       }),
@@ -191,7 +191,7 @@ Deno.test("the gateway logs each skipped HTTP/SSE entry of an .mcp.json and serv
     assert.equal(await done, 0);
     assert.match(
       h.stderr(),
-      /warning: .*\.mcp\.json:1:\d+: mcpServers\.remote\.type is "http": skipped/,
+      /warning: .*\.mcp\.json:1:\d+: mcpServers\.remote\.type is "sse": skipped/,
     );
     assert.match(h.stderr(), /Gateway over local /);
   } finally {

@@ -15,6 +15,11 @@ export interface ExitStatus {
   code: number | null;
   /** Signal name (e.g. `"SIGTERM"`) when the process was ended by a signal. */
   signal: string | null;
+  /**
+   * Why it ended, when there was no process to exit: a server reached over
+   * HTTP without a command whose connection was lost (`src/http_backend.ts`).
+   */
+  reason?: string;
 }
 
 /** Signals mcpmon sends to a child's process group. */
@@ -39,6 +44,20 @@ export interface SpawnOptions {
    * between its SIGTERM and SIGKILL, in ms.
    */
   watchdogGraceMs?: number;
+  /**
+   * The server speaks Streamable HTTP at this URL: the child's stdin and
+   * stdout carry its messages over HTTP (`src/http_backend.ts`, whose
+   * `withHttpBackends` wraps a runtime's `spawn` for this), and `command`,
+   * when not empty, is the process that serves it.
+   */
+  http?: {
+    /** The MCP endpoint, an `http:` or `https:` URL. */
+    url: string;
+    /** How long requests wait for the port to accept connections at first, in ms. */
+    connectTimeoutMs: number;
+    /** The largest message accepted from the server, in bytes. */
+    maxMessageBytes?: number;
+  };
 }
 
 /**
