@@ -77,6 +77,7 @@ ${
       ["    --no-ignore-files", "Do not apply the project's .gitignore and .ignore"],
       ["    --build <cmd>", "Shell command run before each restart"],
       ["-n, --name <name>", "Name for logs, status, restart (default: from command)"],
+      ["    --http <host:port>", "Serve on HTTP at /mcp (also --http-token <t>; README)"],
     ], 24)
   }
 
