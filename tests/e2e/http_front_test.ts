@@ -212,14 +212,14 @@ Deno.test("--http: two SDK clients keep their own sessions across an edit, both 
   }
 });
 
-Deno.test("--http: a port in use and a bad --http value are clear errors with exit code 2", async () => {
+Deno.test("--http: a port in use, a bad --http value and a non-loopback bind without a token are clear errors with exit code 2", async () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const run = async (value: string) => {
     const [command, ...args] = [...launcher(), "--http", value, "--", "node", "-e", "0"];
     const out = await new Deno.Command(command, {
       args,
       cwd: TEST_CWD,
-      env: { XDG_STATE_HOME: TEST_STATE_HOME },
+      env: { XDG_STATE_HOME: TEST_STATE_HOME, MCPMON_HTTP_TOKEN: "" },
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -232,4 +232,7 @@ Deno.test("--http: a port in use and a bad --http value are clear errors with ex
   const bad = await run("localhost");
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /--http takes \[host:\]port/);
+  const open = await run("0.0.0.0:0");
+  assert.equal(open.code, 2, open.stderr);
+  assert.match(open.stderr, /without a token/);
 });
