@@ -24,7 +24,8 @@
  *   on a loopback bind a `Host` that is not loopback gets 403 (DNS
  *   rebinding); with a token, a request without `Authorization: Bearer
  *   <token>` gets 401. Bodies past the limit get 413, more open responses
- *   than the limit 429, more sessions than the limit 503; a wrong method
+ *   than the limit 429; a new session past the limit ends the least
+ *   recently used idle one, or gets 503 when all are busy; a wrong method
  *   405, a wrong content type 415, an `Accept` without JSON or SSE 406,
  *   malformed JSON a JSON-RPC parse error with 400.
  *
@@ -104,7 +105,12 @@ export interface HttpFrontOptions {
    * {@linkcode DEFAULT_MAX_OPEN}.
    */
   maxOpen?: number;
-  /** At most this many legacy sessions (each runs a server); past it, 503. Default {@linkcode DEFAULT_MAX_SESSIONS}. */
+  /**
+   * At most this many legacy sessions (each runs a server). A new one past it
+   * ends the least recently used session that has no request or stream open
+   * (its client went away without DELETE, as many do), or gets 503 when every
+   * session is busy. Default {@linkcode DEFAULT_MAX_SESSIONS}.
+   */
   maxSessions?: number;
   /** Where to log; silent when absent. */
   log?: FrontLog;
@@ -261,6 +267,13 @@ class LegacySession {
   initializeKey: string | undefined;
   /** Set once the session is ended (DELETE, a failed initialize, shutdown). */
   ended = false;
+  /** When it was last used (a counter of the front's requests). */
+  lastUsed = 0;
+
+  /** Whether nothing of its client is open: no GET stream, no request waiting. */
+  get idle(): boolean {
+    return this.pending.size === 0 && !(this.stream && !this.stream.closed);
+  }
 
   constructor(id: string) {
     this.id = id;
@@ -365,6 +378,8 @@ export class HttpFront {
   readonly #modernPending = new Map<string, Exchange>();
   /** Modern SSE exchanges by the front's own progress token. */
   #nextModernId = 1;
+  /** Counts requests, to order sessions by last use. */
+  #uses = 0;
   /** Open responses (SSE streams, listens, requests awaiting their answer). */
   #open = 0;
   #closed = false;
@@ -619,7 +634,7 @@ export class HttpFront {
     if (message.id === undefined || message.id === null) {
       return rpcError(400, ErrorCode.InvalidRequest, "Invalid Request: initialize needs an id");
     }
-    if (this.#sessions.size >= this.#maxSessions) {
+    if (this.#sessions.size >= this.#maxSessions && !this.#evictIdleSession()) {
       this.#options.log?.warn(`refused a new session: ${this.#maxSessions} are open already`);
       return rpcError(
         503,
@@ -631,6 +646,7 @@ export class HttpFront {
     const id = this.#options.newSessionId?.() ?? crypto.randomUUID();
     const session = new LegacySession(id);
     session.initializeKey = idKey(message.id);
+    session.lastUsed = ++this.#uses;
     session.peer = this.#options.openPeer((line) => this.#fromSessionPeer(session, line), {
       kind: "session",
       id,
@@ -650,6 +666,7 @@ export class HttpFront {
     if (!session) {
       return rpcError(404, -32001, "Session not found (it ended, or mcpmon was restarted)");
     }
+    session.lastUsed = ++this.#uses;
     if (message.method === "initialize") {
       return rpcError(
         400,
@@ -780,6 +797,7 @@ export class HttpFront {
       return rpcError(409, ErrorCode.InvalidRequest, "Conflict: this session's GET stream is open");
     }
     if (!this.#reserve()) return this.#tooMany();
+    session.lastUsed = ++this.#uses;
     const stream = new SseStream(request.signal, () => {
       this.#release();
       if (session.stream === stream) session.stream = undefined;
@@ -809,6 +827,25 @@ export class HttpFront {
     await session.peer.close().catch(() => {});
     this.#endSession(session, "the session ended");
     return new Response(null, { status: 200 });
+  }
+
+  /**
+   * Makes room for a new session by ending the least recently used idle one
+   * (clients often go away without DELETE); false when every session is busy.
+   */
+  #evictIdleSession(): boolean {
+    let oldest: LegacySession | undefined;
+    for (const session of this.#sessions.values()) {
+      if (session.idle && (!oldest || session.lastUsed < oldest.lastUsed)) oldest = session;
+    }
+    if (!oldest) return false;
+    this.#options.log?.info(
+      `HTTP session ${oldest.id} ended to make room for a new one (the least recently used ` +
+        `of ${this.#maxSessions}, with no request or stream open)`,
+    );
+    this.#endSession(oldest, "the session ended to make room for a new one");
+    oldest.peer.close().catch(() => {});
+    return true;
   }
 
   /** Ends a session's streams; what still waits gets an error. */

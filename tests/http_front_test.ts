@@ -251,8 +251,8 @@ Deno.test("http front: malformed JSON is a JSON-RPC parse error with 400; a batc
   }
 });
 
-Deno.test("http front: past the limit of open responses, 429; past the limit of sessions, 503", async () => {
-  const { front, peers } = makeFront({ maxOpen: 1, maxSessions: 1 });
+Deno.test("http front: past the limit of open responses, 429", async () => {
+  const { front, peers } = makeFront({ maxOpen: 1 });
   const session = await openSession(front);
   const waiting = front.handle(
     request({ jsonrpc: "2.0", id: 2, method: "hold" }, {
@@ -269,9 +269,36 @@ Deno.test("http front: past the limit of open responses, 429; past the limit of 
   peers[0].reply({ jsonrpc: "2.0", id: 2, result: {} });
   assert.equal((await waiting).status, 200);
   assert.equal(front.openResponses, 0);
-  const second = await front.handle(request(initialize()));
-  assert.equal(second.status, 503, "one session at most");
-  await second.body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front: a new session past the limit ends the least recently used idle one; when every session is busy, 503", async () => {
+  const { front, peers } = makeFront({ maxSessions: 2 });
+  const first = await openSession(front);
+  const second = await openSession(front);
+  const use = await front.handle(
+    request({ jsonrpc: "2.0", id: 2, method: "ping" }, { "mcp-session-id": first }),
+  );
+  await use.body?.cancel();
+  const third = await openSession(front);
+  assert.equal(peers[1].closed, true, `${second}, the least recently used, ended`);
+  assert.equal(peers[0].closed, false);
+  const gone = await front.handle(
+    request({ jsonrpc: "2.0", id: 3, method: "ping" }, { "mcp-session-id": second }),
+  );
+  assert.equal(gone.status, 404);
+  await gone.body?.cancel();
+  const streams = await Promise.all(
+    [first, third].map((id) =>
+      front.handle(
+        new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": id } }),
+      )
+    ),
+  );
+  const busy = await front.handle(request(initialize()));
+  assert.equal(busy.status, 503, "every session has its GET stream open");
+  await busy.body?.cancel();
+  for (const s of streams) await s.body?.cancel();
   await front.close();
 });
 
