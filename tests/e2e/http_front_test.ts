@@ -8,6 +8,10 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import {
+  Client as V2Client,
+  StreamableHTTPClientTransport as V2Transport,
+} from "@modelcontextprotocol/client";
+import {
   DEFAULT_TIMEOUT_MS,
   defaultLauncher,
   makeFixtureDir,
@@ -91,19 +95,34 @@ async function serveHttp(args: string[], server: string[]): Promise<Served> {
   };
 }
 
-/** A v1 SDK client on Streamable HTTP that counts `tools/list_changed`. */
-async function connect(url: URL, name: string) {
-  const transport = new StreamableHTTPClientTransport(url);
-  const client = new Client({ name, version: "1.0.0" });
+/**
+ * An SDK client on Streamable HTTP that counts `tools/list_changed`: the v1 SDK's, or the v2
+ * SDK's in its dual-era mode (it probes `server/discover` first, then falls back to `initialize`).
+ */
+async function connect(url: URL, name: string, sdk: "v1" | "v2" = "v1") {
   let changed = 0;
   let wake = () => {};
-  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+  const heard = () => {
     changed++;
     wake();
-  });
-  await client.connect(transport, { timeout: DEFAULT_TIMEOUT_MS });
+  };
+  let client: Client | V2Client;
+  let transport: StreamableHTTPClientTransport | V2Transport;
+  if (sdk === "v1") {
+    transport = new StreamableHTTPClientTransport(url);
+    client = new Client({ name, version: "1.0.0" });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, heard);
+    await client.connect(transport, { timeout: DEFAULT_TIMEOUT_MS });
+  } else {
+    transport = new V2Transport(url);
+    client = new V2Client({ name, version: "1.0.0" }, {
+      versionNegotiation: { mode: "auto" },
+      listChanged: { tools: { onChanged: heard } },
+    } as never);
+    await client.connect(transport, { timeout: DEFAULT_TIMEOUT_MS });
+  }
   return {
-    client,
+    client: client as Client,
     transport,
     changes: () => changed,
     waitForChange: (after: number) =>
@@ -115,7 +134,7 @@ async function connect(url: URL, name: string) {
         () => `${name} heard no tools/list_changed`,
       ),
     async call(tool: string, args: Record<string, unknown> = {}): Promise<string> {
-      const result = await client.callTool({ name: tool, arguments: args }, undefined, {
+      const result = await (client as Client).callTool({ name: tool, arguments: args }, undefined, {
         timeout: DEFAULT_TIMEOUT_MS,
       });
       return (result.content as { type: string; text: string }[])[0].text;
@@ -134,14 +153,14 @@ const post = (url: URL, headers: Record<string, string>, body: unknown) =>
     body: JSON.stringify(body),
   });
 
-Deno.test("--http: two SDK clients keep their own sessions across an edit, both hear list_changed and see the new tool; DELETE ends a session (404 after), a foreign Origin gets 403, SIGTERM leaves nothing running", async () => {
+Deno.test("--http: two SDK clients (v1, and v2 in its dual-era mode) keep their own sessions across an edit, both hear list_changed and see the new tool; DELETE ends a session (404 after), a foreign Origin gets 403, SIGTERM leaves nothing running", async () => {
   await using fx = await makeFixtureDir();
   await using mon = await serveHttp(["--watch", fx.dir, "--debounce", "50"], [
     "node",
     fx.serverPath,
   ]);
   const a = await connect(mon.url, "client-a");
-  const b = await connect(mon.url, "client-b");
+  const b = await connect(mon.url, "client-b", "v2");
   try {
     const sessionA = a.transport.sessionId;
     const sessionB = b.transport.sessionId;
