@@ -19,7 +19,9 @@
  *   id of the front's own, so clients' ids never collide.
  *   `subscriptions/listen` is answered with an SSE stream that stays open
  *   (across server restarts) and carries the notifications tagged with its
- *   id; closing a response stream cancels its request.
+ *   id; closing a response stream cancels its request. A JSON answer that
+ *   is a "method not found" error gets 404, an unsupported version, missing
+ *   capability or header mismatch 400, as the spec asks.
  * - **Security.** A foreign `Origin` gets 403 (an absent one is allowed);
  *   on a loopback bind a `Host` that is not loopback gets 403 (DNS
  *   rebinding); with a token, a request without `Authorization: Bearer
@@ -977,7 +979,7 @@ export class HttpFront {
       if (this.#modernPending.delete(own)) this.#cancelModern(own);
       return new Response(null, { status: 499 });
     }
-    return json(200, answer);
+    return json(modernStatus(answer), answer);
   }
 
   /** Tells the peer a request is cancelled (its client closed the response). */
@@ -1043,6 +1045,25 @@ export class HttpFront {
       }
     }
     this.#options.log?.debug(`${message.method ?? "a message"} for nobody dropped`);
+  }
+}
+
+/** JSON-RPC errors the 2026-07-28 transport answers with an HTTP status of their own. */
+const MODERN_ERROR_STATUS: ReadonlyMap<number, number> = new Map([
+  [ErrorCode.MethodNotFound, 404],
+  [HEADER_MISMATCH, 400],
+  [-32021, 400], // MissingRequiredClientCapability
+  [-32022, 400], // UnsupportedProtocolVersion
+]);
+
+/** The HTTP status of a 2026-07-28 JSON answer: 200, or the spec's for some errors. */
+function modernStatus(answer: string): number {
+  if (!answer.includes('"error"')) return 200;
+  try {
+    const code = JSON.parse(answer)?.error?.code;
+    return MODERN_ERROR_STATUS.get(code) ?? 200;
+  } catch {
+    return 200;
   }
 }
 

@@ -637,6 +637,37 @@ Deno.test("http front (2026-07-28): closing an SSE response cancels its request 
   await front.close();
 });
 
+Deno.test("http front (2026-07-28): a JSON answer that is 'method not found' gets 404; an unsupported version 400; other answers 200", async () => {
+  const { front, peers } = makeFront();
+  const ask = (method: string) =>
+    front.handle(
+      request(modern(1, method), { ...modernHeaders(method), accept: "application/json" }),
+    );
+  const ok = await ask("tools/list");
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  peers[0].hold.add("nope").add("old");
+  const pending = [ask("nope"), ask("old")];
+  await settle();
+  const [nope, old] = peers[0].received.slice(-2).map((m) => m.id);
+  peers[0].reply({
+    jsonrpc: "2.0",
+    id: nope,
+    error: { code: -32601, message: "Method not found" },
+  });
+  peers[0].reply({
+    jsonrpc: "2.0",
+    id: old,
+    error: { code: -32022, message: "Unsupported protocol version" },
+  });
+  const [notFound, unsupported] = await Promise.all(pending);
+  assert.equal(notFound.status, 404);
+  assert.equal((await notFound.json()).error.code, -32601);
+  assert.equal(unsupported.status, 400);
+  await unsupported.body?.cancel();
+  await front.close();
+});
+
 Deno.test("http front (2026-07-28): a request the server sends is answered with an error at once (no HTTP channel for it)", async () => {
   const { front, peers } = makeFront();
   const response = await front.handle(
