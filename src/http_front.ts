@@ -34,7 +34,7 @@
  * @module
  */
 import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
-import type { HttpHandler } from "./runtime/mod.ts";
+import { type Clock, type HttpHandler, systemClock } from "./runtime/mod.ts";
 
 /** The path of the MCP endpoint. */
 export const MCP_PATH = "/mcp";
@@ -44,6 +44,8 @@ export const MODERN_PROTOCOL_VERSION = "2026-07-28";
 export const HEADER_MISMATCH = -32020;
 /** Default {@linkcode HttpFrontOptions.maxOpen}. */
 export const DEFAULT_MAX_OPEN = 100;
+/** Default {@linkcode HttpFrontOptions.keepAliveMs}. */
+export const DEFAULT_KEEP_ALIVE_MS = 15_000;
 /** Default {@linkcode HttpFrontOptions.maxSessions}. */
 export const DEFAULT_MAX_SESSIONS = 32;
 /** Messages kept for a legacy session's GET stream while none is open. */
@@ -118,6 +120,15 @@ export interface HttpFrontOptions {
   log?: FrontLog;
   /** Makes session ids (tests); `crypto.randomUUID` when absent. */
   newSessionId?: () => string;
+  /**
+   * Every this many ms, the long-lived streams (GET streams, listens) get an
+   * SSE comment, so idle-timeouts of clients and proxies (Node's fetch: 5
+   * minutes) do not cut them in quiet times. Default
+   * {@linkcode DEFAULT_KEEP_ALIVE_MS}; 0 turns it off.
+   */
+  keepAliveMs?: number;
+  /** The clock of the keep-alive timer (a manual one in specs). */
+  clock?: Clock;
 }
 
 /** Whether `hostname` is a loopback address or name (the bind needs no token then). */
@@ -192,6 +203,11 @@ class SseStream {
     if (this.#closed) return;
     const data = text.split("\n").map((l) => `data: ${l}\n`).join("");
     this.#controller.enqueue(this.#encoder.encode(`event: message\n${data}\n`));
+  }
+
+  /** Sends an SSE comment, which clients ignore: a keep-alive. */
+  comment(): void {
+    if (!this.#closed) this.#controller.enqueue(this.#encoder.encode(": keep-alive\n\n"));
   }
 
   /** Ends the stream (after what was sent). */
@@ -382,6 +398,10 @@ export class HttpFront {
   #nextModernId = 1;
   /** Counts requests, to order sessions by last use. */
   #uses = 0;
+  /** The long-lived streams (GET streams, listens), kept alive by a comment now and then. */
+  readonly #longLived = new Set<SseStream>();
+  /** The keep-alive timer, while it runs. */
+  #keepAlive: unknown;
   /** Open responses (SSE streams, listens, requests awaiting their answer). */
   #open = 0;
   #closed = false;
@@ -419,6 +439,8 @@ export class HttpFront {
   /** Ends every stream and legacy session and stops every peer. */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#keepAlive !== undefined) this.#clock.clearTimeout(this.#keepAlive);
+    this.#keepAlive = undefined;
     const peers: LinePeer[] = [];
     for (const session of this.#sessions.values()) {
       session.ended = true;
@@ -604,6 +626,29 @@ export class HttpFront {
     if (header !== null) return header >= MODERN_PROTOCOL_VERSION;
     const params = message.params;
     return isObject(params) && isObject(params._meta) && PROTOCOL_VERSION in params._meta;
+  }
+
+  get #clock(): Clock {
+    return this.#options.clock ?? systemClock;
+  }
+
+  /** Keeps `stream` alive until it ends (a comment every {@linkcode HttpFrontOptions.keepAliveMs}). */
+  #keepAliveStream(stream: SseStream) {
+    const every = this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    if (every <= 0) return;
+    this.#longLived.add(stream);
+    const arm = () => {
+      if (this.#keepAlive !== undefined || this.#closed || this.#longLived.size === 0) return;
+      this.#keepAlive = this.#clock.setTimeout(() => {
+        this.#keepAlive = undefined;
+        for (const s of this.#longLived) {
+          if (s.closed) this.#longLived.delete(s);
+          else s.comment();
+        }
+        arm();
+      }, every);
+    };
+    arm();
   }
 
   /** Counts one more open response; false (and nothing counted) past the limit. */
@@ -802,9 +847,11 @@ export class HttpFront {
     session.lastUsed = ++this.#uses;
     const stream = new SseStream(request.signal, () => {
       this.#release();
+      this.#longLived.delete(stream);
       if (session.stream === stream) session.stream = undefined;
     }, { "mcp-session-id": session.id });
     session.stream = stream;
+    this.#keepAliveStream(stream);
     for (const line of session.backlog.splice(0)) stream.send(line);
     return stream.response;
   }
@@ -955,6 +1002,7 @@ export class HttpFront {
       : undefined;
     const exchange = new Exchange(message.id, sse);
     this.#modernPending.set(own, exchange);
+    if (listen && sse) this.#keepAliveStream(sse);
     const forwarded = structuredClone(message);
     forwarded.id = own;
     if (token !== undefined) {

@@ -597,6 +597,7 @@ async function runHttp(
     hostname: http.hostname,
     token,
     maxBodyBytes: server.maxMessageBytes,
+    clock: runtime.clock,
     log: { info: (m) => log.info(m), warn: (m) => log.warn(m), debug: (m) => log.debug(m) },
     openPeer: (send) => {
       // The router's client is in memory: its stdout lines go to the front.

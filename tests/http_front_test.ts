@@ -12,6 +12,7 @@ import {
   parseListen,
 } from "../src/http_front.ts";
 import { parseCli, UsageError } from "../src/cli.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 
 // deno-lint-ignore no-explicit-any
 type Msg = Record<string, any>;
@@ -403,6 +404,26 @@ Deno.test("http front: GET opens the session's SSE stream; what the server sent 
   await events.cancel();
   await settle();
   assert.equal(front.openResponses, 0, "a closed GET stream is no longer counted");
+  await front.close();
+});
+
+Deno.test("http front: long-lived streams get an SSE comment every keepAliveMs while open; the timer stops with them", async () => {
+  const clock = new ManualClock();
+  const { front } = makeFront({ clock, keepAliveMs: 1000 });
+  const session = await openSession(front);
+  assert.equal(clock.pending, 0, "no timer without a long-lived stream");
+  const get = await front.handle(
+    new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
+  );
+  const reader = get.body!.getReader();
+  clock.advance(999);
+  clock.advance(1);
+  const { value } = await reader.read();
+  assert.equal(new TextDecoder().decode(value), ": keep-alive\n\n");
+  await reader.cancel();
+  await settle();
+  clock.advance(1000);
+  assert.equal(clock.pending, 0, "the timer stops once no stream is open");
   await front.close();
 });
 
