@@ -179,7 +179,13 @@ class SseStream {
   constructor(signal: AbortSignal, onGone: () => void, headers: Record<string, string> = {}) {
     this.#onGone = onGone;
     const body = new ReadableStream<Uint8Array>({
-      start: (controller) => void (this.#controller = controller),
+      start: (controller) => {
+        this.#controller = controller;
+        // The runtimes send a streamed response's headers with its first bytes: a comment (which
+        // clients ignore) sends them now, so a client waiting for the stream to open is not kept
+        // waiting until the first message.
+        controller.enqueue(this.#encoder.encode(": open\n\n"));
+      },
       cancel: () => this.#end(false),
     });
     signal.addEventListener("abort", () => this.#end(true), { once: true });
@@ -466,6 +472,13 @@ export class HttpFront {
     if (url.pathname !== MCP_PATH) {
       return new Response(`Not Found: the MCP endpoint is ${MCP_PATH}\n`, { status: 404 });
     }
+    this.#options.log?.debug(
+      `HTTP ${request.method}${
+        request.headers.has("mcp-session-id")
+          ? ` (session ${request.headers.get("mcp-session-id")})`
+          : ""
+      }`,
+    );
     const refusal = this.#guard(request);
     if (refusal) return refusal;
     if (this.#closed) return rpcError(503, ErrorCode.ServerUnavailable, "mcpmon is shutting down");
@@ -846,6 +859,7 @@ export class HttpFront {
     if (!this.#reserve()) return this.#tooMany();
     session.lastUsed = ++this.#uses;
     const stream = new SseStream(request.signal, () => {
+      this.#options.log?.debug(`HTTP session ${session.id}: GET stream closed`);
       this.#release();
       this.#longLived.delete(stream);
       if (session.stream === stream) session.stream = undefined;

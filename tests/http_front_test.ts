@@ -407,7 +407,7 @@ Deno.test("http front: GET opens the session's SSE stream; what the server sent 
   await front.close();
 });
 
-Deno.test("http front: long-lived streams get an SSE comment every keepAliveMs while open; the timer stops with them", async () => {
+Deno.test("http front: an SSE stream opens with a comment (so its headers go out at once); long-lived ones get one every keepAliveMs while open; the timer stops with them", async () => {
   const clock = new ManualClock();
   const { front } = makeFront({ clock, keepAliveMs: 1000 });
   const session = await openSession(front);
@@ -416,6 +416,12 @@ Deno.test("http front: long-lived streams get an SSE comment every keepAliveMs w
     new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
   );
   const reader = get.body!.getReader();
+  const opened = await reader.read();
+  assert.equal(
+    new TextDecoder().decode(opened.value),
+    ": open\n\n",
+    "sent at once, with the headers",
+  );
   clock.advance(999);
   clock.advance(1);
   const { value } = await reader.read();
