@@ -589,7 +589,12 @@ export class HttpFront {
     }
     const mode = { json: json || any, sse };
     const sessionId = request.headers.get("mcp-session-id");
-    if (sessionId !== null) return await this.#legacyPost(request, message, sessionId, mode);
+    // A 2026-07-28 request's Mcp-Session-Id is ignored, as that revision asks.
+    const modernHeader = (request.headers.get("mcp-protocol-version") ?? "") >=
+      MODERN_PROTOCOL_VERSION;
+    if (sessionId !== null && !modernHeader) {
+      return await this.#legacyPost(request, message, sessionId, mode);
+    }
     if (message.method === "initialize") return await this.#initialize(request, message, mode);
     if (this.#isModern(request, message)) return await this.#modernPost(request, message, mode);
     return rpcError(

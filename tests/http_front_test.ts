@@ -557,7 +557,7 @@ Deno.test("http front (2026-07-28): missing or disagreeing MCP-Protocol-Version,
   await front.close();
 });
 
-Deno.test("http front (2026-07-28): requests share one peer under the front's own ids; each client gets its answer under its own id", async () => {
+Deno.test("http front (2026-07-28): requests share one peer under the front's own ids; each client gets its answer under its own id; an Mcp-Session-Id is ignored", async () => {
   const { front, peers } = makeFront();
   const ask = (id: number) =>
     front.handle(
@@ -575,6 +575,12 @@ Deno.test("http front (2026-07-28): requests share one peer under the front's ow
   assert.equal((await two.json()).id, 1);
   assert.equal(front.sessionCount, 0, "no session, no Mcp-Session-Id");
   assert.equal(one.headers.get("mcp-session-id"), null);
+  const stray = await front.handle(request(modern(2, "tools/list"), {
+    ...modernHeaders("tools/list"),
+    "mcp-session-id": "left-over",
+  }));
+  assert.equal(stray.status, 200, "a 2026-07-28 request's Mcp-Session-Id is ignored");
+  await stray.body?.cancel();
   await front.close();
 });
 
