@@ -400,7 +400,7 @@ export class HttpFront {
   #modern: LinePeer | undefined;
   /** Modern requests in flight (listens included), by the front's own id. */
   readonly #modernPending = new Map<string, Exchange>();
-  /** Modern SSE exchanges by the front's own progress token. */
+  /** The next of the front's own ids for modern requests. */
   #nextModernId = 1;
   /** Counts requests, to order sessions by last use. */
   #uses = 0;
@@ -781,10 +781,7 @@ export class HttpFront {
       return sse.response;
     }
     // Legacy: a client that goes away has not cancelled (it says so with notifications/cancelled).
-    const gone = new Promise<undefined>((resolve) =>
-      request.signal.addEventListener("abort", () => resolve(undefined), { once: true })
-    );
-    const answer = await Promise.race([exchange.answer!, gone]);
+    const answer = await untilAborted(exchange.answer!, request.signal);
     this.#release();
     if (answer === undefined) {
       return new Response(null, { status: 499 });
@@ -1035,10 +1032,7 @@ export class HttpFront {
       await wait;
       return sse.response;
     }
-    const gone = new Promise<undefined>((resolve) =>
-      request.signal.addEventListener("abort", () => resolve(undefined), { once: true })
-    );
-    const answer = await Promise.race([exchange.answer!, gone]);
+    const answer = await untilAborted(exchange.answer!, request.signal);
     answered = answer !== undefined;
     this.#release();
     if (answer === undefined) {
@@ -1139,6 +1133,21 @@ function hostOf(host: string): string {
   const trimmed = host.trim();
   if (trimmed.startsWith("[")) return trimmed.slice(0, trimmed.indexOf("]") + 1);
   return trimmed.replace(/:\d*$/, "");
+}
+
+/** `promise`'s value, or undefined once `signal` aborts first (its listener removed either way). */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  let onAbort = () => {};
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }
 
 /** The request's `_meta.progressToken`, when it has one. */

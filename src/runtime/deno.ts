@@ -208,9 +208,6 @@ const BIND_ERROR_CODES: [new (...args: never[]) => Error, string][] = [
   [Deno.errors.NotCapable, "ENOTCAPABLE"],
 ];
 
-/** A signal that never aborts (see {@linkcode serve}). */
-const NEVER = new AbortController().signal;
-
 /**
  * `Runtime.serve` on `Deno.serve`. The handler gets a copy of each request
  * whose `signal` never aborts: Deno 2.9 aborts `request.signal` after every
@@ -234,7 +231,8 @@ function serve(options: HttpListenOptions, handler: HttpHandler): Promise<HttpSe
           method: request.method,
           headers: request.headers,
           body: request.body,
-          signal: NEVER,
+          // One per request (not one shared), so listeners on it go with the request.
+          signal: new AbortController().signal,
           duplex: "half",
         } as RequestInit),
       ));
