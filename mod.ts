@@ -35,6 +35,7 @@ export type { HelpTopic } from "./src/help.ts";
 export type { SetupClient, SetupRequest } from "./src/setup.ts";
 export type { CliCommand, Subcommand } from "./src/cli.ts";
 export { run, runGateway } from "./src/run.ts";
+export type { HttpListen } from "./src/run.ts";
 export { ConfigError, diffConfigs, loadGatewayConfig } from "./src/gateway_config.ts";
 export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/gateway_config.ts";
 export { exposedName } from "./src/names.ts";

@@ -30,6 +30,8 @@ import { deriveName } from "./server_name.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
 import { parseHttpUrl } from "./http_backend.ts";
+import { parseListen } from "./http_front.ts";
+import type { HttpListen } from "./run.ts";
 
 /**
  * A problem with the command line; the CLI prints
@@ -85,7 +87,7 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
 export type CliCommand =
   | { kind: "help"; topic?: HelpTopic }
   | { kind: "version" }
-  | { kind: "run"; server: ServerOptions; log: LogOptions }
+  | { kind: "run"; server: ServerOptions; log: LogOptions; http?: HttpListen }
   | { kind: "gateway"; config: string; name: string; log: LogOptions; callThrough?: boolean }
   | { kind: "restart"; name: string; reason?: string; json?: boolean }
   | { kind: "status"; json: boolean }
@@ -129,6 +131,8 @@ export const OPTIONS = {
   "keep-pycache": { type: "boolean" },
   "no-ignore-files": { type: "boolean" },
   "max-message": { type: "string" },
+  http: { type: "string" },
+  "http-token": { type: "string" },
   name: { type: "string", short: "n" },
   url: { type: "string" },
   quiet: { type: "boolean", short: "q" },
@@ -447,6 +451,22 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
   if (values["log-file"] !== undefined) log.logFile = resolve(cwd, values["log-file"]);
   if (values.trace !== undefined) log.trace = resolve(cwd, values.trace);
 
+  let http: HttpListen | undefined;
+  if (values["http-token"] !== undefined && values.http === undefined) {
+    throw new UsageError("--http-token goes with --http");
+  }
+  if (values.http !== undefined) {
+    if (values.config !== undefined) {
+      throw new UsageError("--http serves one server; it cannot be combined with --config yet");
+    }
+    try {
+      http = parseListen(values.http);
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+    if (values["http-token"] !== undefined) http.token = values["http-token"];
+  }
+
   if (values.config !== undefined) {
     if (command.length > 0) {
       throw new UsageError("--config runs the servers in the config file; give no server command");
@@ -505,7 +525,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     ),
     build: values.build,
   });
-  return { kind: "run", server, log };
+  return http ? { kind: "run", server, log, http } : { kind: "run", server, log };
 }
 
 /**
@@ -652,7 +672,7 @@ export async function main(runtime: Runtime): Promise<number> {
       return 0;
     // The proxy's modules are loaded only to run it (not for --help, --version or a subcommand).
     case "run":
-      return await (await import("./run.ts")).run(runtime, cli.server, cli.log);
+      return await (await import("./run.ts")).run(runtime, cli.server, cli.log, cli.http);
     case "gateway":
       return await (await import("./run.ts")).runGateway(runtime, cli.config, cli.name, cli.log, {
         callThrough: cli.callThrough,

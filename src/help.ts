@@ -78,6 +78,7 @@ ${
       ["    --build <cmd>", "Shell command run before each restart"],
       ["-n, --name <name>", "Name for logs, status, restart (default: from command)"],
       ["    --url <url>", "Server on Streamable HTTP at url; the command optional"],
+      ["    --http <host:port>", "Serve on HTTP at /mcp (also --http-token <t>; README)"],
     ], 24)
   }
 
@@ -127,9 +128,8 @@ In a client's config, use absolute paths (Claude Desktop starts servers in /):
   "my-server": { "command": "mcpmon", "args": ["--watch", "/home/me/proj/src",
                  "--", "python", "/home/me/proj/server.py"] }
 
--h, --help: this help; -V, --version: the version. SIGHUP/SIGUSR2 restart.
-Exit codes: 0 ok, 1 runtime failure, 2 usage error. To run a program named
-like a command: mcpmon -- status. More: 'mcpmon help <command>', the README.
+Exit codes: 0 ok, 1 runtime failure, 2 usage error. SIGHUP/SIGUSR2 restart.
+-h, --help; -V, --version; mcpmon -- status runs a program named status. README.
 `;
 
 const STATE_DIR_NOTE = "Running instances register in $XDG_STATE_HOME/mcpmon, else ~/.mcpmon\n" +

@@ -11,15 +11,15 @@ import { findCommand } from "./command.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
 import { type Registry, stateDir } from "./registry.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
-import { readLines } from "./jsonrpc.ts";
+import { LineSplitter, readLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
 import { removeBytecode, watchesPython } from "./pycache.ts";
 import { RestartLoopGuard } from "./restart_loop.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
 import { withHttpBackends } from "./http_backend.ts";
-import type { Runtime, SpawnOptions } from "./runtime/mod.ts";
-import type { RestartOutcome } from "./backend.ts";
+import type { HttpServer, Runtime, SpawnOptions } from "./runtime/mod.ts";
+import type { Backend, RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
 import { type Change, missingWatchPaths, Watcher } from "./watcher.ts";
 
@@ -39,6 +39,7 @@ export async function run(
   runtime: Runtime,
   server: ServerOptions,
   logOptions: LogOptions,
+  http?: HttpListen,
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
   log.info(versionLine(runtime));
@@ -52,6 +53,7 @@ export async function run(
     log.error(missing);
     return 2;
   }
+  if (http) return await runHttp(runtime, log, server, logOptions, http);
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
     withHttpBackends(runtime),
@@ -61,7 +63,7 @@ export async function run(
   );
   const router = new Router(traced, log, [server]);
   let watcher: Watcher | undefined | null;
-  return await serve(traced, log, router, {
+  return await serve(traced, log, stdioClient(traced, router), {
     tracer,
     name: server.name,
     command: server.command === "" && server.url !== undefined
@@ -181,7 +183,7 @@ export async function runGateway(
     });
   };
   let gatewayRestarts = 0; // restarts of the whole gateway, counted from 1
-  return await serve(traced, log, router, {
+  return await serve(traced, log, stdioClient(traced, router), {
     tracer,
     name,
     command: ["mcpmon", "--config", configPath],
@@ -352,17 +354,17 @@ interface ServeOptions {
 async function serve(
   runtime: Runtime,
   log: Logger,
-  router: Router,
+  client: ClientSide,
   mode: ServeOptions,
 ): Promise<number> {
   keepStdoutForProtocol();
-  if (runtime.stdinIsTerminal()) log.info(terminalHint(runtime.args));
+  if (client.readsStdin && runtime.stdinIsTerminal()) log.info(terminalHint(runtime.args));
   let registry: Registry | undefined;
   let shuttingDown: Promise<void> | undefined;
   const shutdown = (drain: boolean) => {
     shuttingDown ??= (async () => {
       mode.closeWatchers();
-      await router.close({ drain });
+      await client.close({ drain });
       mode.tracer.close();
       registry?.close();
     })();
@@ -411,7 +413,11 @@ async function serve(
       );
     });
   }
-  router.start();
+  const failed = await client.start();
+  if (failed !== undefined) {
+    await shutdown(false);
+    return failed;
+  }
   if (!mode.startWatchers()) {
     await shutdown(false);
     return 1;
@@ -440,21 +446,208 @@ async function serve(
     );
   }
 
-  try {
-    const limit = Math.max(
-      ...router.backends.map((b) => b.options.maxMessageBytes),
-      0,
-    ) || DEFAULT_MAX_MESSAGE_BYTES;
-    await readLines(runtime.stdin, (line) => router.handleClientLine(line), {
-      maxLineBytes: limit,
-      onOversized: (bytes, head) => router.rejectOversized(bytes, head, limit),
-    });
-    log.debug("client closed stdin");
-  } catch (err) {
-    log.debug(`client stdin failed: ${err instanceof Error ? err.message : err}`);
-  }
+  await client.served(log);
   await shutdown(true);
   return 0;
+}
+
+/** Where the client is, as {@linkcode serve} drives it: stdio, or the HTTP front. */
+interface ClientSide {
+  /** Whether the client speaks on mcpmon's stdin (then a terminal there gets a hint). */
+  readsStdin: boolean;
+  /** Starts serving (the servers, or the listening socket); an exit code when it cannot. */
+  start(): Promise<number | undefined>;
+  /** Resolves once the client is gone (stdin's end); never, for the HTTP front. */
+  served(log: Logger): Promise<void>;
+  /** Stops serving and every server process; with `drain`, after the requests in flight. */
+  close(options: { drain: boolean }): Promise<void>;
+}
+
+/** The client on mcpmon's stdio, in front of one router. */
+function stdioClient(runtime: Runtime, router: Router): ClientSide {
+  return {
+    readsStdin: true,
+    start: () => {
+      router.start();
+      return Promise.resolve(undefined);
+    },
+    async served(log) {
+      try {
+        const limit = Math.max(
+          ...router.backends.map((b) => b.options.maxMessageBytes),
+          0,
+        ) || DEFAULT_MAX_MESSAGE_BYTES;
+        await readLines(runtime.stdin, (line) => router.handleClientLine(line), {
+          maxLineBytes: limit,
+          onOversized: (bytes, head) => router.rejectOversized(bytes, head, limit),
+        });
+        log.debug("client closed stdin");
+      } catch (err) {
+        log.debug(`client stdin failed: ${err instanceof Error ? err.message : err}`);
+      }
+    },
+    close: (options) => router.close(options),
+  };
+}
+
+/** Where `--http` listens, and its bearer token. */
+export interface HttpListen {
+  /** The address to bind. */
+  hostname: string;
+  /** The port (0: any free one). */
+  port: number;
+  /** `--http-token`; `MCPMON_HTTP_TOKEN` from the environment when absent. */
+  token?: string;
+}
+
+/**
+ * `--http`: serves the server on Streamable HTTP ({@linkcode HttpFront}).
+ * Each legacy client session gets a router of its own (its own server
+ * process, its session replayed across restarts); the modern requests share
+ * one. The one watcher restarts them all. Exit code 2 when it cannot listen
+ * (the port is in use, a bad address) or a non-loopback bind has no token.
+ */
+async function runHttp(
+  runtime: Runtime,
+  log: Logger,
+  server: ServerOptions,
+  logOptions: LogOptions,
+  http: HttpListen,
+): Promise<number> {
+  const { HttpFront, isLoopback } = await import("./http_front.ts");
+  const token = http.token ?? (runtime.env("MCPMON_HTTP_TOKEN") || undefined);
+  const where = `http://${
+    http.hostname.includes(":") ? `[${http.hostname}]` : http.hostname
+  }:${http.port}/mcp`;
+  if (!isLoopback(http.hostname) && token === undefined) {
+    log.error(
+      `refusing to serve on ${where} without a token: anyone who can reach it could run the ` +
+        "server. Set MCPMON_HTTP_TOKEN (or --http-token), or bind 127.0.0.1.",
+    );
+    return 2;
+  }
+  if (!runtime.serve) {
+    log.error(`this runtime (${runtime.name}) cannot serve HTTP`);
+    return 2;
+  }
+  const tracer = newTracer(runtime, log, logOptions);
+  const traced = tracingRuntime(
+    withHttpBackends(runtime),
+    tracer,
+    (o) => sameCommand(o, server) ? server.name : undefined,
+    { server: server.name },
+  );
+  const routers = new Set<Router>();
+  let onChange: ((backend: Backend) => void) | undefined;
+  const front = new HttpFront({
+    hostname: http.hostname,
+    token,
+    maxBodyBytes: server.maxMessageBytes,
+    clock: runtime.clock,
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m), debug: (m) => log.debug(m) },
+    openPeer: (send) => {
+      // The router's client is in memory: its stdout lines go to the front.
+      const splitter = new LineSplitter();
+      const stdout = new WritableStream<Uint8Array>({
+        write(chunk) {
+          for (const line of splitter.push(chunk)) send(line);
+        },
+      });
+      const view: Runtime = Object.create(traced, { stdout: { value: stdout } });
+      const router = new Router(view, log, [server]);
+      router.onChange = (backend) => onChange?.(backend);
+      routers.add(router);
+      router.start();
+      return {
+        handleClientLine: (line) => router.handleClientLine(line),
+        close: async () => {
+          routers.delete(router);
+          await router.close({ drain: false });
+        },
+      };
+    },
+  });
+  const restartAll = async (reason: string): Promise<RestartOutcome> => {
+    const outcomes = await Promise.all(
+      [...routers].map((r) =>
+        r.restart(reason).catch((err): RestartOutcome => ({
+          ok: false,
+          restart: 0,
+          durationMs: 0,
+          error: err instanceof Error ? err.message : String(err),
+          timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
+        }))
+      ),
+    );
+    return {
+      ok: outcomes.every((o) => o.ok),
+      restart: Math.max(0, ...outcomes.map((o) => o.restart)),
+      durationMs: Math.max(0, ...outcomes.map((o) => o.durationMs)),
+      error: outcomes.filter((o) => !o.ok).map((o) => o.error).join("\n") || undefined,
+      timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
+    };
+  };
+  let listening: HttpServer | undefined;
+  let watcher: Watcher | undefined | null;
+  const client: ClientSide = {
+    readsStdin: false,
+    async start() {
+      try {
+        listening = await runtime.serve!(
+          { hostname: http.hostname, port: http.port },
+          front.handle,
+        );
+      } catch (err) {
+        log.error(bindError(err, where));
+        return 2;
+      }
+      const host = http.hostname.includes(":") ? `[${http.hostname}]` : http.hostname;
+      log.info(
+        `Serving on http://${host}:${listening.port}/mcp (Streamable HTTP; ` +
+          `each client session runs its own server process)${
+            token ? ", bearer token required" : ""
+          }`,
+      );
+      return undefined;
+    },
+    served: () => new Promise<void>(() => {}), // until a signal stops mcpmon
+    async close() {
+      await front.close();
+      await listening?.close();
+    },
+  };
+  return await serve(traced, log, client, {
+    tracer,
+    name: server.name,
+    command: [server.command, ...server.args],
+    cwd: server.cwd ?? runtime.cwd(),
+    startWatchers: () => {
+      watcher = watchServer(runtime, log, server, restartAll, false);
+      return watcher !== null;
+    },
+    closeWatchers: () => watcher?.close(),
+    restart: restartAll,
+    track: (registry) => onChange = (backend) => registry.updateFrom(backend),
+  });
+}
+
+/** Why the HTTP front cannot listen, for people. */
+function bindError(err: unknown, where: string): string {
+  const code = (err as { code?: string }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  switch (code) {
+    case "EADDRINUSE":
+      return `cannot serve on ${where}: the port is in use (another mcpmon or server?). ` +
+        "Choose another port with --http, or 0 for any free one.";
+    case "EACCES":
+      return `cannot serve on ${where}: permission denied (ports below 1024 need privileges).`;
+    case "EADDRNOTAVAIL":
+      return `cannot serve on ${where}: no such address on this machine.`;
+    case "ENOTCAPABLE":
+      return `cannot serve on ${where}: Deno needs --allow-net (${message})`;
+    default:
+      return `cannot serve on ${where}: ${message}`;
+  }
 }
 
 /**

@@ -12,11 +12,15 @@ import type {
   ExitStatus,
   FsWatch,
   HostSignal,
+  HttpHandler,
+  HttpListenOptions,
+  HttpServer,
   KillSignal,
   Runtime,
   SpawnOptions,
 } from "./mod.ts";
 import {
+  delay,
   DIRECT_READ,
   DIRECT_WRITE,
   type DirectReadable,
@@ -249,6 +253,58 @@ function stdoutWritable(): WritableStream<Uint8Array> {
   return stream;
 }
 
+/** The system's name for a bind failure Deno reports by class. */
+const BIND_ERROR_CODES: [new (...args: never[]) => Error, string][] = [
+  [Deno.errors.AddrInUse, "EADDRINUSE"],
+  [Deno.errors.AddrNotAvailable, "EADDRNOTAVAIL"],
+  [Deno.errors.PermissionDenied, "EACCES"],
+  [Deno.errors.NotCapable, "ENOTCAPABLE"],
+];
+
+/**
+ * `Runtime.serve` on `Deno.serve`. The handler gets a copy of each request
+ * whose `signal` never aborts: Deno 2.9 aborts `request.signal` after every
+ * successful response too, and warns on stderr once it was read. A client
+ * that goes away is seen by a streamed response (its body is cancelled).
+ */
+function serve(options: HttpListenOptions, handler: HttpHandler): Promise<HttpServer> {
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: options.hostname,
+      port: options.port,
+      onListen: () => {},
+      onError: (err) => {
+        console.error(`HTTP handler failed: ${err instanceof Error ? err.stack : err}`);
+        return new Response("Internal Server Error", { status: 500 });
+      },
+    }, (request) =>
+      handler(
+        new Request(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: request.body,
+          // One per request (not one shared), so listeners on it go with the request.
+          signal: new AbortController().signal,
+          duplex: "half",
+        } as RequestInit),
+      ));
+  } catch (err) {
+    const code = BIND_ERROR_CODES.find(([type]) => err instanceof type)?.[1];
+    return Promise.reject(code ? Object.assign(err as Error, { code }) : err);
+  }
+  return Promise.resolve({
+    hostname: options.hostname,
+    port: server.addr.port,
+    async close() {
+      // Graceful: in-flight responses finish (the caller ends its streams first); bounded.
+      const timeout = new AbortController();
+      await Promise.race([server.shutdown(), delay(2000, timeout.signal)]);
+      timeout.abort();
+    },
+  });
+}
+
 /** The runtime for `deno run`. */
 export const denoRuntime: Runtime = {
   name: "deno",
@@ -294,6 +350,7 @@ export const denoRuntime: Runtime = {
   cwd: () => Deno.cwd(),
   pid: Deno.pid,
   stdinIsTerminal: () => Deno.stdin.isTerminal(),
+  serve,
   appendFile(path: string, text: string) {
     Deno.writeTextFileSync(path, text, { append: true, create: true });
   },

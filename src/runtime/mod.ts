@@ -182,6 +182,34 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/** Where {@linkcode Runtime.serve} listens. */
+export interface HttpListenOptions {
+  /** The address to bind (`127.0.0.1`, `::1`, `0.0.0.0`, a host name). */
+  hostname: string;
+  /** The TCP port; 0 picks a free one (see {@linkcode HttpServer.port}). */
+  port: number;
+}
+
+/** A listening HTTP server made by {@linkcode Runtime.serve}. */
+export interface HttpServer {
+  /** The bound address, as given. */
+  readonly hostname: string;
+  /** The bound port (the one picked when 0 was asked). */
+  readonly port: number;
+  /**
+   * Stops listening and ends the open connections (responses still
+   * streaming are cut); resolves once the server is closed.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Handles one HTTP request (web `Request` in, web `Response` out). When the
+ * client goes away, a streamed response's body is cancelled (every
+ * runtime), and the request's `signal` aborts (Node and Bun; never on Deno).
+ */
+export type HttpHandler = (request: Request) => Promise<Response>;
+
 /** The host runtime, as mcpmon sees it. */
 export interface Runtime {
   /** Short name of the runtime: `"deno"`, `"node"` or `"bun"`. */
@@ -219,6 +247,14 @@ export interface Runtime {
    * debounce); the real one ({@linkcode systemClock}) when absent.
    */
   readonly clock?: Clock;
+  /**
+   * Serves HTTP on `options.hostname`:`options.port` with the runtime's own
+   * server (`Deno.serve`; `node:http` on Node and Bun), calling `handler` for
+   * every request. Resolves once listening; rejects when it cannot bind, with
+   * an error whose `code` is the system's (`EADDRINUSE`, `EACCES`,
+   * `EADDRNOTAVAIL`, …). Absent in runtimes that cannot serve (test fakes).
+   */
+  serve?(options: HttpListenOptions, handler: HttpHandler): Promise<HttpServer>;
   /** Appends text to a file, creating it (for `--log-file`). Synchronous. */
   appendFile(path: string, text: string): void;
   /** Ends mcpmon with `code`. */

@@ -54,6 +54,9 @@ import type {
   ExitStatus,
   FsWatch,
   HostSignal,
+  HttpHandler,
+  HttpListenOptions,
+  HttpServer,
   KillSignal,
   Runtime,
   SpawnOptions,
@@ -423,6 +426,49 @@ let stdinStream: ReadableStream<Uint8Array> | undefined;
 let stdoutStream: WritableStream<Uint8Array> | undefined;
 
 /**
+ * `Runtime.serve` on `node:http` (Node and Bun), with `@hono/node-server`'s
+ * request listener adapting Node's request and response to web ones (the
+ * request's `signal` aborts when the client goes away). Both are loaded on
+ * first use: stdio mode never needs them.
+ */
+async function serve(options: HttpListenOptions, handler: HttpHandler): Promise<HttpServer> {
+  const [{ createServer }, { getRequestListener }] = await Promise.all([
+    import("node:http"),
+    import("@hono/node-server"),
+  ]);
+  const server = createServer(
+    getRequestListener((request) => handler(request), {
+      overrideGlobalObjects: false,
+      errorHandler: (err) => {
+        writeStderr(
+          new TextEncoder().encode(
+            `HTTP handler failed: ${err instanceof Error ? err.stack : err}\n`,
+          ),
+        );
+        return new Response("Internal Server Error", { status: 500 });
+      },
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return {
+    hostname: options.hostname,
+    port: typeof address === "object" && address !== null ? address.port : options.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
  * The runtime for Node (>= 20) and Bun: `name` is `"bun"` under Bun, else
  * `"node"`. `args` is `process.argv` after the script.
  *
@@ -462,6 +508,7 @@ export const nodeRuntime: Runtime = {
   cwd: () => process.cwd(),
   pid: process.pid,
   stdinIsTerminal: () => isatty(0),
+  serve,
   appendFile(path: string, text: string) {
     appendFileSync(path, text);
   },

@@ -217,7 +217,7 @@ function shellQuote(text: string): string {
  * mcpmon on Deno with the narrowest permissions: {@linkcode DENO_PERMISSIONS}, and writes only to
  * the state dir of the environment it is started in (`$XDG_STATE_HOME/mcpmon` when that is an
  * absolute path, else `$HOME/.mcpmon`, as mcpmon works it out) and to the `--log-file`, if given.
- * No network. A POSIX sh script works the dirs out from the environment the process really gets,
+ * No network unless `extraPermissions` allow it (e.g. `--allow-net=127.0.0.1` for `--http`). A POSIX sh script works the dirs out from the environment the process really gets,
  * then `exec`s `deno run` (the pid stays the same). Deno and mod.ts are written into the script,
  * not passed as its arguments: Deno's `node:child_process` (which the SDK's transport uses) turns
  * an argument that is the Deno executable followed by a script into `deno run -A … script`.
@@ -230,7 +230,7 @@ function shellQuote(text: string): string {
  * });
  * ```
  */
-export function scopedDenoLauncher(): string[] {
+export function scopedDenoLauncher(extraPermissions: readonly string[] = []): string[] {
   const script = `case \${XDG_STATE_HOME:-} in
   /*) write="$XDG_STATE_HOME/mcpmon" ;;
   *) write="$HOME/.mcpmon" ;;
@@ -242,9 +242,9 @@ for arg in "$@"; do
   case $arg in --log-file=*) write="$write,\${arg#--log-file=}" ;; esac
   prev=$arg
 done
-exec ${shellQuote(Deno.execPath())} run ${DENO_PERMISSIONS.join(" ")} "--allow-write=$write" ${
-    shellQuote(MOD_PATH)
-  } "$@"`;
+exec ${shellQuote(Deno.execPath())} run ${
+    [...DENO_PERMISSIONS, ...extraPermissions].join(" ")
+  } "--allow-write=$write" ${shellQuote(MOD_PATH)} "$@"`;
   return ["sh", "-c", script, "mcpmon"];
 }
 

@@ -1,0 +1,1159 @@
+/**
+ * The HTTP front (`mcpmon --http [host:]port`): serves the reloading stdio
+ * server on Streamable HTTP at `/mcp`, in both protocol eras, behind the
+ * runtime's own HTTP server ({@linkcode Runtime.serve}). The front only
+ * speaks HTTP; behind it are line-level peers ({@linkcode LinePeer}: in
+ * mcpmon, Routers whose client streams are in memory).
+ *
+ * - **Legacy (2025-03-26 … 2025-11-25) sessions.** A POST `initialize`
+ *   without `Mcp-Session-Id` opens a session: its own peer (own server
+ *   process, own id space, its client's session replayed across restarts),
+ *   and an id the client sends on every later request. GET opens the
+ *   session's SSE stream for what the server sends on its own (list_changed,
+ *   log messages, sampling and roots requests); DELETE ends the session and
+ *   stops its process. An unknown session id gets 404.
+ * - **Modern (2026-07-28) requests** are stateless: every POST is checked
+ *   against its `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers
+ *   (400 with a `HeaderMismatch` error when they are missing or disagree
+ *   with the body), and all of them share one peer, each request under an
+ *   id of the front's own, so clients' ids never collide.
+ *   `subscriptions/listen` is answered with an SSE stream that stays open
+ *   (across server restarts) and carries the notifications tagged with its
+ *   id; closing a response stream cancels its request. A JSON answer that
+ *   is a "method not found" error gets 404, an unsupported version, missing
+ *   capability or header mismatch 400, as the spec asks.
+ * - **Security.** A foreign `Origin` gets 403 (an absent one is allowed);
+ *   on a loopback bind a `Host` that is not loopback gets 403 (DNS
+ *   rebinding); with a token, a request without `Authorization: Bearer
+ *   <token>` gets 401. Bodies past the limit get 413, more open responses
+ *   than the limit 429; a new session past the limit ends the least
+ *   recently used idle one, or gets 503 when all are busy; a wrong method
+ *   405, a wrong content type 415, an `Accept` without JSON or SSE 406,
+ *   malformed JSON a JSON-RPC parse error with 400.
+ *
+ * @module
+ */
+import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
+import { type Clock, type HttpHandler, systemClock } from "./runtime/mod.ts";
+
+/** The path of the MCP endpoint. */
+export const MCP_PATH = "/mcp";
+/** The first protocol revision of the modern (stateless) era. */
+export const MODERN_PROTOCOL_VERSION = "2026-07-28";
+/** JSON-RPC error code of the 2026-07-28 spec for headers that disagree with the body. */
+export const HEADER_MISMATCH = -32020;
+/** Default {@linkcode HttpFrontOptions.maxOpen}. */
+export const DEFAULT_MAX_OPEN = 100;
+/** Default {@linkcode HttpFrontOptions.keepAliveMs}. */
+export const DEFAULT_KEEP_ALIVE_MS = 15_000;
+/** Default {@linkcode HttpFrontOptions.maxSessions}. */
+export const DEFAULT_MAX_SESSIONS = 32;
+/** Messages kept for a legacy session's GET stream while none is open. */
+const BACKLOG_LIMIT = 1000;
+/** The `_meta` key that tags a listen's notifications with its id. */
+const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
+/** The `_meta` key of the request's protocol version (modern era). */
+const PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion";
+/** Methods whose `Mcp-Name` header is required, and the body field it mirrors. */
+const NAMED: ReadonlyMap<string, string> = new Map([
+  ["tools/call", "name"],
+  ["prompts/get", "name"],
+  ["resources/read", "uri"],
+]);
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+/**
+ * A line-level MCP peer: what the front hands client messages to and hears
+ * answers from (in mcpmon a Router, with its server process).
+ */
+export interface LinePeer {
+  /** Takes one client message (its JSON text); a promise means "congested, wait". */
+  handleClientLine(line: string): Promise<void> | undefined;
+  /** Stops the peer (its server process included). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a peer whose messages to the client go to `send`, one JSON text
+ * each. `label` says what it serves: a legacy session (with its id) or the
+ * modern requests.
+ */
+export type OpenPeer = (
+  send: (line: string) => void,
+  label: { kind: "session"; id: string } | { kind: "modern" },
+) => LinePeer;
+
+/** What the front logs. */
+export interface FrontLog {
+  /** Notable events (a session opened or ended). */
+  info(message: string): void;
+  /** Refused input. */
+  warn(message: string): void;
+  /** Detail. */
+  debug(message: string): void;
+}
+
+/** Options of {@linkcode HttpFront}. */
+export interface HttpFrontOptions {
+  /** Makes the peers: one per legacy session, one for the modern requests. */
+  openPeer: OpenPeer;
+  /** The address bound: decides whether `Host` must be loopback and which origins are allowed. */
+  hostname: string;
+  /** When set, every request needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** The largest request body, in bytes (413 past it). */
+  maxBodyBytes: number;
+  /**
+   * At most this many responses open at once (SSE streams, listens and
+   * requests waiting for their answer); past it, 429. Default
+   * {@linkcode DEFAULT_MAX_OPEN}.
+   */
+  maxOpen?: number;
+  /**
+   * At most this many legacy sessions (each runs a server). A new one past it
+   * ends the least recently used session that has no request or stream open
+   * (its client went away without DELETE, as many do), or gets 503 when every
+   * session is busy. Default {@linkcode DEFAULT_MAX_SESSIONS}.
+   */
+  maxSessions?: number;
+  /** Where to log; silent when absent. */
+  log?: FrontLog;
+  /** Makes session ids (tests); `crypto.randomUUID` when absent. */
+  newSessionId?: () => string;
+  /**
+   * Every this many ms, the long-lived streams (GET streams, listens) get an
+   * SSE comment, so idle-timeouts of clients and proxies (Node's fetch: 5
+   * minutes) do not cut them in quiet times. Default
+   * {@linkcode DEFAULT_KEEP_ALIVE_MS}; 0 turns it off.
+   */
+  keepAliveMs?: number;
+  /** The clock of the keep-alive timer (a manual one in specs). */
+  clock?: Clock;
+}
+
+/** Whether `hostname` is a loopback address or name (the bind needs no token then). */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return LOOPBACK_HOSTS.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Parses the value of `--http`: `PORT`, `HOST:PORT` or `[IPv6]:PORT`; the
+ * host defaults to `127.0.0.1`. Throws a one-line error for anything else.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseListen("8080"), { hostname: "127.0.0.1", port: 8080 });
+ * assert.deepEqual(parseListen("0.0.0.0:0"), { hostname: "0.0.0.0", port: 0 });
+ * assert.deepEqual(parseListen("[::1]:3000"), { hostname: "::1", port: 3000 });
+ * assert.throws(() => parseListen("localhost"));
+ * ```
+ */
+export function parseListen(value: string): { hostname: string; port: number } {
+  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(value.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    throw new Error(
+      `--http takes [host:]port (e.g. 8080, 127.0.0.1:8080, [::1]:8080, 0 for any free port), ` +
+        `not "${value}"`,
+    );
+  }
+  const host = match[1] ?? "127.0.0.1";
+  return { hostname: host.startsWith("[") ? host.slice(1, -1) : host, port };
+}
+
+/** One SSE response stream. */
+class SseStream {
+  readonly response: Response;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #closed = false;
+  readonly #encoder = new TextEncoder();
+  readonly #onGone: () => void;
+
+  /**
+   * @param signal the request's signal (aborted when the client goes away)
+   * @param onGone called once when the stream ends, whoever ended it
+   * @param headers extra response headers
+   */
+  constructor(signal: AbortSignal, onGone: () => void, headers: Record<string, string> = {}) {
+    this.#onGone = onGone;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+        // The runtimes send a streamed response's headers with its first bytes: a comment (which
+        // clients ignore) sends them now, so a client waiting for the stream to open is not kept
+        // waiting until the first message.
+        controller.enqueue(this.#encoder.encode(": open\n\n"));
+      },
+      cancel: () => this.#end(false),
+    });
+    signal.addEventListener("abort", () => this.#end(true), { once: true });
+    this.response = new Response(body, {
+      status: 200,
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache, no-transform",
+        "x-accel-buffering": "no",
+        ...headers,
+      },
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one JSON-RPC message as a `message` event. */
+  send(text: string): void {
+    if (this.#closed) return;
+    const data = text.split("\n").map((l) => `data: ${l}\n`).join("");
+    this.#controller.enqueue(this.#encoder.encode(`event: message\n${data}\n`));
+  }
+
+  /** Sends an SSE comment, which clients ignore: a keep-alive. */
+  comment(): void {
+    if (!this.#closed) this.#controller.enqueue(this.#encoder.encode(": keep-alive\n\n"));
+  }
+
+  /** Ends the stream (after what was sent). */
+  close(): void {
+    this.#end(true);
+  }
+
+  #end(closeBody: boolean) {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (closeBody) {
+      try {
+        this.#controller.close();
+      } catch { /* already cancelled */ }
+    }
+    this.#onGone();
+  }
+}
+
+/**
+ * A request waiting for its answer: as one JSON response, or on an SSE
+ * stream (with the notifications related to it before the answer).
+ */
+class Exchange {
+  /** The client's id, restored on the answer. */
+  readonly clientId: JsonRpcId;
+  /** The SSE stream, when the answer goes on one. */
+  readonly sse: SseStream | undefined;
+  /** The client's progress token (modern: the front's own one replaced it). */
+  progressToken: string | number | undefined;
+  /** Resolves a JSON-mode exchange with the answer's text. */
+  #resolve: ((text: string) => void) | undefined;
+  readonly answer: Promise<string> | undefined;
+  #done = false;
+
+  constructor(clientId: JsonRpcId, sse: SseStream | undefined) {
+    this.clientId = clientId;
+    this.sse = sse;
+    if (!sse) this.answer = new Promise((resolve) => this.#resolve = resolve);
+  }
+
+  get done(): boolean {
+    return this.#done || (this.sse?.closed ?? false);
+  }
+
+  /** Sends a related notification (SSE only; dropped in JSON mode). */
+  notify(text: string): void {
+    if (!this.#done) this.sse?.send(text);
+  }
+
+  /** Delivers the answer and ends the exchange. */
+  finish(text: string): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.sse) {
+      this.sse.send(text);
+      this.sse.close();
+    } else this.#resolve!(text);
+  }
+}
+
+/** One legacy client session: its peer and what waits on it. */
+class LegacySession {
+  readonly id: string;
+  peer!: LinePeer;
+  /** Requests waiting for their answer, by the key of the client's id. */
+  readonly pending = new Map<string, Exchange>();
+  /** SSE exchanges with a progress token, by the token's key. */
+  readonly progress = new Map<string, Exchange>();
+  /** The GET stream, while open. */
+  stream: SseStream | undefined;
+  /** What the server sent on its own while no GET stream was open. */
+  readonly backlog: string[] = [];
+  /** The `initialize` request's id until it is answered. */
+  initializeKey: string | undefined;
+  /** Set once the session is ended (DELETE, a failed initialize, shutdown). */
+  ended = false;
+  /** When it was last used (a counter of the front's requests). */
+  lastUsed = 0;
+
+  /** Whether nothing of its client is open: no GET stream, no request waiting. */
+  get idle(): boolean {
+    return this.pending.size === 0 && !(this.stream && !this.stream.closed);
+  }
+
+  constructor(id: string) {
+    this.id = id;
+  }
+}
+
+/** Tells 1 and "1" apart. */
+function idKey(id: unknown): string {
+  return `${typeof id}:${String(id)}`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A JSON response. */
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(typeof body === "string" ? body : JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/** An HTTP error whose body is a JSON-RPC error response (no id unless given). */
+function rpcError(
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+  id: JsonRpcId | null = null,
+): Response {
+  return json(status, errorResponse(id, code, message), headers);
+}
+
+/** Decodes the spec's Base64 sentinel (`=?base64?…?=`); other values as they are. */
+function decodeHeaderValue(value: string): string | undefined {
+  const sentinel = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(value);
+  if (!sentinel) return value;
+  try {
+    const bytes = Uint8Array.from(atob(sentinel[1]), (c) => c.charCodeAt(0));
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Compares two strings in time that depends only on their lengths. */
+function sameSecret(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    diff |= (a.charCodeAt(i) || 0) ^ (b.charCodeAt(i) || 0);
+  }
+  return diff === 0;
+}
+
+/** The media types of an `Accept` header, lower case, without parameters. */
+function accepted(request: Request): string[] {
+  const accept = request.headers.get("accept");
+  if (accept === null) return ["*/*"];
+  return accept.split(",").map((part) => part.split(";")[0].trim().toLowerCase());
+}
+
+/**
+ * Serves MCP over Streamable HTTP on peers opened on demand. Give
+ * {@linkcode HttpFront.handle} to the runtime's server; {@linkcode HttpFront.close}
+ * ends every stream and stops every peer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const front = new HttpFront({
+ *   hostname: "127.0.0.1",
+ *   maxBodyBytes: 1 << 20,
+ *   openPeer: (send) => ({
+ *     handleClientLine(line) {
+ *       const m = JSON.parse(line);
+ *       if (m.id !== undefined) send(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {} }));
+ *       return undefined;
+ *     },
+ *     close: () => Promise.resolve(),
+ *   }),
+ * });
+ * const response = await front.handle(new Request("http://127.0.0.1/mcp", {
+ *   method: "POST",
+ *   headers: { "content-type": "application/json", accept: "application/json" },
+ *   body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }),
+ * }));
+ * assert.equal(response.status, 200);
+ * assert.ok(response.headers.get("mcp-session-id"));
+ * await front.close();
+ * ```
+ */
+export class HttpFront {
+  readonly #options: HttpFrontOptions;
+  readonly #loopback: boolean;
+  readonly #maxOpen: number;
+  readonly #maxSessions: number;
+  readonly #sessions = new Map<string, LegacySession>();
+  /** The shared peer of modern requests, opened on the first one. */
+  #modern: LinePeer | undefined;
+  /** Modern requests in flight (listens included), by the front's own id. */
+  readonly #modernPending = new Map<string, Exchange>();
+  /** The next of the front's own ids for modern requests. */
+  #nextModernId = 1;
+  /** Counts requests, to order sessions by last use. */
+  #uses = 0;
+  /** The long-lived streams (GET streams, listens), kept alive by a comment now and then. */
+  readonly #longLived = new Set<SseStream>();
+  /** The keep-alive timer, while it runs. */
+  #keepAlive: unknown;
+  /** Open responses (SSE streams, listens, requests awaiting their answer). */
+  #open = 0;
+  #closed = false;
+
+  /** Creates the front; nothing is opened until the first request. */
+  constructor(options: HttpFrontOptions) {
+    this.#options = options;
+    this.#loopback = isLoopback(options.hostname);
+    this.#maxOpen = options.maxOpen ?? DEFAULT_MAX_OPEN;
+    this.#maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+  }
+
+  /** Legacy sessions open now. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Responses open now (SSE streams, listens, requests awaiting their answer). */
+  get openResponses(): number {
+    return this.#open;
+  }
+
+  /** Handles one HTTP request (give this to {@linkcode Runtime.serve}). */
+  readonly handle: HttpHandler = async (request) => {
+    try {
+      return await this.#handle(request);
+    } catch (err) {
+      this.#options.log?.warn(
+        `HTTP ${request.method} failed: ${err instanceof Error ? err.stack ?? err.message : err}`,
+      );
+      return rpcError(500, ErrorCode.InternalError, "Internal error");
+    }
+  };
+
+  /** Ends every stream and legacy session and stops every peer. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#keepAlive !== undefined) this.#clock.clearTimeout(this.#keepAlive);
+    this.#keepAlive = undefined;
+    const peers: LinePeer[] = [];
+    for (const session of this.#sessions.values()) {
+      session.ended = true;
+      peers.push(session.peer);
+    }
+    if (this.#modern) peers.push(this.#modern);
+    // The peers answer what they owe ("shutting down") while they close; the streams end after.
+    await Promise.all(peers.map((p) => p.close().catch(() => {})));
+    for (const session of this.#sessions.values()) this.#endSession(session, "mcpmon stopped");
+    this.#sessions.clear();
+    for (const exchange of this.#modernPending.values()) {
+      exchange.finish(
+        JSON.stringify(
+          errorResponse(exchange.clientId, ErrorCode.ServerUnavailable, "mcpmon is shutting down"),
+        ),
+      );
+    }
+    this.#modernPending.clear();
+  }
+
+  async #handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname !== MCP_PATH) {
+      return new Response(`Not Found: the MCP endpoint is ${MCP_PATH}\n`, { status: 404 });
+    }
+    this.#options.log?.debug(
+      `HTTP ${request.method}${
+        request.headers.has("mcp-session-id")
+          ? ` (session ${request.headers.get("mcp-session-id")})`
+          : ""
+      }`,
+    );
+    const refusal = this.#guard(request);
+    if (refusal) return refusal;
+    if (this.#closed) return rpcError(503, ErrorCode.ServerUnavailable, "mcpmon is shutting down");
+    switch (request.method) {
+      case "POST":
+        return await this.#post(request);
+      case "GET":
+        return this.#get(request);
+      case "DELETE":
+        return await this.#delete(request);
+      default:
+        return rpcError(
+          405,
+          ErrorCode.InvalidRequest,
+          `Method Not Allowed: ${request.method} (the MCP endpoint takes POST, GET and DELETE)`,
+          { allow: "POST, GET, DELETE" },
+        );
+    }
+  }
+
+  /** Host, Origin and token checks; a response when the request is refused. */
+  #guard(request: Request): Response | undefined {
+    const log = this.#options.log;
+    if (this.#loopback) {
+      const host = request.headers.get("host");
+      const hostname = host === null ? undefined : hostOf(host);
+      if (hostname !== undefined && !isLoopback(hostname)) {
+        log?.warn(`refused a request for host ${host} (mcpmon serves loopback only)`);
+        return rpcError(403, ErrorCode.InvalidRequest, `Forbidden: host ${host} is not served`);
+      }
+    }
+    const origin = request.headers.get("origin");
+    if (origin !== null && !this.#originAllowed(origin)) {
+      log?.warn(`refused a request from origin ${origin}`);
+      return rpcError(403, ErrorCode.InvalidRequest, `Forbidden: origin ${origin} is not allowed`);
+    }
+    const token = this.#options.token;
+    if (token !== undefined) {
+      const auth = request.headers.get("authorization") ?? "";
+      const given = /^Bearer\s+(.+)$/i.exec(auth)?.[1]?.trim();
+      if (given === undefined || !sameSecret(given, token)) {
+        log?.warn("refused a request without the right bearer token");
+        return rpcError(401, ErrorCode.InvalidRequest, "Unauthorized: a bearer token is required", {
+          "www-authenticate": 'Bearer realm="mcpmon"',
+        });
+      }
+    }
+    return undefined;
+  }
+
+  /** Loopback origins, and the bound host's own when it is a named (non-wildcard) one. */
+  #originAllowed(origin: string): boolean {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      return false;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") return false;
+    if (isLoopback(url.hostname)) return true;
+    const bound = this.#options.hostname.toLowerCase();
+    return bound !== "0.0.0.0" && bound !== "::" && url.hostname.toLowerCase() === bound;
+  }
+
+  // ── POST ─────────────────────────────────────────────────────────────────
+
+  async #post(request: Request): Promise<Response> {
+    const type = (request.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    if (type !== "application/json") {
+      return rpcError(
+        415,
+        ErrorCode.InvalidRequest,
+        `Unsupported Media Type: the body must be application/json, not ${type || "untyped"}`,
+      );
+    }
+    const accepts = accepted(request);
+    const json = accepts.some((t) => t === "application/json" || t === "application/*");
+    const sse = accepts.some((t) => t === "text/event-stream" || t === "text/*");
+    const any = accepts.includes("*/*");
+    if (!json && !sse && !any) {
+      return rpcError(
+        406,
+        ErrorCode.InvalidRequest,
+        "Not Acceptable: the client must accept application/json or text/event-stream",
+      );
+    }
+    const body = await this.#readBody(request);
+    if (body instanceof Response) return body;
+    let message: unknown;
+    try {
+      message = JSON.parse(body);
+    } catch (err) {
+      return rpcError(
+        400,
+        ErrorCode.ParseError,
+        `Parse error: ${err instanceof Error ? err.message : err}`,
+      );
+    }
+    if (Array.isArray(message)) {
+      return rpcError(
+        400,
+        ErrorCode.InvalidRequest,
+        "Invalid Request: JSON-RPC batches are not supported over HTTP; send one message per POST",
+      );
+    }
+    if (!isObject(message) || message.jsonrpc !== "2.0") {
+      return rpcError(400, ErrorCode.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message");
+    }
+    const mode = { json: json || any, sse };
+    const sessionId = request.headers.get("mcp-session-id");
+    // A 2026-07-28 request's Mcp-Session-Id is ignored, as that revision asks.
+    const modernHeader = (request.headers.get("mcp-protocol-version") ?? "") >=
+      MODERN_PROTOCOL_VERSION;
+    if (sessionId !== null && !modernHeader) {
+      return await this.#legacyPost(request, message, sessionId, mode);
+    }
+    if (message.method === "initialize") return await this.#initialize(request, message, mode);
+    if (this.#isModern(request, message)) return await this.#modernPost(request, message, mode);
+    return rpcError(
+      400,
+      ErrorCode.ServerUnavailable,
+      "Bad Request: Mcp-Session-Id header is required (initialize first)",
+    );
+  }
+
+  /** Reads the body, refusing one past the limit (by its Content-Length, or as it streams). */
+  async #readBody(request: Request): Promise<string | Response> {
+    const limit = this.#options.maxBodyBytes;
+    const tooLarge = () =>
+      rpcError(
+        413,
+        ErrorCode.InvalidRequest,
+        `Payload Too Large: the body exceeds ${limit} bytes (mcpmon --max-message)`,
+      );
+    const length = Number(request.headers.get("content-length") ?? NaN);
+    if (length > limit) return tooLarge();
+    if (!request.body) return "";
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = request.body.getReader();
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > limit) {
+        await reader.cancel().catch(() => {});
+        return tooLarge();
+      }
+      chunks.push(value);
+    }
+    const bytes = new Uint8Array(size);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return new TextDecoder().decode(bytes);
+  }
+
+  /** Whether a request without a session speaks the modern era (by header or `_meta`). */
+  #isModern(request: Request, message: Record<string, unknown>): boolean {
+    const header = request.headers.get("mcp-protocol-version");
+    if (header !== null) return header >= MODERN_PROTOCOL_VERSION;
+    const params = message.params;
+    return isObject(params) && isObject(params._meta) && PROTOCOL_VERSION in params._meta;
+  }
+
+  get #clock(): Clock {
+    return this.#options.clock ?? systemClock;
+  }
+
+  /** Keeps `stream` alive until it ends (a comment every {@linkcode HttpFrontOptions.keepAliveMs}). */
+  #keepAliveStream(stream: SseStream) {
+    const every = this.#options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+    if (every <= 0) return;
+    this.#longLived.add(stream);
+    const arm = () => {
+      if (this.#keepAlive !== undefined || this.#closed || this.#longLived.size === 0) return;
+      this.#keepAlive = this.#clock.setTimeout(() => {
+        this.#keepAlive = undefined;
+        for (const s of this.#longLived) {
+          if (s.closed) this.#longLived.delete(s);
+          else s.comment();
+        }
+        arm();
+      }, every);
+    };
+    arm();
+  }
+
+  /** Counts one more open response; false (and nothing counted) past the limit. */
+  #reserve(): boolean {
+    if (this.#open >= this.#maxOpen) return false;
+    this.#open++;
+    return true;
+  }
+
+  #release = () => {
+    this.#open--;
+  };
+
+  #tooMany(): Response {
+    this.#options.log?.warn(`refused a request: ${this.#maxOpen} responses are open already`);
+    return rpcError(
+      429,
+      ErrorCode.ServerUnavailable,
+      `Too Many Requests: ${this.#maxOpen} responses are open already`,
+    );
+  }
+
+  // ── legacy sessions ──────────────────────────────────────────────────────
+
+  async #initialize(
+    request: Request,
+    message: Record<string, unknown>,
+    mode: { json: boolean; sse: boolean },
+  ): Promise<Response> {
+    if (message.id === undefined || message.id === null) {
+      return rpcError(400, ErrorCode.InvalidRequest, "Invalid Request: initialize needs an id");
+    }
+    if (this.#sessions.size >= this.#maxSessions && !this.#evictIdleSession()) {
+      this.#options.log?.warn(`refused a new session: ${this.#maxSessions} are open already`);
+      return rpcError(
+        503,
+        ErrorCode.ServerUnavailable,
+        `Service Unavailable: ${this.#maxSessions} sessions are open already (each runs a server); ` +
+          "end one with DELETE",
+      );
+    }
+    const id = this.#options.newSessionId?.() ?? crypto.randomUUID();
+    const session = new LegacySession(id);
+    session.initializeKey = idKey(message.id);
+    session.lastUsed = ++this.#uses;
+    session.peer = this.#options.openPeer((line) => this.#fromSessionPeer(session, line), {
+      kind: "session",
+      id,
+    });
+    this.#sessions.set(id, session);
+    this.#options.log?.info(`HTTP session ${id} opened`);
+    return await this.#legacyRequest(request, session, message, mode);
+  }
+
+  async #legacyPost(
+    request: Request,
+    message: Record<string, unknown>,
+    sessionId: string,
+    mode: { json: boolean; sse: boolean },
+  ): Promise<Response> {
+    const session = this.#sessions.get(sessionId);
+    if (!session) {
+      return rpcError(404, -32001, "Session not found (it ended, or mcpmon was restarted)");
+    }
+    session.lastUsed = ++this.#uses;
+    if (message.method === "initialize") {
+      return rpcError(
+        400,
+        ErrorCode.InvalidRequest,
+        "Invalid Request: this session is initialized already",
+      );
+    }
+    if (typeof message.method === "string" && message.id !== undefined) {
+      return await this.#legacyRequest(request, session, message, mode);
+    }
+    // A notification, or the client's answer to a request of the server's: accepted.
+    await session.peer.handleClientLine(JSON.stringify(message));
+    return new Response(null, { status: 202, headers: { "mcp-session-id": session.id } });
+  }
+
+  async #legacyRequest(
+    request: Request,
+    session: LegacySession,
+    message: Record<string, unknown>,
+    mode: { json: boolean; sse: boolean },
+  ): Promise<Response> {
+    const key = idKey(message.id);
+    if (session.pending.has(key)) {
+      return rpcError(
+        400,
+        ErrorCode.InvalidRequest,
+        `Invalid Request: a request with id ${JSON.stringify(message.id)} is in flight already`,
+      );
+    }
+    if (!this.#reserve()) return this.#tooMany();
+    const token = progressTokenOf(message);
+    const streamed = mode.sse && (!mode.json || token !== undefined);
+    const headers = { "mcp-session-id": session.id };
+    const sse = streamed
+      ? new SseStream(request.signal, () => {
+        this.#release();
+        session.pending.delete(key);
+        if (token !== undefined) session.progress.delete(idKey(token));
+      }, headers)
+      : undefined;
+    const exchange = new Exchange(message.id as JsonRpcId, sse);
+    session.pending.set(key, exchange);
+    if (sse && token !== undefined) session.progress.set(idKey(token), exchange);
+    const wait = session.peer.handleClientLine(JSON.stringify(message));
+    if (sse) {
+      await wait;
+      return sse.response;
+    }
+    // Legacy: a client that goes away has not cancelled (it says so with notifications/cancelled).
+    const answer = await untilAborted(exchange.answer!, request.signal);
+    this.#release();
+    if (answer === undefined) {
+      return new Response(null, { status: 499 });
+    }
+    return json(200, answer, headers);
+  }
+
+  #fromSessionPeer(session: LegacySession, line: string): void {
+    let message: JsonRpcMessage;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      this.#options.log?.debug(`session ${session.id}: unparsable line from the server dropped`);
+      return;
+    }
+    if (!isObject(message)) return;
+    if (message.method === undefined && message.id !== undefined && message.id !== null) {
+      const key = idKey(message.id);
+      const exchange = session.pending.get(key);
+      if (!exchange) {
+        this.#options.log?.debug(
+          `session ${session.id}: an answer to ${key}, which nobody waits for, dropped`,
+        );
+        return;
+      }
+      session.pending.delete(key);
+      if (key === session.initializeKey) {
+        session.initializeKey = undefined;
+        if (message.error !== undefined) {
+          // No session without a successful initialize.
+          exchange.finish(line);
+          this.#endSession(session, "its initialize failed");
+          session.peer.close().catch(() => {});
+          return;
+        }
+      }
+      exchange.finish(line);
+      return;
+    }
+    if (message.method === "notifications/progress" && isObject(message.params)) {
+      const exchange = session.progress.get(idKey(message.params.progressToken));
+      if (exchange && !exchange.done) return exchange.notify(line);
+    }
+    if (session.stream && !session.stream.closed) return session.stream.send(line);
+    session.backlog.push(line);
+    if (session.backlog.length > BACKLOG_LIMIT) {
+      session.backlog.shift();
+      this.#options.log?.debug(
+        `session ${session.id}: no GET stream; the oldest message kept for it dropped`,
+      );
+    }
+  }
+
+  #get(request: Request): Response {
+    const sessionId = request.headers.get("mcp-session-id");
+    if (sessionId === null) {
+      return rpcError(
+        405,
+        ErrorCode.InvalidRequest,
+        "Method Not Allowed: GET needs an Mcp-Session-Id (2026-07-28 clients use subscriptions/listen)",
+        { allow: "POST" },
+      );
+    }
+    const session = this.#sessions.get(sessionId);
+    if (!session) return rpcError(404, -32001, "Session not found");
+    const accepts = accepted(request);
+    if (!accepts.some((t) => t === "text/event-stream" || t === "text/*" || t === "*/*")) {
+      return rpcError(
+        406,
+        ErrorCode.InvalidRequest,
+        "Not Acceptable: GET serves text/event-stream",
+      );
+    }
+    if (session.stream && !session.stream.closed) {
+      return rpcError(409, ErrorCode.InvalidRequest, "Conflict: this session's GET stream is open");
+    }
+    if (!this.#reserve()) return this.#tooMany();
+    session.lastUsed = ++this.#uses;
+    const stream = new SseStream(request.signal, () => {
+      this.#options.log?.debug(`HTTP session ${session.id}: GET stream closed`);
+      this.#release();
+      this.#longLived.delete(stream);
+      if (session.stream === stream) session.stream = undefined;
+    }, { "mcp-session-id": session.id });
+    session.stream = stream;
+    this.#keepAliveStream(stream);
+    for (const line of session.backlog.splice(0)) stream.send(line);
+    return stream.response;
+  }
+
+  async #delete(request: Request): Promise<Response> {
+    const sessionId = request.headers.get("mcp-session-id");
+    if (sessionId === null) {
+      return rpcError(
+        405,
+        ErrorCode.InvalidRequest,
+        "Method Not Allowed: DELETE needs an Mcp-Session-Id",
+        {
+          allow: "POST",
+        },
+      );
+    }
+    const session = this.#sessions.get(sessionId);
+    if (!session) return rpcError(404, -32001, "Session not found");
+    this.#sessions.delete(sessionId);
+    session.ended = true;
+    this.#options.log?.info(`HTTP session ${session.id} ended by the client`);
+    await session.peer.close().catch(() => {});
+    this.#endSession(session, "the session ended");
+    return new Response(null, { status: 200 });
+  }
+
+  /**
+   * Makes room for a new session by ending the least recently used idle one
+   * (clients often go away without DELETE); false when every session is busy.
+   */
+  #evictIdleSession(): boolean {
+    let oldest: LegacySession | undefined;
+    for (const session of this.#sessions.values()) {
+      if (session.idle && (!oldest || session.lastUsed < oldest.lastUsed)) oldest = session;
+    }
+    if (!oldest) return false;
+    this.#options.log?.info(
+      `HTTP session ${oldest.id} ended to make room for a new one (the least recently used ` +
+        `of ${this.#maxSessions}, with no request or stream open)`,
+    );
+    this.#endSession(oldest, "the session ended to make room for a new one");
+    oldest.peer.close().catch(() => {});
+    return true;
+  }
+
+  /** Ends a session's streams; what still waits gets an error. */
+  #endSession(session: LegacySession, why: string) {
+    session.ended = true;
+    this.#sessions.delete(session.id);
+    for (const exchange of session.pending.values()) {
+      exchange.finish(
+        JSON.stringify(errorResponse(exchange.clientId, ErrorCode.ServerUnavailable, why)),
+      );
+    }
+    session.pending.clear();
+    session.progress.clear();
+    session.stream?.close();
+  }
+
+  // ── modern (2026-07-28) ──────────────────────────────────────────────────
+
+  /** The header checks of the 2026-07-28 spec; a 400 `HeaderMismatch` when one fails. */
+  #checkHeaders(request: Request, message: Record<string, unknown>): Response | undefined {
+    const mismatch = (detail: string) =>
+      rpcError(
+        400,
+        HEADER_MISMATCH,
+        `Header mismatch: ${detail}`,
+        {},
+        typeof message.id === "string" || typeof message.id === "number" ? message.id : null,
+      );
+    const version = request.headers.get("mcp-protocol-version");
+    if (version === null) return mismatch("the MCP-Protocol-Version header is required");
+    const params = isObject(message.params) ? message.params : {};
+    const meta = isObject(params._meta) ? params._meta : {};
+    if (meta[PROTOCOL_VERSION] !== undefined && meta[PROTOCOL_VERSION] !== version) {
+      return mismatch(
+        `MCP-Protocol-Version header value '${version}' does not match body value '${
+          String(meta[PROTOCOL_VERSION])
+        }'`,
+      );
+    }
+    if (message.id === undefined) return undefined; // notifications: no header rules
+    const method = request.headers.get("mcp-method");
+    if (method === null) return mismatch("the Mcp-Method header is required");
+    if (method !== message.method) {
+      return mismatch(
+        `Mcp-Method header value '${method}' does not match body value '${String(message.method)}'`,
+      );
+    }
+    const field = NAMED.get(method);
+    if (field === undefined) return undefined;
+    const raw = request.headers.get("mcp-name");
+    if (raw === null) return mismatch(`the Mcp-Name header is required for ${method}`);
+    const name = decodeHeaderValue(raw);
+    if (name === undefined) return mismatch("the Mcp-Name header is not valid Base64 UTF-8");
+    if (name !== params[field]) {
+      return mismatch(
+        `Mcp-Name header value '${name}' does not match body value '${String(params[field])}'`,
+      );
+    }
+    return undefined;
+  }
+
+  #modernPeer(): LinePeer {
+    return this.#modern ??= this.#options.openPeer(
+      (line) => this.#fromModernPeer(line),
+      { kind: "modern" },
+    );
+  }
+
+  async #modernPost(
+    request: Request,
+    message: Record<string, unknown>,
+    mode: { json: boolean; sse: boolean },
+  ): Promise<Response> {
+    const refusal = this.#checkHeaders(request, message);
+    if (refusal) return refusal;
+    if (typeof message.method !== "string") {
+      return rpcError(
+        400,
+        ErrorCode.InvalidRequest,
+        "Invalid Request: a 2026-07-28 client sends requests and notifications only",
+      );
+    }
+    if (message.id === undefined) {
+      await this.#modernPeer().handleClientLine(JSON.stringify(message));
+      return new Response(null, { status: 202 });
+    }
+    if (typeof message.id !== "string" && typeof message.id !== "number") {
+      return rpcError(
+        400,
+        ErrorCode.InvalidRequest,
+        "Invalid Request: the id must be a string or number",
+      );
+    }
+    if (!this.#reserve()) return this.#tooMany();
+    const own = `mcpmon-http-${this.#nextModernId++}`;
+    const listen = message.method === "subscriptions/listen";
+    const token = progressTokenOf(message);
+    const streamed = listen || (mode.sse && (!mode.json || token !== undefined));
+    let answered = false;
+    const sse = streamed
+      ? new SseStream(request.signal, () => {
+        this.#release();
+        if (this.#modernPending.delete(own) && !answered) this.#cancelModern(own);
+      })
+      : undefined;
+    const exchange = new Exchange(message.id, sse);
+    this.#modernPending.set(own, exchange);
+    if (listen && sse) this.#keepAliveStream(sse);
+    const forwarded = structuredClone(message);
+    forwarded.id = own;
+    if (token !== undefined) {
+      exchange.progressToken = token;
+      const meta = (forwarded.params as Record<string, Record<string, unknown>>)._meta;
+      meta.progressToken = own;
+    }
+    const peer = this.#modernPeer();
+    const wait = peer.handleClientLine(JSON.stringify(forwarded));
+    if (sse) {
+      await wait;
+      return sse.response;
+    }
+    const answer = await untilAborted(exchange.answer!, request.signal);
+    answered = answer !== undefined;
+    this.#release();
+    if (answer === undefined) {
+      // Closing the response is the cancellation of its request (2026-07-28).
+      if (this.#modernPending.delete(own)) this.#cancelModern(own);
+      return new Response(null, { status: 499 });
+    }
+    return json(modernStatus(answer), answer);
+  }
+
+  /** Tells the peer a request is cancelled (its client closed the response). */
+  #cancelModern(own: string) {
+    if (this.#closed) return;
+    this.#modern?.handleClientLine(JSON.stringify({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: own, reason: "the HTTP client closed the response" },
+    }));
+  }
+
+  #fromModernPeer(line: string): void {
+    let message: JsonRpcMessage & Record<string, unknown>;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      this.#options.log?.debug("an unparsable line from the server dropped");
+      return;
+    }
+    if (!isObject(message)) return;
+    const params = isObject(message.params) ? message.params : undefined;
+    const result = isObject(message.result) ? message.result : undefined;
+    if (message.method === undefined && message.id !== undefined && message.id !== null) {
+      const own = String(message.id);
+      const exchange = this.#modernPending.get(own);
+      if (!exchange) {
+        this.#options.log?.debug(`an answer to ${own}, which nobody waits for, dropped`);
+        return;
+      }
+      this.#modernPending.delete(own);
+      message.id = exchange.clientId;
+      const meta = result && isObject(result._meta) ? result._meta : undefined;
+      if (meta && meta[SUBSCRIPTION_ID] === own) meta[SUBSCRIPTION_ID] = exchange.clientId;
+      exchange.finish(JSON.stringify(message));
+      return;
+    }
+    if (message.method !== undefined && message.id !== undefined && message.id !== null) {
+      // A request of the server's: 2026-07-28 servers embed them in results (MRTR); over HTTP
+      // there is nobody to ask, so it is answered at once (never left hanging).
+      this.#options.log?.debug(`the server's ${message.method} request refused (no channel)`);
+      this.#modern?.handleClientLine(JSON.stringify(errorResponse(
+        message.id,
+        ErrorCode.MethodNotFound,
+        `${message.method} cannot reach a 2026-07-28 HTTP client outside a result`,
+      )));
+      return;
+    }
+    const meta = params && isObject(params._meta) ? params._meta : undefined;
+    const subscription = meta?.[SUBSCRIPTION_ID];
+    if (subscription !== undefined) {
+      const exchange = this.#modernPending.get(String(subscription));
+      if (exchange) {
+        meta![SUBSCRIPTION_ID] = exchange.clientId;
+        return exchange.notify(JSON.stringify(message));
+      }
+    }
+    if (message.method === "notifications/progress" && params) {
+      const exchange = this.#modernPending.get(String(params.progressToken));
+      if (exchange && exchange.progressToken !== undefined) {
+        params.progressToken = exchange.progressToken;
+        return exchange.notify(JSON.stringify(message));
+      }
+    }
+    this.#options.log?.debug(`${message.method ?? "a message"} for nobody dropped`);
+  }
+}
+
+/** JSON-RPC errors the 2026-07-28 transport answers with an HTTP status of their own. */
+const MODERN_ERROR_STATUS: ReadonlyMap<number, number> = new Map([
+  [ErrorCode.MethodNotFound, 404],
+  [HEADER_MISMATCH, 400],
+  [-32021, 400], // MissingRequiredClientCapability
+  [-32022, 400], // UnsupportedProtocolVersion
+]);
+
+/** The HTTP status of a 2026-07-28 JSON answer: 200, or the spec's for some errors. */
+function modernStatus(answer: string): number {
+  if (!answer.includes('"error"')) return 200;
+  try {
+    const code = JSON.parse(answer)?.error?.code;
+    return MODERN_ERROR_STATUS.get(code) ?? 200;
+  } catch {
+    return 200;
+  }
+}
+
+/** The host name of a `Host` header value (`name:port`, `[v6]:port`). */
+function hostOf(host: string): string {
+  const trimmed = host.trim();
+  if (trimmed.startsWith("[")) return trimmed.slice(0, trimmed.indexOf("]") + 1);
+  return trimmed.replace(/:\d*$/, "");
+}
+
+/** `promise`'s value, or undefined once `signal` aborts first (its listener removed either way). */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  let onAbort = () => {};
+  const aborted = new Promise<undefined>((resolve) => {
+    onAbort = () => resolve(undefined);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The request's `_meta.progressToken`, when it has one. */
+function progressTokenOf(message: Record<string, unknown>): string | number | undefined {
+  const params = message.params;
+  if (!isObject(params) || !isObject(params._meta)) return undefined;
+  const token = params._meta.progressToken;
+  return typeof token === "string" || typeof token === "number" ? token : undefined;
+}

@@ -1,0 +1,736 @@
+/**
+ * The HTTP front's spec, against fake line-level peers (no process, no socket): status codes for
+ * bad input, Origin, Host and token checks, limits, legacy sessions (ids, GET stream, DELETE) and
+ * the modern era's mechanics (header checks, shared peer with own ids, listens, cancellation).
+ */
+import assert from "node:assert/strict";
+import {
+  HEADER_MISMATCH,
+  HttpFront,
+  type HttpFrontOptions,
+  type LinePeer,
+  parseListen,
+} from "../src/http_front.ts";
+import { parseCli, UsageError } from "../src/cli.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+
+// deno-lint-ignore no-explicit-any
+type Msg = Record<string, any>;
+
+/** A peer that records what it gets and answers requests at once (unless held). */
+class FakePeer implements LinePeer {
+  readonly received: Msg[] = [];
+  closed = false;
+  /** Methods left unanswered (answer them with `reply`). */
+  hold = new Set<string>(["hold", "subscriptions/listen"]);
+  constructor(readonly send: (line: string) => void, readonly label: string) {}
+  handleClientLine(line: string): undefined {
+    const message = JSON.parse(line);
+    this.received.push(message);
+    if (message.method === "initialize" && message.params?.fail) {
+      this.reply({ jsonrpc: "2.0", id: message.id, error: { code: -32000, message: "boom" } });
+    } else if (
+      message.id !== undefined && message.method && !this.hold.has(message.method) &&
+      message.params?.name !== "slow"
+    ) {
+      this.reply({
+        jsonrpc: "2.0",
+        id: message.id,
+        result: { method: message.method, peer: this.label },
+      });
+    }
+    return undefined;
+  }
+  reply(message: Msg): void {
+    this.send(JSON.stringify(message));
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+/** A front over fake peers; `peers` lists them in the order they were opened. */
+function makeFront(options: Partial<HttpFrontOptions> = {}) {
+  const peers: FakePeer[] = [];
+  let next = 1;
+  const front = new HttpFront({
+    hostname: "127.0.0.1",
+    maxBodyBytes: 1024,
+    newSessionId: () => `s${next++}`,
+    openPeer: (send, label) => {
+      const peer = new FakePeer(send, label.kind === "session" ? label.id : "modern");
+      peers.push(peer);
+      return peer;
+    },
+    ...options,
+  });
+  return { front, peers };
+}
+
+const URL_ = "http://127.0.0.1:8080/mcp";
+const JSON_AND_SSE = "application/json, text/event-stream";
+
+function request(
+  body: unknown,
+  headers: Record<string, string> = {},
+  init: RequestInit = {},
+): Request {
+  return new Request(URL_, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: JSON_AND_SSE, ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...init,
+  });
+}
+
+const initialize = (id: number | string = 1, params: Msg = {}) => ({
+  jsonrpc: "2.0",
+  id,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "t", version: "1" },
+    ...params,
+  },
+});
+
+async function openSession(front: HttpFront): Promise<string> {
+  const response = await front.handle(request(initialize()));
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  return response.headers.get("mcp-session-id")!;
+}
+
+/** Reads SSE `message` events from a response, one at a time. */
+function sseReader(response: Response) {
+  assert.equal(response.headers.get("content-type"), "text/event-stream");
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return {
+    async next(): Promise<Msg | undefined> {
+      while (true) {
+        const end = buffer.indexOf("\n\n");
+        if (end !== -1) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = event.split("\n").filter((l) => l.startsWith("data: ")).map((l) =>
+            l.slice(6)
+          );
+          if (data.length > 0) return JSON.parse(data.join("\n"));
+          continue;
+        }
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        buffer += decoder.decode(value, { stream: true });
+      }
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
+const modernHeaders = (method: string, name?: string): Record<string, string> => ({
+  "mcp-protocol-version": "2026-07-28",
+  "mcp-method": method,
+  ...(name !== undefined ? { "mcp-name": name } : {}),
+});
+
+const modern = (id: number | string, method: string, params: Msg = {}) => ({
+  jsonrpc: "2.0",
+  id,
+  method,
+  params: {
+    ...params,
+    _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", ...params._meta },
+  },
+});
+
+/** Lets queued microtasks and stream callbacks run. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+// ── security and bad input ──────────────────────────────────────────────────
+
+Deno.test("http front: a foreign Origin gets 403 with a JSON-RPC error; loopback origins and none are served", async () => {
+  const { front } = makeFront();
+  const foreign = await front.handle(request(initialize(), { origin: "http://evil.example" }));
+  assert.equal(foreign.status, 403);
+  assert.equal((await foreign.json()).error.code, -32600);
+  const nullOrigin = await front.handle(request(initialize(), { origin: "null" }));
+  assert.equal(nullOrigin.status, 403);
+  await nullOrigin.body?.cancel();
+  for (const origin of ["http://localhost:3000", "http://127.0.0.1:6274", "http://[::1]"]) {
+    const ok = await front.handle(request(initialize(origin.length), { origin }));
+    assert.equal(ok.status, 200, origin);
+    await ok.body?.cancel();
+  }
+  await front.close();
+});
+
+Deno.test("http front: on a loopback bind, a Host that is not loopback gets 403 (DNS rebinding)", async () => {
+  const { front } = makeFront();
+  const rebound = await front.handle(request(initialize(), { host: "evil.example:8080" }));
+  assert.equal(rebound.status, 403);
+  await rebound.body?.cancel();
+  const ok = await front.handle(request(initialize(), { host: "localhost:8080" }));
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front: with a token, a request without the right bearer gets 401 and WWW-Authenticate", async () => {
+  const { front } = makeFront({ hostname: "0.0.0.0", token: "s3cret" });
+  for (const auth of [undefined, "Bearer wrong", "Basic s3cret", "Bearer s3cre"]) {
+    const response = await front.handle(
+      request(initialize(), auth ? { authorization: auth } : {}),
+    );
+    assert.equal(response.status, 401, String(auth));
+    assert.match(response.headers.get("www-authenticate") ?? "", /^Bearer/);
+    await response.body?.cancel();
+  }
+  const ok = await front.handle(request(initialize(), { authorization: "Bearer s3cret" }));
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front: a body over the limit gets 413, by Content-Length or as it streams", async () => {
+  const { front, peers } = makeFront({ maxBodyBytes: 100 });
+  const big = JSON.stringify({ ...initialize(), pad: "x".repeat(200) });
+  const declared = await front.handle(request(big));
+  assert.equal(declared.status, 413);
+  await declared.body?.cancel();
+  const streamed = await front.handle(
+    new Request(URL_, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new Blob([big]).stream(),
+      duplex: "half",
+    } as RequestInit),
+  );
+  assert.equal(streamed.status, 413);
+  await streamed.body?.cancel();
+  assert.equal(peers.length, 0, "nothing reached a peer");
+});
+
+Deno.test("http front: wrong method 405 (with Allow), wrong content type 415, Accept without JSON or SSE 406, another path 404", async () => {
+  const { front } = makeFront();
+  const put = await front.handle(new Request(URL_, { method: "PUT", body: "{}" }));
+  assert.equal(put.status, 405);
+  assert.match(put.headers.get("allow") ?? "", /POST/);
+  await put.body?.cancel();
+  const text = await front.handle(request(initialize(), { "content-type": "text/plain" }));
+  assert.equal(text.status, 415);
+  await text.body?.cancel();
+  const html = await front.handle(request(initialize(), { accept: "text/html" }));
+  assert.equal(html.status, 406);
+  await html.body?.cancel();
+  const elsewhere = await front.handle(
+    new Request("http://127.0.0.1:8080/other", { method: "POST" }),
+  );
+  assert.equal(elsewhere.status, 404);
+  await elsewhere.body?.cancel();
+  for (const method of ["GET", "DELETE"]) {
+    const sessionless = await front.handle(new Request(URL_, { method }));
+    assert.equal(sessionless.status, 405, `${method} without a session (2026-07-28: 405)`);
+    await sessionless.body?.cancel();
+  }
+});
+
+Deno.test("http front: malformed JSON is a JSON-RPC parse error with 400; a batch and a non-JSON-RPC body are invalid requests with 400", async () => {
+  const { front } = makeFront();
+  const broken = await front.handle(request('{"jsonrpc": "2.0", "id": 1,'));
+  assert.equal(broken.status, 400);
+  const body = await broken.json();
+  assert.equal(body.error.code, -32700);
+  assert.equal(body.id, null);
+  for (const bad of ["[]", '[{"jsonrpc":"2.0","id":1,"method":"ping"}]', '{"id":1}', "42"]) {
+    const response = await front.handle(request(bad));
+    assert.equal(response.status, 400, bad);
+    assert.equal((await response.json()).error.code, -32600, bad);
+  }
+});
+
+Deno.test("http front: past the limit of open responses, 429", async () => {
+  const { front, peers } = makeFront({ maxOpen: 1 });
+  const session = await openSession(front);
+  const waiting = front.handle(
+    request({ jsonrpc: "2.0", id: 2, method: "hold" }, {
+      "mcp-session-id": session,
+      accept: "application/json",
+    }),
+  );
+  await settle();
+  const refused = await front.handle(
+    request({ jsonrpc: "2.0", id: 3, method: "ping" }, { "mcp-session-id": session }),
+  );
+  assert.equal(refused.status, 429);
+  await refused.body?.cancel();
+  peers[0].reply({ jsonrpc: "2.0", id: 2, result: {} });
+  assert.equal((await waiting).status, 200);
+  assert.equal(front.openResponses, 0);
+  await front.close();
+});
+
+Deno.test("http front: a new session past the limit ends the least recently used idle one; when every session is busy, 503", async () => {
+  const { front, peers } = makeFront({ maxSessions: 2 });
+  const first = await openSession(front);
+  const second = await openSession(front);
+  const use = await front.handle(
+    request({ jsonrpc: "2.0", id: 2, method: "ping" }, { "mcp-session-id": first }),
+  );
+  await use.body?.cancel();
+  const third = await openSession(front);
+  assert.equal(peers[1].closed, true, `${second}, the least recently used, ended`);
+  assert.equal(peers[0].closed, false);
+  const gone = await front.handle(
+    request({ jsonrpc: "2.0", id: 3, method: "ping" }, { "mcp-session-id": second }),
+  );
+  assert.equal(gone.status, 404);
+  await gone.body?.cancel();
+  const streams = await Promise.all(
+    [first, third].map((id) =>
+      front.handle(
+        new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": id } }),
+      )
+    ),
+  );
+  const busy = await front.handle(request(initialize()));
+  assert.equal(busy.status, 503, "every session has its GET stream open");
+  await busy.body?.cancel();
+  for (const s of streams) await s.body?.cancel();
+  await front.close();
+});
+
+// ── legacy sessions ─────────────────────────────────────────────────────────
+
+Deno.test("http front: initialize opens a session with its own peer and an Mcp-Session-Id; other requests need the id (400 without it, 404 for an unknown one)", async () => {
+  const { front, peers } = makeFront();
+  const response = await front.handle(request(initialize(7)));
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "application/json");
+  assert.equal(response.headers.get("mcp-session-id"), "s1");
+  assert.deepEqual((await response.json()).id, 7);
+  assert.equal(peers.length, 1);
+  const without = await front.handle(request({ jsonrpc: "2.0", id: 8, method: "tools/list" }));
+  assert.equal(without.status, 400);
+  assert.match((await without.json()).error.message, /Mcp-Session-Id/);
+  const unknown = await front.handle(
+    request({ jsonrpc: "2.0", id: 9, method: "tools/list" }, { "mcp-session-id": "nope" }),
+  );
+  assert.equal(unknown.status, 404);
+  await unknown.body?.cancel();
+  const again = await front.handle(request(initialize(10), { "mcp-session-id": "s1" }));
+  assert.equal(again.status, 400, "a session initializes once");
+  await again.body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front: two sessions use the same ids at once, each gets its own peer's answer", async () => {
+  const { front, peers } = makeFront();
+  const a = await openSession(front);
+  const b = await openSession(front);
+  for (const peer of peers) peer.hold.add("tools/call");
+  const call = (session: string) =>
+    front.handle(request({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "x" } }, {
+      "mcp-session-id": session,
+      accept: "application/json",
+    }));
+  const [ra, rb] = [call(a), call(b)];
+  await settle();
+  peers[1].reply({ jsonrpc: "2.0", id: 5, result: { from: "b" } });
+  peers[0].reply({ jsonrpc: "2.0", id: 5, result: { from: "a" } });
+  assert.deepEqual((await (await ra).json()).result, { from: "a" });
+  assert.deepEqual((await (await rb).json()).result, { from: "b" });
+  const duplicate = front.handle(
+    request({ jsonrpc: "2.0", id: 6, method: "hold" }, {
+      "mcp-session-id": a,
+      accept: "application/json",
+    }),
+  );
+  await settle();
+  const clash = await front.handle(
+    request({ jsonrpc: "2.0", id: 6, method: "hold" }, { "mcp-session-id": a }),
+  );
+  assert.equal(clash.status, 400, "an id already in flight in this session");
+  await clash.body?.cancel();
+  peers[0].reply({ jsonrpc: "2.0", id: 6, result: {} });
+  await (await duplicate).body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front: notifications and the client's answers get 202 and reach the session's peer", async () => {
+  const { front, peers } = makeFront();
+  const session = await openSession(front);
+  const note = await front.handle(
+    request({ jsonrpc: "2.0", method: "notifications/initialized" }, { "mcp-session-id": session }),
+  );
+  assert.equal(note.status, 202);
+  const answer = await front.handle(
+    request({ jsonrpc: "2.0", id: "s1", result: { roots: [] } }, { "mcp-session-id": session }),
+  );
+  assert.equal(answer.status, 202);
+  assert.deepEqual(peers[0].received.map((m) => m.method ?? `answer ${m.id}`), [
+    "initialize",
+    "notifications/initialized",
+    "answer s1",
+  ]);
+  await front.close();
+});
+
+Deno.test("http front: GET opens the session's SSE stream; what the server sent before it opened comes first, then live messages; a second GET gets 409", async () => {
+  const { front, peers } = makeFront();
+  const session = await openSession(front);
+  peers[0].reply({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+  const get = await front.handle(
+    new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
+  );
+  assert.equal(get.status, 200);
+  const events = sseReader(get);
+  assert.equal((await events.next())?.method, "notifications/tools/list_changed");
+  peers[0].reply({ jsonrpc: "2.0", id: "s1", method: "sampling/createMessage", params: {} });
+  assert.equal((await events.next())?.method, "sampling/createMessage");
+  const second = await front.handle(
+    new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
+  );
+  assert.equal(second.status, 409);
+  await second.body?.cancel();
+  const jsonOnly = await front.handle(
+    new Request(URL_, { headers: { accept: "application/json", "mcp-session-id": session } }),
+  );
+  assert.equal(jsonOnly.status, 406);
+  await jsonOnly.body?.cancel();
+  await events.cancel();
+  await settle();
+  assert.equal(front.openResponses, 0, "a closed GET stream is no longer counted");
+  await front.close();
+});
+
+Deno.test("http front: an SSE stream opens with a comment (so its headers go out at once); long-lived ones get one every keepAliveMs while open; the timer stops with them", async () => {
+  const clock = new ManualClock();
+  const { front } = makeFront({ clock, keepAliveMs: 1000 });
+  const session = await openSession(front);
+  assert.equal(clock.pending, 0, "no timer without a long-lived stream");
+  const get = await front.handle(
+    new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
+  );
+  const reader = get.body!.getReader();
+  const opened = await reader.read();
+  assert.equal(
+    new TextDecoder().decode(opened.value),
+    ": open\n\n",
+    "sent at once, with the headers",
+  );
+  clock.advance(999);
+  clock.advance(1);
+  const { value } = await reader.read();
+  assert.equal(new TextDecoder().decode(value), ": keep-alive\n\n");
+  await reader.cancel();
+  await settle();
+  clock.advance(1000);
+  assert.equal(clock.pending, 0, "the timer stops once no stream is open");
+  await front.close();
+});
+
+Deno.test("http front: a request with a progress token from an SSE client is answered on an SSE stream: its progress, then the answer", async () => {
+  const { front, peers } = makeFront();
+  const session = await openSession(front);
+  peers[0].hold.add("tools/call");
+  const response = await front.handle(request({
+    jsonrpc: "2.0",
+    id: 4,
+    method: "tools/call",
+    params: { name: "progress", _meta: { progressToken: "p" } },
+  }, { "mcp-session-id": session }));
+  assert.equal(response.headers.get("mcp-session-id"), session);
+  const events = sseReader(response);
+  peers[0].reply({
+    jsonrpc: "2.0",
+    method: "notifications/progress",
+    params: { progressToken: "p", progress: 1 },
+  });
+  peers[0].reply({ jsonrpc: "2.0", id: 4, result: { content: [] } });
+  assert.equal((await events.next())?.method, "notifications/progress");
+  assert.deepEqual((await events.next())?.id, 4);
+  assert.equal(await events.next(), undefined, "the answer ends the stream");
+  await front.close();
+});
+
+Deno.test("http front: DELETE ends the session (its peer closed, what waited answered with an error); the id is unknown afterwards", async () => {
+  const { front, peers } = makeFront();
+  const session = await openSession(front);
+  const waiting = front.handle(
+    request({ jsonrpc: "2.0", id: 2, method: "hold" }, {
+      "mcp-session-id": session,
+      accept: "application/json",
+    }),
+  );
+  await settle();
+  const deleted = await front.handle(
+    new Request(URL_, { method: "DELETE", headers: { "mcp-session-id": session } }),
+  );
+  assert.equal(deleted.status, 200);
+  assert.equal(peers[0].closed, true);
+  const answer = await (await waiting).json();
+  assert.equal(answer.id, 2);
+  assert.equal(answer.error.code, -32000);
+  for (const method of ["POST", "DELETE", "GET"]) {
+    const after = await front.handle(
+      method === "POST"
+        ? request({ jsonrpc: "2.0", id: 3, method: "ping" }, { "mcp-session-id": session })
+        : new Request(URL_, {
+          method,
+          headers: { "mcp-session-id": session, accept: "text/event-stream" },
+        }),
+    );
+    assert.equal(after.status, 404, method);
+    await after.body?.cancel();
+  }
+  assert.equal(front.sessionCount, 0);
+});
+
+Deno.test("http front: an initialize the server fails leaves no session behind", async () => {
+  const { front, peers } = makeFront();
+  const response = await front.handle(request(initialize(1, { fail: true })));
+  assert.equal(response.status, 200);
+  assert.equal((await response.json()).error.message, "boom");
+  assert.equal(front.sessionCount, 0);
+  assert.equal(peers[0].closed, true);
+});
+
+Deno.test("http front: close() stops every peer and ends the open streams", async () => {
+  const { front, peers } = makeFront();
+  const session = await openSession(front);
+  const get = await front.handle(
+    new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
+  );
+  const events = sseReader(get);
+  await front.close();
+  assert.equal(await events.next(), undefined);
+  assert.ok(peers.every((p) => p.closed));
+  const late = await front.handle(request(initialize()));
+  assert.equal(late.status, 503);
+  await late.body?.cancel();
+});
+
+// ── modern (2026-07-28) ─────────────────────────────────────────────────────
+
+Deno.test("http front (2026-07-28): missing or disagreeing MCP-Protocol-Version, Mcp-Method or Mcp-Name headers get 400 HeaderMismatch", async () => {
+  const { front, peers } = makeFront();
+  const call = modern(1, "tools/call", { name: "echo", arguments: {} });
+  const cases: [string, Record<string, string>, Msg][] = [
+    ["no Mcp-Method", { "mcp-protocol-version": "2026-07-28" }, call],
+    ["other Mcp-Method", modernHeaders("tools/list", "echo"), call],
+    ["no Mcp-Name", modernHeaders("tools/call"), call],
+    ["other Mcp-Name", modernHeaders("tools/call", "other"), call],
+    ["bad Base64 Mcp-Name", modernHeaders("tools/call", "=?base64?!!?="), call],
+    ["version header vs _meta", {
+      ...modernHeaders("tools/call", "echo"),
+      "mcp-protocol-version": "2026-12-01",
+    }, call],
+    ["no version header (by _meta)", { "mcp-method": "tools/list" }, modern(2, "tools/list")],
+    [
+      "resources/read Mcp-Name",
+      modernHeaders("resources/read", "file:///b"),
+      modern(3, "resources/read", { uri: "file:///a" }),
+    ],
+  ];
+  for (const [what, headers, body] of cases) {
+    const response = await front.handle(request(body, headers));
+    assert.equal(response.status, 400, what);
+    const error = await response.json();
+    assert.equal(error.error.code, HEADER_MISMATCH, what);
+  }
+  assert.equal(peers.length, 0, "nothing reached the peer");
+  const encoded = await front.handle(
+    request(
+      modern(4, "tools/call", { name: "héllo" }),
+      modernHeaders(
+        "tools/call",
+        `=?base64?${btoa(String.fromCharCode(...new TextEncoder().encode("héllo")))}?=`,
+      ),
+    ),
+  );
+  assert.equal(encoded.status, 200, "a Base64 sentinel Mcp-Name is decoded before comparing");
+  await encoded.body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): requests share one peer under the front's own ids; each client gets its answer under its own id; an Mcp-Session-Id is ignored", async () => {
+  const { front, peers } = makeFront();
+  const ask = (id: number) =>
+    front.handle(
+      request(modern(id, "tools/list"), {
+        ...modernHeaders("tools/list"),
+        accept: "application/json",
+      }),
+    );
+  const [one, two] = await Promise.all([ask(1), ask(1)]);
+  assert.equal(peers.length, 1, "one shared peer");
+  const ids = peers[0].received.map((m) => m.id);
+  assert.equal(new Set(ids).size, 2, `own ids, distinct: ${ids}`);
+  assert.ok(ids.every((id) => id !== 1));
+  assert.equal((await one.json()).id, 1);
+  assert.equal((await two.json()).id, 1);
+  assert.equal(front.sessionCount, 0, "no session, no Mcp-Session-Id");
+  assert.equal(one.headers.get("mcp-session-id"), null);
+  const stray = await front.handle(request(modern(2, "tools/list"), {
+    ...modernHeaders("tools/list"),
+    "mcp-session-id": "left-over",
+  }));
+  assert.equal(stray.status, 200, "a 2026-07-28 request's Mcp-Session-Id is ignored");
+  await stray.body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): subscriptions/listen is an SSE stream that carries the notifications tagged with its id (as the client sent it); closing it cancels the listen", async () => {
+  const { front, peers } = makeFront();
+  const listen = await front.handle(request(
+    modern("L", "subscriptions/listen", { notifications: { toolsListChanged: true } }),
+    { ...modernHeaders("subscriptions/listen"), accept: JSON_AND_SSE },
+  ));
+  assert.equal(listen.status, 200);
+  const events = sseReader(listen);
+  const peer = peers[0];
+  const own = peer.received[0].id;
+  assert.notEqual(own, "L");
+  const tag = (id: unknown) => ({ "io.modelcontextprotocol/subscriptionId": id });
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/subscriptions/acknowledged",
+    params: { _meta: tag(own), notifications: { toolsListChanged: true } },
+  });
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/tools/list_changed",
+    params: { _meta: tag("someone-else") },
+  });
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/tools/list_changed",
+    params: { _meta: tag(own) },
+  });
+  const ack = await events.next();
+  assert.equal(ack?.method, "notifications/subscriptions/acknowledged");
+  assert.deepEqual(ack?.params._meta, tag("L"));
+  const changed = await events.next();
+  assert.equal(changed?.method, "notifications/tools/list_changed");
+  assert.deepEqual(changed?.params._meta, tag("L"));
+  await events.cancel();
+  await settle();
+  const cancel = peer.received.at(-1)!;
+  assert.equal(cancel.method, "notifications/cancelled");
+  assert.equal(cancel.params.requestId, own);
+  assert.equal(front.openResponses, 0);
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): a listen the server ends gracefully gets its result (id and subscription id restored), then the stream ends", async () => {
+  const { front, peers } = makeFront();
+  const listen = await front.handle(request(
+    modern(9, "subscriptions/listen", { notifications: {} }),
+    modernHeaders("subscriptions/listen"),
+  ));
+  const events = sseReader(listen);
+  const own = peers[0].received[0].id;
+  peers[0].reply({
+    jsonrpc: "2.0",
+    id: own,
+    result: { resultType: "complete", _meta: { "io.modelcontextprotocol/subscriptionId": own } },
+  });
+  const end = await events.next();
+  assert.equal(end?.id, 9);
+  assert.equal(end?.result._meta["io.modelcontextprotocol/subscriptionId"], 9);
+  assert.equal(await events.next(), undefined);
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): closing an SSE response cancels its request at the peer; progress goes to its stream under the client's token", async () => {
+  const { front, peers } = makeFront();
+  const response = await front.handle(request(
+    modern(3, "tools/call", { name: "slow", _meta: { progressToken: 77 } }),
+    modernHeaders("tools/call", "slow"),
+  ));
+  const peer = peers[0];
+  const forwarded = peer.received[0];
+  const events = sseReader(response);
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/progress",
+    params: { progressToken: forwarded.params._meta.progressToken, progress: 1 },
+  });
+  const progress = await events.next();
+  assert.equal(progress?.params.progressToken, 77);
+  await events.cancel();
+  await settle();
+  const cancel = peer.received.at(-1)!;
+  assert.equal(cancel.method, "notifications/cancelled");
+  assert.equal(cancel.params.requestId, forwarded.id);
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): a JSON answer that is 'method not found' gets 404; an unsupported version 400; other answers 200", async () => {
+  const { front, peers } = makeFront();
+  const ask = (method: string) =>
+    front.handle(
+      request(modern(1, method), { ...modernHeaders(method), accept: "application/json" }),
+    );
+  const ok = await ask("tools/list");
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  peers[0].hold.add("nope").add("old");
+  const pending = [ask("nope"), ask("old")];
+  await settle();
+  const [nope, old] = peers[0].received.slice(-2).map((m) => m.id);
+  peers[0].reply({
+    jsonrpc: "2.0",
+    id: nope,
+    error: { code: -32601, message: "Method not found" },
+  });
+  peers[0].reply({
+    jsonrpc: "2.0",
+    id: old,
+    error: { code: -32022, message: "Unsupported protocol version" },
+  });
+  const [notFound, unsupported] = await Promise.all(pending);
+  assert.equal(notFound.status, 404);
+  assert.equal((await notFound.json()).error.code, -32601);
+  assert.equal(unsupported.status, 400);
+  await unsupported.body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): a request the server sends is answered with an error at once (no HTTP channel for it)", async () => {
+  const { front, peers } = makeFront();
+  const response = await front.handle(
+    request(modern(1, "tools/list"), modernHeaders("tools/list")),
+  );
+  await response.body?.cancel();
+  peers[0].reply({ jsonrpc: "2.0", id: 99, method: "roots/list" });
+  const answer = peers[0].received.at(-1)!;
+  assert.equal(answer.id, 99);
+  assert.equal(answer.error.code, -32601);
+  await front.close();
+});
+
+// ── the command line ────────────────────────────────────────────────────────
+
+Deno.test("--http takes [host:]port (host 127.0.0.1 by default, [v6]:port, 0 for any port); anything else is a usage error", () => {
+  assert.deepEqual(parseListen("3000"), { hostname: "127.0.0.1", port: 3000 });
+  assert.deepEqual(parseListen("0.0.0.0:80"), { hostname: "0.0.0.0", port: 80 });
+  assert.deepEqual(parseListen("[::1]:0"), { hostname: "::1", port: 0 });
+  for (const bad of ["", "http", "localhost", "1.2.3.4:", "99999", ":80", "a b:80"]) {
+    assert.throws(() => parseListen(bad), /--http takes/, bad);
+  }
+  const cli = parseCli(["--http", "8080", "--http-token", "t", "--", "node", "s.js"], "/app");
+  assert.equal(cli.kind, "run");
+  if (cli.kind === "run") {
+    assert.deepEqual(cli.http, { hostname: "127.0.0.1", port: 8080, token: "t" });
+  }
+  const plain = parseCli(["--", "node", "s.js"], "/app");
+  assert.ok(plain.kind === "run" && plain.http === undefined, "stdio without --http");
+  assert.throws(() => parseCli(["--http", "nope", "--", "node"], "/"), UsageError);
+  assert.throws(() => parseCli(["--http-token", "t", "--", "node"], "/"), /goes with --http/);
+  assert.throws(() => parseCli(["--http", "80", "--config", "x.yaml"], "/"), /--config/);
+});
