@@ -23,7 +23,7 @@ import {
   scanMessage,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
-import { type Envelope, type Era, metaOf } from "./session.ts";
+import { type Envelope, type Era, withEnvelope } from "./session.ts";
 import {
   type ChildProcess,
   type Clock,
@@ -341,7 +341,7 @@ export class Generation {
   call(method: string, params?: Record<string, unknown>): Promise<JsonRpcMessage> {
     const envelope = this.era === "modern" ? this.envelope() : undefined;
     if (envelope) {
-      params = { ...params, _meta: { ...metaOf(params), ...envelope } };
+      params = withEnvelope(params, envelope);
     }
     return new Promise((resolve) => {
       const message: JsonRpcMessage = params === undefined

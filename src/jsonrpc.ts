@@ -52,6 +52,19 @@ export type Classified =
   | { type: "response"; id: JsonRpcId; message: JsonRpcMessage }
   | { type: "invalid"; id: JsonRpcId | null; reason: string };
 
+/**
+ * A map key for a JSON-RPC id that tells 1 and "1" apart.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.notEqual(idKey(1), idKey("1"));
+ * ```
+ */
+export function idKey(id: JsonRpcId | null): string {
+  return `${typeof id}:${id}`;
+}
+
 /** Standard and mcpmon-specific error codes. */
 export const ErrorCode = {
   /** Invalid JSON. */

@@ -24,6 +24,7 @@ import {
   ErrorCode,
   errorResponse,
   FrameWriter,
+  idKey,
   type JsonRpcId,
   type JsonRpcMessage,
   parseLine,
@@ -50,6 +51,7 @@ import {
   MODERN_VERSION,
   Session,
   SUBSCRIPTION_ID_KEY,
+  withEnvelope,
 } from "./session.ts";
 import { Backend, type BackendHooks, type RestartOutcome } from "./backend.ts";
 import {
@@ -82,11 +84,6 @@ interface ListenRoute {
 /** The MCP revision whose JSON-RPC allows batches. */
 const BATCH_VERSION = "2025-03-26";
 
-/** Tells 1 and "1" apart. */
-function batchKey(id: JsonRpcId | null): string {
-  return `${typeof id}:${id}`;
-}
-
 /** A batch from the client: its answers, gathered into one array line. */
 class Batch {
   /** The request ids still owed an answer (keys). */
@@ -102,7 +99,7 @@ class Batch {
   /** A request of the batch, owed an answer; an invalid element (`null`) is answered at once. */
   expect(id: JsonRpcId | null, index: Map<string, Batch>) {
     if (id === null) return;
-    const key = batchKey(id);
+    const key = idKey(id);
     this.keys.add(key);
     this.#owed.add(key);
     index.set(key, this);
@@ -607,7 +604,7 @@ export class Router {
       listen: true,
       onResponse: (response) => this.#listenEnded(route, response),
     }, line);
-    this.#listens.set(batchKey(c.id), route);
+    this.#listens.set(idKey(c.id), route);
     let routes = this.#listensByGen.get(gen);
     if (!routes) this.#listensByGen.set(gen, routes = new Map());
     routes.set(route.id, route);
@@ -618,8 +615,8 @@ export class Router {
   #dropListen(route: ListenRoute, closed: boolean) {
     this.#listensByGen.get(route.gen)?.delete(route.id);
     if (!closed) return;
-    if (this.#listens.get(batchKey(route.clientId)) === route) {
-      this.#listens.delete(batchKey(route.clientId));
+    if (this.#listens.get(idKey(route.clientId)) === route) {
+      this.#listens.delete(idKey(route.clientId));
     }
     this.session.closeListen(route.clientId);
   }
@@ -630,7 +627,7 @@ export class Router {
    * that process (a restart): then the client's listen stays open.
    */
   #listenEnded(route: ListenRoute, response: JsonRpcMessage) {
-    const current = this.#listens.get(batchKey(route.clientId)) === route;
+    const current = this.#listens.get(idKey(route.clientId)) === route;
     const stopping = route.gen.state === "stopping" || route.gen.stopReason !== undefined;
     this.#dropListen(route, current && !stopping);
     if (!current || stopping) {
@@ -653,10 +650,7 @@ export class Router {
       const listen = this.session.listen(route.clientId);
       this.#dropListen(route, listen === undefined);
       if (!listen) continue;
-      const params = {
-        ...listen.params,
-        _meta: { ...metaOf(listen.params), ...this.session.envelope },
-      };
+      const params = withEnvelope(listen.params, this.session.envelope);
       this.#openListen(
         gen,
         {
@@ -740,7 +734,7 @@ export class Router {
     if (gen.era === "modern" && envelopeVersion(c.message) === undefined) {
       // A legacy client's request to a modern process (gateway): it needs an envelope.
       const params = (c.message.params ?? {}) as Item;
-      c.message.params = { ...params, _meta: { ...metaOf(params), ...gen.envelope() } };
+      c.message.params = withEnvelope(params, gen.envelope());
       line = JSON.stringify(c.message);
     }
     const clientId = c.id;
@@ -752,7 +746,7 @@ export class Router {
       forward: (raw) => {
         if (
           transform || bridged || this.#rawIds.has(clientId) ||
-          this.#batches.has(batchKey(clientId))
+          this.#batches.has(idKey(clientId))
         ) return false;
         this.#inFlight.delete(clientId);
         this.#client.write(spliceId(raw.bytes, raw, clientId));
@@ -799,13 +793,13 @@ export class Router {
   #cancelFromClient(message: JsonRpcMessage): undefined {
     const params = (message.params ?? {}) as Record<string, unknown>;
     const requestId = params.requestId as JsonRpcId;
-    const batch = this.#batches.get(batchKey(requestId));
+    const batch = this.#batches.get(idKey(requestId));
     if (batch) {
-      batch.forget(batchKey(requestId));
+      batch.forget(idKey(requestId));
       queueMicrotask(() => this.#flushBatch(batch)); // after the cancel itself is handled
     }
     this.#rawIds.delete(requestId);
-    const listen = this.#listens.get(batchKey(requestId));
+    const listen = this.#listens.get(idKey(requestId));
     if (listen) {
       // The listen ends here: the server hears it with its own id and sends nothing back.
       this.#dropListen(listen, true);
@@ -943,7 +937,7 @@ export class Router {
         : undefined;
       if (route) {
         // The server ended a listen: the client hears it with its own id.
-        this.#dropListen(route, this.#listens.get(batchKey(route.clientId)) === route);
+        this.#dropListen(route, this.#listens.get(idKey(route.clientId)) === route);
         this.#client.write({ ...c.message, params: { ...params, requestId: route.clientId } });
         return;
       }
@@ -1056,9 +1050,9 @@ export class Router {
       const mark = `mcpmon-raw-id-${crypto.randomUUID()}`;
       text = serialize({ ...response, id: mark }).replace(JSON.stringify(mark), raw);
     } else text = typeof response === "string" ? response : serialize(response);
-    const batch = id !== undefined ? this.#batches.get(batchKey(id)) : undefined;
+    const batch = id !== undefined ? this.#batches.get(idKey(id)) : undefined;
     if (batch) {
-      batch.answer(batchKey(id!), text);
+      batch.answer(idKey(id!), text);
       this.#flushBatch(batch);
     } else this.#client.write(text);
     this.#wakeIdle();

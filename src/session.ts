@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { JsonRpcId, JsonRpcMessage } from "./jsonrpc.ts";
+import { idKey, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
 
 /** The `_meta` key naming a modern request's protocol version. */
 export const PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion";
@@ -62,6 +62,24 @@ export function metaOf(params: unknown): Record<string, unknown> | undefined {
   return typeof meta === "object" && meta !== null && !Array.isArray(meta)
     ? meta as Record<string, unknown>
     : undefined;
+}
+
+/**
+ * A copy of a request's params whose `_meta` carries `envelope` (its other
+ * `_meta` keys, such as a progress token, kept).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const params = withEnvelope({ name: "a", _meta: { progressToken: 1 } }, { "io.modelcontextprotocol/protocolVersion": "2026-07-28" });
+ * assert.deepEqual(params._meta, { progressToken: 1, "io.modelcontextprotocol/protocolVersion": "2026-07-28" });
+ * ```
+ */
+export function withEnvelope(
+  params: Record<string, unknown> | undefined,
+  envelope: Envelope | undefined,
+): Record<string, unknown> {
+  return { ...params, _meta: { ...metaOf(params), ...envelope } };
 }
 
 /** A client's open `subscriptions/listen`: its id as sent and its params (the filter). */
@@ -185,12 +203,12 @@ export class Session {
 
   /** The open listen with the client's id `id`, if any. */
   listen(id: JsonRpcId): Listen | undefined {
-    return this.#listens.get(listenKey(id));
+    return this.#listens.get(idKey(id));
   }
 
   /** Forgets a listen (the client cancelled it, or it was closed). */
   closeListen(id: JsonRpcId): Listen | undefined {
-    const key = listenKey(id);
+    const key = idKey(id);
     const listen = this.#listens.get(key);
     this.#listens.delete(key);
     return listen;
@@ -277,7 +295,7 @@ export class Session {
     }
     if (this.#era === "modern") {
       if (message.method === "subscriptions/listen" && message.id != null) {
-        this.#listens.set(listenKey(message.id), { id: message.id, params });
+        this.#listens.set(idKey(message.id), { id: message.id, params });
       }
       return;
     }
@@ -329,11 +347,6 @@ export class Session {
     }
     return steps;
   }
-}
-
-/** Tells 1 and "1" apart. */
-function listenKey(id: JsonRpcId): string {
-  return `${typeof id}:${id}`;
 }
 
 /** The envelope keys of a request's `_meta` (not its progress token or other per-request keys). */
