@@ -554,10 +554,8 @@ export class Merged implements Mode {
     });
   }
 
-  onFailed(slot: Slot): void {
-    slot.reading = false;
-    slot.settle();
-  }
+  /** Nothing of its own: the router settles the slot (its readers and waiters) for both modes. */
+  onFailed(): void {}
 
   fromServer(slot: Slot, gen: Generation, c: ServerInitiated): boolean {
     const params = (c.message.params ?? {}) as Item;

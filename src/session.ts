@@ -149,7 +149,6 @@ export class Session {
   #underwayWaiters: (() => void)[] = [];
   #level: string | undefined;
   #subscriptions = new Set<string>();
-  #waiters: ((params: Record<string, unknown>) => void)[] = [];
 
   /** The client's era, once its first message decided it. */
   get era(): Era | undefined {
@@ -268,13 +267,6 @@ export class Session {
     return [...this.#subscriptions];
   }
 
-  /** Resolves with the client's `initialize` params (at once if already sent). */
-  initializeParamsReady(): Promise<Record<string, unknown>> {
-    const params = this.#initializeParams;
-    if (params) return Promise.resolve(params);
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
   /**
    * Records what a client→server request or notification sets up. The first
    * `initialize` or enveloped request decides the era; in the modern era each
@@ -305,9 +297,6 @@ export class Session {
         if (this.#initializeParams) return; // a second initialize changes nothing
         this.#initializeParams = params;
         this.#decide("legacy");
-        const waiting = this.#waiters;
-        this.#waiters = [];
-        for (const resolve of waiting) resolve(params);
         return;
       }
       case "notifications/initialized":

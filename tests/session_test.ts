@@ -15,12 +15,13 @@ Deno.test("Session keeps the client's first initialize params and ignores a seco
   assert.deepEqual(s.initializeParams, { clientInfo: { name: "a" } });
 });
 
-Deno.test("Session.initializeParamsReady resolves once the client sends initialize", async () => {
+Deno.test("Session.eraDecided resolves once the client sends initialize (what a new server process waits for)", async () => {
   const s = new Session();
-  const ready = s.initializeParamsReady();
+  const ready = s.eraDecided();
   s.observe(req(1, "initialize", { protocolVersion: "2025-06-18" }));
-  assert.deepEqual(await ready, { protocolVersion: "2025-06-18" });
-  assert.deepEqual(await s.initializeParamsReady(), { protocolVersion: "2025-06-18" });
+  assert.equal(await ready, "legacy");
+  assert.equal(await s.eraDecided(), "legacy");
+  assert.deepEqual(s.initializeParams, { protocolVersion: "2025-06-18" });
 });
 
 Deno.test("Session replays initialized, then the last log level, then current subscriptions", () => {
