@@ -88,7 +88,14 @@ export type CliCommand =
   | { kind: "help"; topic?: HelpTopic }
   | { kind: "version" }
   | { kind: "run"; server: ServerOptions; log: LogOptions; http?: HttpListen }
-  | { kind: "gateway"; config: string; name: string; log: LogOptions; callThrough?: boolean }
+  | {
+    kind: "gateway";
+    config: string;
+    name: string;
+    log: LogOptions;
+    callThrough?: boolean;
+    http?: HttpListen;
+  }
   | { kind: "restart"; name: string; reason?: string; json?: boolean }
   | { kind: "status"; json: boolean }
   | { kind: "clean" }
@@ -456,9 +463,6 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     throw new UsageError("--http-token goes with --http");
   }
   if (values.http !== undefined) {
-    if (values.config !== undefined) {
-      throw new UsageError("--http serves one server; it cannot be combined with --config yet");
-    }
     try {
       http = parseListen(values.http);
     } catch (err) {
@@ -483,6 +487,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
       name: values.name ?? "gateway",
       log,
       ...(values["call-through"] ? { callThrough: true } : {}),
+      ...(http ? { http } : {}),
     };
   }
 
@@ -555,6 +560,8 @@ const GATEWAY_FLAGS: ReadonlySet<string> = new Set([
   "timestamps",
   "log-file",
   "trace",
+  "http",
+  "http-token",
 ]);
 
 function optionOf(name: string): CliOption | undefined {
@@ -676,6 +683,7 @@ export async function main(runtime: Runtime): Promise<number> {
     case "gateway":
       return await (await import("./run.ts")).runGateway(runtime, cli.config, cli.name, cli.log, {
         callThrough: cli.callThrough,
+        http: cli.http,
       });
     case "restart":
     case "status":

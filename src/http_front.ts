@@ -54,6 +54,13 @@ const BACKLOG_LIMIT = 1000;
 const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
 /** The `_meta` key of the request's protocol version (modern era). */
 const PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion";
+/** The `_meta` keys of a modern request's client capabilities and client info. */
+const CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities";
+const CLIENT_INFO = "io.modelcontextprotocol/clientInfo";
+/** The `_meta` key of a DiscoverResult's server info. */
+const SERVER_INFO = "io.modelcontextprotocol/serverInfo";
+/** The revision a bridged legacy session gets when it asks for none it can have. */
+const LATEST_LEGACY_VERSION = "2025-11-25";
 /** Methods whose `Mcp-Name` header is required, and the body field it mirrors. */
 const NAMED: ReadonlyMap<string, string> = new Map([
   ["tools/call", "name"],
@@ -129,6 +136,15 @@ export interface HttpFrontOptions {
   keepAliveMs?: number;
   /** The clock of the keep-alive timer (a manual one in specs). */
   clock?: Clock;
+  /**
+   * One peer for everything (gateway mode): legacy sessions open no peer of
+   * their own but are bridged onto the modern peer. The front keeps each
+   * session's state (its `initialize` params become the `_meta` envelope of
+   * its requests), answers its `initialize` from `server/discover`, gives its
+   * requests ids of the front's own, and holds a `subscriptions/listen` for
+   * it whose `list_changed` notifications go, untagged, to its GET stream.
+   */
+  sharedPeer?: boolean;
 }
 
 /** Whether `hostname` is a loopback address or name (the bind needs no token then). */
@@ -293,6 +309,12 @@ class LegacySession {
   ended = false;
   /** When it was last used (a counter of the front's requests). */
   lastUsed = 0;
+  /** Bridged (shared peer): the `_meta` envelope its requests carry. */
+  envelope: Record<string, unknown> | undefined;
+  /** Bridged: the front's own id of each of its requests in flight, by the key of the client's id. */
+  readonly ownIds = new Map<string, string>();
+  /** Bridged: the front's own id of the listen held for it. */
+  listenId: string | undefined;
 
   /** Whether nothing of its client is open: no GET stream, no request waiting. */
   get idle(): boolean {
@@ -302,6 +324,26 @@ class LegacySession {
   constructor(id: string) {
     this.id = id;
   }
+}
+
+/** A bridged session's request on the shared peer. */
+interface BridgedRequest {
+  session: LegacySession;
+  /** The client's id, restored on the answer. */
+  clientId: JsonRpcId;
+  /** The client's progress token (the front's own id replaced it). */
+  progressToken: string | number | undefined;
+  /** Turns the answer into the one the client gets (initialize from discover). */
+  reshape?: (answer: Record<string, unknown>) => Record<string, unknown>;
+}
+
+/** A copy of `params` whose `_meta` has `extra` too. */
+function withMeta(
+  params: Record<string, unknown> | undefined,
+  extra: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  const meta = params && isObject(params._meta) ? params._meta : {};
+  return { ...params, _meta: { ...meta, ...extra } };
 }
 
 /** Tells 1 and "1" apart. */
@@ -402,6 +444,10 @@ export class HttpFront {
   readonly #modernPending = new Map<string, Exchange>();
   /** The next of the front's own ids for modern requests. */
   #nextModernId = 1;
+  /** Bridged sessions' requests on the shared peer, by the front's own id. */
+  readonly #bridged = new Map<string, BridgedRequest>();
+  /** The listens held for bridged sessions, by the front's own id. */
+  readonly #bridgedListens = new Map<string, LegacySession>();
   /** Counts requests, to order sessions by last use. */
   #uses = 0;
   /** The long-lived streams (GET streams, listens), kept alive by a comment now and then. */
@@ -712,10 +758,12 @@ export class HttpFront {
     const session = new LegacySession(id);
     session.initializeKey = idKey(message.id);
     session.lastUsed = ++this.#uses;
-    session.peer = this.#options.openPeer((line) => this.#fromSessionPeer(session, line), {
-      kind: "session",
-      id,
-    });
+    session.peer = this.#options.sharedPeer
+      ? this.#bridgePeer(session)
+      : this.#options.openPeer((line) => this.#fromSessionPeer(session, line), {
+        kind: "session",
+        id,
+      });
     this.#sessions.set(id, session);
     this.#options.log?.info(`HTTP session ${id} opened`);
     return await this.#legacyRequest(request, session, message, mode);
@@ -927,6 +975,191 @@ export class HttpFront {
     session.stream?.close();
   }
 
+  // ── legacy sessions bridged onto the shared peer (gateway) ──────────────
+
+  /** A session's peer that is no process of its own: its messages go to the shared peer. */
+  #bridgePeer(session: LegacySession): LinePeer {
+    return {
+      handleClientLine: (line) => this.#toBridge(session, line),
+      close: () => {
+        this.#closeBridge(session);
+        return Promise.resolve();
+      },
+    };
+  }
+
+  /** A bridged session's message, in the modern era on the shared peer. */
+  #toBridge(session: LegacySession, line: string): Promise<void> | undefined {
+    const message = JSON.parse(line) as Record<string, unknown>; // the front's own text
+    const params = isObject(message.params) ? message.params : undefined;
+    if (typeof message.method !== "string") return undefined; // no server requests reach it
+    if (message.id === undefined) {
+      if (message.method === "notifications/initialized") return undefined; // 2025 only
+      if (message.method === "notifications/cancelled") {
+        const own = session.ownIds.get(idKey(params?.requestId));
+        if (own === undefined) return undefined;
+        return this.#modernPeer().handleClientLine(JSON.stringify({
+          ...message,
+          params: { ...params, requestId: own },
+        }));
+      }
+      return this.#modernPeer().handleClientLine(JSON.stringify({
+        ...message,
+        params: withMeta(params, session.envelope),
+      }));
+    }
+    const clientId = message.id as JsonRpcId;
+    if (message.method === "initialize") {
+      const asked = params ?? {};
+      session.envelope = {
+        [PROTOCOL_VERSION]: MODERN_PROTOCOL_VERSION,
+        [CLIENT_INFO]: isObject(asked.clientInfo)
+          ? asked.clientInfo
+          : { name: "unknown", version: "0" },
+        [CLIENT_CAPABILITIES]: isObject(asked.capabilities) ? asked.capabilities : {},
+      };
+      const version = typeof asked.protocolVersion === "string" &&
+          asked.protocolVersion < MODERN_PROTOCOL_VERSION
+        ? asked.protocolVersion
+        : LATEST_LEGACY_VERSION;
+      return this.#bridgeRequest(session, clientId, "server/discover", {}, (answer) => {
+        if (!isObject(answer.result)) return answer;
+        const discovered = answer.result;
+        const meta = isObject(discovered._meta) ? discovered._meta : {};
+        this.#bridgeListen(session);
+        return {
+          jsonrpc: "2.0",
+          id: answer.id,
+          result: {
+            protocolVersion: version,
+            capabilities: isObject(discovered.capabilities) ? discovered.capabilities : {},
+            serverInfo: isObject(meta[SERVER_INFO])
+              ? meta[SERVER_INFO]
+              : { name: "mcpmon", version: "0" },
+            ...(typeof discovered.instructions === "string"
+              ? { instructions: discovered.instructions }
+              : {}),
+          },
+        };
+      });
+    }
+    if (message.method === "logging/setLevel") {
+      // The shared servers' log messages reach no bridged session; the level is accepted.
+      this.#fromSessionPeer(session, JSON.stringify({ jsonrpc: "2.0", id: clientId, result: {} }));
+      return undefined;
+    }
+    return this.#bridgeRequest(session, clientId, message.method, params);
+  }
+
+  /** Sends a bridged session's request to the shared peer under an id of the front's own. */
+  #bridgeRequest(
+    session: LegacySession,
+    clientId: JsonRpcId,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    reshape?: (answer: Record<string, unknown>) => Record<string, unknown>,
+  ): Promise<void> | undefined {
+    const own = `mcpmon-http-${this.#nextModernId++}`;
+    const forwarded = {
+      jsonrpc: "2.0",
+      id: own,
+      method,
+      params: withMeta(params, session.envelope),
+    };
+    const meta = forwarded.params._meta as Record<string, unknown>;
+    const token = meta.progressToken;
+    if (typeof token === "string" || typeof token === "number") meta.progressToken = own;
+    this.#bridged.set(own, {
+      session,
+      clientId,
+      progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
+      reshape,
+    });
+    session.ownIds.set(idKey(clientId), own);
+    return this.#modernPeer().handleClientLine(JSON.stringify(forwarded));
+  }
+
+  /** Holds a listen for a bridged session: the list changes of the shared peer reach it. */
+  #bridgeListen(session: LegacySession) {
+    if (session.ended || session.listenId !== undefined) return;
+    const own = `mcpmon-http-${this.#nextModernId++}`;
+    session.listenId = own;
+    this.#bridgedListens.set(own, session);
+    this.#modernPeer().handleClientLine(JSON.stringify({
+      jsonrpc: "2.0",
+      id: own,
+      method: "subscriptions/listen",
+      params: {
+        notifications: {
+          toolsListChanged: true,
+          promptsListChanged: true,
+          resourcesListChanged: true,
+        },
+        _meta: { ...session.envelope },
+      },
+    }));
+  }
+
+  /** Ends what the shared peer holds for a bridged session: its listen and requests. */
+  #closeBridge(session: LegacySession) {
+    const owns = [...session.ownIds.values()];
+    if (session.listenId !== undefined) owns.push(session.listenId);
+    session.ownIds.clear();
+    if (session.listenId !== undefined) this.#bridgedListens.delete(session.listenId);
+    session.listenId = undefined;
+    for (const own of owns) {
+      this.#bridged.delete(own);
+      if (this.#closed || !this.#modern) continue;
+      this.#modern.handleClientLine(JSON.stringify({
+        jsonrpc: "2.0",
+        method: "notifications/cancelled",
+        params: { requestId: own, reason: "the HTTP session ended" },
+      }));
+    }
+  }
+
+  /**
+   * A message of the shared peer for a bridged session (an answer, its
+   * listen's notifications, its progress); false when it is none of theirs.
+   */
+  #toBridgedSession(
+    message: Record<string, unknown>,
+    params: Record<string, unknown> | undefined,
+  ): boolean {
+    if (message.method === undefined && message.id !== undefined && message.id !== null) {
+      const own = String(message.id);
+      if (this.#bridgedListens.has(own)) return true; // the listen ended (the server stops)
+      const request = this.#bridged.get(own);
+      if (!request) return false;
+      this.#bridged.delete(own);
+      const { session } = request;
+      session.ownIds.delete(idKey(request.clientId));
+      let answer: Record<string, unknown> = { ...message, id: request.clientId };
+      if (request.reshape) answer = request.reshape(answer);
+      if (!session.ended) this.#fromSessionPeer(session, JSON.stringify(answer));
+      return true;
+    }
+    const meta = params && isObject(params._meta) ? params._meta : undefined;
+    const subscription = meta?.[SUBSCRIPTION_ID];
+    if (subscription !== undefined) {
+      const session = this.#bridgedListens.get(String(subscription));
+      if (!session) return false;
+      if (message.method === "notifications/subscriptions/acknowledged") return true;
+      delete meta![SUBSCRIPTION_ID];
+      if (Object.keys(meta!).length === 0) delete params!._meta;
+      if (!session.ended) this.#fromSessionPeer(session, JSON.stringify(message));
+      return true;
+    }
+    if (message.method === "notifications/progress" && params) {
+      const request = this.#bridged.get(String(params.progressToken));
+      if (!request || request.progressToken === undefined) return false;
+      params.progressToken = request.progressToken;
+      if (!request.session.ended) this.#fromSessionPeer(request.session, JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
+
   // ── modern (2026-07-28) ──────────────────────────────────────────────────
 
   /** The header checks of the 2026-07-28 spec; a 400 `HeaderMismatch` when one fails. */
@@ -1064,6 +1297,7 @@ export class HttpFront {
     if (!isObject(message)) return;
     const params = isObject(message.params) ? message.params : undefined;
     const result = isObject(message.result) ? message.result : undefined;
+    if (this.#toBridgedSession(message, params)) return;
     if (message.method === undefined && message.id !== undefined && message.id !== null) {
       const own = String(message.id);
       const exchange = this.#modernPending.get(own);

@@ -19,6 +19,7 @@ import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
 import { withHttpBackends } from "./http_backend.ts";
 import type { HttpServer, Runtime, SpawnOptions } from "./runtime/mod.ts";
+import type { HttpFrontOptions } from "./http_front.ts";
 import type { Backend, RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
 import { type Change, missingWatchPaths, Watcher } from "./watcher.ts";
@@ -86,6 +87,18 @@ export async function run(
  * add, remove or restart only the servers whose definition changed. Resolves
  * with the exit code (2 when the config is invalid at start).
  *
+ * With `options.http`, the gateway is served on Streamable HTTP
+ * ({@linkcode HttpFront} with one shared peer): one router, one process per
+ * server, shared by every HTTP client of both eras. The router's client is
+ * the front, in the 2026-07-28 era: modern requests reach it under the
+ * front's own ids, and each 2025 session is bridged onto it (its
+ * `initialize` becomes the `_meta` envelope of its requests, a listen held
+ * for it brings it `list_changed`). A stdio server holds one session, so a
+ * gateway per client would mean a process per server per client; the
+ * gateway answers `initialize` and `server/discover` itself and opens its
+ * servers in the era they speak, so one client side (the modern one) is
+ * enough for all.
+ *
  * @example
  * ```ts ignore
  * import { denoRuntime } from "./runtime/deno.ts";
@@ -97,7 +110,7 @@ export async function runGateway(
   configPath: string,
   name: string,
   logOptions: LogOptions,
-  options: { callThrough?: boolean } = {},
+  options: { callThrough?: boolean; http?: HttpListen } = {},
 ): Promise<number> {
   const log = new Logger(runtime, logOptions);
   log.info(versionLine(runtime));
@@ -127,9 +140,34 @@ export async function runGateway(
     tracer,
     (o) => router.backends.find((b) => sameCommand(o, b.options))?.name,
   );
-  const router: Router = new Router(traced, log, config.servers, {
-    gateway: gatewayNaming(config, name, options.callThrough === true),
-  });
+  /** Where the router's client messages go with --http: the front, once it opened its peer. */
+  let toFront: (line: string) => void = () => {};
+  const router: Router = new Router(
+    options.http ? inMemoryClient(traced, (line) => toFront(line)) : traced,
+    log,
+    config.servers,
+    { gateway: gatewayNaming(config, name, options.callThrough === true) },
+  );
+  let client: ClientSide | number = stdioClient(traced, router);
+  if (options.http) {
+    if (!runtime.serve) {
+      log.error(`this runtime (${runtime.name}) cannot serve HTTP`);
+      return 2;
+    }
+    client = await httpClient(runtime, log, options.http, {
+      maxBodyBytes: Math.max(...config.servers.map((s) => s.maxMessageBytes), 0) ||
+        DEFAULT_MAX_MESSAGE_BYTES,
+      sharedPeer: true,
+      openPeer: (send) => {
+        toFront = send;
+        return {
+          handleClientLine: (line) => router.handleClientLine(line),
+          close: () => router.close({ drain: false }),
+        };
+      },
+    }, "one process per server, shared by every client", () => router.start());
+    if (typeof client === "number") return client;
+  }
   // Reloads of the config file add, remove and restart servers, each with its own watcher.
   const gateway = new Gateway(config, {
     router,
@@ -183,7 +221,7 @@ export async function runGateway(
     });
   };
   let gatewayRestarts = 0; // restarts of the whole gateway, counted from 1
-  return await serve(traced, log, stdioClient(traced, router), {
+  return await serve(traced, log, client, {
     tracer,
     name,
     command: ["mcpmon", "--config", configPath],
@@ -514,18 +552,6 @@ async function runHttp(
   logOptions: LogOptions,
   http: HttpListen,
 ): Promise<number> {
-  const { HttpFront, isLoopback } = await import("./http_front.ts");
-  const token = http.token ?? (runtime.env("MCPMON_HTTP_TOKEN") || undefined);
-  const where = `http://${
-    http.hostname.includes(":") ? `[${http.hostname}]` : http.hostname
-  }:${http.port}/mcp`;
-  if (!isLoopback(http.hostname) && token === undefined) {
-    log.error(
-      `refusing to serve on ${where} without a token: anyone who can reach it could run the ` +
-        "server. Set MCPMON_HTTP_TOKEN (or --http-token), or bind 127.0.0.1.",
-    );
-    return 2;
-  }
   if (!runtime.serve) {
     log.error(`this runtime (${runtime.name}) cannot serve HTTP`);
     return 2;
@@ -539,22 +565,10 @@ async function runHttp(
   );
   const routers = new Set<Router>();
   let onChange: ((backend: Backend) => void) | undefined;
-  const front = new HttpFront({
-    hostname: http.hostname,
-    token,
+  const client = await httpClient(runtime, log, http, {
     maxBodyBytes: server.maxMessageBytes,
-    clock: runtime.clock,
-    log: { info: (m) => log.info(m), warn: (m) => log.warn(m), debug: (m) => log.debug(m) },
     openPeer: (send) => {
-      // The router's client is in memory: its stdout lines go to the front.
-      const splitter = new LineSplitter();
-      const stdout = new WritableStream<Uint8Array>({
-        write(chunk) {
-          for (const line of splitter.push(chunk)) send(line);
-        },
-      });
-      const view: Runtime = Object.create(traced, { stdout: { value: stdout } });
-      const router = new Router(view, log, [server]);
+      const router = new Router(inMemoryClient(traced, send), log, [server]);
       router.onChange = (backend) => onChange?.(backend);
       routers.add(router);
       router.start();
@@ -566,7 +580,8 @@ async function runHttp(
         },
       };
     },
-  });
+  }, "each client session runs its own server process");
+  if (typeof client === "number") return client;
   const restartAll = async (reason: string): Promise<RestartOutcome> => {
     const outcomes = await Promise.all(
       [...routers].map((r) =>
@@ -587,35 +602,7 @@ async function runHttp(
       timings: { drainMs: 0, stopMs: 0, initializeMs: 0, replayMs: 0 },
     };
   };
-  let listening: HttpServer | undefined;
   let watcher: Watcher | undefined | null;
-  const client: ClientSide = {
-    readsStdin: false,
-    async start() {
-      try {
-        listening = await runtime.serve!(
-          { hostname: http.hostname, port: http.port },
-          front.handle,
-        );
-      } catch (err) {
-        log.error(bindError(err, where));
-        return 2;
-      }
-      const host = http.hostname.includes(":") ? `[${http.hostname}]` : http.hostname;
-      log.info(
-        `Serving on http://${host}:${listening.port}/mcp (Streamable HTTP; ` +
-          `each client session runs its own server process)${
-            token ? ", bearer token required" : ""
-          }`,
-      );
-      return undefined;
-    },
-    served: () => new Promise<void>(() => {}), // until a signal stops mcpmon
-    async close() {
-      await front.close();
-      await listening?.close();
-    },
-  };
   return await serve(traced, log, client, {
     tracer,
     name: server.name,
@@ -629,6 +616,77 @@ async function runHttp(
     restart: restartAll,
     track: (registry) => onChange = (backend) => registry.updateFrom(backend),
   });
+}
+
+/** A view of `runtime` whose stdout (the router's client) is in memory: each line goes to `send`. */
+function inMemoryClient(runtime: Runtime, send: (line: string) => void): Runtime {
+  const splitter = new LineSplitter();
+  const stdout = new WritableStream<Uint8Array>({
+    write(chunk) {
+      for (const line of splitter.push(chunk)) send(line);
+    },
+  });
+  return Object.create(runtime, { stdout: { value: stdout } });
+}
+
+/**
+ * The HTTP front as the client side of {@linkcode serve}, for both modes;
+ * exit code 2 (logged) when a non-loopback bind has no token. `shape` says
+ * in the "Serving on" line how the sessions map to server processes.
+ */
+async function httpClient(
+  runtime: Runtime,
+  log: Logger,
+  http: HttpListen,
+  options: Pick<HttpFrontOptions, "maxBodyBytes" | "openPeer" | "sharedPeer">,
+  shape: string,
+  beforeListening?: () => void,
+): Promise<ClientSide | number> {
+  const { HttpFront, isLoopback } = await import("./http_front.ts");
+  const token = http.token ?? (runtime.env("MCPMON_HTTP_TOKEN") || undefined);
+  const host = http.hostname.includes(":") ? `[${http.hostname}]` : http.hostname;
+  const where = `http://${host}:${http.port}/mcp`;
+  if (!isLoopback(http.hostname) && token === undefined) {
+    log.error(
+      `refusing to serve on ${where} without a token: anyone who can reach it could run the ` +
+        "server. Set MCPMON_HTTP_TOKEN (or --http-token), or bind 127.0.0.1.",
+    );
+    return 2;
+  }
+  const front = new HttpFront({
+    ...options,
+    hostname: http.hostname,
+    token,
+    clock: runtime.clock,
+    log: { info: (m) => log.info(m), warn: (m) => log.warn(m), debug: (m) => log.debug(m) },
+  });
+  let listening: HttpServer | undefined;
+  return {
+    readsStdin: false,
+    async start() {
+      beforeListening?.();
+      try {
+        listening = await runtime.serve!(
+          { hostname: http.hostname, port: http.port },
+          front.handle,
+        );
+      } catch (err) {
+        log.error(bindError(err, where));
+        return 2;
+      }
+      log.info(
+        `Serving on http://${host}:${listening.port}/mcp (Streamable HTTP; ${shape})${
+          token ? ", bearer token required" : ""
+        }`,
+      );
+      return undefined;
+    },
+    served: () => new Promise<void>(() => {}), // until a signal stops mcpmon
+    async close() {
+      await front.close();
+      await listening?.close();
+    },
+  };
 }
 
 /** Why the HTTP front cannot listen, for people. */

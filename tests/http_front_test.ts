@@ -51,7 +51,7 @@ class FakePeer implements LinePeer {
 }
 
 /** A front over fake peers; `peers` lists them in the order they were opened. */
-function makeFront(options: Partial<HttpFrontOptions> = {}) {
+function makeFront(options: Partial<HttpFrontOptions> = {}, hold: string[] = []) {
   const peers: FakePeer[] = [];
   let next = 1;
   const front = new HttpFront({
@@ -60,6 +60,7 @@ function makeFront(options: Partial<HttpFrontOptions> = {}) {
     newSessionId: () => `s${next++}`,
     openPeer: (send, label) => {
       const peer = new FakePeer(send, label.kind === "session" ? label.id : "modern");
+      for (const method of hold) peer.hold.add(method);
       peers.push(peer);
       return peer;
     },
@@ -732,5 +733,119 @@ Deno.test("--http takes [host:]port (host 127.0.0.1 by default, [v6]:port, 0 for
   assert.ok(plain.kind === "run" && plain.http === undefined, "stdio without --http");
   assert.throws(() => parseCli(["--http", "nope", "--", "node"], "/"), UsageError);
   assert.throws(() => parseCli(["--http-token", "t", "--", "node"], "/"), /goes with --http/);
-  assert.throws(() => parseCli(["--http", "80", "--config", "x.yaml"], "/"), /--config/);
+  const gateway = parseCli(["--http", "80", "--config", "x.yaml"], "/app");
+  assert.ok(gateway.kind === "gateway", "--http serves a gateway too");
+  assert.deepEqual(gateway.http, { hostname: "127.0.0.1", port: 80 });
+});
+
+// ── one shared peer (gateway mode) ─────────────────────────────────────────
+
+Deno.test("http front (shared peer): 2025 sessions open no peer: initialize is answered from server/discover, requests go to the one peer under the front's own ids with the session's envelope, each answer to its own session", async () => {
+  const { front, peers } = makeFront({ sharedPeer: true }, ["server/discover"]);
+  const discover = (peer: FakePeer) => {
+    const asked = peer.received.find((m) => m.method === "server/discover" && !m.answered)!;
+    asked.answered = true;
+    peer.reply({
+      jsonrpc: "2.0",
+      id: asked.id,
+      result: {
+        resultType: "complete",
+        supportedVersions: ["2026-07-28"],
+        capabilities: { tools: { listChanged: true } },
+        instructions: "hi",
+        _meta: { "io.modelcontextprotocol/serverInfo": { name: "gw", version: "9" } },
+      },
+    });
+  };
+  const opening = front.handle(request(initialize(1, { clientInfo: { name: "a", version: "1" } })));
+  await settle();
+  assert.equal(peers.length, 1, "one peer, the shared one");
+  discover(peers[0]);
+  const opened = await opening;
+  assert.equal(opened.status, 200);
+  const a = opened.headers.get("mcp-session-id")!;
+  assert.deepEqual(await opened.json(), {
+    jsonrpc: "2.0",
+    id: 1,
+    result: {
+      protocolVersion: "2025-06-18",
+      capabilities: { tools: { listChanged: true } },
+      serverInfo: { name: "gw", version: "9" },
+      instructions: "hi",
+    },
+  });
+  const second = front.handle(request(initialize(1, { clientInfo: { name: "b", version: "2" } })));
+  await settle();
+  discover(peers[0]);
+  const b = (await second).headers.get("mcp-session-id")!;
+  assert.notEqual(a, b);
+  assert.equal(peers.length, 1, "still one peer for two sessions");
+  // The same client id from both sessions, at once.
+  const [ra, rb] = await Promise.all([
+    front.handle(request({ jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": a })),
+    front.handle(request({ jsonrpc: "2.0", id: 2, method: "tools/list" }, { "mcp-session-id": b })),
+  ]);
+  assert.equal((await ra.json()).id, 2);
+  assert.equal((await rb.json()).id, 2);
+  const lists = peers[0].received.filter((m) => m.method === "tools/list");
+  assert.equal(lists.length, 2);
+  assert.notEqual(lists[0].id, lists[1].id, "the front's own ids on the shared peer");
+  assert.deepEqual(
+    lists.map((m) => m.params._meta["io.modelcontextprotocol/clientInfo"].name).sort(),
+    ["a", "b"],
+    "each request carries its own session's envelope",
+  );
+  assert.equal(lists[0].params._meta["io.modelcontextprotocol/protocolVersion"], "2026-07-28");
+  assert.equal(
+    peers[0].received.filter((m) => m.method === "initialize").length,
+    0,
+    "no initialize reaches the shared peer",
+  );
+  await front.close();
+});
+
+Deno.test("http front (shared peer): each 2025 session gets a listen held for it; its list_changed reaches that session's GET stream untagged; DELETE cancels the listen", async () => {
+  const { front, peers } = makeFront({ sharedPeer: true }, ["server/discover"]);
+  const opening = front.handle(request(initialize()));
+  await settle();
+  const peer = peers[0];
+  peer.reply({ jsonrpc: "2.0", id: peer.received[0].id, result: { capabilities: {} } });
+  const session = (await opening).headers.get("mcp-session-id")!;
+  await settle();
+  const listen = peer.received.find((m) => m.method === "subscriptions/listen")!;
+  assert.ok(listen, "a listen held for the session");
+  assert.equal(listen.params.notifications.toolsListChanged, true);
+  const tag = (id: unknown) => ({ "io.modelcontextprotocol/subscriptionId": id });
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/subscriptions/acknowledged",
+    params: { _meta: tag(listen.id), notifications: { toolsListChanged: true } },
+  });
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/prompts/list_changed",
+    params: { _meta: tag("someone-else") },
+  });
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/tools/list_changed",
+    params: { _meta: tag(listen.id) },
+  });
+  const get = await front.handle(
+    new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
+  );
+  const events = sseReader(get);
+  const first = await events.next();
+  assert.deepEqual(first, { jsonrpc: "2.0", method: "notifications/tools/list_changed", params: {} });
+  await events.cancel();
+  const deleted = await front.handle(
+    new Request(URL_, { method: "DELETE", headers: { "mcp-session-id": session } }),
+  );
+  assert.equal(deleted.status, 200);
+  const cancel = peer.received.at(-1)!;
+  assert.equal(cancel.method, "notifications/cancelled");
+  assert.equal(cancel.params.requestId, listen.id);
+  assert.equal(peer.closed, false, "the shared peer outlives the session");
+  await front.close();
+  assert.equal(peer.closed, true);
 });
