@@ -154,18 +154,25 @@ export async function runGateway(
       log.error(`this runtime (${runtime.name}) cannot serve HTTP`);
       return 2;
     }
-    client = await httpClient(runtime, log, options.http, {
-      maxBodyBytes: Math.max(...config.servers.map((s) => s.maxMessageBytes), 0) ||
-        DEFAULT_MAX_MESSAGE_BYTES,
-      sharedPeer: true,
-      openPeer: (send) => {
-        toFront = send;
-        return {
-          handleClientLine: (line) => router.handleClientLine(line),
-          close: () => router.close({ drain: false }),
-        };
+    client = await httpClient(
+      runtime,
+      log,
+      options.http,
+      {
+        maxBodyBytes: Math.max(...config.servers.map((s) => s.maxMessageBytes), 0) ||
+          DEFAULT_MAX_MESSAGE_BYTES,
+        sharedPeer: true,
+        openPeer: (send) => {
+          toFront = send;
+          return {
+            handleClientLine: (line) => router.handleClientLine(line),
+            close: () => router.close({ drain: false }),
+          };
+        },
       },
-    }, "one process per server, shared by every client", () => router.start());
+      "one process per server, shared by every client",
+      () => router.start(),
+    );
     if (typeof client === "number") return client;
   }
   // Reloads of the config file add, remove and restart servers, each with its own watcher.

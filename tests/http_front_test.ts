@@ -836,7 +836,11 @@ Deno.test("http front (shared peer): each 2025 session gets a listen held for it
   );
   const events = sseReader(get);
   const first = await events.next();
-  assert.deepEqual(first, { jsonrpc: "2.0", method: "notifications/tools/list_changed", params: {} });
+  assert.deepEqual(first, {
+    jsonrpc: "2.0",
+    method: "notifications/tools/list_changed",
+    params: {},
+  });
   await events.cancel();
   const deleted = await front.handle(
     new Request(URL_, { method: "DELETE", headers: { "mcp-session-id": session } }),

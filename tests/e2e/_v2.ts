@@ -203,7 +203,7 @@ export interface ClientHandle extends AsyncDisposable {
 
 /** Patches a transport INSTANCE (not its class: the v2 client probes on a sibling only for the
  * exact base class) so every message both ways is recorded before the client sees it. */
-function tap(
+export function tap(
   transport: { send: (m: never, o?: never) => Promise<void>; onmessage?: unknown },
   record: (e: WireEntry) => void,
 ): void {

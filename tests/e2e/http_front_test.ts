@@ -22,6 +22,16 @@ import {
   withTimeout,
 } from "./_harness.ts";
 import { processAlive } from "../../testing/processes.ts";
+import { join } from "node:path";
+import { FIXTURES_DIR } from "./_harness.ts";
+import {
+  type Msg,
+  SUBSCRIPTION_ID_KEY,
+  tap,
+  V2_SERVER,
+  v2ServerCommand,
+  type WireEntry,
+} from "./_v2.ts";
 
 /** The launcher, with network access on Deno (`--http` needs it). */
 function launcher(): string[] {
@@ -40,7 +50,13 @@ interface Served extends AsyncDisposable {
 
 /** Starts `mcpmon --http 127.0.0.1:0 [args] -- <server>` and waits for its "Serving on" line. */
 async function serveHttp(args: string[], server: string[]): Promise<Served> {
-  const [command, ...rest] = [...launcher(), "--http", "127.0.0.1:0", ...args, "--", ...server];
+  const [command, ...rest] = [
+    ...launcher(),
+    "--http",
+    "127.0.0.1:0",
+    ...args,
+    ...(server.length > 0 ? ["--", ...server] : []),
+  ];
   const child = new Deno.Command(command, {
     args: rest,
     cwd: TEST_CWD,
@@ -254,4 +270,189 @@ Deno.test("--http: a port in use, a bad --http value and a non-loopback bind wit
   const open = await run("0.0.0.0:0");
   assert.equal(open.code, 2, open.stderr);
   assert.match(open.stderr, /without a token/);
+});
+
+/** A copy of the v2 fixture (dual-era) whose `v2_tools.mjs` a test may edit. */
+async function editableV2Server(): Promise<
+  AsyncDisposable & { dir: string; script: string; tools: string }
+> {
+  await v2ServerCommand(); // installs the fixture's node_modules
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-http-v2-" });
+  await Deno.copyFile(V2_SERVER, join(dir, "v2_server.mjs"));
+  await Deno.copyFile(join(FIXTURES_DIR, "v2_tools.mjs"), join(dir, "v2_tools.mjs"));
+  await Deno.symlink(join(FIXTURES_DIR, "node_modules"), join(dir, "node_modules"));
+  return {
+    dir,
+    script: join(dir, "v2_server.mjs"),
+    tools: join(dir, "v2_tools.mjs"),
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** A v2 SDK client pinned to 2026-07-28 on Streamable HTTP, its wire recorded. */
+async function connectModern(url: URL) {
+  const wire: WireEntry[] = [];
+  let wake = () => {};
+  const transport = new V2Transport(url);
+  tap(transport as never, (e) => {
+    wire.push(e);
+    wake();
+  });
+  const client = new V2Client({ name: "client-modern", version: "1.0.0" }, {
+    versionNegotiation: { mode: { pin: "2026-07-28" } },
+  } as never);
+  await client.connect(transport, { timeout: DEFAULT_TIMEOUT_MS });
+  const notifications = () =>
+    wire.filter((e) => e.dir === "in" && e.msg.method !== undefined && e.msg.id === undefined)
+      .map((e) => e.msg);
+  return {
+    client,
+    wire,
+    notifications,
+    waitForNotification: (method: string, after: number, subscriptionId: unknown) =>
+      withTimeout(
+        (async () => {
+          while (true) {
+            const found = notifications().slice(after).find((n: Msg) =>
+              n.method === method && n.params?._meta?.[SUBSCRIPTION_ID_KEY] === subscriptionId
+            );
+            if (found) return found;
+            await new Promise<void>((resolve) => wake = resolve);
+          }
+        })(),
+        DEFAULT_TIMEOUT_MS,
+        () => `no ${method} tagged ${subscriptionId}: ${JSON.stringify(notifications())}`,
+      ),
+    async call(tool: string): Promise<string> {
+      const result = await client.callTool({ name: tool, arguments: {} }, {
+        timeout: DEFAULT_TIMEOUT_MS,
+      });
+      return (result.content as { type: string; text: string }[])[0].text;
+    },
+  };
+}
+
+Deno.test("--http (2026-07-28): a v2 client pinned to 2026-07-28 and a v1 client at once over the dual-era v2 fixture, across an edit: calls keep working, the modern listen stream survives the restart and hears list_changed tagged with its id, the 2025 session keeps its Mcp-Session-Id", async () => {
+  await using server = await editableV2Server();
+  await using mon = await serveHttp(
+    ["--watch", server.tools, "--debounce", "50"],
+    await v2ServerCommand({ script: server.script }),
+  );
+  const modern = await connectModern(mon.url);
+  const legacy = await connect(mon.url, "client-v1");
+  try {
+    assert.equal(modern.client.getNegotiatedProtocolVersion(), "2026-07-28");
+    const sessionId = legacy.transport.sessionId;
+    assert.ok(sessionId, "the v1 client has a 2025 session");
+    const mark = modern.wire.length;
+    const subscription = await modern.client.listen({ toolsListChanged: true }, {
+      timeout: DEFAULT_TIMEOUT_MS,
+    });
+    let ended: string | undefined;
+    subscription.closed.then((why) => ended = why);
+    const listenId = modern.wire.slice(mark).find((e) =>
+      e.dir === "out" && e.msg.method === "subscriptions/listen"
+    )!.msg.id;
+    assert.equal(await modern.call("hello"), "hello v1");
+    assert.equal(await legacy.call("hello"), "hello v1");
+    const pids = [await modern.call("pid"), await legacy.call("pid")];
+
+    const before = modern.notifications().length;
+    const changes = legacy.changes();
+    await Deno.writeTextFile(
+      server.tools,
+      `export default [{ name: "goodbye", description: "Says goodbye.", text: "bye" }];\n`,
+    );
+    await modern.waitForNotification("notifications/tools/list_changed", before, listenId);
+    await legacy.waitForChange(changes);
+    assert.equal(await modern.call("goodbye"), "bye");
+    assert.equal(await legacy.call("goodbye"), "bye");
+    assert.notEqual(await modern.call("pid"), pids[0], "the modern requests' server restarted");
+    assert.notEqual(await legacy.call("pid"), pids[1], "the session's server restarted");
+    assert.equal(ended, undefined, "the listen stream is still open after the restart");
+    assert.equal(legacy.transport.sessionId, sessionId, "the 2025 session keeps its id");
+    await subscription.close();
+  } finally {
+    await modern.client.close().catch(() => {});
+    await legacy.client.close().catch(() => {});
+  }
+  assert.equal((await mon.stop()).code, 0, mon.stderr());
+});
+
+Deno.test("--http --config: the gateway on HTTP, one process per server shared by a v1 client (2025 session) and a v2 client pinned to 2026-07-28; one backend reloads alone, both clients hear list_changed and see its new tool", async () => {
+  await using fx = await makeFixtureDir();
+  await using v2 = await editableV2Server();
+  await using cfg = await makeFixtureDir();
+  const config = join(cfg.dir, ".mcpmon.yaml");
+  await Deno.writeTextFile(
+    config,
+    [
+      "servers:",
+      "  old:",
+      "    command: node",
+      `    args: ${JSON.stringify([fx.serverPath])}`,
+      `    watch: ${JSON.stringify(fx.dir)}`,
+      "    debounce: 30",
+      "    minInterval: 0",
+      "  new:",
+      "    command: node",
+      `    args: ${JSON.stringify([v2.script])}`,
+      `    watch: ${JSON.stringify(v2.tools)}`,
+      "    debounce: 30",
+      "    minInterval: 0",
+      "",
+    ].join("\n"),
+  );
+  await using mon = await serveHttp(["--config", config], []);
+  const legacy = await connect(mon.url, "client-v1");
+  const modern = await connectModern(mon.url);
+  try {
+    assert.equal(modern.client.getNegotiatedProtocolVersion(), "2026-07-28");
+    const names = async () =>
+      (await legacy.client.listTools()).tools.map((t: { name: string }) => t.name);
+    await waitUntil(
+      async () => (await names()).includes("new__hello") && (await names()).includes("old__hello"),
+      DEFAULT_TIMEOUT_MS,
+      "both servers' tools listed",
+    );
+    const mark = modern.wire.length;
+    await modern.client.listen({ toolsListChanged: true }, { timeout: DEFAULT_TIMEOUT_MS });
+    const listenId = modern.wire.slice(mark).find((e) =>
+      e.dir === "out" && e.msg.method === "subscriptions/listen"
+    )!.msg.id;
+    const oldPid = await legacy.call("old__pid");
+    const newPid = await modern.call("new__pid");
+    assert.equal(await modern.call("old__pid"), oldPid, "both clients share the one old process");
+    assert.equal(await legacy.call("new__pid"), newPid, "and the one new process");
+
+    const before = modern.notifications().length;
+    const changes = legacy.changes();
+    await Deno.writeTextFile(
+      v2.tools,
+      `export default [{ name: "goodbye", description: "Says goodbye.", text: "bye" }];\n`,
+    );
+    await modern.waitForNotification("notifications/tools/list_changed", before, listenId);
+    await legacy.waitForChange(changes);
+    await waitUntil(
+      async () =>
+        (await names()).includes("new__goodbye"),
+      DEFAULT_TIMEOUT_MS,
+      "the new tool listed",
+    );
+    assert.equal(await legacy.call("new__goodbye"), "bye");
+    assert.equal(await modern.call("new__goodbye"), "bye");
+    assert.notEqual(await modern.call("new__pid"), newPid, "the edited server restarted");
+    assert.equal(await legacy.call("old__pid"), oldPid, "the other one did not");
+  } finally {
+    await modern.client.close().catch(() => {});
+    await legacy.client.close().catch(() => {});
+  }
+  assert.equal((await mon.stop()).code, 0, mon.stderr());
+  const pids = [...mon.stderr().matchAll(/pid:(\d+)\] Started/g)].map((m) => Number(m[1]));
+  assert.equal(pids.length, 3, `one process per server, one restart: ${pids}\n${mon.stderr()}`);
+  for (const pid of pids) {
+    await waitUntil(() => !processAlive(pid), DEFAULT_TIMEOUT_MS, `server ${pid} left running`);
+  }
 });
