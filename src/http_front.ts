@@ -61,6 +61,17 @@ const CLIENT_INFO = "io.modelcontextprotocol/clientInfo";
 const SERVER_INFO = "io.modelcontextprotocol/serverInfo";
 /** The revision a bridged legacy session gets when it asks for none it can have. */
 const LATEST_LEGACY_VERSION = "2025-11-25";
+/** The log levels of MCP, least severe first. */
+const LOG_LEVELS: readonly string[] = [
+  "debug",
+  "info",
+  "notice",
+  "warning",
+  "error",
+  "critical",
+  "alert",
+  "emergency",
+];
 /** Methods whose `Mcp-Name` header is required, and the body field it mirrors. */
 const NAMED: ReadonlyMap<string, string> = new Map([
   ["tools/call", "name"],
@@ -315,6 +326,8 @@ class LegacySession {
   readonly ownIds = new Map<string, string>();
   /** Bridged: the front's own id of the listen held for it. */
   listenId: string | undefined;
+  /** Bridged: the level its client set (`logging/setLevel`); the servers' log messages below it are not sent. */
+  logLevel = "debug";
 
   /** Whether nothing of its client is open: no GET stream, no request waiting. */
   get idle(): boolean {
@@ -1027,12 +1040,20 @@ export class HttpFront {
         const discovered = answer.result;
         const meta = isObject(discovered._meta) ? discovered._meta : {};
         this.#bridgeListen(session);
+        const capabilities = isObject(discovered.capabilities)
+          ? { ...discovered.capabilities }
+          : {};
+        if (isObject(capabilities.resources)) {
+          // Subscriptions belong to one client session; the shared servers hold none per client.
+          const { subscribe: _, ...resources } = capabilities.resources;
+          capabilities.resources = resources;
+        }
         return {
           jsonrpc: "2.0",
           id: answer.id,
           result: {
             protocolVersion: version,
-            capabilities: isObject(discovered.capabilities) ? discovered.capabilities : {},
+            capabilities,
             serverInfo: isObject(meta[SERVER_INFO])
               ? meta[SERVER_INFO]
               : { name: "mcpmon", version: "0" },
@@ -1044,8 +1065,23 @@ export class HttpFront {
       });
     }
     if (message.method === "logging/setLevel") {
-      // The shared servers' log messages reach no bridged session; the level is accepted.
+      // The shared servers keep their level; the session's filters what it is sent.
+      if (typeof params?.level === "string" && LOG_LEVELS.includes(params.level)) {
+        session.logLevel = params.level;
+      }
       this.#fromSessionPeer(session, JSON.stringify({ jsonrpc: "2.0", id: clientId, result: {} }));
+      return undefined;
+    }
+    if (message.method === "resources/subscribe" || message.method === "resources/unsubscribe") {
+      this.#fromSessionPeer(
+        session,
+        JSON.stringify(errorResponse(
+          clientId,
+          ErrorCode.MethodNotFound,
+          `Method not found: ${message.method} (a gateway served on HTTP shares its servers ` +
+            "among clients and holds no subscriptions per client)",
+        )),
+      );
       return undefined;
     }
     return this.#bridgeRequest(session, clientId, message.method, params);
@@ -1148,6 +1184,18 @@ export class HttpFront {
       delete meta![SUBSCRIPTION_ID];
       if (Object.keys(meta!).length === 0) delete params!._meta;
       if (!session.ended) this.#fromSessionPeer(session, JSON.stringify(message));
+      return true;
+    }
+    if (
+      message.method === "notifications/message" && params && this.#bridgedListens.size > 0
+    ) {
+      // A 2025 server's log message (untagged): every bridged session whose level it passes.
+      const level = LOG_LEVELS.indexOf(String(params.level));
+      for (const session of this.#bridgedListens.values()) {
+        if (!session.ended && level >= LOG_LEVELS.indexOf(session.logLevel)) {
+          this.#fromSessionPeer(session, JSON.stringify(message));
+        }
+      }
       return true;
     }
     if (message.method === "notifications/progress" && params) {

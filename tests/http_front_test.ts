@@ -853,3 +853,60 @@ Deno.test("http front (shared peer): each 2025 session gets a listen held for it
   await front.close();
   assert.equal(peer.closed, true);
 });
+
+Deno.test("http front (shared peer): a 2025 session is offered no resource subscriptions (its subscribe gets -32601); the servers' log messages reach each session at or above the level it set", async () => {
+  const { front, peers } = makeFront({ sharedPeer: true }, ["server/discover"]);
+  const open = async () => {
+    const opening = front.handle(request(initialize()));
+    await settle();
+    const asked = peers[0].received.filter((m) => m.method === "server/discover").at(-1)!;
+    peers[0].reply({
+      jsonrpc: "2.0",
+      id: asked.id,
+      result: { capabilities: { resources: { subscribe: true, listChanged: true }, logging: {} } },
+    });
+    const response = await opening;
+    const body = await response.json();
+    assert.deepEqual(body.result.capabilities.resources, { listChanged: true });
+    return response.headers.get("mcp-session-id")!;
+  };
+  const quiet = await open();
+  const chatty = await open();
+  const subscribe = await front.handle(request(
+    { jsonrpc: "2.0", id: 5, method: "resources/subscribe", params: { uri: "x://y" } },
+    { "mcp-session-id": quiet },
+  ));
+  assert.equal((await subscribe.json()).error.code, -32601);
+  const level = await front.handle(request(
+    { jsonrpc: "2.0", id: 6, method: "logging/setLevel", params: { level: "error" } },
+    { "mcp-session-id": quiet },
+  ));
+  assert.deepEqual((await level.json()).result, {});
+  assert.equal(
+    peers[0].received.filter((m) => m.method === "logging/setLevel").length,
+    0,
+    "the shared servers keep their level",
+  );
+  const log = (level: string) =>
+    peers[0].reply({
+      jsonrpc: "2.0",
+      method: "notifications/message",
+      params: { level, data: level },
+    });
+  log("info");
+  log("error");
+  const stream = async (session: string) =>
+    sseReader(
+      await front.handle(
+        new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
+      ),
+    );
+  const q = await stream(quiet);
+  const c = await stream(chatty);
+  assert.equal((await q.next())?.params.data, "error", "below its level: not sent");
+  assert.equal((await c.next())?.params.data, "info");
+  assert.equal((await c.next())?.params.data, "error");
+  await q.cancel();
+  await c.cancel();
+  await front.close();
+});
