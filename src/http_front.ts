@@ -48,8 +48,12 @@ export const DEFAULT_MAX_OPEN = 100;
 export const DEFAULT_KEEP_ALIVE_MS = 15_000;
 /** Default {@linkcode HttpFrontOptions.maxSessions}. */
 export const DEFAULT_MAX_SESSIONS = 32;
-/** Messages kept for a legacy session's GET stream while none is open. */
-const BACKLOG_LIMIT = 1000;
+/** Default {@linkcode HttpFrontOptions.replayEvents}. */
+export const DEFAULT_REPLAY_EVENTS = 1000;
+/** Ended response streams of a legacy session kept for resumption (the most recent ones). */
+export const ENDED_STREAMS_KEPT = 16;
+/** The first revision whose clients resume a POST's stream after a priming event. */
+const PRIMING_VERSION = "2025-11-25";
 /** The `_meta` key that tags a listen's notifications with its id. */
 const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
 /** The `_meta` key of the request's protocol version (modern era). */
@@ -148,6 +152,13 @@ export interface HttpFrontOptions {
   /** The clock of the keep-alive timer (a manual one in specs). */
   clock?: Clock;
   /**
+   * Legacy sessions' SSE events kept per stream (the GET stream, each POST's
+   * response stream), for a client that resumes with `Last-Event-ID` (and,
+   * on the GET stream, what waits for a GET to open). Default
+   * {@linkcode DEFAULT_REPLAY_EVENTS}.
+   */
+  replayEvents?: number;
+  /**
    * One peer for everything (gateway mode): legacy sessions open no peer of
    * their own but are bridged onto the modern peer. The front keeps each
    * session's state (its `initialize` params become the `_meta` envelope of
@@ -231,11 +242,17 @@ class SseStream {
     return this.#closed;
   }
 
-  /** Sends one JSON-RPC message as a `message` event. */
-  send(text: string): void {
+  /** Sends one JSON-RPC message as a `message` event (with its event id, when given). */
+  send(text: string, id?: string): void {
     if (this.#closed) return;
     const data = text.split("\n").map((l) => `data: ${l}\n`).join("");
-    this.#controller.enqueue(this.#encoder.encode(`event: message\n${data}\n`));
+    const head = id === undefined ? "" : `id: ${id}\n`;
+    this.#controller.enqueue(this.#encoder.encode(`${head}event: message\n${data}\n`));
+  }
+
+  /** Sends an event with an id and no data: the 2025-11-25 priming event a client resumes from. */
+  prime(id: string): void {
+    if (!this.#closed) this.#controller.enqueue(this.#encoder.encode(`id: ${id}\ndata: \n\n`));
   }
 
   /** Sends an SSE comment, which clients ignore: a keep-alive. */
@@ -260,6 +277,98 @@ class SseStream {
   }
 }
 
+/** Where an SSE exchange's messages go: a stream (modern), or a resumable channel (legacy). */
+interface EventSink {
+  send(text: string): void;
+  close(): void;
+  readonly closed: boolean;
+}
+
+/**
+ * One resumable SSE stream of a legacy session (2025 revisions): its GET
+ * stream, or a POST's response stream. Each message gets an event id,
+ * `<channel>:<seq>`, unique in the session and naming its stream, and is
+ * kept (the last `limit` of them) so that a client whose connection broke
+ * can GET them again with `Last-Event-ID`; the HTTP response it goes on is
+ * attached and detached as connections come and go.
+ */
+class EventChannel implements EventSink {
+  readonly no: number;
+  readonly #limit: number;
+  /** The last event's sequence number (events count from 1). */
+  seq = 0;
+  /** The highest sequence number no longer kept. */
+  dropped = 0;
+  /** The highest sequence number written to a stream. */
+  delivered = 0;
+  readonly #events: { seq: number; text: string }[] = [];
+  /** The response it goes on, while one is open. */
+  stream: SseStream | undefined;
+  /** A response stream's answer went out: no more events. */
+  #ended = false;
+  /** Called with the count of events dropped before any stream got them. */
+  readonly #onLost: (count: number) => void;
+
+  constructor(no: number, limit: number, onLost: (count: number) => void = () => {}) {
+    this.no = no;
+    this.#limit = Math.max(1, limit);
+    this.#onLost = onLost;
+  }
+
+  /** The id of event `seq`. */
+  id(seq: number): string {
+    return `${this.no}:${seq}`;
+  }
+
+  /** Whether a stream is attached and open. */
+  get attached(): boolean {
+    return this.stream !== undefined && !this.stream.closed;
+  }
+
+  get closed(): boolean {
+    return this.#ended;
+  }
+
+  send(text: string): void {
+    if (this.#ended) return;
+    const seq = ++this.seq;
+    this.#events.push({ seq, text });
+    if (this.#events.length > this.#limit) {
+      const gone = this.#events.shift()!;
+      this.dropped = gone.seq;
+      if (gone.seq > this.delivered) this.#onLost(1);
+    }
+    if (this.attached) {
+      this.stream!.send(text, this.id(seq));
+      this.delivered = seq;
+    }
+  }
+
+  /** Ends it (a response stream after its answer); what is kept stays for a resuming client. */
+  close(): void {
+    this.#ended = true;
+    this.stream?.close();
+  }
+
+  /** Whether a client that saw event `seq` can have every later one. */
+  canResume(seq: number): boolean {
+    return seq >= this.dropped && seq <= this.seq;
+  }
+
+  /** Sends `stream` the events after `seq`, then goes on it (or closes it, when ended). */
+  attach(stream: SseStream, seq: number): void {
+    for (const event of this.#events) {
+      if (event.seq > seq) stream.send(event.text, this.id(event.seq));
+    }
+    this.delivered = Math.max(this.delivered, this.seq);
+    if (this.#ended) {
+      stream.close();
+      return;
+    }
+    this.stream = stream;
+  }
+}
+
 /**
  * A request waiting for its answer: as one JSON response, or on an SSE
  * stream (with the notifications related to it before the answer).
@@ -267,8 +376,8 @@ class SseStream {
 class Exchange {
   /** The client's id, restored on the answer. */
   readonly clientId: JsonRpcId;
-  /** The SSE stream, when the answer goes on one. */
-  readonly sse: SseStream | undefined;
+  /** The SSE stream or channel, when the answer goes on one. */
+  readonly sse: EventSink | undefined;
   /** The client's progress token (modern: the front's own one replaced it). */
   progressToken: string | number | undefined;
   /** Resolves a JSON-mode exchange with the answer's text. */
@@ -276,7 +385,7 @@ class Exchange {
   readonly answer: Promise<string> | undefined;
   #done = false;
 
-  constructor(clientId: JsonRpcId, sse: SseStream | undefined) {
+  constructor(clientId: JsonRpcId, sse: EventSink | undefined) {
     this.clientId = clientId;
     this.sse = sse;
     if (!sse) this.answer = new Promise((resolve) => this.#resolve = resolve);
@@ -310,10 +419,15 @@ class LegacySession {
   readonly pending = new Map<string, Exchange>();
   /** SSE exchanges with a progress token, by the token's key. */
   readonly progress = new Map<string, Exchange>();
-  /** The GET stream, while open. */
-  stream: SseStream | undefined;
-  /** What the server sent on its own while no GET stream was open. */
-  readonly backlog: string[] = [];
+  /**
+   * Its GET stream (channel 0): what the server sends on its own, kept while
+   * no GET is open and for resumption.
+   */
+  readonly events: EventChannel;
+  /** Its POST response streams (channels from 1), the ended ones kept for resumption. */
+  readonly channels = new Map<number, EventChannel>();
+  /** The number of the next response stream. */
+  nextChannel = 1;
   /** The `initialize` request's id until it is answered. */
   initializeKey: string | undefined;
   /** Set once the session is ended (DELETE, a failed initialize, shutdown). */
@@ -331,11 +445,12 @@ class LegacySession {
 
   /** Whether nothing of its client is open: no GET stream, no request waiting. */
   get idle(): boolean {
-    return this.pending.size === 0 && !(this.stream && !this.stream.closed);
+    return this.pending.size === 0 && !this.events.attached;
   }
 
-  constructor(id: string) {
+  constructor(id: string, events: EventChannel) {
     this.id = id;
+    this.events = events;
   }
 }
 
@@ -768,7 +883,13 @@ export class HttpFront {
       );
     }
     const id = this.#options.newSessionId?.() ?? crypto.randomUUID();
-    const session = new LegacySession(id);
+    const session = new LegacySession(
+      id,
+      new EventChannel(0, this.#replayEvents, () =>
+        this.#options.log?.debug(
+          `session ${id}: no GET stream; the oldest message kept for it dropped`,
+        )),
+    );
     session.initializeKey = idKey(message.id);
     session.lastUsed = ++this.#uses;
     session.peer = this.#options.sharedPeer
@@ -826,16 +947,25 @@ export class HttpFront {
     const token = progressTokenOf(message);
     const streamed = mode.sse && (!mode.json || token !== undefined);
     const headers = { "mcp-session-id": session.id };
-    const sse = streamed
-      ? new SseStream(request.signal, () => {
+    // A streamed answer goes on a resumable channel: a client whose connection breaks before the
+    // answer GETs the rest with Last-Event-ID (the request stays pending meanwhile).
+    const channel = streamed ? this.#openChannel(session) : undefined;
+    let sse: SseStream | undefined;
+    if (channel) {
+      const stream: SseStream = new SseStream(request.signal, () => {
         this.#release();
-        session.pending.delete(key);
-        if (token !== undefined) session.progress.delete(idKey(token));
-      }, headers)
-      : undefined;
-    const exchange = new Exchange(message.id as JsonRpcId, sse);
+        if (channel.stream === stream) channel.stream = undefined;
+      }, headers);
+      sse = stream;
+      if ((request.headers.get("mcp-protocol-version") ?? "") >= PRIMING_VERSION) {
+        stream.prime(channel.id(0));
+      }
+      channel.attach(stream, 0);
+    }
+    const exchange = new Exchange(message.id as JsonRpcId, channel);
+    exchange.progressToken = token;
     session.pending.set(key, exchange);
-    if (sse && token !== undefined) session.progress.set(idKey(token), exchange);
+    if (channel && token !== undefined) session.progress.set(idKey(token), exchange);
     const wait = session.peer.handleClientLine(JSON.stringify(message));
     if (sse) {
       await wait;
@@ -869,6 +999,9 @@ export class HttpFront {
         return;
       }
       session.pending.delete(key);
+      if (exchange.progressToken !== undefined) {
+        session.progress.delete(idKey(exchange.progressToken));
+      }
       if (key === session.initializeKey) {
         session.initializeKey = undefined;
         if (message.error !== undefined) {
@@ -886,14 +1019,27 @@ export class HttpFront {
       const exchange = session.progress.get(idKey(message.params.progressToken));
       if (exchange && !exchange.done) return exchange.notify(line);
     }
-    if (session.stream && !session.stream.closed) return session.stream.send(line);
-    session.backlog.push(line);
-    if (session.backlog.length > BACKLOG_LIMIT) {
-      session.backlog.shift();
-      this.#options.log?.debug(
-        `session ${session.id}: no GET stream; the oldest message kept for it dropped`,
-      );
+    session.events.send(line); // on the GET stream, or kept until one opens
+  }
+
+  /** A new response stream of `session`; the oldest ended ones past the number kept go. */
+  #openChannel(session: LegacySession): EventChannel {
+    const channel = new EventChannel(session.nextChannel++, this.#replayEvents);
+    let ended = 0;
+    for (const c of session.channels.values()) if (c.closed) ended++;
+    for (const [no, c] of session.channels) {
+      if (ended <= ENDED_STREAMS_KEPT - 1) break;
+      if (c.closed) {
+        session.channels.delete(no);
+        ended--;
+      }
     }
+    session.channels.set(channel.no, channel);
+    return channel;
+  }
+
+  get #replayEvents(): number {
+    return this.#options.replayEvents ?? DEFAULT_REPLAY_EVENTS;
   }
 
   #get(request: Request): Response {
@@ -916,20 +1062,46 @@ export class HttpFront {
         "Not Acceptable: GET serves text/event-stream",
       );
     }
-    if (session.stream && !session.stream.closed) {
-      return rpcError(409, ErrorCode.InvalidRequest, "Conflict: this session's GET stream is open");
+    // Resumption (2025-03-26 … 2025-11-25): the events of one stream after the one named.
+    let channel: EventChannel | undefined = session.events;
+    let after = session.events.delivered;
+    const lastEventId = request.headers.get("last-event-id");
+    if (lastEventId !== null) {
+      const match = /^(\d{1,15}):(\d{1,15})$/.exec(lastEventId.trim());
+      const no = match ? Number(match[1]) : NaN;
+      channel = no === 0 ? session.events : session.channels.get(no);
+      after = match ? Number(match[2]) : NaN;
+      if (!channel || !channel.canResume(after)) {
+        this.#options.log?.debug(`HTTP session ${session.id}: cannot resume after ${lastEventId}`);
+        return rpcError(
+          400,
+          -32000,
+          `Bad Request: Last-Event-ID ${JSON.stringify(lastEventId)} names no event kept for ` +
+            `this session (mcpmon keeps the last ${this.#replayEvents} events of each stream, ` +
+            `and the last ${ENDED_STREAMS_KEPT} ended response streams)`,
+        );
+      }
+    }
+    if (channel.attached) {
+      return rpcError(
+        409,
+        ErrorCode.InvalidRequest,
+        channel === session.events
+          ? "Conflict: this session's GET stream is open"
+          : "Conflict: that stream is open",
+      );
     }
     if (!this.#reserve()) return this.#tooMany();
     session.lastUsed = ++this.#uses;
-    const stream = new SseStream(request.signal, () => {
-      this.#options.log?.debug(`HTTP session ${session.id}: GET stream closed`);
+    const resumed = channel;
+    const stream: SseStream = new SseStream(request.signal, () => {
+      this.#options.log?.debug(`HTTP session ${session.id}: stream ${resumed.no} closed`);
       this.#release();
       this.#longLived.delete(stream);
-      if (session.stream === stream) session.stream = undefined;
+      if (resumed.stream === stream) resumed.stream = undefined;
     }, { "mcp-session-id": session.id });
-    session.stream = stream;
     this.#keepAliveStream(stream);
-    for (const line of session.backlog.splice(0)) stream.send(line);
+    channel.attach(stream, after);
     return stream.response;
   }
 
@@ -985,7 +1157,8 @@ export class HttpFront {
     }
     session.pending.clear();
     session.progress.clear();
-    session.stream?.close();
+    session.events.close();
+    for (const channel of session.channels.values()) channel.close();
   }
 
   // ── legacy sessions bridged onto the shared peer (gateway) ──────────────

@@ -110,22 +110,30 @@ function sseReader(response: Response) {
   const reader = response.body!.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
+  /** The next event with an id or data (comments skipped): its id and data text. */
+  const nextEvent = async (): Promise<{ id?: string; data: string } | undefined> => {
+    while (true) {
+      const end = buffer.indexOf("\n\n");
+      if (end !== -1) {
+        const lines = buffer.slice(0, end).split("\n");
+        buffer = buffer.slice(end + 2);
+        const id = lines.find((l) => l.startsWith("id: "))?.slice(4);
+        const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart());
+        if (id !== undefined || data.length > 0) return { id, data: data.join("\n") };
+        continue;
+      }
+      const { done, value } = await reader.read();
+      if (done) return undefined;
+      buffer += decoder.decode(value, { stream: true });
+    }
+  };
   return {
+    nextEvent,
     async next(): Promise<Msg | undefined> {
       while (true) {
-        const end = buffer.indexOf("\n\n");
-        if (end !== -1) {
-          const event = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = event.split("\n").filter((l) => l.startsWith("data: ")).map((l) =>
-            l.slice(6)
-          );
-          if (data.length > 0) return JSON.parse(data.join("\n"));
-          continue;
-        }
-        const { done, value } = await reader.read();
-        if (done) return undefined;
-        buffer += decoder.decode(value, { stream: true });
+        const event = await nextEvent();
+        if (event === undefined) return undefined;
+        if (event.data !== "") return JSON.parse(event.data);
       }
     },
     cancel: () => reader.cancel(),
@@ -908,5 +916,137 @@ Deno.test("http front (shared peer): a 2025 session is offered no resource subsc
   assert.equal((await c.next())?.params.data, "error");
   await q.cancel();
   await c.cancel();
+  await front.close();
+});
+
+// ── resumption (Last-Event-ID, 2025 sessions) ──────────────────────────────
+
+const getStream = (front: HttpFront, session: string, lastEventId?: string) =>
+  front.handle(
+    new Request(URL_, {
+      headers: {
+        accept: "text/event-stream",
+        "mcp-session-id": session,
+        ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId }),
+      },
+    }),
+  );
+
+Deno.test("http front (resumption): a session's GET stream events carry ids; a GET with Last-Event-ID gets the events after it (those the broken connection missed), then live ones", async () => {
+  const { front, peers } = makeFront();
+  const session = await openSession(front);
+  const first = sseReader(await getStream(front, session));
+  const note = (n: number) =>
+    peers[0].reply({ jsonrpc: "2.0", method: "notifications/message", params: { data: n } });
+  note(1);
+  note(2);
+  const one = await first.nextEvent();
+  assert.equal(one?.id, "0:1");
+  assert.equal(JSON.parse(one!.data).params.data, 1);
+  await first.cancel(); // the connection breaks; event 2 may never have arrived
+  await settle();
+  note(3);
+  const again = await getStream(front, session, one!.id);
+  assert.equal(again.status, 200);
+  const resumed = sseReader(again);
+  for (const n of [2, 3]) {
+    const event = await resumed.nextEvent();
+    assert.equal(event?.id, `0:${n}`);
+    assert.equal(JSON.parse(event!.data).params.data, n);
+  }
+  note(4);
+  assert.equal((await resumed.nextEvent())?.id, "0:4", "then live ones");
+  await resumed.cancel();
+  await front.close();
+});
+
+Deno.test("http front (resumption): a POST's SSE stream cut before its answer (2025-11-25: primed with an event id) is resumed by a GET with Last-Event-ID: the progress it missed, the answer, then the stream ends", async () => {
+  const { front, peers } = makeFront();
+  const session = await openSession(front);
+  const post = await front.handle(request(
+    {
+      jsonrpc: "2.0",
+      id: 7,
+      method: "tools/call",
+      params: { name: "slow", _meta: { progressToken: "p" } },
+    },
+    { "mcp-session-id": session, "mcp-protocol-version": "2025-11-25" },
+  ));
+  const stream = sseReader(post);
+  const priming = await stream.nextEvent();
+  assert.deepEqual(priming, { id: "1:0", data: "" }, "a priming event: an id, no data");
+  await stream.cancel();
+  await settle();
+  peers[0].reply({
+    jsonrpc: "2.0",
+    method: "notifications/progress",
+    params: { progressToken: "p", progress: 1 },
+  });
+  peers[0].reply({ jsonrpc: "2.0", id: 7, result: { content: [] } });
+  const again = await getStream(front, session, priming!.id);
+  assert.equal(again.status, 200);
+  const resumed = sseReader(again);
+  const progress = await resumed.nextEvent();
+  assert.equal(progress?.id, "1:1");
+  assert.equal(JSON.parse(progress!.data).method, "notifications/progress");
+  const answer = await resumed.nextEvent();
+  assert.equal(answer?.id, "1:2");
+  assert.equal(JSON.parse(answer!.data).id, 7);
+  assert.equal(await resumed.nextEvent(), undefined, "the stream ends after its answer");
+  const plain = await front.handle(request(
+    {
+      jsonrpc: "2.0",
+      id: 8,
+      method: "tools/call",
+      params: { name: "slow", _meta: { progressToken: "q" } },
+    },
+    { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" },
+  ));
+  const older = sseReader(plain);
+  peers[0].reply({ jsonrpc: "2.0", id: 8, result: { content: [] } });
+  assert.equal((await older.nextEvent())?.id, "2:1", "no priming event for older revisions");
+  await front.close();
+});
+
+Deno.test("http front (resumption): a Last-Event-ID that is malformed, of another stream number, in the future or no longer kept gets 400; one of a stream still open 409; a 2026-07-28 stream carries no ids and a Last-Event-ID changes nothing", async () => {
+  const { front, peers } = makeFront({ replayEvents: 2 });
+  const session = await openSession(front);
+  const note = (n: number) =>
+    peers[0].reply({ jsonrpc: "2.0", method: "notifications/message", params: { data: n } });
+  for (const n of [1, 2, 3]) note(n); // no GET open: 2 and 3 are kept, 1 is gone
+  for (const bad of ["nope", "9:1", "0:4", "0:0", ":", "0:-1"]) {
+    const response = await getStream(front, session, bad);
+    assert.equal(response.status, 400, bad);
+    const body = await response.json();
+    assert.equal(body.error.code, -32000, bad);
+    assert.match(body.error.message, /Last-Event-ID/);
+  }
+  const kept = sseReader(await getStream(front, session, "0:1"));
+  assert.equal((await kept.nextEvent())?.id, "0:2", "from the oldest kept, when nothing was lost");
+  const busy = await getStream(front, session, "0:2");
+  assert.equal(busy.status, 409, "that stream is open");
+  await busy.body?.cancel();
+  await kept.cancel();
+  const unknown = await getStream(front, "no-such-session", "0:1");
+  assert.equal(unknown.status, 404);
+  await unknown.body?.cancel();
+
+  const listen = await front.handle(request(
+    modern("L", "subscriptions/listen", { notifications: { toolsListChanged: true } }),
+    { ...modernHeaders("subscriptions/listen"), "last-event-id": "0:1" },
+  ));
+  assert.equal(listen.status, 200);
+  const events = sseReader(listen);
+  const modernPeer = peers.find((p) => p.label === "modern")!;
+  const own = modernPeer.received[0].id;
+  modernPeer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/tools/list_changed",
+    params: { _meta: { "io.modelcontextprotocol/subscriptionId": own } },
+  });
+  const event = await events.nextEvent();
+  assert.equal(event?.id, undefined, "2026-07-28 streams are not resumable: no event ids");
+  assert.equal(JSON.parse(event!.data).method, "notifications/tools/list_changed");
+  await events.cancel();
   await front.close();
 });
