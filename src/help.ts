@@ -116,7 +116,7 @@ ${
 Gateway:
 ${
     helpRows([
-      ["-c, --config <file>", "Run the servers of a YAML config or an .mcp.json"],
+      ["-c, --config <file>", "Run the servers of a YAML or .mcp.json (--http too)"],
       [
         "    --call-through",
         "Add mcpmon_call_tool, for clients that never refresh",

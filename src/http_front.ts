@@ -12,6 +12,21 @@
  *   session's SSE stream for what the server sends on its own (list_changed,
  *   log messages, sampling and roots requests); DELETE ends the session and
  *   stops its process. An unknown session id gets 404.
+ * - **Resumption (legacy).** Each SSE stream of a session (its GET stream,
+ *   each POST's response stream) is a resumable channel: its events
+ *   carry ids (`<stream>:<n>`) and its last
+ *   {@linkcode HttpFrontOptions.replayEvents} are kept, so a client whose
+ *   connection broke GETs with `Last-Event-ID` and gets the rest of that
+ *   stream (a POST's request stays pending meanwhile). A 2025-11-25 client's
+ *   POST stream opens with a priming event. An id naming no event kept gets
+ *   400 (-32000, as the SDK's servers answer), one whose stream is open 409.
+ *   2026-07-28 streams carry no ids: that revision has no resumption.
+ * - **One shared peer (gateway mode, {@linkcode HttpFrontOptions.sharedPeer}).**
+ *   Legacy sessions open no peer: the front bridges each onto the modern
+ *   peer (its `initialize` answered from `server/discover` and turned into
+ *   the `_meta` envelope of its requests; a listen held for it brings its
+ *   GET stream `list_changed`), so every client of both eras shares one
+ *   router and its processes.
  * - **Modern (2026-07-28) requests** are stateless: every POST is checked
  *   against its `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers
  *   (400 with a `HeaderMismatch` error when they are missing or disagree
