@@ -893,8 +893,9 @@ export class HttpFront {
       return rpcError(
         503,
         ErrorCode.ServerUnavailable,
-        `Service Unavailable: ${this.#maxSessions} sessions are open already (each runs a server); ` +
-          "end one with DELETE",
+        `Service Unavailable: ${this.#maxSessions} sessions are open already${
+          this.#options.sharedPeer ? "" : " (each runs a server)"
+        }; end one with DELETE`,
       );
     }
     const id = this.#options.newSessionId?.() ?? crypto.randomUUID();
