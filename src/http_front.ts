@@ -19,7 +19,9 @@
  *   connection broke GETs with `Last-Event-ID` and gets the rest of that
  *   stream (a POST's request stays pending meanwhile). A 2025-11-25 client's
  *   POST stream opens with a priming event. An id naming no event kept gets
- *   400 (-32000, as the SDK's servers answer), one whose stream is open 409.
+ *   400 (-32000, as the SDK's servers answer); one whose stream is still
+ *   open takes it over (the old response ends: the client may learn of the
+ *   break before mcpmon does).
  *   2026-07-28 streams carry no ids: that revision has no resumption.
  * - **One shared peer (gateway mode, {@linkcode HttpFrontOptions.sharedPeer}).**
  *   Legacy sessions open no peer: the front bridges each onto the modern
@@ -1099,13 +1101,17 @@ export class HttpFront {
       }
     }
     if (channel.attached) {
-      return rpcError(
-        409,
-        ErrorCode.InvalidRequest,
-        channel === session.events
-          ? "Conflict: this session's GET stream is open"
-          : "Conflict: that stream is open",
-      );
+      if (lastEventId === null) {
+        return rpcError(
+          409,
+          ErrorCode.InvalidRequest,
+          "Conflict: this session's GET stream is open",
+        );
+      }
+      // A client resuming may be quicker than the news that its old connection broke: the new
+      // response takes the stream over (the old one ends, so no message goes on both).
+      this.#options.log?.debug(`HTTP session ${session.id}: stream ${channel.no} taken over`);
+      channel.stream!.close();
     }
     if (!this.#reserve()) return this.#tooMany();
     session.lastUsed = ++this.#uses;

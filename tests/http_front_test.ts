@@ -1008,7 +1008,7 @@ Deno.test("http front (resumption): a POST's SSE stream cut before its answer (2
   await front.close();
 });
 
-Deno.test("http front (resumption): a Last-Event-ID that is malformed, of another stream number, in the future or no longer kept gets 400; one of a stream still open 409; a 2026-07-28 stream carries no ids and a Last-Event-ID changes nothing", async () => {
+Deno.test("http front (resumption): a Last-Event-ID that is malformed, of another stream number, in the future or no longer kept gets 400; one of a stream still open takes it over; a 2026-07-28 stream carries no ids and a Last-Event-ID changes nothing", async () => {
   const { front, peers } = makeFront({ replayEvents: 2 });
   const session = await openSession(front);
   const note = (n: number) =>
@@ -1023,10 +1023,17 @@ Deno.test("http front (resumption): a Last-Event-ID that is malformed, of anothe
   }
   const kept = sseReader(await getStream(front, session, "0:1"));
   assert.equal((await kept.nextEvent())?.id, "0:2", "from the oldest kept, when nothing was lost");
-  const busy = await getStream(front, session, "0:2");
-  assert.equal(busy.status, 409, "that stream is open");
-  await busy.body?.cancel();
-  await kept.cancel();
+  const plainGet = await getStream(front, session);
+  assert.equal(plainGet.status, 409, "a second GET stream without Last-Event-ID");
+  await plainGet.body?.cancel();
+  // The client knows its connection broke before mcpmon does: its resumption takes over.
+  const takeover = sseReader(await getStream(front, session, "0:2"));
+  assert.equal((await takeover.nextEvent())?.id, "0:3");
+  assert.equal((await kept.nextEvent())?.id, "0:3", "sent before the takeover");
+  assert.equal(await kept.nextEvent(), undefined, "the old response ends");
+  note(4);
+  assert.equal((await takeover.nextEvent())?.id, "0:4", "live events go on the new one only");
+  await takeover.cancel();
   const unknown = await getStream(front, "no-such-session", "0:1");
   assert.equal(unknown.status, 404);
   await unknown.body?.cancel();

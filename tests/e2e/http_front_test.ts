@@ -456,3 +456,94 @@ Deno.test("--http --config: the gateway on HTTP, one process per server shared b
     await waitUntil(() => !processAlive(pid), DEFAULT_TIMEOUT_MS, `server ${pid} left running`);
   }
 });
+
+/** Reads SSE events (id and data) from a fetch response. */
+function events(response: Response) {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  return {
+    async next(): Promise<{ id?: string; data: string } | undefined> {
+      while (true) {
+        const end = buffer.indexOf("\n\n");
+        if (end !== -1) {
+          const lines = buffer.slice(0, end).split("\n");
+          buffer = buffer.slice(end + 2);
+          const id = lines.find((l) => l.startsWith("id: "))?.slice(4);
+          const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim());
+          if (id !== undefined || data.length > 0) return { id, data: data.join("\n") };
+          continue;
+        }
+        const { done, value } = await withTimeout(
+          reader.read(),
+          DEFAULT_TIMEOUT_MS,
+          () => `no SSE event; so far: ${buffer}`,
+        );
+        if (done) return undefined;
+        buffer += value;
+      }
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
+Deno.test("--http (resumption): a 2025-11-25 POST stream cut after its first progress is resumed by GET with Last-Event-ID: the progress it missed and the answer, under the same event ids", async () => {
+  await using fx = await makeFixtureDir();
+  await using mon = await serveHttp(["--watch", fx.dir], ["node", fx.serverPath]);
+  const a = await connect(mon.url, "client-a");
+  try {
+    const session = a.transport.sessionId!;
+    const headers = { "mcp-session-id": session, "mcp-protocol-version": "2025-11-25" };
+    const cut = new AbortController();
+    const response = await fetch(mon.url, {
+      method: "POST",
+      signal: cut.signal,
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...headers,
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: "slow-1",
+        method: "tools/call",
+        params: {
+          name: "progress",
+          arguments: { steps: 3, intervalMs: 300 },
+          _meta: { progressToken: "t" },
+        },
+      }),
+    });
+    assert.equal(response.headers.get("content-type"), "text/event-stream");
+    const stream = events(response);
+    const priming = await stream.next();
+    assert.equal(priming?.data, "", "a priming event first");
+    const first = await stream.next();
+    assert.equal(JSON.parse(first!.data).params.progress, 1);
+    cut.abort(); // the connection breaks
+    await stream.cancel().catch(() => {});
+    const resumed = await fetch(mon.url, {
+      headers: { accept: "text/event-stream", ...headers, "last-event-id": first!.id! },
+    });
+    assert.equal(resumed.status, 200);
+    const rest = events(resumed);
+    const seen: string[] = [];
+    for (let event = await rest.next(); event; event = await rest.next()) {
+      const message = JSON.parse(event.data);
+      seen.push(message.method ?? `answer ${message.id}`);
+      assert.ok(event.id, "every event has an id");
+    }
+    assert.deepEqual(seen, [
+      "notifications/progress",
+      "notifications/progress",
+      "answer slow-1",
+    ], "the progress missed and the answer, then the stream ends");
+    const again = await fetch(mon.url, {
+      headers: { accept: "text/event-stream", ...headers, "last-event-id": "99:1" },
+    });
+    assert.equal(again.status, 400, "an id naming no stream");
+    await again.body?.cancel();
+  } finally {
+    await a.client.close().catch(() => {});
+  }
+  assert.equal((await mon.stop()).code, 0, mon.stderr());
+});
