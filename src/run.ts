@@ -149,6 +149,8 @@ export async function runGateway(
     { gateway: gatewayNaming(config, name, options.callThrough === true) },
   );
   let client: ClientSide | number = stdioClient(traced, router);
+  let routerClosed: Promise<void> | undefined;
+  const closeRouter = () => routerClosed ??= router.close({ drain: false });
   if (options.http) {
     if (!runtime.serve) {
       log.error(`this runtime (${runtime.name}) cannot serve HTTP`);
@@ -166,7 +168,7 @@ export async function runGateway(
           toFront = send;
           return {
             handleClientLine: (line) => router.handleClientLine(line),
-            close: () => router.close({ drain: false }),
+            close: closeRouter,
           };
         },
       },
@@ -174,6 +176,9 @@ export async function runGateway(
       () => router.start(),
     );
     if (typeof client === "number") return client;
+    // The servers stop with mcpmon even when no client came (the front never opened its peer).
+    const front = client;
+    client = { ...front, close: (o) => front.close(o).then(closeRouter) };
   }
   // Reloads of the config file add, remove and restart servers, each with its own watcher.
   const gateway = new Gateway(config, {
@@ -639,7 +644,8 @@ function inMemoryClient(runtime: Runtime, send: (line: string) => void): Runtime
 /**
  * The HTTP front as the client side of {@linkcode serve}, for both modes;
  * exit code 2 (logged) when a non-loopback bind has no token. `shape` says
- * in the "Serving on" line how the sessions map to server processes.
+ * in the "Serving on" line how the sessions map to server processes;
+ * `onListening` runs once the port is bound (gateway: starts the servers).
  */
 async function httpClient(
   runtime: Runtime,
@@ -647,7 +653,7 @@ async function httpClient(
   http: HttpListen,
   options: Pick<HttpFrontOptions, "maxBodyBytes" | "openPeer" | "sharedPeer">,
   shape: string,
-  beforeListening?: () => void,
+  onListening?: () => void,
 ): Promise<ClientSide | number> {
   const { HttpFront, isLoopback } = await import("./http_front.ts");
   const token = http.token ?? (runtime.env("MCPMON_HTTP_TOKEN") || undefined);
@@ -671,7 +677,6 @@ async function httpClient(
   return {
     readsStdin: false,
     async start() {
-      beforeListening?.();
       try {
         listening = await runtime.serve!(
           { hostname: http.hostname, port: http.port },
@@ -681,6 +686,7 @@ async function httpClient(
         log.error(bindError(err, where));
         return 2;
       }
+      onListening?.(); // the servers start once mcpmon can serve them
       log.info(
         `Serving on http://${host}:${listening.port}/mcp (Streamable HTTP; ${shape})${
           token ? ", bearer token required" : ""

@@ -247,7 +247,7 @@ Deno.test("--http: two SDK clients (v1, and v2 in its dual-era mode) keep their 
   }
 });
 
-Deno.test("--http: a port in use, a bad --http value and a non-loopback bind without a token are clear errors with exit code 2", async () => {
+Deno.test("--http: a port in use (single server or gateway, which then starts no server), a bad --http value and a non-loopback bind without a token are clear errors with exit code 2", async () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const run = async (value: string) => {
     const [command, ...args] = [...launcher(), "--http", value, "--", "node", "-e", "0"];
@@ -270,6 +270,33 @@ Deno.test("--http: a port in use, a bad --http value and a non-loopback bind wit
   const open = await run("0.0.0.0:0");
   assert.equal(open.code, 2, open.stderr);
   assert.match(open.stderr, /without a token/);
+
+  // The gateway too, and it starts no server when it cannot serve them.
+  await using fx = await makeFixtureDir();
+  const config = join(fx.dir, ".mcpmon.yaml");
+  await Deno.writeTextFile(
+    config,
+    `servers:\n  a:\n    command: node\n    args: ${JSON.stringify([fx.serverPath])}\n`,
+  );
+  const [command, ...args] = [
+    ...launcher(),
+    "--http",
+    `127.0.0.1:${taken.addr.port}`,
+    "--config",
+    config,
+  ];
+  const out = await new Deno.Command(command, {
+    args,
+    cwd: TEST_CWD,
+    env: { XDG_STATE_HOME: TEST_STATE_HOME },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, stderr);
+  assert.match(stderr, /port is in use/);
+  assert.doesNotMatch(stderr, /Started/, "no server started");
 });
 
 /** A copy of the v2 fixture (dual-era) whose `v2_tools.mjs` a test may edit. */
