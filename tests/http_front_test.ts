@@ -1057,3 +1057,35 @@ Deno.test("http front (resumption): a Last-Event-ID that is malformed, of anothe
   await events.cancel();
   await front.close();
 });
+
+Deno.test("http front (shared peer): a 2025 session's notifications/cancelled reaches the shared peer under the front's own id of that request; its progress comes back under its own token", async () => {
+  const { front, peers } = makeFront({ sharedPeer: true });
+  const session = await openSession(front);
+  const peer = peers[0];
+  const waiting = front.handle(request(
+    { jsonrpc: "2.0", id: 9, method: "hold", params: { _meta: { progressToken: "mine" } } },
+    { "mcp-session-id": session },
+  ));
+  await settle();
+  const held = peer.received.find((m) => m.method === "hold")!;
+  assert.notEqual(held.id, 9);
+  assert.equal(held.params._meta.progressToken, held.id, "the front's own token");
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/progress",
+    params: { progressToken: held.id, progress: 1 },
+  });
+  const events = sseReader(await waiting);
+  const progress = await events.next();
+  assert.equal(progress?.params.progressToken, "mine");
+  const cancelled = await front.handle(request(
+    { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 9 } },
+    { "mcp-session-id": session },
+  ));
+  assert.equal(cancelled.status, 202);
+  const forwarded = peer.received.at(-1)!;
+  assert.equal(forwarded.method, "notifications/cancelled");
+  assert.equal(forwarded.params.requestId, held.id);
+  await events.cancel();
+  await front.close();
+});
