@@ -54,6 +54,8 @@ const BACKLOG_LIMIT = 1000;
 const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
 /** The `_meta` key of the request's protocol version (modern era). */
 const PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion";
+/** The `_meta` key of the client's capabilities (modern era; required like the version). */
+const CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities";
 /** Methods whose `Mcp-Name` header is required, and the body field it mirrors. */
 const NAMED: ReadonlyMap<string, string> = new Map([
   ["tools/call", "name"],
@@ -1002,6 +1004,26 @@ export class HttpFront {
         400,
         ErrorCode.InvalidRequest,
         "Invalid Request: the id must be a string or number",
+      );
+    }
+    // A request missing the envelope's required fields is malformed (-32602 with 400, as the
+    // 2026-07-28 spec asks); answered here, it never reaches the shared peer, where a server
+    // that pins its era per connection (the v2 SDK's stdio entry) would take it for 2025 traffic.
+    const meta = isObject(message.params) ? message.params._meta : undefined;
+    const missing = !isObject(meta)
+      ? "_meta"
+      : typeof meta[PROTOCOL_VERSION] !== "string"
+      ? PROTOCOL_VERSION
+      : !isObject(meta[CLIENT_CAPABILITIES])
+      ? CLIENT_CAPABILITIES
+      : undefined;
+    if (missing !== undefined) {
+      return rpcError(
+        400,
+        ErrorCode.InvalidParams,
+        `Invalid params: a 2026-07-28 request needs ${missing} in its _meta envelope`,
+        {},
+        message.id,
       );
     }
     if (!this.#reserve()) return this.#tooMany();
