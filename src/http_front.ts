@@ -597,7 +597,9 @@ export class HttpFront {
     if (sessionId !== null && !modernHeader) {
       return await this.#legacyPost(request, message, sessionId, mode);
     }
-    if (message.method === "initialize") return await this.#initialize(request, message, mode);
+    if (message.method === "initialize" && !modernHeader) {
+      return await this.#initialize(request, message, mode);
+    }
     if (this.#isModern(request, message)) return await this.#modernPost(request, message, mode);
     return rpcError(
       400,
@@ -995,6 +997,20 @@ export class HttpFront {
         "Invalid Request: a 2026-07-28 client sends requests and notifications only",
       );
     }
+    // The revision mcpmon implements is the one it serves: another (a future one) gets the
+    // spec's UnsupportedProtocolVersion error with 400 here, before it reaches the shared peer.
+    const version = request.headers.get("mcp-protocol-version")!;
+    if (version !== MODERN_PROTOCOL_VERSION) {
+      return json(
+        400,
+        errorResponse(
+          typeof message.id === "string" || typeof message.id === "number" ? message.id : null,
+          ErrorCode.UnsupportedProtocolVersion,
+          `Unsupported protocol version: ${version}`,
+          { supported: [MODERN_PROTOCOL_VERSION], requested: version },
+        ),
+      );
+    }
     if (message.id === undefined) {
       await this.#modernPeer().handleClientLine(JSON.stringify(message));
       return new Response(null, { status: 202 });
@@ -1017,6 +1033,16 @@ export class HttpFront {
       : !isObject(meta[CLIENT_CAPABILITIES])
       ? CLIENT_CAPABILITIES
       : undefined;
+    if (message.method === "initialize") {
+      // Removed in 2026-07-28: the spec's answer for a method the server does not implement.
+      return rpcError(
+        404,
+        ErrorCode.MethodNotFound,
+        `Method not found: initialize does not exist in MCP ${version}`,
+        {},
+        message.id,
+      );
+    }
     if (missing !== undefined) {
       return rpcError(
         400,

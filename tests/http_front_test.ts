@@ -590,6 +590,42 @@ Deno.test("http front (2026-07-28): a request whose _meta lacks the protocol ver
   await front.close();
 });
 
+Deno.test("http front (2026-07-28): initialize under a 2026-07-28 MCP-Protocol-Version is a removed method (404, -32601), not a new session", async () => {
+  const { front, peers } = makeFront();
+  const response = await front.handle(
+    request(
+      modern(1, "initialize", { protocolVersion: "2026-07-28", capabilities: {} }),
+      modernHeaders("initialize"),
+    ),
+  );
+  assert.equal(response.status, 404);
+  const answer = await response.json();
+  assert.equal(answer.error.code, -32601);
+  assert.equal(answer.id, 1);
+  assert.equal(response.headers.get("mcp-session-id"), null);
+  assert.equal(peers.length, 0, "no session, and nothing reached a peer");
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): a protocol version mcpmon does not implement gets UnsupportedProtocolVersion (-32022, 400) listing 2026-07-28 and echoing the version; nothing reaches the peer", async () => {
+  const { front, peers } = makeFront();
+  for (const version of ["v999.0.0", "2099-01-01"]) {
+    const body = modern(7, "server/discover", {
+      _meta: { "io.modelcontextprotocol/protocolVersion": version },
+    });
+    const response = await front.handle(
+      request(body, { ...modernHeaders("server/discover"), "mcp-protocol-version": version }),
+    );
+    assert.equal(response.status, 400, version);
+    const answer = await response.json();
+    assert.equal(answer.id, 7);
+    assert.equal(answer.error.code, -32022);
+    assert.deepEqual(answer.error.data, { supported: ["2026-07-28"], requested: version });
+  }
+  assert.equal(peers.length, 0);
+  await front.close();
+});
+
 Deno.test("http front (2026-07-28): requests share one peer under the front's own ids; each client gets its answer under its own id; an Mcp-Session-Id is ignored", async () => {
   const { front, peers } = makeFront();
   const ask = (id: number) =>
