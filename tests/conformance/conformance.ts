@@ -39,7 +39,14 @@ export async function installSuite(): Promise<{ node: string; cli: string }> {
   const home = Deno.env.get("XDG_CACHE_HOME") ?? join(Deno.env.get("HOME") ?? "/tmp", ".cache");
   const prefix = join(home, "mcpmon", `conformance-${CONFORMANCE_VERSION}-node-${NODE_VERSION}`);
   const node = join(prefix, "node_modules", "node", "bin", "node");
-  const cli = join(prefix, "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js");
+  const cli = join(
+    prefix,
+    "node_modules",
+    "@modelcontextprotocol",
+    "conformance",
+    "dist",
+    "index.js",
+  );
   const ready = async () => {
     try {
       await Deno.stat(cli);
@@ -50,7 +57,9 @@ export async function installSuite(): Promise<{ node: string; cli: string }> {
     }
   };
   if (await ready()) return { node, cli };
-  console.log(`installing @modelcontextprotocol/conformance@${CONFORMANCE_VERSION} and node@${NODE_VERSION} into ${prefix} (npm)`);
+  console.log(
+    `installing @modelcontextprotocol/conformance@${CONFORMANCE_VERSION} and node@${NODE_VERSION} into ${prefix} (npm)`,
+  );
   await Deno.mkdir(prefix, { recursive: true });
   const out = await new Deno.Command("npm", {
     args: [
@@ -108,9 +117,13 @@ async function start(name: string, args: string[], pattern: RegExp): Promise<Sta
     timer = setTimeout(() => reject(new Error(`${name} did not start in 60 s:\n${text}`)), 60_000);
   });
   try {
-    const p = await Promise.race([port, timeout, child.status.then(() => {
-      throw new Error(`${name} exited before listening:\n${text}`);
-    })]);
+    const p = await Promise.race([
+      port,
+      timeout,
+      child.status.then(() => {
+        throw new Error(`${name} exited before listening:\n${text}`);
+      }),
+    ]);
     return {
       url: `http://127.0.0.1:${p}/mcp`,
       log: () => text,
@@ -147,7 +160,14 @@ const MCPMON = ["run", "-A", join(ROOT, "mod.ts"), "--http", "127.0.0.1:0", "--w
 /** The three ways the server is reached. */
 async function startTargets() {
   const direct = await start("the HTTP server", ["run", "-A", SERVER, "--port", "0"], LISTENING);
-  const front = await start("mcpmon --http (stdio server)", [...MCPMON, "--", DENO, "run", "-A", SERVER], SERVING);
+  const front = await start("mcpmon --http (stdio server)", [
+    ...MCPMON,
+    "--",
+    DENO,
+    "run",
+    "-A",
+    SERVER,
+  ], SERVING);
   const port = freePort();
   const back = await start("mcpmon --http --url (HTTP server)", [
     ...MCPMON,
@@ -188,7 +208,11 @@ async function runSuite(
       try {
         checks = JSON.parse(await Deno.readTextFile(join(dir, entry.name, "checks.json")));
       } catch {
-        checks = [{ id: "no-checks-json", status: "FAILURE", errorMessage: "the scenario wrote no checks" }];
+        checks = [{
+          id: "no-checks-json",
+          status: "FAILURE",
+          errorMessage: "the scenario wrote no checks",
+        }];
       }
       outcomes.set(
         scenario,
@@ -197,7 +221,9 @@ async function runSuite(
           .sort(),
       );
     }
-    if (outcomes.size === 0) throw new Error(`the suite ran no scenario against ${url}:\n${output}`);
+    if (outcomes.size === 0) {
+      throw new Error(`the suite ran no scenario against ${url}:\n${output}`);
+    }
     return { outcomes, output };
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -216,44 +242,59 @@ const ERAS = [
 ];
 
 for (const era of ERAS) {
-  Deno.test(`conformance, ${era.name}: mcpmon --http gives the results the server gives directly`, opts, async (t) => {
-    const suite = await installSuite();
-    await using targets = {
-      ...(await startTargets()),
-      async [Symbol.asyncDispose]() {
-        await Promise.all([this.direct, this.front, this.back].map((s) => s[Symbol.asyncDispose]()));
-      },
-    };
-    const started = performance.now();
-    const [direct, front, back] = await Promise.all(
-      [targets.direct, targets.front, targets.back].map((s) => runSuite(suite, s.url, era.args)),
-    );
-    console.log(`  (three suite runs in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
-    const bothFail: string[] = [];
-    const scenarios = [...new Set([...direct.outcomes.keys(), ...front.outcomes.keys(), ...back.outcomes.keys()])].sort();
-    let passing = 0;
-    for (const scenario of scenarios) {
-      const d = direct.outcomes.get(scenario);
-      await t.step(scenario, () => {
-        for (const [how, run, target] of [
-          ["mcpmon --http -- <stdio server>", front, targets.front],
-          ["mcpmon --http --url … -- <HTTP server>", back, targets.back],
-        ] as const) {
-          const m = run.outcomes.get(scenario);
-          assert.ok(
-            ids(m) === ids(d),
-            `${scenario}: ${how} differs from the server directly\n    direct: ${show(d)}\n    ${how}: ${
-              show(m)
-            }\n  mcpmon's log (tail):\n${target.log().slice(-1500)}`,
+  Deno.test(
+    `conformance, ${era.name}: mcpmon --http gives the results the server gives directly`,
+    opts,
+    async (t) => {
+      const suite = await installSuite();
+      await using targets = {
+        ...(await startTargets()),
+        async [Symbol.asyncDispose]() {
+          await Promise.all(
+            [this.direct, this.front, this.back].map((s) => s[Symbol.asyncDispose]()),
           );
-        }
-      });
-      if (d && d.length > 0) bothFail.push(`${scenario}: ${d.map((f) => f.replace(/ \(.*$/s, "")).join(", ")}`);
-      else passing++;
-    }
-    console.log(
-      `  ${scenarios.length} scenarios; ${passing} pass directly` +
-        (bothFail.length ? `; fail directly too (fixture or suite limits, not mcpmon):\n    ${bothFail.join("\n    ")}` : ""),
-    );
-  });
+        },
+      };
+      const started = performance.now();
+      const [direct, front, back] = await Promise.all(
+        [targets.direct, targets.front, targets.back].map((s) => runSuite(suite, s.url, era.args)),
+      );
+      console.log(`  (three suite runs in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      const bothFail: string[] = [];
+      const scenarios = [
+        ...new Set([...direct.outcomes.keys(), ...front.outcomes.keys(), ...back.outcomes.keys()]),
+      ].sort();
+      let passing = 0;
+      for (const scenario of scenarios) {
+        const d = direct.outcomes.get(scenario);
+        await t.step(scenario, () => {
+          for (
+            const [how, run, target] of [
+              ["mcpmon --http -- <stdio server>", front, targets.front],
+              ["mcpmon --http --url … -- <HTTP server>", back, targets.back],
+            ] as const
+          ) {
+            const m = run.outcomes.get(scenario);
+            assert.ok(
+              ids(m) === ids(d),
+              `${scenario}: ${how} differs from the server directly\n    direct: ${
+                show(d)
+              }\n    ${how}: ${show(m)}\n  mcpmon's log (tail):\n${target.log().slice(-1500)}`,
+            );
+          }
+        });
+        if (d && d.length > 0) {
+          bothFail.push(`${scenario}: ${d.map((f) => f.replace(/ \(.*$/s, "")).join(", ")}`);
+        } else passing++;
+      }
+      console.log(
+        `  ${scenarios.length} scenarios; ${passing} pass directly` +
+          (bothFail.length
+            ? `; fail directly too (fixture or suite limits, not mcpmon):\n    ${
+              bothFail.join("\n    ")
+            }`
+            : ""),
+      );
+    },
+  );
 }
