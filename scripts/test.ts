@@ -11,7 +11,12 @@
  * 4. the same with `bun npm/bin/mcpmon.js`;
  * 5. `bun build --compile` of that bin into the single-file binary `dist/mcpmon`
  *    (`scripts/compile.ts`, offline), and the e2e suite with
- *    `MCPMON_E2E_LAUNCHER=dist/mcpmon`.
+ *    `MCPMON_E2E_LAUNCHER=dist/mcpmon`;
+ * 6. `deno test -A tests/conformance/conformance.ts`: the official MCP
+ *    conformance suite against a server directly and through `mcpmon --http`
+ *    (both eras); the suite and the Node 22 it needs are installed from the npm
+ *    registry on first use into `~/.cache/mcpmon/` (in CI too: nothing to
+ *    install beforehand).
  *
  * Each `deno test` run ends with its own `ok | N passed | N failed` line
  * (`.ci/run` adds them up). A run that cannot happen (no Bun, a failed build
@@ -26,6 +31,7 @@
  * deno task test
  * deno task test --only node     # just the Node e2e run (builds npm/ first)
  * deno task test --only binary   # just the binary's e2e run (builds npm/ and dist/mcpmon first)
+ * deno task test --only conformance   # just the conformance comparison
  * ```
  *
  * @module
@@ -49,7 +55,7 @@ interface Step {
   /** Name shown in headers and the final report. */
   name: string;
   /** Key for `--only`. */
-  key: "deno" | "node" | "bun" | "binary";
+  key: "deno" | "node" | "bun" | "binary" | "conformance";
 }
 
 const STEPS: Step[] = [
@@ -57,6 +63,10 @@ const STEPS: Step[] = [
   { name: "Node: e2e on node npm/bin/mcpmon.js", key: "node" },
   { name: "Bun: e2e on bun npm/bin/mcpmon.js", key: "bun" },
   { name: "Binary: e2e on dist/mcpmon (bun build --compile)", key: "binary" },
+  {
+    name: "Conformance: the official MCP suite, directly and through mcpmon --http",
+    key: "conformance",
+  },
 ];
 
 function header(text: string): void {
@@ -151,7 +161,8 @@ if (import.meta.main) {
   const path = bunDir ? `${bunDir}:${Deno.env.get("PATH") ?? ""}` : Deno.env.get("PATH") ?? "";
 
   for (const step of STEPS.filter((s) => only.has(s.key))) {
-    if (step.key !== "deno" && !results.some((r) => r.name === "npm build")) {
+    const npm = step.key === "node" || step.key === "bun" || step.key === "binary";
+    if (npm && !results.some((r) => r.name === "npm build")) {
       header("build the npm package: deno run -A scripts/build_npm.ts");
       const built = await run(DENO, ["run", "-A", "scripts/build_npm.ts"]);
       results.push({ name: "npm build", ok: built });
@@ -162,6 +173,8 @@ if (import.meta.main) {
       if (bunDir === undefined) console.error("(the Bun tests in this run will fail: no bun)");
       // --doc: every @example block runs too (they are part of the spec).
       ok = await run(DENO, ["test", "-A", "--doc"], { PATH: path }, ["MCPMON_E2E_LAUNCHER"]);
+    } else if (step.key === "conformance") {
+      ok = await run(DENO, ["test", "-A", "tests/conformance/conformance.ts"]);
     } else {
       if (!results.find((r) => r.name === "npm build")!.ok) {
         failedRun(`the npm build failed, so the ${step.key} e2e run could not start`);

@@ -786,7 +786,9 @@ export class HttpFront {
     if (sessionId !== null && !modernHeader) {
       return await this.#legacyPost(request, message, sessionId, mode);
     }
-    if (message.method === "initialize") return await this.#initialize(request, message, mode);
+    if (message.method === "initialize" && !modernHeader) {
+      return await this.#initialize(request, message, mode);
+    }
     if (this.#isModern(request, message)) return await this.#modernPost(request, message, mode);
     return rpcError(
       400,
@@ -1469,6 +1471,20 @@ export class HttpFront {
         "Invalid Request: a 2026-07-28 client sends requests and notifications only",
       );
     }
+    // The revision mcpmon implements is the one it serves: another (a future one) gets the
+    // spec's UnsupportedProtocolVersion error with 400 here, before it reaches the shared peer.
+    const version = request.headers.get("mcp-protocol-version")!;
+    if (version !== MODERN_PROTOCOL_VERSION) {
+      return json(
+        400,
+        errorResponse(
+          typeof message.id === "string" || typeof message.id === "number" ? message.id : null,
+          ErrorCode.UnsupportedProtocolVersion,
+          `Unsupported protocol version: ${version}`,
+          { supported: [MODERN_PROTOCOL_VERSION], requested: version },
+        ),
+      );
+    }
     if (message.id === undefined) {
       await this.#modernPeer().handleClientLine(JSON.stringify(message));
       return new Response(null, { status: 202 });
@@ -1478,6 +1494,36 @@ export class HttpFront {
         400,
         ErrorCode.InvalidRequest,
         "Invalid Request: the id must be a string or number",
+      );
+    }
+    // A request missing the envelope's required fields is malformed (-32602 with 400, as the
+    // 2026-07-28 spec asks); answered here, it never reaches the shared peer, where a server
+    // that pins its era per connection (the v2 SDK's stdio entry) would take it for 2025 traffic.
+    const meta = isObject(message.params) ? message.params._meta : undefined;
+    const missing = !isObject(meta)
+      ? "_meta"
+      : typeof meta[PROTOCOL_VERSION] !== "string"
+      ? PROTOCOL_VERSION
+      : !isObject(meta[CLIENT_CAPABILITIES])
+      ? CLIENT_CAPABILITIES
+      : undefined;
+    if (message.method === "initialize") {
+      // Removed in 2026-07-28: the spec's answer for a method the server does not implement.
+      return rpcError(
+        404,
+        ErrorCode.MethodNotFound,
+        `Method not found: initialize does not exist in MCP ${version}`,
+        {},
+        message.id,
+      );
+    }
+    if (missing !== undefined) {
+      return rpcError(
+        400,
+        ErrorCode.InvalidParams,
+        `Invalid params: a 2026-07-28 request needs ${missing} in its _meta envelope`,
+        {},
+        message.id,
       );
     }
     if (!this.#reserve()) return this.#tooMany();

@@ -152,7 +152,11 @@ const modern = (id: number | string, method: string, params: Msg = {}) => ({
   method,
   params: {
     ...params,
-    _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28", ...params._meta },
+    _meta: {
+      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+      "io.modelcontextprotocol/clientCapabilities": {},
+      ...params._meta,
+    },
   },
 });
 
@@ -563,6 +567,71 @@ Deno.test("http front (2026-07-28): missing or disagreeing MCP-Protocol-Version,
   );
   assert.equal(encoded.status, 200, "a Base64 sentinel Mcp-Name is decoded before comparing");
   await encoded.body?.cancel();
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): a request whose _meta lacks the protocol version or the client capabilities gets -32602 with 400 and never reaches the peer", async () => {
+  const { front, peers } = makeFront();
+  const cases: [string, Msg][] = [
+    ["no _meta", { jsonrpc: "2.0", id: 1, method: "server/discover", params: {} }],
+    ["no params", { jsonrpc: "2.0", id: 2, method: "server/discover" }],
+    ["no protocol version", {
+      jsonrpc: "2.0",
+      id: 3,
+      method: "server/discover",
+      params: { _meta: { "io.modelcontextprotocol/clientCapabilities": {} } },
+    }],
+    ["no client capabilities", {
+      jsonrpc: "2.0",
+      id: 4,
+      method: "server/discover",
+      params: { _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } },
+    }],
+  ];
+  for (const [what, body] of cases) {
+    const response = await front.handle(request(body, modernHeaders("server/discover")));
+    assert.equal(response.status, 400, what);
+    const answer = await response.json();
+    assert.equal(answer.error.code, -32602, what);
+    assert.equal(answer.id, body.id, what);
+  }
+  assert.equal(peers.length, 0, "nothing reached the (shared) peer");
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): initialize under a 2026-07-28 MCP-Protocol-Version is a removed method (404, -32601), not a new session", async () => {
+  const { front, peers } = makeFront();
+  const response = await front.handle(
+    request(
+      modern(1, "initialize", { protocolVersion: "2026-07-28", capabilities: {} }),
+      modernHeaders("initialize"),
+    ),
+  );
+  assert.equal(response.status, 404);
+  const answer = await response.json();
+  assert.equal(answer.error.code, -32601);
+  assert.equal(answer.id, 1);
+  assert.equal(response.headers.get("mcp-session-id"), null);
+  assert.equal(peers.length, 0, "no session, and nothing reached a peer");
+  await front.close();
+});
+
+Deno.test("http front (2026-07-28): a protocol version mcpmon does not implement gets UnsupportedProtocolVersion (-32022, 400) listing 2026-07-28 and echoing the version; nothing reaches the peer", async () => {
+  const { front, peers } = makeFront();
+  for (const version of ["v999.0.0", "2099-01-01"]) {
+    const body = modern(7, "server/discover", {
+      _meta: { "io.modelcontextprotocol/protocolVersion": version },
+    });
+    const response = await front.handle(
+      request(body, { ...modernHeaders("server/discover"), "mcp-protocol-version": version }),
+    );
+    assert.equal(response.status, 400, version);
+    const answer = await response.json();
+    assert.equal(answer.id, 7);
+    assert.equal(answer.error.code, -32022);
+    assert.deepEqual(answer.error.data, { supported: ["2026-07-28"], requested: version });
+  }
+  assert.equal(peers.length, 0);
   await front.close();
 });
 
