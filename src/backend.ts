@@ -405,6 +405,7 @@ export class Backend {
               url,
               connectTimeoutMs: this.options.initTimeoutMs,
               maxMessageBytes: this.options.maxMessageBytes,
+              headers: this.options.headers,
             },
           }
           : {}),

@@ -30,6 +30,7 @@ import { deriveName } from "./server_name.ts";
 import type { Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
 import { parseHttpUrl } from "./http_backend.ts";
+import { expandHeaderVars, parseHeader } from "./http_headers.ts";
 import { parseListen } from "./http_front.ts";
 import type { HttpListen } from "./run.ts";
 
@@ -142,6 +143,7 @@ export const OPTIONS = {
   "http-token": { type: "string" },
   name: { type: "string", short: "n" },
   url: { type: "string" },
+  header: { type: "string", multiple: true },
   quiet: { type: "boolean", short: "q" },
   verbose: { type: "boolean", short: "v" },
   debug: { type: "boolean" },
@@ -500,6 +502,19 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     }
     url = values.url;
   }
+  let headers: Record<string, string> | undefined;
+  if (values.header !== undefined) {
+    if (url === undefined) throw new UsageError("--header goes with --url");
+    headers = {};
+    for (const text of values.header) {
+      try {
+        const [name, value] = parseHeader(text);
+        headers[name] = value; // `${VAR}` is expanded when the server starts (main)
+      } catch (err) {
+        throw new UsageError(`--header: ${err instanceof Error ? err.message : err}`);
+      }
+    }
+  }
   const [program, ...args] = command;
   if (program === "" || (program === undefined && url === undefined)) {
     throw new UsageError(`missing server command: ${sub ? SUB_SYNOPSIS[sub] : SYNOPSIS}`);
@@ -511,6 +526,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
     command: program ?? "",
     args,
     url,
+    headers,
     // A server someone else runs is restarted by them: nothing to watch unless asked.
     watch: (values.watch ?? (program === undefined ? [] : ["."])).map((p) => resolve(cwd, p)),
     extensions: values.ext === undefined ? undefined : parseExtensions(values.ext),
@@ -679,6 +695,17 @@ export async function main(runtime: Runtime): Promise<number> {
       return 0;
     // The proxy's modules are loaded only to run it (not for --help, --version or a subcommand).
     case "run":
+      if (cli.server.headers) {
+        try {
+          for (const [name, value] of Object.entries(cli.server.headers)) {
+            cli.server.headers[name] = expandHeaderVars(value, (v) => runtime.env(v));
+          }
+        } catch (err) {
+          const message = `--header: ${err instanceof Error ? err.message : err}`;
+          runtime.writeStderr(encoder.encode(usageErrorText(new UsageError(message))));
+          return 2;
+        }
+      }
       return await (await import("./run.ts")).run(runtime, cli.server, cli.log, cli.http);
     case "gateway":
       return await (await import("./run.ts")).runGateway(runtime, cli.config, cli.name, cli.log, {

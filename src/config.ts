@@ -23,6 +23,12 @@ export interface ServerOptions {
    * there instead of using the process's stdio (`src/http_backend.ts`).
    */
   url?: string;
+  /**
+   * Headers sent with every request to {@linkcode ServerOptions.url}
+   * (`--header`, a gateway entry's `headers:`), `${VAR}` already expanded;
+   * their values never appear in logs or errors.
+   */
+  headers?: Record<string, string>;
   /** Its arguments. */
   args: string[];
   /** Working directory of the server; mcpmon's own when absent. */

@@ -24,6 +24,11 @@
  *     disabled: false
  *     # also: debounce, grace, initTimeout, minInterval (ms); restartTool, clearPycache,
  *     # ignoreFiles (true/false), maxMessageSize (bytes)
+ *   web:                          # a server on Streamable HTTP
+ *     url: http://127.0.0.1:3000/mcp
+ *     command: pnpm               # optional: mcpmon starts (and restarts) it
+ *     args: [dev]
+ *     headers: { Authorization: "Bearer ${DEV_TOKEN}" }  # never logged
  * ```
  *
  * and the `mcpServers` form of Claude Code's `.mcp.json` and Claude
@@ -56,6 +61,7 @@ import {
 import { parseExtensionList, type ServerOptions, serverOptions } from "./config.ts";
 import { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 import { parseHttpUrl } from "./http_backend.ts";
+import { headerProblem } from "./http_headers.ts";
 
 export { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 
@@ -716,20 +722,21 @@ const SERVER_KEYS = [
   "maxMessageSize",
   "type",
   "url",
+  "headers",
 ] as const;
 type ServerKey = typeof SERVER_KEYS[number];
 
 /** Keys `defaults` may set. */
 const DEFAULT_KEYS: readonly ServerKey[] = SERVER_KEYS.filter((k) =>
-  k !== "command" && k !== "args" && k !== "url"
+  k !== "command" && k !== "args" && k !== "url" && k !== "headers"
 );
 
 /**
- * Keys MCP clients use for remote servers that mcpmon cannot honour (it sends
- * no headers or credentials, and reaches HTTP servers by `url`): such an
- * entry is skipped with a warning.
+ * Keys MCP clients use for remote servers that mcpmon cannot honour (it runs
+ * no OAuth flow, and reaches HTTP servers by `url`): such an entry is skipped
+ * with a warning.
  */
-const REMOTE_KEYS = new Set(["headers", "serverUrl", "httpUrl", "oauth"]);
+const REMOTE_KEYS = new Set(["serverUrl", "httpUrl", "oauth"]);
 
 /** `type` values of a server on Streamable HTTP (Claude Code writes `http`). */
 const HTTP_TYPES: ReadonlySet<string> = new Set(["http", "streamable-http", "streamableHttp"]);
@@ -791,6 +798,7 @@ interface Fields {
   maxMessageSize?: number;
   type?: string;
   url?: string;
+  headers?: Record<string, string>;
 }
 
 interface Context {
@@ -932,6 +940,11 @@ function interpret(root: Node | undefined, ctx: Context): GatewayConfig | undefi
       }
       continue;
     }
+    if (fields.headers !== undefined && fields.url === undefined) {
+      const at = v.entries.find((e) => e.key === "headers")!;
+      report(at.keyPos, `${where}.headers: headers go with a url (a server on HTTP)`);
+      continue;
+    }
     const merged: Fields = { ...defaults, ...fields };
     if (merged.disabled) config.disabled.push(name);
     else config.servers.push(toServerOptions(name, merged, ctx));
@@ -976,6 +989,7 @@ function toServerOptions(name: string, f: Fields, ctx: Context): ServerOptions {
     command: f.command ?? "",
     args: f.args,
     url: f.url,
+    headers: f.headers,
     env: f.env ?? {},
     cwd,
     // A server on HTTP that someone else runs is restarted by them: nothing to watch unless asked.
@@ -1039,7 +1053,7 @@ function readFields(
         ctx.warn(
           entry.keyPos,
           `${path}: \`${key}\` is not supported: skipped (mcpmon reaches HTTP servers by ` +
-            "`url`, without headers or OAuth)",
+            "`url`, without OAuth; pass a token with `headers`)",
         );
       }
       remote = true;
@@ -1137,6 +1151,37 @@ function readField(key: ServerKey, v: Node, path: string, ctx: Context): unknown
         return undefined;
       }
       return s;
+    }
+    case "headers": {
+      if (v.kind !== "map") {
+        report(v.pos, `${path} must be a mapping of header names to strings, got ${describe(v)}`);
+        return undefined;
+      }
+      const headers: Record<string, string> = {};
+      let ok = true;
+      for (const entry of v.entries) {
+        const value = entry.value;
+        if (value.kind !== "scalar" || typeof value.value !== "string") {
+          // Its value is not shown: it may be a secret.
+          report(
+            value.pos,
+            `${path}.${entry.key} must be a string (quote it${
+              value.kind === "scalar" && value.value === null ? "; write \"\" for empty" : ""
+            })`,
+          );
+          ok = false;
+          continue;
+        }
+        const expanded = expandVars(value.value, value.pos, ctx)!;
+        const problem = headerProblem(entry.key, expanded);
+        if (problem !== undefined) {
+          // The problem names the header, never its value (a secret).
+          report(entry.keyPos, `${path}: ${problem}`);
+          ok = false;
+        }
+        headers[entry.key] = expanded.trim();
+      }
+      return ok ? headers : undefined;
     }
     case "type":
       return undefined; // handled by readFields

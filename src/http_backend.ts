@@ -36,6 +36,12 @@
  *   no command the "process" exits (its {@linkcode ExitStatus} has a
  *   `reason`), with a command its stdout fails, so the generation is stopped
  *   as broken. Either way the backend's crash path restarts and replays.
+ * - **Credentials.** The configured headers (`--header`, `headers:`) go on
+ *   every request; their values are replaced by `[redacted]` in every line
+ *   mcpmon writes and every error it answers with. A `401`/`403` answers the
+ *   request with an error naming the URL, the status and the essentials of
+ *   the `WWW-Authenticate` challenge (logged once per status), and is not
+ *   retried.
  * - **Every request gets exactly one answer.** An HTTP error, a body that is
  *   not JSON-RPC, a response over `maxMessageBytes`, or a stream that ends
  *   without the response is answered with a JSON-RPC error for that request;
@@ -45,6 +51,7 @@
  * @module
  */
 import { createParser } from "eventsource-parser";
+import { challengeSummary, redactor } from "./http_headers.ts";
 import {
   type ChildProcess,
   type Clock,
@@ -283,12 +290,17 @@ class HttpConnection implements ChildProcess {
   readonly #toolHeaders = new Map<string, readonly ParamHeader[]>();
   /** The connection broke; waiting to see whether the process exits. */
   #losing = false;
+  /** Hides the configured headers' values in any text mcpmon shows. */
+  readonly #redact: (text: string) => string;
+  /** The refusals (401/403) already logged, so a refusing server is logged once per status. */
+  readonly #refusalsLogged = new Set<number>();
 
   constructor(url: URL, target: HttpTarget, proc: ChildProcess | undefined, clock: Clock) {
     this.#url = url;
     this.#target = target;
     this.#proc = proc;
     this.#clock = clock;
+    this.#redact = redactor(target.headers);
     this.pid = proc?.pid ?? 0;
     const margin = Math.min(500, Math.floor(target.connectTimeoutMs / 10));
     this.#deadline = clock.now() + Math.max(0, target.connectTimeoutMs - margin);
@@ -369,7 +381,9 @@ class HttpConnection implements ChildProcess {
   }
 
   #headers(message: Json, method: string | undefined, accept: string): Headers {
-    const headers = new Headers({ accept });
+    // The configured ones (credentials) first: the transport's own are set over them.
+    const headers = new Headers(this.#target.headers);
+    headers.set("accept", accept);
     if (this.#sessionId !== undefined) headers.set("mcp-session-id", this.#sessionId);
     const version = modernVersion(message) ?? this.#protocolVersion;
     if (typeof version === "string") headers.set("mcp-protocol-version", version);
@@ -443,6 +457,11 @@ class HttpConnection implements ChildProcess {
         return;
       }
       const type = response.headers.get("content-type") ?? "";
+      if (response.status === 401 || response.status === 403) {
+        const refused = await this.#refused(response);
+        if (id !== undefined) this.#answerError(id, entry!, refused);
+        return;
+      }
       if (!response.ok) {
         await this.#httpError(response, what, id, entry);
         return;
@@ -475,6 +494,44 @@ class HttpConnection implements ChildProcess {
     } finally {
       if (id !== undefined && this.#inFlight.get(id) === entry) this.#inFlight.delete(id);
     }
+  }
+
+  /**
+   * A 401 or 403: the server wants credentials mcpmon does not have (or
+   * refuses the ones it sent). Logged once per status; returns the message,
+   * with the essentials of the `WWW-Authenticate` challenge. Not retried:
+   * the same request would be refused again.
+   */
+  async #refused(response: Response): Promise<string> {
+    const challenge = challengeSummary(response.headers.get("www-authenticate"));
+    const text = response.body ? await readBody(response.body, ERROR_BODY_BYTES, true) : "";
+    let detail = "";
+    try {
+      // An OAuth error body ({"error": "invalid_token", "error_description": …}) or a JSON-RPC one.
+      const parsed = JSON.parse(text ?? "");
+      const error = parsed?.error;
+      detail = typeof error === "string"
+        ? [error, parsed.error_description].filter((s) => typeof s === "string").join(": ")
+        : typeof error?.message === "string"
+        ? error.message
+        : "";
+    } catch {
+      detail = (text ?? "").trim().split("\n")[0].slice(0, 200);
+    }
+    const sent = Object.keys(this.#target.headers ?? {});
+    const message = `the server at ${this.#url.href} refused mcpmon: ${response.status}` +
+      `${response.statusText ? ` ${response.statusText}` : ""}` +
+      (challenge ? ` (WWW-Authenticate: ${challenge})` : "") +
+      (detail ? `: ${detail}` : "") +
+      (sent.length > 0
+        ? `; mcpmon sent ${sent.join(", ")}: check the credentials (--header / headers:)`
+        : "; pass its credentials with --header / headers: (e.g. " +
+          '--header "Authorization: Bearer ${TOKEN}")');
+    if (!this.#refusalsLogged.has(response.status)) {
+      this.#refusalsLogged.add(response.status);
+      this.#note(message);
+    }
+    return message;
   }
 
   /** An HTTP error status: the server's JSON-RPC error when it sent one, else one naming the status. */
@@ -555,6 +612,10 @@ class HttpConnection implements ChildProcess {
         if (response.status === 404 && this.#sessionId !== undefined) {
           await response.body?.cancel().catch(() => {});
           this.#lost(`the server no longer knows session ${this.#sessionId} (HTTP 404)`);
+          return;
+        }
+        if (response.status === 401 || response.status === 403) {
+          await this.#refused(response);
           return;
         }
         const type = response.headers.get("content-type") ?? "";
@@ -651,6 +712,7 @@ class HttpConnection implements ChildProcess {
   #answer(id: string, entry: InFlight, error: Json) {
     if (entry.answered || entry.cancelled || this.#done) return;
     entry.answered = true;
+    if (typeof error.message === "string") error = { ...error, message: this.#redact(error.message) };
     const line = JSON.stringify({ jsonrpc: "2.0", id: JSON.parse(id), error });
     this.#out.enqueue(this.#encoder.encode(line + "\n"));
   }
@@ -700,7 +762,7 @@ class HttpConnection implements ChildProcess {
   #note(text: string) {
     if (this.#done) return;
     try {
-      this.#err.enqueue(this.#encoder.encode(`mcpmon: ${text}\n`));
+      this.#err.enqueue(this.#encoder.encode(`mcpmon: ${this.#redact(text)}\n`));
     } catch { /* closed */ }
   }
 
@@ -727,6 +789,7 @@ class HttpConnection implements ChildProcess {
   /** The server went away (or forgot the session) while the connection was in use. */
   #lost(cause: string) {
     if (this.#done || this.#losing) return;
+    cause = this.#redact(cause);
     if (this.#proc) {
       // Most often the process is exiting (a crash): then its exit ends the connection, and
       // answers read before it still reach the generation. If it runs on without a

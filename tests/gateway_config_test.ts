@@ -357,16 +357,68 @@ Deno.test("an sse server is skipped with a warning; the stdio and http servers o
   assert.deepEqual(load("g.yaml", "servers:\n  a:\n    command: a\n").warnings, []);
 });
 
-Deno.test("headers or oauth on a server is skipped with a warning (mcpmon sends neither)", () => {
+Deno.test("oauth on a server is skipped with a warning (mcpmon runs no OAuth flow)", () => {
   const config = load(
     ".mcp.json",
-    '{"mcpServers": {\n  "r": {"url": "https://x", "headers": {}}\n}}',
+    '{"mcpServers": {\n  "r": {"url": "https://x", "oauth": {}}\n}}',
   );
   assert.deepEqual(config.servers, []);
   assert.deepEqual(config.warnings, [
-    ".mcp.json:2:29: mcpServers.r.headers: `headers` is not supported: skipped (mcpmon reaches " +
-    "HTTP servers by `url`, without headers or OAuth)",
+    ".mcp.json:2:29: mcpServers.r.oauth: `oauth` is not supported: skipped (mcpmon reaches " +
+    "HTTP servers by `url`, without OAuth; pass a token with `headers`)",
   ]);
+});
+
+Deno.test("headers of a url entry are sent to it, ${VAR} expanded from the environment", () => {
+  ENV.DEV_TOKEN = "s3cret";
+  try {
+    const config = load(
+      ".mcp.json",
+      '{"mcpServers": {"r": {"type": "http", "url": "http://127.0.0.1:3000/mcp", ' +
+        '"headers": {"Authorization": "Bearer ${DEV_TOKEN}", "X-Team": "${TEAM:-dev}"}}}}',
+    );
+    assert.deepEqual(config.warnings, []);
+    assert.deepEqual(server(config, "r").headers, {
+      Authorization: "Bearer s3cret",
+      "X-Team": "dev",
+    });
+  } finally {
+    delete ENV.DEV_TOKEN;
+  }
+});
+
+Deno.test("headers: a missing variable, a bad name, a reserved header, a value that is not a string, or headers without a url are errors that never show a value", () => {
+  const text = (headers: string, url = "url: http://127.0.0.1:3000/mcp") =>
+    `servers:\n  r:\n    ${url}\n    headers: ${headers}\n`;
+  assertRejected(
+    "g.yaml",
+    text("{Authorization: 'Bearer ${NO_SUCH_TOKEN}'}"),
+    "g.yaml:4:30: ${NO_SUCH_TOKEN}: NO_SUCH_TOKEN is not set (write ${NO_SUCH_TOKEN:-default} " +
+      "for a default)",
+  );
+  assertRejected(
+    "g.yaml",
+    text('{"X Key": abc}'),
+    'g.yaml:4:15: servers.r.headers: "X Key" is not a valid header name',
+  );
+  assertRejected(
+    "g.yaml",
+    text("{Mcp-Session-Id: abc}"),
+    "g.yaml:4:15: servers.r.headers: Mcp-Session-Id cannot be set: mcpmon sets it itself",
+  );
+  const numeric = errorOf("g.yaml", text("{X-Api-Key: 98765432}")).message;
+  assert.equal(numeric, "g.yaml:4:26: servers.r.headers.X-Api-Key must be a string (quote it)");
+  assert.ok(!numeric.includes("98765432"));
+  assertRejected(
+    "g.yaml",
+    text("{X-Key: abc}", "command: node"),
+    "g.yaml:4:5: servers.r.headers: headers go with a url (a server on HTTP)",
+  );
+  assertRejected(
+    "g.yaml",
+    "defaults:\n  headers: {X-Key: abc}\nservers:\n  r:\n    url: http://127.0.0.1:1/mcp\n",
+    "g.yaml:2:3: defaults.headers: `headers` cannot have a default; set it per server",
+  );
 });
 
 Deno.test("a url entry is a Streamable HTTP server: with a command mcpmon starts it, without one it only connects (and watches nothing unless told)", () => {
@@ -501,7 +553,7 @@ Deno.test("an unknown key is an error that suggests the closest known key", () =
     "servers:\n  api:\n    command: python\n    colour: blue\n",
     ".mcpmon.yaml:4:5: unknown key servers.api.colour (known keys: command, args, env, cwd, " +
       "watch, extensions, ignore, build, disabled, debounce, grace, initTimeout, minInterval, " +
-      "restartTool, clearPycache, ignoreFiles, maxMessageSize, type, url)",
+      "restartTool, clearPycache, ignoreFiles, maxMessageSize, type, url, headers)",
   );
 });
 

@@ -57,6 +57,8 @@ export interface SpawnOptions {
     connectTimeoutMs: number;
     /** The largest message accepted from the server, in bytes. */
     maxMessageBytes?: number;
+    /** Headers sent with every request (credentials: never shown in logs or errors). */
+    headers?: Record<string, string>;
   };
 }
 
