@@ -1166,7 +1166,7 @@ function readField(key: ServerKey, v: Node, path: string, ctx: Context): unknown
           report(
             value.pos,
             `${path}.${entry.key} must be a string (quote it${
-              value.kind === "scalar" && value.value === null ? "; write \"\" for empty" : ""
+              value.kind === "scalar" && value.value === null ? '; write "" for empty' : ""
             })`,
           );
           ok = false;

@@ -77,7 +77,7 @@ ${
       ["    --no-ignore-files", "Do not apply the project's .gitignore and .ignore"],
       ["    --build <cmd>", "Shell command run before each restart"],
       ["-n, --name <name>", "Name for logs, status, restart (default: from command)"],
-      ["    --url <url>", "Server on Streamable HTTP at url; the command optional"],
+      ["    --url <url>", "HTTP server at url, command optional; --header <K: v>"],
       ["    --http <host:port>", "Serve on HTTP at /mcp (also --http-token <t>; README)"],
     ], 24)
   }

@@ -712,7 +712,9 @@ class HttpConnection implements ChildProcess {
   #answer(id: string, entry: InFlight, error: Json) {
     if (entry.answered || entry.cancelled || this.#done) return;
     entry.answered = true;
-    if (typeof error.message === "string") error = { ...error, message: this.#redact(error.message) };
+    if (typeof error.message === "string") {
+      error = { ...error, message: this.#redact(error.message) };
+    }
     const line = JSON.stringify({ jsonrpc: "2.0", id: JSON.parse(id), error });
     this.#out.enqueue(this.#encoder.encode(line + "\n"));
   }

@@ -591,6 +591,37 @@ Deno.test("--url <url> names a server on Streamable HTTP: with a command mcpmon 
   assert.deepEqual(run("--url", "https://x.test/mcp", "-w", "src").server.watch, [`${CWD}/src`]);
 });
 
+Deno.test("--header 'Name: value' (repeatable) is sent to the --url server; ${VAR} is kept for main to expand when the server starts", () => {
+  const { server } = run(
+    "--url",
+    "http://127.0.0.1:3000/mcp",
+    "--header",
+    "Authorization: Bearer ${DEV_TOKEN}",
+    "--header=X-Team:dev",
+    "--",
+    "node",
+    "server.js",
+  );
+  assert.deepEqual(server.headers, { Authorization: "Bearer ${DEV_TOKEN}", "X-Team": "dev" });
+  assert.equal(run("--url", "http://127.0.0.1:3000/mcp").server.headers, undefined);
+});
+
+Deno.test("--header without --url, without a colon, naming a header mcpmon sets itself, or with --config is a usage error", () => {
+  usageError(["--header", "X-Key: 1", "--", "node", "s.js"], /^--header goes with --url$/);
+  usageError(
+    ["--url", "http://127.0.0.1:1/mcp", "--header", "Authorization Bearer x"],
+    /^--header: "Authorization Bearer x" is not a header: expected "Name: value"/,
+  );
+  usageError(
+    ["--url", "http://127.0.0.1:1/mcp", "--header", "Mcp-Session-Id: x"],
+    /^--header: Mcp-Session-Id cannot be set: mcpmon sets it itself$/,
+  );
+  usageError(
+    ["--config", "g.yaml", "--header", "X-Key: 1"],
+    /^--header is set per server in the config file/,
+  );
+});
+
 Deno.test("--url refuses what is not an http(s) URL, and belongs in the config file with --config", () => {
   usageError(
     ["--url", "ftp://127.0.0.1/mcp"],
