@@ -8,7 +8,7 @@
 import type { ServerOptions } from "./config.ts";
 import { runBuild } from "./build.ts";
 import { describeExit, Generation, type ServerInitiated } from "./generation.ts";
-import { withHttpBackends } from "./http_backend.ts";
+import { checkPortFree, withHttpBackends } from "./http_backend.ts";
 import { ErrorCode, type JsonRpcErrorObject, type JsonRpcMessage } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import {
@@ -391,6 +391,22 @@ export class Backend {
     const shown = command === "" && url !== undefined
       ? `connection to ${url}`
       : [command, ...args].join(" ") + (url !== undefined ? ` (serving ${url})` : "");
+    if (url !== undefined && command !== "" && this.#runtime.env("MCPMON_NO_PORT_CHECK") !== "1") {
+      // The port must be free before the command starts: at first, else mcpmon would talk to an
+      // old instance; after a restart, a process the old one started may still be letting go.
+      const taken = await checkPortFree(
+        url,
+        [command, ...args].join(" "),
+        number === 1 ? 0 : this.options.graceMs,
+        this.#clock,
+        this.#stopping.signal,
+      );
+      if (taken !== undefined) {
+        this.#fail(taken);
+        return undefined;
+      }
+      if (this.#stopping.signal.aborted) return undefined;
+    }
     let child: ChildProcess;
     try {
       child = this.#runtime.spawn({

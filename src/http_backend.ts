@@ -50,6 +50,7 @@
  *
  * @module
  */
+import { createConnection } from "node:net";
 import { createParser } from "eventsource-parser";
 import { challengeSummary, redactor } from "./http_headers.ts";
 import {
@@ -160,6 +161,73 @@ export function parseHttpUrl(text: string): URL {
     throw new Error(`${JSON.stringify(text)} has credentials in it; mcpmon does not send them`);
   }
   return url;
+}
+
+/**
+ * Whether something accepts TCP connections at the host and port of `url`
+ * (the scheme's default port when it names none). A connection that is
+ * refused, fails or is not accepted within `timeoutMs` counts as no.
+ *
+ * @example
+ * ```ts ignore
+ * await portAccepts(new URL("http://127.0.0.1:3000/mcp")); // true while a server listens there
+ * ```
+ */
+export function portAccepts(url: URL, timeoutMs = 1_000): Promise<boolean> {
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    const done = (accepts: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(accepts);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+/**
+ * Checks, before mcpmon starts the command that serves `url`, that nothing
+ * holds its port yet; returns an error for people when something does, or
+ * undefined. With `waitMs` 0 (the first start) a taken port is at once an
+ * error: mcpmon would otherwise talk to whatever holds it, most likely an
+ * old instance of the server. With more (a restart), it waits up to that
+ * long for the port to be freed by what the previous process left behind.
+ *
+ * @example
+ * ```ts ignore
+ * const problem = await checkPortFree("http://127.0.0.1:3000/mcp", "pnpm dev", 0);
+ * if (problem) console.error(problem); // "port 3000 … already accepts connections …"
+ * ```
+ */
+export async function checkPortFree(
+  url: string,
+  shown: string,
+  waitMs: number,
+  clock: Clock = systemClock,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const parsed = new URL(url);
+  const port = parsed.port || (parsed.protocol === "https:" ? "443" : "80");
+  const deadline = clock.now() + waitMs;
+  for (;;) {
+    if (!(await portAccepts(parsed))) return undefined;
+    if (signal?.aborted || clock.now() >= deadline) break;
+    await delay(Math.min(50, Math.max(1, deadline - clock.now())), signal, clock);
+  }
+  if (waitMs === 0) {
+    return `port ${port} (${url}) already accepts connections before mcpmon started \`${shown}\`: ` +
+      "most likely an earlier instance of the server is still running (another terminal, an " +
+      `earlier run). Stop it (\`lsof -i :${port}\` names it), or use the running server as it ` +
+      `is by leaving out the command (mcpmon --url ${url}); set MCPMON_NO_PORT_CHECK=1 if ` +
+      "the command serves behind what holds that port";
+  }
+  return `port ${port} (${url}) is still in use ${waitMs} ms after the previous server ` +
+    "exited: a process it started outlived it (outside its process group?) and holds the port. " +
+    `Stop it (\`lsof -i :${port}\` names it); the next change starts the server again`;
 }
 
 /**

@@ -237,7 +237,7 @@ type Handler = (child: FakeChild, msg: Msg) => void;
  */
 export function fakeRuntime(
   handles: Handler[] | Record<string, Handler>,
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; env?: Record<string, string> } = {},
 ): FakeHarness {
   const children: FakeChild[] = [];
   const clientReceived: Msg[] = [];
@@ -309,7 +309,7 @@ export function fakeRuntime(
     },
     onSignal: () => () => {},
     // Keeps the state dir (mcpmon status/restart) out of the real home.
-    env: (name) => name === "XDG_STATE_HOME" ? stateHome : undefined,
+    env: (name) => name === "XDG_STATE_HOME" ? stateHome : options.env?.[name],
     cwd: () => "/fake",
     pid: 1,
     stdinIsTerminal: () => false,
@@ -394,9 +394,9 @@ export interface StartedRouter {
 export function startRouter(
   handles: Handler[] | Record<string, Handler>,
   servers: ServerOptions[],
-  options: { gateway?: GatewayOptions; clock?: Clock } = {},
+  options: { gateway?: GatewayOptions; clock?: Clock; env?: Record<string, string> } = {},
 ): StartedRouter {
-  const h = fakeRuntime(handles, { clock: options.clock });
+  const h = fakeRuntime(handles, { clock: options.clock, env: options.env });
   const log = new Logger(h.runtime, { level: "debug", timestamps: false });
   const router = new Router(h.runtime, log, servers, options);
   router.start();
