@@ -124,6 +124,25 @@ export function paramHeaders(schema: unknown): { name: string; path: string[] }[
   return found;
 }
 
+/** Where an SSE stream got to: what a resumption with `Last-Event-ID` needs. */
+interface SseCursor {
+  /** The `id` of the last event that had one. */
+  lastEventId?: string;
+  /** The reconnection time the server asked for (`retry:`), in ms. */
+  retryMs?: number;
+  /** Events read so far (to tell a resumption that brought something from one that did not). */
+  events: number;
+}
+
+/** Resumptions of one stream in a row that bring no event before mcpmon gives up on it. */
+const MAX_RESUMES = 5;
+
+/** Wait before resuming a stream when the server set no `retry:`, in ms (doubled per failed try). */
+const RESUME_DELAY_MS = 100;
+
+/** Longest wait before resuming a stream, in ms (a larger `retry:` is cut to this). */
+const MAX_RESUME_DELAY_MS = 5_000;
+
 /** How long a process whose connection broke may take to exit before the break counts, in ms. */
 const LOST_GRACE_MS = 250;
 
@@ -538,7 +557,7 @@ class HttpConnection implements ChildProcess {
         await response.body?.cancel().catch(() => {});
         if (method === "notifications/initialized" && this.#era !== "modern") this.#openGetStream();
       } else if (type.includes("text/event-stream")) {
-        await this.#readEvents(response.body, id, entry!);
+        await this.#readStream(response.body, id, entry!, what, signal);
       } else if (type.includes("application/json")) {
         const text = await readBody(response.body, this.#target.maxMessageBytes);
         if (text === undefined) {
@@ -628,14 +647,111 @@ class HttpConnection implements ChildProcess {
     } else this.#answerError(id, entry, message);
   }
 
-  /** Reads an SSE body; each event's data is a message. */
-  async #readEvents(body: ReadableStream<Uint8Array>, id?: string, entry?: InFlight) {
+  /**
+   * Reads the SSE answer to request `id`. In the 2025 era, when it ends or
+   * breaks before the response and its events carried ids, it is resumed
+   * (2025-11-25 transport, "Resumability and Redelivery"): a GET with
+   * `Last-Event-ID`, after the server's `retry:` time, continues the same
+   * stream, as often as each resumption brings events (at most
+   * {@linkcode MAX_RESUMES} in a row that bring none). The 2026-07-28
+   * transport has no resumption. A break that cannot be resumed is thrown
+   * (the connection is lost).
+   */
+  async #readStream(
+    body: ReadableStream<Uint8Array>,
+    id: string,
+    entry: InFlight,
+    what: string,
+    signal: AbortSignal,
+  ) {
+    const cursor: SseCursor = { events: 0 };
+    let failure: unknown;
+    try {
+      await this.#readEvents(body, id, entry, cursor);
+    } catch (err) {
+      failure = err;
+    }
+    let fruitless = 0;
+    while (
+      !entry.answered && !entry.cancelled && !this.#done && !signal.aborted &&
+      this.#era !== "modern" && cursor.lastEventId !== undefined && fruitless < MAX_RESUMES
+    ) {
+      const wait = Math.min(
+        cursor.retryMs ?? RESUME_DELAY_MS * 2 ** fruitless,
+        MAX_RESUME_DELAY_MS,
+      );
+      fruitless++;
+      await delay(wait, signal, this.#clock);
+      if (signal.aborted || this.#done) return;
+      const before = cursor.events;
+      const response = await this.#resume(cursor.lastEventId, signal).catch((err) => {
+        failure = err;
+        return undefined;
+      });
+      if (response === undefined) break;
+      if (response === "gone") return;
+      if (typeof response === "string") {
+        this.#note(`resuming the answer to ${what} failed: ${response}`);
+        failure = undefined;
+        break;
+      }
+      failure = undefined;
+      try {
+        await this.#readEvents(response, id, entry, cursor);
+      } catch (err) {
+        failure = err;
+      }
+      if (cursor.events > before) fruitless = 0;
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * A GET with `Last-Event-ID` (2025 era): the resumed stream's body; a
+   * string saying why not when the server will not resume it; "gone" when
+   * the server no longer knows the session (the connection is then lost).
+   * Throws when the server cannot be reached.
+   */
+  async #resume(
+    lastEventId: string,
+    signal: AbortSignal,
+  ): Promise<ReadableStream<Uint8Array> | string | "gone"> {
+    const headers = this.#headers({}, undefined, "text/event-stream");
+    headers.set("last-event-id", lastEventId);
+    const response = await fetch(this.#url, { method: "GET", headers, signal });
+    if (response.status === 404 && this.#sessionId !== undefined) {
+      await response.body?.cancel().catch(() => {});
+      this.#lost(`the server no longer knows session ${this.#sessionId} (HTTP 404)`);
+      return "gone";
+    }
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.ok || !response.body || !type.includes("text/event-stream")) {
+      await response.body?.cancel().catch(() => {});
+      return `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+    }
+    return response.body;
+  }
+
+  /** Reads an SSE body; each event's data is a message. `cursor` keeps where it got to. */
+  async #readEvents(
+    body: ReadableStream<Uint8Array>,
+    id?: string,
+    entry?: InFlight,
+    cursor?: SseCursor,
+  ) {
     const max = this.#target.maxMessageBytes;
     let pending = 0;
     const parser = createParser({
       onEvent: (event) => {
         pending = 0;
+        if (cursor) {
+          cursor.events++;
+          if (event.id !== undefined && event.id !== "") cursor.lastEventId = event.id;
+        }
         if (event.data.trim() !== "") this.#emit(event.data, id, entry);
+      },
+      onRetry: (ms) => {
+        if (cursor) cursor.retryMs = ms;
       },
     });
     const reader = body.pipeThrough(new TextDecoderStream()).getReader();
@@ -662,15 +778,19 @@ class HttpConnection implements ChildProcess {
   #openGetStream() {
     if (this.#getStream || this.#done) return;
     this.#getStream = true;
+    // Where the stream got to: a reopened stream resumes from its last event id, if it gave any.
+    const cursor: SseCursor = { events: 0 };
     void (async () => {
       let wait = 100;
       while (!this.#done) {
         const started = this.#clock.now();
         let response: Response;
         try {
+          const headers = this.#headers({}, undefined, "text/event-stream");
+          if (cursor.lastEventId !== undefined) headers.set("last-event-id", cursor.lastEventId);
           response = await fetch(this.#url, {
             method: "GET",
-            headers: this.#headers({}, undefined, "text/event-stream"),
+            headers,
             signal: this.#abort.signal,
           });
         } catch (err) {
@@ -694,14 +814,19 @@ class HttpConnection implements ChildProcess {
           return;
         }
         try {
-          await this.#readEvents(response.body);
+          await this.#readEvents(response.body, undefined, undefined, cursor);
         } catch {
           // Broken, as when the server is stopped for a restart: reopening it tells whether
           // the server is still there (quietly, so a restart logs no false alarm).
           if (this.#done) return;
         }
-        // Reopened at once after a long stream, more slowly after short ones.
-        wait = this.#clock.now() - started > 5_000 ? 100 : Math.min(wait * 2, 2_000);
+        // Reopened after the server's `retry:` time if it set one; else at once after a long
+        // stream, more slowly after short ones.
+        wait = cursor.retryMs !== undefined
+          ? Math.min(Math.max(cursor.retryMs, 50), MAX_RESUME_DELAY_MS)
+          : this.#clock.now() - started > 5_000
+          ? 100
+          : Math.min(wait * 2, 2_000);
         await delay(wait, this.#abort.signal, this.#clock);
       }
     })().catch((err) => {

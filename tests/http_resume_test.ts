@@ -1,0 +1,301 @@
+/**
+ * Resuming a server's broken SSE stream with `Last-Event-ID` (`src/http_backend.ts`), the 2025-era
+ * transport's "Resumability and Redelivery": an answer stream that ends or breaks before its
+ * response while the server is still there is continued by a GET with the last event id (after
+ * the server's `retry:` time), including the v1 SDK's own "polling" (`closeSSEStream` with an
+ * event store); the GET stream reopens from its last event id; the 2026-07-28 era, which has no
+ * resumption, never tries.
+ */
+import assert from "node:assert/strict";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
+import { httpChild } from "../src/http_backend.ts";
+import type { ChildProcess, Runtime } from "../src/runtime/mod.ts";
+
+type Json = Record<string, unknown>;
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+function serve(handler: (req: Request) => Response | Promise<Response>) {
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    handler,
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/mcp`,
+    async close() {
+      ac.abort();
+      await server.finished;
+    },
+  };
+}
+
+function connect(url: string): ChildProcess {
+  return httpChild({} as Runtime, {
+    command: "",
+    args: [],
+    http: { url, connectTimeoutMs: 5_000 },
+  });
+}
+
+function drive(child: ChildProcess) {
+  const lines: Json[] = [];
+  let stderr = "";
+  void (async () => {
+    let text = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      const parts = text.split("\n");
+      text = parts.pop()!;
+      for (const part of parts) lines.push(JSON.parse(part));
+    }
+  })().catch(() => {});
+  void (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
+  })().catch(() => {});
+  const writer = child.stdin.getWriter();
+  return {
+    lines,
+    get stderr() {
+      return stderr;
+    },
+    send: (m: Json) => writer.write(new TextEncoder().encode(JSON.stringify(m) + "\n")),
+    async find(match: (line: Json) => boolean, what: string): Promise<Json> {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const hit = lines.find(match);
+        if (hit) return hit;
+        if (Date.now() > deadline) throw new Error(`no ${what} in ${JSON.stringify(lines)}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+  };
+}
+
+const initialize = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-11-25",
+    capabilities: {},
+    clientInfo: { name: "t", version: "1" },
+  },
+};
+
+/** SSE text of events: `[id, message]` pairs (id undefined: no id line), then `retry` if given. */
+function sseText(events: [string | undefined, unknown][], retry?: number): string {
+  let text = retry === undefined ? "" : `retry: ${retry}\n\n`;
+  for (const [id, message] of events) {
+    text += `${id === undefined ? "" : `id: ${id}\n`}data: ${JSON.stringify(message)}\n\n`;
+  }
+  return text;
+}
+
+/** An SSE response of `text` that ends (or, with `open`, stays open). */
+function sse(text: string, open = false): Response {
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(text));
+      if (!open) c.close();
+    },
+  });
+  return new Response(body, {
+    headers: { "content-type": "text/event-stream", "mcp-session-id": "s1" },
+  });
+}
+
+const progress = (n: number) => ({
+  jsonrpc: "2.0",
+  method: "notifications/progress",
+  params: { progressToken: "p", progress: n },
+});
+
+Deno.test(
+  "2025 era: an answer stream that ends before its response is resumed by a GET with Last-Event-ID after the server's retry time, and the response arrives",
+  opts,
+  async () => {
+    const gets: (string | null)[] = [];
+    const server = serve(async (req) => {
+      if (req.method === "GET") {
+        gets.push(req.headers.get("last-event-id"));
+        return sse(sseText([["e3", { jsonrpc: "2.0", id: 2, result: { done: true } }]]));
+      }
+      if (req.method === "DELETE") return new Response(null, { status: 200 });
+      const msg = await req.json();
+      if (msg.method === "initialize") {
+        return Response.json({ jsonrpc: "2.0", id: 1, result: { protocolVersion: "2025-11-25" } }, {
+          headers: { "mcp-session-id": "s1" },
+        });
+      }
+      return sse(sseText([["e1", progress(1)], ["e2", progress(2)]], 30));
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send(initialize);
+    await io.find((l) => l.id === 1, "the initialize answer");
+    await io.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "slow" } });
+    const answer = await io.find((l) => l.id === 2, "the answer");
+    assert.deepEqual(answer.result, { done: true });
+    assert.deepEqual(gets, ["e2"]);
+    assert.equal(io.lines.filter((l) => l.method === "notifications/progress").length, 2);
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await server.close();
+  },
+);
+
+Deno.test(
+  "a resumption the server refuses (405): the request gets its one error, and the log says why",
+  opts,
+  async () => {
+    let gets = 0;
+    const server = serve(async (req) => {
+      if (req.method === "GET") {
+        gets++;
+        return new Response(null, { status: 405 });
+      }
+      await req.json();
+      return sse(sseText([["e1", progress(1)]], 10));
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "slow" } });
+    const answer = await io.find((l) => l.id === 2, "the answer");
+    assert.match(
+      (answer.error as { message: string }).message,
+      /ended its answer to tools\/call without a response/,
+    );
+    assert.equal(gets, 1, "one try: the server said no");
+    assert.match(io.stderr, /resuming the answer to tools\/call failed: HTTP 405/);
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await server.close();
+  },
+);
+
+Deno.test(
+  "a stream without event ids, or in the 2026-07-28 era (no resumption there), is not resumed",
+  opts,
+  async () => {
+    let gets = 0;
+    const server = serve(async (req) => {
+      if (req.method === "GET") {
+        gets++;
+        return new Response(null, { status: 405 });
+      }
+      const msg = await req.json();
+      return sse(sseText([[msg.id === 3 ? "e1" : undefined, progress(1)]]));
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "x" } });
+    await io.find((l) => l.id === 2, "the first answer");
+    await io.send({
+      jsonrpc: "2.0",
+      id: 3,
+      method: "tools/call",
+      params: {
+        name: "x",
+        _meta: {
+          "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+          "io.modelcontextprotocol/clientInfo": { name: "t", version: "1" },
+          "io.modelcontextprotocol/clientCapabilities": {},
+        },
+      },
+    });
+    const modern = await io.find((l) => l.id === 3, "the second answer");
+    assert.match((modern.error as { message: string }).message, /without a response/);
+    assert.equal(gets, 0);
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await server.close();
+  },
+);
+
+Deno.test(
+  "the GET stream, when it ends while the server is there, reopens from its last event id",
+  opts,
+  async () => {
+    const gets: (string | null)[] = [];
+    const server = serve(async (req) => {
+      if (req.method === "GET") {
+        gets.push(req.headers.get("last-event-id"));
+        if (gets.length === 1) {
+          return sse(
+            sseText([["g1", { jsonrpc: "2.0", method: "notifications/tools/list_changed" }]], 20),
+          );
+        }
+        return sse("", true);
+      }
+      if (req.method === "DELETE") return new Response(null, { status: 200 });
+      const msg = await req.json();
+      if (msg.id === undefined) return new Response(null, { status: 202 });
+      return Response.json({ jsonrpc: "2.0", id: 1, result: { protocolVersion: "2025-11-25" } }, {
+        headers: { "mcp-session-id": "s1" },
+      });
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send(initialize);
+    await io.find((l) => l.id === 1, "the initialize answer");
+    await io.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    await io.find((l) => l.method === "notifications/tools/list_changed", "the GET stream's event");
+    const deadline = Date.now() + 10_000;
+    while (gets.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(gets, [null, "g1"]);
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await server.close();
+  },
+);
+
+Deno.test(
+  "the v1 SDK's polling: a tool that closes its SSE stream (closeSSEStream, with an event store) still gets its notification and result to the client",
+  opts,
+  async () => {
+    const mcp = new McpServer({ name: "resumable", version: "1.0.0" }, {
+      capabilities: { logging: {} },
+    });
+    // deno-lint-ignore no-explicit-any
+    mcp.registerTool(
+      "slow",
+      { description: "Closes its stream, then answers." },
+      async (extra: any) => {
+        extra.closeSSEStream?.();
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        await extra.sendNotification({
+          method: "notifications/message",
+          params: { level: "info", data: "still working" },
+        });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return { content: [{ type: "text", text: "slow done" }] };
+      },
+    );
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => crypto.randomUUID(),
+      eventStore: new InMemoryEventStore(),
+      retryInterval: 50,
+    });
+    await mcp.connect(transport);
+    const server = serve((req) => transport.handleRequest(req));
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send(initialize);
+    await io.find((l) => l.id === 1, "the initialize answer");
+    await io.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    await io.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "slow" } });
+    const answer = await io.find((l) => l.id === 2, "the answer");
+    assert.equal(answer.error, undefined, JSON.stringify(answer));
+    assert.equal(((answer.result as Json).content as { text: string }[])[0].text, "slow done");
+    assert.ok(
+      io.lines.some((l) => l.method === "notifications/message"),
+      "the notification sent while the stream was closed arrives",
+    );
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await mcp.close();
+    await server.close();
+  },
+);
