@@ -36,6 +36,15 @@
  *   no command the "process" exits (its {@linkcode ExitStatus} has a
  *   `reason`), with a command its stdout fails, so the generation is stopped
  *   as broken. Either way the backend's crash path restarts and replays.
+ * - **Broken streams (2025 era).** An SSE answer that ends or breaks before
+ *   its response while the server is there, after events with ids, is
+ *   resumed with a GET and `Last-Event-ID` after the server's `retry:` time
+ *   (the v1 SDK's `closeSSEStream` polling); the GET stream reopens from its
+ *   last event id. The 2026-07-28 transport has no resumption.
+ * - **A taken port.** {@linkcode checkPortFree}, which the backend calls
+ *   before starting a command, tells an old instance holding the URL's port
+ *   (an error at first start) from a port still being let go (a restart
+ *   waits for it).
  * - **Credentials.** The configured headers (`--header`, `headers:`) go on
  *   every request; their values are replaced by `[redacted]` in every line
  *   mcpmon writes and every error it answers with. A `401`/`403` answers the

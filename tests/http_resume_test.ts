@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
+import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { httpChild } from "../src/http_backend.ts";
 import type { ChildProcess, Runtime } from "../src/runtime/mod.ts";
 
@@ -258,11 +260,10 @@ Deno.test(
     const mcp = new McpServer({ name: "resumable", version: "1.0.0" }, {
       capabilities: { logging: {} },
     });
-    // deno-lint-ignore no-explicit-any
     mcp.registerTool(
       "slow",
       { description: "Closes its stream, then answers." },
-      async (extra: any) => {
+      async (extra: RequestHandlerExtra<ServerRequest, ServerNotification>) => {
         extra.closeSSEStream?.();
         await new Promise((resolve) => setTimeout(resolve, 150));
         await extra.sendNotification({
