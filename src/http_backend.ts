@@ -351,6 +351,8 @@ interface InFlight {
   readonly params: Json | undefined;
   answered: boolean;
   cancelled: boolean;
+  /** A re-opened listen: its next acknowledgment is mcpmon's to swallow (the client has one). */
+  relistened?: boolean;
 }
 
 /** The child {@linkcode httpChild} returns. */
@@ -386,6 +388,8 @@ class HttpConnection implements ChildProcess {
   readonly #toolHeaders = new Map<string, readonly ParamHeader[]>();
   /** The connection broke; waiting to see whether the process exits. */
   #losing = false;
+  /** mcpmon is stopping the server (stdin closed): broken streams are not resumed or re-opened. */
+  #closing = false;
   /** Hides the configured headers' values in any text mcpmon shows. */
   readonly #redact: (text: string) => string;
   /** The refusals (401/403) already logged, so a refusing server is logged once per status. */
@@ -566,7 +570,7 @@ class HttpConnection implements ChildProcess {
         await response.body?.cancel().catch(() => {});
         if (method === "notifications/initialized" && this.#era !== "modern") this.#openGetStream();
       } else if (type.includes("text/event-stream")) {
-        await this.#readStream(response.body, id, entry!, what, signal);
+        await this.#readStream(response.body, id, entry!, what, signal, { message, body });
       } else if (type.includes("application/json")) {
         const text = await readBody(response.body, this.#target.maxMessageBytes);
         if (text === undefined) {
@@ -672,6 +676,7 @@ class HttpConnection implements ChildProcess {
     entry: InFlight,
     what: string,
     signal: AbortSignal,
+    request: { message: Json; body: string },
   ) {
     const cursor: SseCursor = { events: 0 };
     let failure: unknown;
@@ -680,27 +685,37 @@ class HttpConnection implements ChildProcess {
     } catch (err) {
       failure = err;
     }
+    // 2026-07-28 has no resumption, but a listen whose stream drops is sent again (the spec's
+    // "trigger to reconnect"): the client's subscription goes on.
+    const listen = this.#era === "modern" && entry.method === "subscriptions/listen";
     let fruitless = 0;
     while (
-      !entry.answered && !entry.cancelled && !this.#done && !signal.aborted &&
-      this.#era !== "modern" && cursor.lastEventId !== undefined && fruitless < MAX_RESUMES
+      !entry.answered && !entry.cancelled && !this.#done && !this.#closing && !signal.aborted &&
+      (listen || (this.#era !== "modern" && cursor.lastEventId !== undefined)) &&
+      fruitless < MAX_RESUMES
     ) {
       const wait = Math.min(
-        cursor.retryMs ?? RESUME_DELAY_MS * 2 ** fruitless,
+        (listen ? undefined : cursor.retryMs) ?? RESUME_DELAY_MS * 2 ** fruitless,
         MAX_RESUME_DELAY_MS,
       );
       fruitless++;
       await delay(wait, signal, this.#clock);
-      if (signal.aborted || this.#done) return;
+      if (signal.aborted || this.#done || this.#closing) break;
       const before = cursor.events;
-      const response = await this.#resume(cursor.lastEventId, signal).catch((err) => {
+      const started = this.#clock.now();
+      const reopened = listen
+        ? this.#relisten(request, entry, signal)
+        : this.#resume(cursor.lastEventId!, signal);
+      const response = await reopened.catch((err) => {
         failure = err;
         return undefined;
       });
       if (response === undefined) break;
       if (response === "gone") return;
       if (typeof response === "string") {
-        this.#note(`resuming the answer to ${what} failed: ${response}`);
+        this.#note(
+          `${listen ? "re-opening" : "resuming"} the answer to ${what} failed: ${response}`,
+        );
         failure = undefined;
         break;
       }
@@ -710,9 +725,77 @@ class HttpConnection implements ChildProcess {
       } catch (err) {
         failure = err;
       }
-      if (cursor.events > before) fruitless = 0;
+      // A re-opened listen always brings its acknowledgment: progress is more than that.
+      const progress = listen
+        ? cursor.events > before + 1 || this.#clock.now() - started > 5_000
+        : cursor.events > before;
+      if (progress) fruitless = 0;
     }
     if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * A dropped 2026-07-28 listen, sent again as it was: the new stream's body,
+   * or why not. Its acknowledgment is swallowed (the client has had one), and
+   * the client is told the lists it listens to may have changed, since what
+   * changed while no stream was open is not replayed.
+   */
+  async #relisten(
+    request: { message: Json; body: string },
+    entry: InFlight,
+    signal: AbortSignal,
+  ): Promise<ReadableStream<Uint8Array> | string> {
+    const headers = this.#headers(
+      request.message,
+      "subscriptions/listen",
+      "application/json, text/event-stream",
+    );
+    headers.set("content-type", "application/json");
+    const response = await fetch(this.#url, {
+      method: "POST",
+      headers,
+      body: request.body,
+      signal,
+    });
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.ok || !response.body || !type.includes("text/event-stream")) {
+      await response.body?.cancel().catch(() => {});
+      return `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+    }
+    entry.relistened = true;
+    return response.body;
+  }
+
+  /**
+   * The acknowledgment of a re-opened listen, in place of passing it on: the
+   * list changes (and resource updates) it agreed to, as notifications
+   * tagged with the listen's id, so the client reads its lists again.
+   */
+  #reacknowledged(ack: Json) {
+    const params = ack.params as Json | undefined;
+    const filter = params?.notifications as Json | undefined;
+    const meta = { ...(params?._meta as Json | undefined) };
+    const kinds: [string, string][] = [
+      ["toolsListChanged", "notifications/tools/list_changed"],
+      ["promptsListChanged", "notifications/prompts/list_changed"],
+      ["resourcesListChanged", "notifications/resources/list_changed"],
+    ];
+    const out: Json[] = [];
+    for (const [key, method] of kinds) {
+      if (filter?.[key] === true) out.push({ jsonrpc: "2.0", method, params: { _meta: meta } });
+    }
+    const uris = filter?.resourceSubscriptions;
+    for (const uri of Array.isArray(uris) ? uris : []) {
+      if (typeof uri !== "string") continue;
+      out.push({
+        jsonrpc: "2.0",
+        method: "notifications/resources/updated",
+        params: { _meta: meta, uri },
+      });
+    }
+    for (const message of out) {
+      this.#out.enqueue(this.#encoder.encode(JSON.stringify(message) + "\n"));
+    }
   }
 
   /**
@@ -879,6 +962,14 @@ class HttpConnection implements ChildProcess {
       this.#note(`the server sent something that is not JSON: ${text.slice(0, 200)}`);
       return;
     }
+    if (
+      entry?.relistened && !Array.isArray(parsed) &&
+      (parsed as Json | null)?.method === "notifications/subscriptions/acknowledged"
+    ) {
+      entry.relistened = false;
+      this.#reacknowledged(parsed as Json);
+      return;
+    }
     for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
       if (message === null || typeof message !== "object") continue;
       const m = message as Json;
@@ -1017,6 +1108,7 @@ class HttpConnection implements ChildProcess {
   }
 
   #stdinClosed() {
+    this.#closing = true;
     if (this.#proc) {
       const writer = this.#proc.stdin.getWriter();
       writer.close().catch(() => {});

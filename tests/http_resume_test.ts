@@ -300,3 +300,78 @@ Deno.test(
     await server.close();
   },
 );
+
+const MODERN_META = {
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientInfo": { name: "t", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+const SUB = "io.modelcontextprotocol/subscriptionId";
+const listen = {
+  jsonrpc: "2.0",
+  id: 7,
+  method: "subscriptions/listen",
+  params: {
+    _meta: MODERN_META,
+    notifications: { toolsListChanged: true, promptsListChanged: true },
+  },
+};
+const ack = {
+  jsonrpc: "2.0",
+  method: "notifications/subscriptions/acknowledged",
+  params: { _meta: { [SUB]: 7 }, notifications: { toolsListChanged: true } },
+};
+
+Deno.test(
+  "2026-07-28: a listen whose stream drops while the server is there is sent again; the new acknowledgment is swallowed and the client is told the lists it listens to may have changed",
+  opts,
+  async () => {
+    const posts: Json[] = [];
+    const server = serve(async (req) => {
+      const msg = await req.json();
+      posts.push(msg);
+      // The first stream acknowledges and drops; the second stays open.
+      return sse(sseText([[undefined, ack]]), posts.length > 1);
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send(listen);
+    await io.find((l) => l.method === "notifications/tools/list_changed", "the list change");
+    assert.deepEqual(posts.map((p) => p.method), ["subscriptions/listen", "subscriptions/listen"]);
+    assert.deepEqual(posts[1], listen, "sent again as it was");
+    assert.deepEqual(io.lines, [
+      ack,
+      {
+        jsonrpc: "2.0",
+        method: "notifications/tools/list_changed",
+        params: { _meta: { [SUB]: 7 } },
+      },
+    ]);
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await server.close();
+  },
+);
+
+Deno.test(
+  "2026-07-28: a listen the server keeps dropping at once is given up after a few tries, with its one error",
+  opts,
+  async () => {
+    let posts = 0;
+    const server = serve(async (req) => {
+      await req.json();
+      posts++;
+      return sse(sseText([[undefined, ack]]));
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send(listen);
+    const answer = await io.find((l) => l.id === 7, "the listen's answer");
+    assert.match((answer.error as { message: string }).message, /without a response/);
+    assert.equal(posts, 6, "the listen, then five tries");
+    assert.equal(io.lines.filter((l) => l.method === ack.method).length, 1);
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await server.close();
+  },
+);
