@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   type CliCommand,
+  main,
   OPTIONS,
   parseCli,
   SUBCOMMANDS,
@@ -20,6 +21,7 @@ import {
   type LogOptions,
   type ServerOptions,
 } from "../src/config.ts";
+import type { Runtime } from "../src/runtime/mod.ts";
 
 const CWD = "/home/me/proj";
 
@@ -638,4 +640,26 @@ Deno.test("--url refuses what is not an http(s) URL, and belongs in the config f
     /^--url is set per server in the config file/,
   );
   usageError([], /^missing server command/);
+});
+
+Deno.test("main(): a --header ${VAR} that is not set is a usage error naming it (exit 2), before anything starts", async () => {
+  let stderr = "";
+  const runtime = {
+    name: "test",
+    args: [
+      "--url",
+      "http://127.0.0.1:1/mcp",
+      "--header",
+      "Authorization: Bearer ${MCPMON_SPEC_NO_SUCH_TOKEN}",
+    ],
+    stdout: new WritableStream<Uint8Array>(),
+    writeStderr: (data: Uint8Array) => void (stderr += new TextDecoder().decode(data)),
+    env: () => undefined,
+    cwd: () => "/",
+  } as unknown as Runtime;
+  assert.equal(await main(runtime), 2);
+  assert.match(
+    stderr,
+    /^mcpmon: --header: \$\{MCPMON_SPEC_NO_SUCH_TOKEN\}: MCPMON_SPEC_NO_SUCH_TOKEN is not set/,
+  );
 });
