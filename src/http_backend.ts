@@ -217,9 +217,13 @@ export function portAccepts(url: URL, timeoutMs = 1_000): Promise<boolean> {
   });
 }
 
+/** Host names of this machine's loopback interface, as a URL's `hostname` spells them. */
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
 /**
- * Checks, before mcpmon starts the command that serves `url`, that nothing
- * holds its port yet; returns an error for people when something does, or
+ * Checks, before mcpmon starts the command that serves `url` (a URL on this
+ * machine's loopback, `localhost`, `127.x.x.x` or `[::1]`; others are not
+ * checked), that nothing holds its port yet; returns an error for people when something does, or
  * undefined. With `waitMs` 0 (the first start) a taken port is at once an
  * error: mcpmon would otherwise talk to whatever holds it, most likely an
  * old instance of the server. With more (a restart), it waits up to that
@@ -239,6 +243,9 @@ export async function checkPortFree(
   signal?: AbortSignal,
 ): Promise<string | undefined> {
   const parsed = new URL(url);
+  // Only a server on this machine can be an old instance; a remote URL (a tunnel to the
+  // command's port, say) accepts connections whatever runs here.
+  if (!LOOPBACK.test(parsed.hostname)) return undefined;
   const port = parsed.port || (parsed.protocol === "https:" ? "443" : "80");
   const deadline = clock.now() + waitMs;
   for (;;) {

@@ -83,9 +83,10 @@ export function parseHeader(text: string): [string, string] {
   return [name, value];
 }
 
-/** A header argument as it may be shown: its name only. */
+/** A header argument as it may be shown: its first word only (the rest may be a secret). */
 function redactedHeaderText(text: string): string {
-  return text.length > 24 ? `${text.slice(0, 12)}…` : text;
+  const first = text.trim().split(/\s/)[0];
+  return first.length < text.trim().length ? `${first.slice(0, 40)} …` : first.slice(0, 40);
 }
 
 /**

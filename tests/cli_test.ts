@@ -612,7 +612,7 @@ Deno.test("--header without --url, without a colon, naming a header mcpmon sets 
   usageError(["--header", "X-Key: 1", "--", "node", "s.js"], /^--header goes with --url$/);
   usageError(
     ["--url", "http://127.0.0.1:1/mcp", "--header", "Authorization Bearer x"],
-    /^--header: "Authorization Bearer x" is not a header: expected "Name: value"/,
+    /^--header: "Authorization …" is not a header: expected "Name: value"/,
   );
   usageError(
     ["--url", "http://127.0.0.1:1/mcp", "--header", "Mcp-Session-Id: x"],

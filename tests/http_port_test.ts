@@ -197,5 +197,7 @@ Deno.test(
     setTimeout(() => held.close(), 100);
     assert.equal(await checkPortFree(url, "dev", 5_000), undefined);
     assert.equal(await checkPortFree(url, "dev", 0), undefined);
+    // Not on this machine: not checked (a tunnel to the command's port accepts whatever runs here).
+    assert.equal(await checkPortFree("https://dev.example.invalid/mcp", "dev", 0), undefined);
   },
 );
