@@ -143,6 +143,15 @@ interface SseCursor {
   events: number;
 }
 
+/**
+ * How the v1 SDK's example event store (`InMemoryEventStore`, which servers
+ * copy) names the GET stream's events. It cannot resume that stream: it
+ * takes the stream's id for empty, and the server's later messages never
+ * reach the resumed stream. A reopened GET stream whose last event id starts
+ * so is opened afresh instead (what it missed meanwhile is lost either way).
+ */
+const SDK_EXAMPLE_GET_STREAM = "_GET_stream_";
+
 /** Resumptions of one stream in a row that bring no event before mcpmon gives up on it. */
 const MAX_RESUMES = 5;
 
@@ -886,7 +895,10 @@ class HttpConnection implements ChildProcess {
         let response: Response;
         try {
           const headers = this.#headers({}, undefined, "text/event-stream");
-          if (cursor.lastEventId !== undefined) headers.set("last-event-id", cursor.lastEventId);
+          const last = cursor.lastEventId;
+          if (last !== undefined && !last.startsWith(SDK_EXAMPLE_GET_STREAM)) {
+            headers.set("last-event-id", last);
+          }
           response = await fetch(this.#url, {
             method: "GET",
             headers,

@@ -375,3 +375,55 @@ Deno.test(
     await server.close();
   },
 );
+
+Deno.test(
+  "the GET stream of a server using the v1 SDK's example event store (which cannot resume it) is reopened afresh, so the server's later messages still arrive",
+  opts,
+  async () => {
+    const mcp = new McpServer({ name: "store", version: "1.0.0" }, {
+      capabilities: { tools: { listChanged: true } },
+    });
+    mcp.registerTool(
+      "drop",
+      { description: "Announces a change, drops the GET stream, announces another." },
+      async (extra: RequestHandlerExtra<ServerRequest, ServerNotification>) => {
+        await mcp.server.sendToolListChanged();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        extra.closeStandaloneSSEStream?.();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await mcp.server.sendToolListChanged();
+        return { content: [{ type: "text", text: "dropped" }] };
+      },
+    );
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => crypto.randomUUID(),
+      eventStore: new InMemoryEventStore(),
+      retryInterval: 50,
+    });
+    await mcp.connect(transport);
+    const gets: (string | null)[] = [];
+    const server = serve((req) => {
+      if (req.method === "GET") gets.push(req.headers.get("last-event-id"));
+      return transport.handleRequest(req);
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send(initialize);
+    await io.find((l) => l.id === 1, "the initialize answer");
+    await io.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    const deadline = Date.now() + 10_000;
+    while (gets.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await io.send({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "drop" } });
+    await io.find((l) => l.id === 2, "the answer");
+    const changes = () => io.lines.filter((l) => l.method === "notifications/tools/list_changed");
+    while (changes().length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(changes().length, 2, "both announcements arrived");
+    assert.deepEqual(gets, [null, null], "reopened without Last-Event-ID");
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await mcp.close();
+    await server.close();
+  },
+);
