@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { createMcpHandler, McpServer as McpServerV2 } from "@modelcontextprotocol/server";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
@@ -424,6 +425,73 @@ Deno.test(
     child.killGroup("SIGTERM");
     await child.exited;
     await mcp.close();
+    await server.close();
+  },
+);
+
+Deno.test(
+  "v2 SDK, 2026-07-28: a listen stream cut by something in between (after its acknowledgment) is re-sent; the client keeps one listen and hears the server's later list change",
+  opts,
+  async () => {
+    const handler = createMcpHandler(() => {
+      const server = new McpServerV2({ name: "v2-listen", version: "1.0.0" }, {
+        capabilities: { tools: { listChanged: true } },
+      });
+      server.registerTool("hello", { description: "Says hello." }, () => ({
+        content: [{ type: "text", text: "hello!" }],
+      }));
+      return server;
+    }, { keepAliveMs: 0 });
+    let listens = 0;
+    const server = serve(async (req) => {
+      const body = await req.clone().json().catch(() => undefined);
+      const response = await handler.fetch(req);
+      if (body?.method !== "subscriptions/listen" || ++listens > 1 || !response.body) {
+        return response;
+      }
+      // An intermediary cuts the first listen's stream after its first event (the ack).
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("\n\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      void reader.cancel();
+      return new Response(text.slice(0, text.indexOf("\n\n") + 2), {
+        headers: { "content-type": "text/event-stream" },
+      });
+    });
+    const child = connect(server.url);
+    const io = drive(child);
+    await io.send({
+      jsonrpc: "2.0",
+      id: "listen:0",
+      method: "subscriptions/listen",
+      params: { notifications: { toolsListChanged: true }, _meta: MODERN_META },
+    });
+    await io.find((l) => l.method === "notifications/tools/list_changed", "the list change");
+    assert.equal(listens, 2, "sent again");
+    handler.notify.toolsChanged();
+    const deadline = Date.now() + 10_000;
+    const changes = () => io.lines.filter((l) => l.method === "notifications/tools/list_changed");
+    while (changes().length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(changes().length, 2, "the server's own change arrives on the new stream");
+    for (const change of changes()) {
+      assert.equal(((change.params as Json)._meta as Json)[SUB], "listen:0");
+    }
+    assert.equal(io.lines.filter((l) => l.method === ack.method).length, 1, "one ack");
+    assert.equal(io.lines.filter((l) => l.id === "listen:0").length, 0, "the listen goes on");
+    await io.send({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: "listen:0", _meta: MODERN_META },
+    });
+    child.killGroup("SIGTERM");
+    await child.exited;
+    await handler.close();
     await server.close();
   },
 );
