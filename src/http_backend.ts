@@ -890,8 +890,11 @@ class HttpConnection implements ChildProcess {
     const cursor: SseCursor = { events: 0 };
     void (async () => {
       let wait = 100;
+      /** The stream was just reopened at once after it broke: if it breaks again soon, wait. */
+      let reopenedAtOnce = false;
       while (!this.#done) {
         const started = this.#clock.now();
+        let broke = false;
         let response: Response;
         try {
           const headers = this.#headers({}, undefined, "text/event-stream");
@@ -927,15 +930,25 @@ class HttpConnection implements ChildProcess {
         try {
           await this.#readEvents(response.body, undefined, undefined, cursor);
         } catch {
-          // Broken, as when the server is stopped for a restart: reopening it tells whether
-          // the server is still there (quietly, so a restart logs no false alarm).
+          // Broken, as when the server is stopped for a restart: reopening it at once tells
+          // whether the server is still there (quietly, so a restart logs no false alarm), before
+          // a request finds out the hard way.
           if (this.#done) return;
+          broke = true;
         }
+        // mcpmon is stopping the server: there is nothing to reopen.
+        if (this.#closing) return;
+        const long = this.#clock.now() - started > 5_000;
+        if (broke && (!reopenedAtOnce || long)) {
+          reopenedAtOnce = true;
+          continue;
+        }
+        reopenedAtOnce = false;
         // Reopened after the server's `retry:` time if it set one; else at once after a long
         // stream, more slowly after short ones.
         wait = cursor.retryMs !== undefined
           ? Math.min(Math.max(cursor.retryMs, 50), MAX_RESUME_DELAY_MS)
-          : this.#clock.now() - started > 5_000
+          : long
           ? 100
           : Math.min(wait * 2, 2_000);
         await delay(wait, this.#abort.signal, this.#clock);

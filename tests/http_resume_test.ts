@@ -14,6 +14,7 @@ import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/in
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { httpChild } from "../src/http_backend.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
 import type { ChildProcess, Runtime } from "../src/runtime/mod.ts";
 
 type Json = Record<string, unknown>;
@@ -492,6 +493,49 @@ Deno.test(
     child.killGroup("SIGTERM");
     await child.exited;
     await handler.close();
+    await server.close();
+  },
+);
+
+Deno.test(
+  "a GET stream that breaks is reopened at once (no wait on the clock), so a server that went away is noticed before the next request finds out",
+  opts,
+  async () => {
+    let gets = 0;
+    const server = serve(async (req) => {
+      if (req.method === "GET") {
+        gets++;
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(new TextEncoder().encode(": hello\n\n"));
+            // The first stream breaks mid-way; the second stays open.
+            if (gets === 1) setTimeout(() => c.error(new Error("cut")), 50);
+          },
+        });
+        return new Response(body, { headers: { "content-type": "text/event-stream" } });
+      }
+      if (req.method === "DELETE") return new Response(null, { status: 200 });
+      const msg = await req.json();
+      if (msg.id === undefined) return new Response(null, { status: 202 });
+      return Response.json({ jsonrpc: "2.0", id: 1, result: { protocolVersion: "2025-11-25" } }, {
+        headers: { "mcp-session-id": "s1" },
+      });
+    });
+    // Time stands still: only a reopen that waits for nothing happens.
+    const child = httpChild({ clock: new ManualClock() } as unknown as Runtime, {
+      command: "",
+      args: [],
+      http: { url: server.url, connectTimeoutMs: 5_000 },
+    });
+    const io = drive(child);
+    await io.send(initialize);
+    await io.find((l) => l.id === 1, "the initialize answer");
+    await io.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+    const deadline = Date.now() + 10_000;
+    while (gets < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(gets, 2, "reopened at once");
+    child.killGroup("SIGTERM");
+    await child.exited;
     await server.close();
   },
 );
