@@ -392,12 +392,13 @@ export class Backend {
       ? `connection to ${url}`
       : [command, ...args].join(" ") + (url !== undefined ? ` (serving ${url})` : "");
     if (url !== undefined && command !== "" && this.#runtime.env("MCPMON_NO_PORT_CHECK") !== "1") {
-      // The port must be free before the command starts: at first, else mcpmon would talk to an
-      // old instance; after a restart, a process the old one started may still be letting go.
+      // The port must be free before the command starts, else mcpmon would talk to what holds
+      // it: an old instance, or a server still on its way out (given the grace period to go).
       const taken = await checkPortFree(
         url,
         [command, ...args].join(" "),
-        number === 1 ? 0 : this.options.graceMs,
+        this.options.graceMs,
+        number === 1,
         this.#clock,
         this.#stopping.signal,
       );

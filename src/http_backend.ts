@@ -232,15 +232,17 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 /**
  * Checks, before mcpmon starts the command that serves `url` (a URL on this
  * machine's loopback, `localhost`, `127.x.x.x` or `[::1]`; others are not
- * checked), that nothing holds its port yet; returns an error for people when something does, or
- * undefined. With `waitMs` 0 (the first start) a taken port is at once an
- * error: mcpmon would otherwise talk to whatever holds it, most likely an
- * old instance of the server. With more (a restart), it waits up to that
- * long for the port to be freed by what the previous process left behind.
+ * checked), that nothing holds its port; returns an error for people when
+ * something still does after `waitMs`, or undefined. The wait lets a server
+ * that is on its way out let go: the previous process's leftovers on a
+ * restart, or the server of an mcpmon the client has just replaced. What
+ * holds the port longer is, at `first` start, most likely an old instance of
+ * the server (mcpmon would otherwise talk to it instead of what it starts);
+ * on a restart, a process the previous one started that outlived it.
  *
  * @example
  * ```ts ignore
- * const problem = await checkPortFree("http://127.0.0.1:3000/mcp", "pnpm dev", 0);
+ * const problem = await checkPortFree("http://127.0.0.1:3000/mcp", "pnpm dev", 2_000, true);
  * if (problem) console.error(problem); // "port 3000 … already accepts connections …"
  * ```
  */
@@ -248,6 +250,7 @@ export async function checkPortFree(
   url: string,
   shown: string,
   waitMs: number,
+  first: boolean,
   clock: Clock = systemClock,
   signal?: AbortSignal,
 ): Promise<string | undefined> {
@@ -262,12 +265,12 @@ export async function checkPortFree(
     if (signal?.aborted || clock.now() >= deadline) break;
     await delay(Math.min(50, Math.max(1, deadline - clock.now())), signal, clock);
   }
-  if (waitMs === 0) {
-    return `port ${port} (${url}) already accepts connections before mcpmon started \`${shown}\`: ` +
-      "most likely an earlier instance of the server is still running (another terminal, an " +
-      `earlier run). Stop it (\`lsof -i :${port}\` names it), or use the running server as it ` +
-      `is by leaving out the command (mcpmon --url ${url}); set MCPMON_NO_PORT_CHECK=1 if ` +
-      "the command serves behind what holds that port";
+  if (first) {
+    return `port ${port} (${url}) already accepts connections before mcpmon started \`${shown}\` ` +
+      `(and still did ${waitMs} ms later): most likely an earlier instance of the server is ` +
+      `still running (another terminal, an earlier run). Stop it (\`lsof -i :${port}\` names ` +
+      `it), or use the running server as it is by leaving out the command (mcpmon --url ${url}); ` +
+      "set MCPMON_NO_PORT_CHECK=1 if the command serves behind what holds that port";
   }
   return `port ${port} (${url}) is still in use ${waitMs} ms after the previous server ` +
     "exited: a process it started outlived it (outside its process group?) and holds the port. " +

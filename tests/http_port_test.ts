@@ -107,6 +107,25 @@ Deno.test(
 );
 
 Deno.test(
+  "a port let go within the grace period at first start (the server of an mcpmon the client just replaced, on its way out): the command starts once it is free",
+  opts,
+  async () => {
+    const held = holdPort();
+    const { h, close } = startRouter({ dev: idle }, [devServer(held.port)]);
+    const events: string[] = [];
+    setTimeout(() => {
+      held.close();
+      events.push("port freed");
+    }, 200);
+    void h.spawned(1).then(() => events.push("command started"));
+    await initializeClient(h);
+    await h.spawned(1);
+    assert.deepEqual(events, ["port freed", "command started"]);
+    await close();
+  },
+);
+
+Deno.test(
   "MCPMON_NO_PORT_CHECK=1 skips the check: mcpmon starts the command and talks to what holds the port",
   opts,
   async () => {
@@ -195,9 +214,9 @@ Deno.test(
     const held = holdPort();
     const url = `http://127.0.0.1:${held.port}/mcp`;
     setTimeout(() => held.close(), 100);
-    assert.equal(await checkPortFree(url, "dev", 5_000), undefined);
-    assert.equal(await checkPortFree(url, "dev", 0), undefined);
+    assert.equal(await checkPortFree(url, "dev", 5_000, true), undefined);
+    assert.equal(await checkPortFree(url, "dev", 0, true), undefined);
     // Not on this machine: not checked (a tunnel to the command's port accepts whatever runs here).
-    assert.equal(await checkPortFree("https://dev.example.invalid/mcp", "dev", 0), undefined);
+    assert.equal(await checkPortFree("https://dev.example.invalid/mcp", "dev", 0, true), undefined);
   },
 );
