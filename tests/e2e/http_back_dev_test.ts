@@ -128,3 +128,37 @@ Deno.test("the SDK's SSE polling (closeSSEStream with an event store): mcpmon re
   await mon.waitForNotification("notifications/message", { after: mark });
   await mon.close();
 });
+
+Deno.test("a gateway url: entry with headers: (${VAR} from the environment) reaches a server that wants a token; the token never shows in the log", async () => {
+  const port = freePort();
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-headers-" });
+  try {
+    const config = join(dir, ".mcpmon.yaml");
+    await Deno.writeTextFile(
+      config,
+      [
+        "servers:",
+        "  web:",
+        `    url: http://127.0.0.1:${port}/mcp`,
+        "    command: sh",
+        `    args: ${
+          JSON.stringify(["-c", 'exec "$0" "$@" --token "$DEV_TOKEN"', ...fixture(port)])
+        }`,
+        '    headers: { Authorization: "Bearer ${DEV_TOKEN}" }',
+        "",
+      ].join("\n"),
+    );
+    await using mon = await startMcpmon({
+      launcher: launcher(),
+      mcpmonArgs: ["--config", config, "--debug"],
+      server: [],
+      env: { DEV_TOKEN: TOKEN },
+    });
+    assert.ok(Number(await callText(mon.client, "web__pid")) > 0);
+    const leaks = mon.stderrText().split("\n").filter((line) => line.includes(TOKEN));
+    assert.deepEqual(leaks, [], "the token is not in the log");
+    await mon.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
