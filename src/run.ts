@@ -418,6 +418,9 @@ async function serve(
     await shutdown(false);
     return failed;
   }
+  // The client is read from now on (its requests wait in the router's queue for the server), while
+  // the watchers start and the state dir opens.
+  const served = client.served(log);
   if (!mode.startWatchers()) {
     await shutdown(false);
     return 1;
@@ -446,7 +449,7 @@ async function serve(
     );
   }
 
-  await client.served(log);
+  await served;
   await shutdown(true);
   return 0;
 }
@@ -473,6 +476,7 @@ function stdioClient(runtime: Runtime, router: Router): ClientSide {
     },
     async served(log) {
       try {
+        readyMarker(runtime);
         const limit = Math.max(
           ...router.backends.map((b) => b.options.maxMessageBytes),
           0,
@@ -488,6 +492,27 @@ function stdioClient(runtime: Runtime, router: Router): ClientSide {
     },
     close: (options) => router.close(options),
   };
+}
+
+/** The environment variable that asks for {@linkcode readyMarker}'s line. */
+export const READY_MARKER_ENV = "MCPMON_READY_MARKER";
+
+/**
+ * With `MCPMON_READY_MARKER=1` in the environment, writes `mcpmon: ready <ms>` to stderr at the
+ * moment mcpmon has spawned its server and begins to read the client's stdin: `<ms>` is the time
+ * since the process started, on the runtime's own clock (`performance.now()`). `deno task bench`
+ * times its start-up row by this line; without the variable, nothing is written.
+ *
+ * @example
+ * ```ts ignore
+ * // MCPMON_READY_MARKER=1 mcpmon -- node server.js   → stderr: "mcpmon: ready 41.3"
+ * ```
+ */
+function readyMarker(runtime: Runtime): void {
+  if (runtime.env(READY_MARKER_ENV) !== "1") return;
+  runtime.writeStderr(
+    new TextEncoder().encode(`mcpmon: ready ${performance.now().toFixed(1)}\n`),
+  );
 }
 
 /** Where `--http` listens, and its bearer token. */
