@@ -477,6 +477,30 @@ const BIN_ENTRY = [
 ].join("\n");
 
 /**
+ * Node's built-in modules become `require` calls, made where the module that imports them is
+ * first run: an `import` of a built-in is hoisted to the top of the bundle and loaded (with an ES
+ * module facade holding every export) at every start, whereas most are used only on some paths
+ * (`node:http` and `node:http2` by the HTTP front, `node:tls` behind them): they cost Node and Bun
+ * 20–40 ms at every start.
+ */
+const lazyBuiltins: esbuild.Plugin = {
+  name: "lazy-builtins",
+  setup(build) {
+    build.onResolve(
+      { filter: /^node:/ },
+      (args) =>
+        args.namespace === "lazy-builtin" || args.kind === "require-call"
+          ? { path: args.path, external: true }
+          : { path: args.path, namespace: "lazy-builtin" },
+    );
+    build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: "js",
+    }));
+  },
+};
+
+/**
  * Bundles `bin/mcpmon.js` into one file with esbuild: the CLI, the Node runtime and the npm
  * dependencies installed in `outDir/node_modules` (a dependency that is not installed, as with
  * `install: false`, stays an `import` of the package). Modules the CLI imports dynamically (the
@@ -505,6 +529,7 @@ async function bundleBin(
       format: "esm",
       target: "node20",
       external,
+      plugins: [lazyBuiltins],
       // Smaller is faster to start: Node compiles the whole file before running it. Names are
       // kept, so stack traces still name the functions.
       minifyWhitespace: true,

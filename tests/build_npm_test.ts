@@ -116,6 +116,9 @@ Deno.test("the bin is one bundled file: it imports only node: builtins and runs,
   for (const spec of imports) assert.match(spec, /^node:/, `the bin imports ${spec}`);
   assert.doesNotMatch(bin, /\brequire\(["'](?!node:)[^"']*["']\)/);
 
+  // Built-ins are required where first used, not imported at the top (where they all load at start).
+  assert.deepEqual(imports, ["node:module"]);
+
   const alone = await Deno.makeTempDir({ prefix: "mcpmon-bin-alone-" });
   try {
     await Deno.copyFile(join(outDir, "bin/mcpmon.js"), join(alone, "mcpmon.js"));
@@ -131,6 +134,47 @@ Deno.test("the bin is one bundled file: it imports only node: builtins and runs,
     assert.match(gateway.stderr, /invalid config/);
   } finally {
     await Deno.remove(alone, { recursive: true });
+  }
+});
+
+Deno.test("node: the bin loads neither node:http nor node:http2 to print its version or to run a server", async () => {
+  await requireRuntime("node");
+  const { outDir } = await npmPackage();
+  const bin = join(outDir, "bin/mcpmon.js");
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-bin-builtins-" });
+  try {
+    // Lists, at exit, the built-in modules loaded since the preload ran (Node's moduleLoadList).
+    const preload = join(dir, "loaded.cjs");
+    await Deno.writeTextFile(
+      preload,
+      `const before = new Set(process.moduleLoadList);
+process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(
+  process.moduleLoadList.filter((m) => !before.has(m)).map((m) => m.replace(/^NativeModule /, "")),
+) + "\\n"));`,
+    );
+    const loaded = (stderr: string): string[] => {
+      const line = stderr.split("\n").find((l) => l.startsWith("LOADED "));
+      assert.ok(line, stderr);
+      return JSON.parse(line.slice("LOADED ".length));
+    };
+    const version = await output("node", ["-r", preload, bin, "--version"], { cwd: dir });
+    assert.equal(version.code, 0, version.stderr);
+    // A server that exits at once: mcpmon starts, spawns it, reads its (empty) stdin and stops.
+    const run = await output("node", ["-r", preload, bin, "--watch", dir, "--", "true"], {
+      cwd: dir,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /Started: true/);
+    for (
+      const [what, list] of [["--version", loaded(version.stderr)], ["run", loaded(run.stderr)]]
+    ) {
+      for (const name of ["http", "http2", "tls", "https"]) {
+        assert.ok(!list.includes(name), `${what} loaded node:${name}`);
+      }
+    }
+    assert.ok(loaded(run.stderr).includes("child_process"), "the preload sees what a run loads");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
