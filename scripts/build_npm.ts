@@ -560,7 +560,26 @@ async function bundleBin(
       external.length > 0 ? ` (not installed, left as imports: ${dependencies.join(", ")})` : ""
     }`,
   );
-  return file.text;
+  return withLightBuiltins(file.text);
+}
+
+/**
+ * esbuild gives an ES module that imports a CommonJS one (here: each built-in, see
+ * {@linkcode lazyBuiltins}) a copy of its exports (`__toESM`), once per importing module: on Bun,
+ * reading `node:fs`'s property descriptors loads its streams (10 ms). A built-in's module object is
+ * used as is instead, behind an object that only adds `default` (named imports read through to it).
+ */
+function withLightBuiltins(code: string): string {
+  let replaced = 0;
+  const out = code.replace(/__toESM\((require_node_[A-Za-z0-9_$]+)\(\),1\)/g, (_, fn) => {
+    replaced++;
+    return `__mcpmonBuiltin(${fn}())`;
+  });
+  if (replaced === 0) return code; // no built-in imported (tests/build_npm_test.ts checks the bin)
+  const helper = "var __mcpmonBuiltin=(m)=>Object.create(m,{default:{value:m,enumerable:!0}});";
+  // After the banner's `require`, before the bundle's first line of its own.
+  const at = out.indexOf("\n", out.indexOf("const require = ")) + 1;
+  return out.slice(0, at) + helper + "\n" + out.slice(at);
 }
 
 /** Runs `npm install` for the package's own dependencies in `dir` (the lock file stays out). */

@@ -21,7 +21,8 @@ import { withHttpBackends } from "./http_backend.ts";
 import type { HttpServer, Runtime, SpawnOptions } from "./runtime/mod.ts";
 import type { Backend, RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
-import { type Change, missingWatchPaths, Watcher } from "./watcher.ts";
+import type { Change, Watcher } from "./watcher.ts";
+import { missingWatchPaths } from "./watch_paths.ts";
 
 /**
  * Proxies the client on `runtime`'s stdio to the server described by
@@ -143,6 +144,7 @@ export async function runGateway(
   });
 
   // The config file is watched through its directory: editors that replace it are seen too.
+  const { Watcher } = await loadWatcher();
   const configWatcher = new Watcher(
     () => runtime.watch(),
     { paths: [configPath], extensions: [], ignore: [], debounceMs: 100, ignoreFiles: false },
@@ -421,6 +423,8 @@ async function serve(
   // The client is read from now on (its requests wait in the router's queue for the server), while
   // the watchers start and the state dir opens.
   const served = client.served(log);
+  // The watcher (and its ignore rules) is loaded only now, with the client being read.
+  await loadWatcher();
   if (!mode.startWatchers()) {
     await shutdown(false);
     return 1;
@@ -679,6 +683,18 @@ function bindError(err: unknown, where: string): string {
  * Starts watching a server's paths; `undefined` when it watches nothing,
  * `null` when its paths cannot be watched (logged).
  */
+/** `watcher.ts`, once loaded by {@linkcode loadWatcher}. */
+let watcherModule: typeof import("./watcher.ts") | undefined;
+
+/**
+ * Loads the watcher: not at start-up (with `ignore`, it costs Deno ~20 ms), but once the servers
+ * are spawned and the client is being read ({@linkcode serve}), or for the gateway's config file.
+ */
+async function loadWatcher(): Promise<typeof import("./watcher.ts")> {
+  return watcherModule ??= await import("./watcher.ts");
+}
+
+/** Watches `server`'s paths; needs {@linkcode loadWatcher} done. */
 function watchServer(
   runtime: Runtime,
   log: Logger,
@@ -692,7 +708,8 @@ function watchServer(
   const exts = server.extensions.length > 0
     ? server.extensions.map((e) => `.${e}`).join(",")
     : "all";
-  const watcher = new Watcher(
+  if (watcherModule === undefined) throw new Error("internal error: the watcher is not loaded");
+  const watcher = new watcherModule.Watcher(
     () => runtime.watch(),
     {
       paths: server.watch,

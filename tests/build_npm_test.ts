@@ -118,6 +118,9 @@ Deno.test("the bin is one bundled file: it imports only node: builtins and runs,
 
   // Built-ins are required where first used, not imported at the top (where they all load at start).
   assert.deepEqual(imports, ["node:module"]);
+  // And each is used as its own module object, not copied into a namespace per importer.
+  assert.match(bin, /__mcpmonBuiltin\(require_node_fs\(\)\)/);
+  assert.doesNotMatch(bin, /__toESM\(require_node_/);
 
   const alone = await Deno.makeTempDir({ prefix: "mcpmon-bin-alone-" });
   try {

@@ -94,3 +94,51 @@ Deno.test("run() writes no ready line without MCPMON_READY_MARKER=1", async () =
     await Deno.remove(dir);
   }
 });
+
+/** The modules `roots` load statically (dynamic `import()`s and type-only imports not followed). */
+async function staticGraph(roots: string[]): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (const root of roots) await staticGraphOf(root, seen);
+  return seen;
+}
+
+async function staticGraphOf(root: string, seen: Set<string>): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", root],
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: {
+      specifier: string;
+      dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+    }[];
+    redirects: Record<string, string>;
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  const visit = (specifier: string) => {
+    const resolved = info.redirects[specifier] ?? specifier;
+    if (seen.has(resolved)) return;
+    seen.add(resolved);
+    for (const dep of bySpecifier.get(resolved)?.dependencies ?? []) {
+      if (dep.code && !dep.isDynamic) visit(dep.code.specifier);
+    }
+  };
+  for (const root of info.roots) visit(root);
+}
+
+Deno.test("the way to a running proxy (cli.ts, then run.ts) loads no watcher, ignore rules, gateway, YAML or HTTP framework before the server is spawned", async () => {
+  const graph = [...await staticGraph(["src/cli.ts", "src/run.ts"])];
+  assert.ok(graph.some((s) => s.endsWith("/src/router.ts")), "the graph is followed");
+  for (const unwanted of [/\/src\/watcher\.ts$/, /\/src\/ignore_rules\.ts$/, /\/src\/gateway/]) {
+    const found = graph.filter((s) => unwanted.test(s));
+    assert.deepEqual(found, [], `loaded statically: ${found}`);
+  }
+  for (const pkg of ["yaml", "ignore", "hono", "@hono/node-server"]) {
+    const found = graph.filter((s) => s.startsWith(`npm:/${pkg}@`) || s.startsWith(`npm:${pkg}@`));
+    assert.deepEqual(found, [], `loaded statically: ${found}`);
+  }
+});
