@@ -26,8 +26,8 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { join } from "node:path";
-import { buildNpm } from "./build_npm.ts";
+import { basename, dirname, join } from "node:path";
+import { buildNpm, BUNDLE_PATH } from "./build_npm.ts";
 
 /** The targets binaries are released for (Deno's names; Bun's are in {@linkcode BUN_TARGETS}). */
 export const TARGETS: readonly string[] = [
@@ -87,7 +87,10 @@ async function run(command: string, args: string[], cwd = ROOT): Promise<Ran> {
 export interface BunCompileOptions {
   /** Where to write the binary. */
   output: string;
-  /** The npm build's `bin/mcpmon.js` to compile; default: build the npm package into a temp dir. */
+  /**
+   * The npm build's `bin/mcpmon.js`, whose bundle (`bin/mcpmon-cli.cjs`, next to it) is compiled;
+   * default: build the npm package into a temp dir.
+   */
   bin?: string;
   /** A Deno target name (see {@linkcode TARGETS}); default: this platform (no download). */
   target?: string;
@@ -119,10 +122,12 @@ export async function compileWithBun(options: BunCompileOptions): Promise<void> 
       tmp = await Deno.makeTempDir({ prefix: "mcpmon-compile-" });
       bin = join((await buildNpm({ outDir: tmp })).outDir, "bin", "mcpmon.js");
     }
+    // The bundle next to the bin (the bin is only its loader, with Node's code cache).
+    const bundle = join(dirname(bin), basename(BUNDLE_PATH));
     // Not --bytecode (with --format=esm, as the bin uses top-level await): measured, it cut the
     // CPU of a start from 121–134 to 72–84 ms but raised the CPU per pipelined call from 19–22 to
     // 34–48 µs and made a 64 MB message 2× slower; a proxy lives longer than its start.
-    const args = ["build", "--compile", bin, "--outfile", options.output];
+    const args = ["build", "--compile", bundle, "--outfile", options.output];
     if (bunTarget) args.push(`--target=${bunTarget}`);
     const ran = await run(options.bun ?? "bun", args);
     if (!ran.success) {
