@@ -496,7 +496,8 @@ const BIN_ENTRY = [
  * (`vm.Script` `cachedData`, which Node 20 offers for CommonJS only): the cache of this bundle on
  * this Node is read from `<user cache dir>/mcpmon/`, and written there (atomically, at exit) with
  * the functions the run compiled when it is missing, V8 rejects it, or the run compiled more than
- * it held (a proxy's first run after a `--version`). `NODE_DISABLE_COMPILE_CACHE=1`
+ * it held (a proxy's first run after a `--version`); then the caches of other builds unused for 30
+ * days are removed. `NODE_DISABLE_COMPILE_CACHE=1`
  * (Node's own switch) turns it off. Bun has its own cache: it just `require`s the bundle.
  */
 function loaderSource(bundleHash: string): string {
@@ -549,6 +550,13 @@ if (
       const tmp = \`\${cacheFile}.\${process.pid}.tmp\`;
       fs.writeFileSync(tmp, data);
       fs.renameSync(tmp, cacheFile);
+      // Caches of other builds not used for 30 days go (each is a few hundred KiB).
+      for (const name of fs.readdirSync(dir)) {
+        const other = path.join(dir, name);
+        if (name.endsWith(".v8cache") && other !== cacheFile) {
+          if (Date.now() - fs.statSync(other).atimeMs > 30 * 864e5) fs.rmSync(other, { force: true });
+        }
+      }
     } catch { /* no cache: the next start compiles again */ }
   });
   const mod = { exports: {}, filename: file, id: file, loaded: false };
