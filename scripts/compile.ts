@@ -3,9 +3,10 @@
  *
  * Two ways, for two kinds of machine:
  *
- * - **`bun build --compile`** (the default, works offline): the npm build's one-file bin
- *   (`scripts/build_npm.ts`, mcpmon on its Node runtime) compiled with the Bun that runs here
- *   into `dist/mcpmon` (`.exe` on Windows) for this platform. This is the binary `deno task test`
+ * - **`bun build --compile --bytecode`** (the default, works offline): the npm build's one-file
+ *   command line (`bin/mcpmon-cli.cjs` from `scripts/build_npm.ts`, mcpmon on its Node runtime)
+ *   compiled with the Bun that runs here, with its bytecode, into `dist/mcpmon` (`.exe` on
+ *   Windows) for this platform. This is the binary `deno task test`
  *   runs the e2e suite against. Other platforms (`--target`) make Bun download that platform's
  *   runtime: release machines only.
  * - **`deno compile`** (`--with deno`): `mod.ts` on the Deno runtime, compiled with the README's
