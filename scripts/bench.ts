@@ -16,8 +16,10 @@
  * - **gateway** (`--config` with 10 backends): start → all tools listed, then the same latency and
  *   throughput rounds with calls spread over the backends; n/a when the launcher has no `--config`;
  * - **connect** (`scripts/bench/connect.ts`): spawn → `initialize` answered, direct, through the
- *   relay and through mcpmon, with the bare runtime's start and `mcpmon --version` beside them
- *   (median of `--connect-runs` runs);
+ *   relay and through mcpmon, with the bare runtime's start and `mcpmon --version` beside them,
+ *   and spawn → mcpmon ready to read the client (its `MCPMON_READY_MARKER=1` line: the server
+ *   spawned, stdin being read) against the bare runtime's start plus 30 ms (median of
+ *   `--connect-runs` runs);
  * - **large message**: a `tools/call` whose result is `--large-mb` MB (the fixture's `big` tool),
  *   time per call and the CPU the middle process spent on it, direct / relay / mcpmon;
  * - **SDK client** (`scripts/bench/sdk.ts`): sequential `tools/call` p50 with the MCP SDK's client,
@@ -1466,6 +1468,17 @@ export function renderSummary(report: BenchReport): string {
       "",
       (r) => r.connect ? `${fmt(r.connect.bareRuntimeMs)} / ${fmt(r.connect.versionMs)}` : "—",
     );
+    add(
+      "start-up, spawn → ready to read the client, ms: mcpmon (its own clock)",
+      "≤ bare runtime + 30",
+      (r) => {
+        const c = r.connect;
+        if (!c) return "—";
+        const over = c.readyOverBareMs;
+        return `${fmt(c.readyMs)} (${fmt(c.readySelfMs)})` +
+          (over === undefined ? "" : ` (+${fmt(over)})${mark(over <= 30)}`);
+      },
+    );
   }
   if (rs.some((r) => r.large)) {
     add(
@@ -1584,6 +1597,15 @@ function extraRows(row: RowFn, r: LauncherResult) {
       "",
       "",
       "",
+    );
+    row(
+      "start-up: spawn → mcpmon ready to read the client (ms; its own clock)",
+      "",
+      "",
+      `${fmt(c.readyMs)} (${fmt(c.readySelfMs)})`,
+      c.readyOverBareMs === undefined ? "" : `+${fmt(c.readyOverBareMs)} ms over bare`,
+      "≤ bare + 30 ms",
+      c.readyOverBareMs === undefined ? "" : met(c.readyOverBareMs <= 30),
     );
   }
   const l = r.large;

@@ -43,7 +43,7 @@ import ts from "npm:typescript@6.0.3";
 // deno-lint-ignore no-import-prefix
 import * as esbuild from "npm:esbuild@0.28.2";
 import { chmod, copyFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root (where `deno.json` is). */
@@ -129,7 +129,12 @@ const EXPORTS: Record<string, string> = {
 };
 
 const BIN_NAME = "mcpmon";
+/** The bin: a small CommonJS loader of {@linkcode BUNDLE_PATH} (with Node's code cache). */
 const BIN_PATH = "bin/mcpmon.js";
+/** The command line in one CommonJS file: the CLI, the Node runtime and the npm dependencies. */
+export const BUNDLE_PATH = "bin/mcpmon-cli.cjs";
+/** Makes `bin/*.js` CommonJS in a package that is ESM (`"type": "module"`). */
+const BIN_PACKAGE_PATH = "bin/package.json";
 
 const COMPILER_OPTIONS: ts.CompilerOptions = {
   target: ts.ScriptTarget.ES2022,
@@ -448,17 +453,27 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
     log(`npm install in ${outDir}: ${[...dependencies.keys()].join(", ")}`);
     await npmInstall(outDir);
   }
-  const bin = await bundleBin(outDir, [...dependencies.keys()], log);
-  const binDeno = denoReferences(BIN_PATH, bin);
+  const bundle = await bundleBin(outDir, [...dependencies.keys()], log);
+  const bundleHash = Array.from(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(bundle))),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("").slice(0, 16);
+  const bin = loaderSource(bundleHash);
+  const binDeno = [...denoReferences(BUNDLE_PATH, bundle), ...denoReferences(BIN_PATH, bin)];
   if (binDeno.length > 0) {
     throw new Error(
       `npm build failed: the npm package must not use Deno APIs:\n  ${binDeno.join("\n  ")}`,
     );
   }
   await mkdir(dirname(join(outDir, BIN_PATH)), { recursive: true });
-  await writeFile(join(outDir, BIN_PATH), bin);
+  const binPackage = JSON.stringify({ type: "commonjs" }, null, 2) + "\n";
+  for (
+    const [rel, text] of [[BUNDLE_PATH, bundle], [BIN_PACKAGE_PATH, binPackage], [BIN_PATH, bin]]
+  ) {
+    await writeFile(join(outDir, rel), text);
+    output.set(rel, text);
+  }
   await chmod(join(outDir, BIN_PATH), 0o755);
-  output.set(BIN_PATH, bin);
   const files = [...output.keys()].map((f) => f.split(sep).join("/")).sort();
   log(
     `built ${PACKAGE_NAME}@${packageJson.version} in ${relative(root, outDir) || outDir}: ` +
@@ -469,18 +484,118 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
   return { outDir, packageJson, files };
 }
 
-/** What the bin runs: the CLI on the Node runtime (resolved from the package root). */
+/** What the bundle runs: the CLI on the Node runtime (resolved from the package root). */
 const BIN_ENTRY = [
   `import { main } from "./esm/src/cli.js";`,
   `import { nodeRuntime } from "./esm/src/runtime/node.js";`,
-  "nodeRuntime.exit(await main(nodeRuntime));",
+  "main(nodeRuntime).then((code) => nodeRuntime.exit(code));",
 ].join("\n");
 
 /**
- * Bundles `bin/mcpmon.js` into one file with esbuild: the CLI, the Node runtime and the npm
- * dependencies installed in `outDir/node_modules` (a dependency that is not installed, as with
- * `install: false`, stays an `import` of the package). Modules the CLI imports dynamically (the
- * gateway's config loader and its YAML parser) are in the file but only run when first imported.
+ * The bin: runs {@linkcode BUNDLE_PATH}. On Node it compiles the bundle with V8's code cache
+ * (`vm.Script` `cachedData`, which Node 20 offers for CommonJS only): the cache of this bundle on
+ * this Node is read from `<user cache dir>/mcpmon/`, and written there (atomically, at exit) with
+ * the functions the run compiled when it is missing, V8 rejects it, or the run compiled more than
+ * it held (a proxy's first run after a `--version`); then the caches of other builds unused for 30
+ * days are removed. `NODE_DISABLE_COMPILE_CACHE=1`
+ * (Node's own switch) turns it off. Bun has its own cache: it just `require`s the bundle.
+ */
+function loaderSource(bundleHash: string): string {
+  return `#!/usr/bin/env node
+// mcpmon's command line on Node (>= 20) and Bun: built by scripts/build_npm.ts. Runs
+// ${
+    basename(BUNDLE_PATH)
+  } (the bundle), on Node through V8's code cache kept in the user's cache dir.
+"use strict";
+const path = require("node:path");
+const file = path.join(__dirname, ${JSON.stringify(basename(BUNDLE_PATH))});
+const vm = require("node:vm");
+const env = process.env;
+if (
+  process.versions.bun !== undefined || env.NODE_DISABLE_COMPILE_CACHE ||
+  vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER === undefined
+) {
+  require(file);
+} else {
+  const fs = require("node:fs");
+  const home = env.HOME || require("node:os").homedir();
+  const base = process.platform === "win32"
+    ? env.LOCALAPPDATA || path.join(home, "AppData", "Local")
+    : process.platform === "darwin"
+    ? path.join(home, "Library", "Caches")
+    : env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME)
+    ? env.XDG_CACHE_HOME
+    : path.join(home, ".cache");
+  const dir = path.join(base, "mcpmon");
+  const cacheFile = path.join(
+    dir,
+    \`${bundleHash}-\${process.version}-\${process.arch}.v8cache\`,
+  );
+  let cachedData;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch { /* none yet */ }
+  const script = new vm.Script(require("node:module").wrap(fs.readFileSync(file, "utf8")), {
+    filename: file,
+    cachedData,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const rejected = cachedData === undefined || script.cachedDataRejected;
+  process.once("exit", () => {
+    try {
+      // Written again when this run compiled more than the cache held (a proxy after --version).
+      const data = script.createCachedData();
+      if (!rejected && data.length <= cachedData.length * 1.1) return;
+      fs.mkdirSync(dir, { recursive: true });
+      const tmp = \`\${cacheFile}.\${process.pid}.tmp\`;
+      fs.writeFileSync(tmp, data);
+      fs.renameSync(tmp, cacheFile);
+      // Caches of other builds not used for 30 days go (each is a few hundred KiB).
+      for (const name of fs.readdirSync(dir)) {
+        const other = path.join(dir, name);
+        if (name.endsWith(".v8cache") && other !== cacheFile) {
+          if (Date.now() - fs.statSync(other).atimeMs > 30 * 864e5) fs.rmSync(other, { force: true });
+        }
+      }
+    } catch { /* no cache: the next start compiles again */ }
+  });
+  const mod = { exports: {}, filename: file, id: file, loaded: false };
+  script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, __dirname);
+}
+`;
+}
+
+/**
+ * Node's built-in modules become `require` calls, made where the module that imports them is
+ * first run: an `import` of a built-in is hoisted to the top of the bundle and loaded (with an ES
+ * module facade holding every export) at every start, whereas most are used only on some paths
+ * (`node:http` and `node:http2` by the HTTP front, `node:tls` behind them): they cost Node and Bun
+ * 20–40 ms at every start.
+ */
+const lazyBuiltins: esbuild.Plugin = {
+  name: "lazy-builtins",
+  setup(build) {
+    build.onResolve(
+      { filter: /^node:/ },
+      (args) =>
+        args.namespace === "lazy-builtin" || args.kind === "require-call"
+          ? { path: args.path, external: true }
+          : { path: args.path, namespace: "lazy-builtin" },
+    );
+    build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: "js",
+    }));
+  },
+};
+
+/**
+ * Bundles the command line into one CommonJS file ({@linkcode BUNDLE_PATH}) with esbuild: the CLI,
+ * the Node runtime and the npm dependencies installed in `outDir/node_modules` (a dependency that
+ * is not installed, as with `install: false`, stays a `require` or `import()` of the package).
+ * Modules the CLI imports dynamically (the gateway's config loader and its YAML parser) are in the
+ * file but only run when first imported. CommonJS, so that Node 20 can keep its compiled code
+ * (see {@linkcode loaderSource}).
  */
 async function bundleBin(
   outDir: string,
@@ -498,13 +613,14 @@ async function bundleBin(
   let result: esbuild.BuildResult<{ write: false }>;
   try {
     result = await esbuild.build({
-      stdin: { contents: BIN_ENTRY, resolveDir: outDir, sourcefile: BIN_PATH },
+      stdin: { contents: BIN_ENTRY, resolveDir: outDir, sourcefile: BUNDLE_PATH },
       bundle: true,
       write: false,
       platform: "node",
-      format: "esm",
+      format: "cjs",
       target: "node20",
       external,
+      plugins: [lazyBuiltins],
       // Smaller is faster to start: Node compiles the whole file before running it. Names are
       // kept, so stack traces still name the functions.
       minifyWhitespace: true,
@@ -513,29 +629,45 @@ async function bundleBin(
       logLevel: "silent",
       banner: {
         js: [
-          "#!/usr/bin/env node",
-          "// mcpmon's command line on Node (>= 20) and Bun, in one file: built by scripts/build_npm.ts",
-          "// with esbuild from esm/ (the library) and its dependencies.",
-          // CommonJS dependencies (yaml) may `require` Node builtins.
-          `import { createRequire as __mcpmonCreateRequire } from "node:module";`,
-          "const require = __mcpmonCreateRequire(import.meta.url);",
+          // No #! line: the loader compiles this file inside a function (Node's module wrapper).
+          "// mcpmon's command line on Node (>= 20) and Bun, in one CommonJS file: built by",
+          "// scripts/build_npm.ts with esbuild from esm/ (the library) and its dependencies.",
         ].join("\n"),
       },
     });
   } catch (err) {
     throw new Error(
-      `npm build failed: bundling ${BIN_PATH}: ${err instanceof Error ? err.message : err}`,
+      `npm build failed: bundling ${BUNDLE_PATH}: ${err instanceof Error ? err.message : err}`,
     );
   } finally {
     await esbuild.stop();
   }
   const [file] = result.outputFiles;
   log(
-    `bundled ${BIN_PATH}: ${(file.contents.byteLength / 1024).toFixed(0)} KiB${
+    `bundled ${BUNDLE_PATH}: ${(file.contents.byteLength / 1024).toFixed(0)} KiB${
       external.length > 0 ? ` (not installed, left as imports: ${dependencies.join(", ")})` : ""
     }`,
   );
-  return file.text;
+  return withLightBuiltins(file.text);
+}
+
+/**
+ * esbuild gives an ES module that imports a CommonJS one (here: each built-in, see
+ * {@linkcode lazyBuiltins}) a copy of its exports (`__toESM`), once per importing module: on Bun,
+ * reading `node:fs`'s property descriptors loads its streams (10 ms). A built-in's module object is
+ * used as is instead, behind an object that only adds `default` (named imports read through to it).
+ */
+function withLightBuiltins(code: string): string {
+  let replaced = 0;
+  const out = code.replace(/__toESM\((require_node_[A-Za-z0-9_$]+)\(\),1\)/g, (_, fn) => {
+    replaced++;
+    return `__mcpmonBuiltin(${fn}())`;
+  });
+  if (replaced === 0) return code; // no built-in imported (tests/build_npm_test.ts checks the bin)
+  const helper = "var __mcpmonBuiltin=(m)=>Object.create(m,{default:{value:m,enumerable:!0}});";
+  // After the banner, before the bundle's first line of its own.
+  const at = out.indexOf("\n", out.indexOf("// scripts/build_npm.ts with esbuild")) + 1;
+  return out.slice(0, at) + helper + "\n" + out.slice(at);
 }
 
 /** Runs `npm install` for the package's own dependencies in `dir` (the lock file stays out). */

@@ -183,7 +183,7 @@ if (import.meta.main) {
         failedRun(`bun@${BUN_VERSION} is not installed`);
         ok = false;
       } else if (step.key === "binary") {
-        header(`bun build --compile npm/bin/mcpmon.js → dist/mcpmon`);
+        header(`bun build --compile --bytecode npm/bin/mcpmon-cli.cjs → dist/mcpmon`);
         const t0 = performance.now();
         const built = await compileWithBun({
           output: BINARY,

@@ -22,7 +22,8 @@ import type { HttpServer, Runtime, SpawnOptions } from "./runtime/mod.ts";
 import type { HttpFrontOptions } from "./http_front.ts";
 import type { Backend, RestartOutcome } from "./backend.ts";
 import { VERSION } from "./version.ts";
-import { type Change, missingWatchPaths, Watcher } from "./watcher.ts";
+import type { Change, Watcher } from "./watcher.ts";
+import { missingWatchPaths } from "./watch_paths.ts";
 
 /**
  * Proxies the client on `runtime`'s stdio to the server described by
@@ -193,6 +194,7 @@ export async function runGateway(
   });
 
   // The config file is watched through its directory: editors that replace it are seen too.
+  const { Watcher } = await loadWatcher();
   const configWatcher = new Watcher(
     () => runtime.watch(),
     { paths: [configPath], extensions: [], ignore: [], debounceMs: 100, ignoreFiles: false },
@@ -468,6 +470,11 @@ async function serve(
     await shutdown(false);
     return failed;
   }
+  // The client is read from now on (its requests wait in the router's queue for the server), while
+  // the watchers start and the state dir opens.
+  const served = client.served(log);
+  // The watcher (and its ignore rules) is loaded only now, with the client being read.
+  await loadWatcher();
   if (!mode.startWatchers()) {
     await shutdown(false);
     return 1;
@@ -496,7 +503,7 @@ async function serve(
     );
   }
 
-  await client.served(log);
+  await served;
   await shutdown(true);
   return 0;
 }
@@ -523,6 +530,7 @@ function stdioClient(runtime: Runtime, router: Router): ClientSide {
     },
     async served(log) {
       try {
+        readyMarker(runtime);
         const limit = Math.max(
           ...router.backends.map((b) => b.options.maxMessageBytes),
           0,
@@ -538,6 +546,27 @@ function stdioClient(runtime: Runtime, router: Router): ClientSide {
     },
     close: (options) => router.close(options),
   };
+}
+
+/** The environment variable that asks for {@linkcode readyMarker}'s line. */
+export const READY_MARKER_ENV = "MCPMON_READY_MARKER";
+
+/**
+ * With `MCPMON_READY_MARKER=1` in the environment, writes `mcpmon: ready <ms>` to stderr at the
+ * moment mcpmon has spawned its server and begins to read the client's stdin: `<ms>` is the time
+ * since the process started, on the runtime's own clock (`performance.now()`). `deno task bench`
+ * times its start-up row by this line; without the variable, nothing is written.
+ *
+ * @example
+ * ```ts ignore
+ * // MCPMON_READY_MARKER=1 mcpmon -- node server.js   → stderr: "mcpmon: ready 41.3"
+ * ```
+ */
+function readyMarker(runtime: Runtime): void {
+  if (runtime.env(READY_MARKER_ENV) !== "1") return;
+  runtime.writeStderr(
+    new TextEncoder().encode(`mcpmon: ready ${performance.now().toFixed(1)}\n`),
+  );
 }
 
 /** Where `--http` listens, and its bearer token. */
@@ -725,6 +754,18 @@ function bindError(err: unknown, where: string): string {
  * Starts watching a server's paths; `undefined` when it watches nothing,
  * `null` when its paths cannot be watched (logged).
  */
+/** `watcher.ts`, once loaded by {@linkcode loadWatcher}. */
+let watcherModule: typeof import("./watcher.ts") | undefined;
+
+/**
+ * Loads the watcher: not at start-up (with `ignore`, it costs Deno ~20 ms), but once the servers
+ * are spawned and the client is being read ({@linkcode serve}), or for the gateway's config file.
+ */
+async function loadWatcher(): Promise<typeof import("./watcher.ts")> {
+  return watcherModule ??= await import("./watcher.ts");
+}
+
+/** Watches `server`'s paths; needs {@linkcode loadWatcher} done. */
 function watchServer(
   runtime: Runtime,
   log: Logger,
@@ -738,7 +779,8 @@ function watchServer(
   const exts = server.extensions.length > 0
     ? server.extensions.map((e) => `.${e}`).join(",")
     : "all";
-  const watcher = new Watcher(
+  if (watcherModule === undefined) throw new Error("internal error: the watcher is not loaded");
+  const watcher = new watcherModule.Watcher(
     () => runtime.watch(),
     {
       paths: server.watch,

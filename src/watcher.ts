@@ -11,9 +11,10 @@
  * @module
  */
 import { readdir } from "node:fs/promises";
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { basename, dirname, extname, join, sep } from "node:path";
 import { IGNORE_FILES, IgnoreRules } from "./ignore_rules.ts";
+export { missingWatchPaths } from "./watch_paths.ts";
 import { type Clock, type FsWatch, systemClock } from "./runtime/mod.ts";
 
 /** What to watch and which changes count. */
@@ -389,41 +390,6 @@ export class Watcher {
     }
     return !this.#rules.ignores(path, false);
   }
-}
-
-/**
- * The one rule for watch paths, in both modes: each must exist when a server
- * starts watching (a path removed later is waited for). Returns an error
- * naming each missing one (`labelled`: with its server's name, as the gateway
- * says it), or `undefined`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const servers = [{ name: "api", watch: ["/no/such/dir"] }];
- * assert.equal(
- *   missingWatchPaths(servers, true),
- *   'server "api": the watch path /no/such/dir does not exist (fix --watch, or create it)',
- * );
- * assert.equal(missingWatchPaths([{ name: "api", watch: [] }], false), undefined);
- * ```
- */
-export function missingWatchPaths(
-  servers: readonly { name: string; watch: readonly string[] }[],
-  labelled: boolean,
-): string | undefined {
-  const lines: string[] = [];
-  for (const server of servers) {
-    for (const path of server.watch) {
-      if (!existsSync(path)) {
-        lines.push(
-          `${labelled ? `server "${server.name}": ` : ""}` +
-            `the watch path ${path} does not exist (fix --watch, or create it)`,
-        );
-      }
-    }
-  }
-  return lines.length > 0 ? lines.join("\n") : undefined;
 }
 
 function exists(path: string): boolean {

@@ -98,10 +98,24 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report (co
   // Connect rows: every side measured once, in ms.
   const c = r.connect!;
   assert.equal(c.runs, 1);
-  for (const key of ["bareRuntimeMs", "versionMs", "directMs", "relayMs", "mcpmonMs"] as const) {
+  for (
+    const key of [
+      "bareRuntimeMs",
+      "versionMs",
+      "readyMs",
+      "readySelfMs",
+      "directMs",
+      "relayMs",
+      "mcpmonMs",
+    ] as const
+  ) {
     assert.ok(Number.isFinite(c[key]) && c[key]! > 0, `connect.${key} = ${c[key]}`);
   }
   assert.equal(c.addedMs, c.mcpmonMs - c.directMs);
+  // Ready: the bench sees mcpmon's ready line after mcpmon's own clock says it wrote it (a
+  // runtime's clock starts once its process does), and compares it with the bare runtime.
+  assert.ok(c.readySelfMs < c.readyMs, `ready ${c.readyMs}, self ${c.readySelfMs}`);
+  assert.equal(c.readyOverBareMs, c.readyMs - c.bareRuntimeMs!);
   // The large message: a 1 MB result through every side; CPU of the relay and mcpmon.
   const large = r.large!;
   assert.equal(large.bytes, 1024 * 1024);
@@ -132,6 +146,7 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report (co
   assert.match(table, /reload \(`--debounce 10`\): write → list_changed/);
   assert.match(table, /gateway, 2 backends: start → all tools listed/);
   assert.match(table, /connect: spawn → `initialize` answered/);
+  assert.match(table, /start-up: spawn → mcpmon ready to read the client/);
   assert.match(table, /1 MB result: time per call/);
   assert.match(table, /MCP SDK client: sequential `tools\/call` p50/);
 });

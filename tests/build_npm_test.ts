@@ -3,6 +3,7 @@
  * Bun run its bin and import its exports, and what the build refuses.
  */
 import assert from "node:assert/strict";
+import { builtinModules } from "node:module";
 import { join } from "node:path";
 // deno-lint-ignore no-import-prefix
 import ts from "npm:typescript@6.0.3";
@@ -79,7 +80,10 @@ Deno.test("every shipped module is ESM JavaScript with a .d.ts; no Deno runtime,
   assert.ok(!files.includes("esm/src/runtime/deno.js"));
   for (const file of js) assert.ok(files.includes(file.replace(/\.js$/, ".d.ts")), file);
   for (const file of files) {
-    assert.match(file, /^(esm\/|bin\/mcpmon\.js$|package\.json$|README\.md$|LICENSE$)/);
+    assert.match(
+      file,
+      /^(esm\/|bin\/(mcpmon\.js|mcpmon-cli\.cjs|package\.json)$|package\.json$|README\.md$|LICENSE$)/,
+    );
   }
   const mod = await Deno.readTextFile(join(outDir, "esm/mod.js"));
   assert.doesNotMatch(mod, /import\.meta\.main/);
@@ -97,8 +101,12 @@ Deno.test("npm pack --dry-run lists a clean package", async () => {
   assert.equal(pack.name, "mcpmon");
   assert.ok(paths.includes("package.json") && paths.includes("README.md"));
   assert.ok(paths.includes("LICENSE") && paths.includes("bin/mcpmon.js"));
+  assert.ok(paths.includes("bin/mcpmon-cli.cjs") && paths.includes("bin/package.json"));
   for (const path of paths) {
-    assert.match(path, /^(esm\/.+\.(js|d\.ts)|bin\/mcpmon\.js|package\.json|README\.md|LICENSE)$/);
+    assert.match(
+      path,
+      /^(esm\/.+\.(js|d\.ts)|bin\/(mcpmon\.js|mcpmon-cli\.cjs|package\.json)|package\.json|README\.md|LICENSE)$/,
+    );
   }
   // Everything the build wrote ships (node_modules, installed for the tests, does not).
   const { files } = await npmPackage();
@@ -107,18 +115,29 @@ Deno.test("npm pack --dry-run lists a clean package", async () => {
   assert.equal(readme.size, (await Deno.stat(new URL("../README.md", import.meta.url))).size);
 });
 
-Deno.test("the bin is one bundled file: it imports only node: builtins and runs, gateway and YAML included, with no node_modules", async () => {
+Deno.test("the command line is one bundled CommonJS file: it requires only node: builtins, where first used, and runs, gateway and YAML included, with no node_modules", async () => {
   const { outDir } = await npmPackage();
-  const bin = await Deno.readTextFile(join(outDir, "bin/mcpmon.js"));
-  const imports = [...bin.matchAll(/\bimport\s*(?:[\w*{}\s,$]+from\s*)?["']([^"']+)["']/g)]
-    .map((m) => m[1]);
-  assert.ok(imports.length > 0);
-  for (const spec of imports) assert.match(spec, /^node:/, `the bin imports ${spec}`);
-  assert.doesNotMatch(bin, /\brequire\(["'](?!node:)[^"']*["']\)/);
+  const bundle = await Deno.readTextFile(join(outDir, "bin/mcpmon-cli.cjs"));
+  // Built-ins are required where first used, not imported at the top (where they all load at start).
+  const imports = [...bundle.matchAll(/\bimport\s*(?:[\w*{}\s,$]+from\s*)?["']([^"']+)["']/g)];
+  assert.deepEqual(imports.map((m) => m[1]), []);
+  assert.match(bundle, /\brequire\("node:child_process"\)/);
+  for (const [, spec] of bundle.matchAll(/\brequire\(["']([^"']*)["']\)/g)) {
+    assert.ok(spec.startsWith("node:") || builtinModules.includes(spec), `requires ${spec}`);
+  }
+  // And each is used as its own module object, not copied into a namespace per importer.
+  assert.match(bundle, /__mcpmonBuiltin\(require_node_fs\(\)\)/);
+  assert.doesNotMatch(bundle, /__toESM\(require_node_/);
+  // bin/ is CommonJS in an ESM package.
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(join(outDir, "bin/package.json"))), {
+    type: "commonjs",
+  });
 
   const alone = await Deno.makeTempDir({ prefix: "mcpmon-bin-alone-" });
   try {
-    await Deno.copyFile(join(outDir, "bin/mcpmon.js"), join(alone, "mcpmon.js"));
+    for (const file of ["mcpmon.js", "mcpmon-cli.cjs", "package.json"]) {
+      await Deno.copyFile(join(outDir, "bin", file), join(alone, file));
+    }
     const version = await output("node", [join(alone, "mcpmon.js"), "--version"], { cwd: alone });
     assert.equal(version.code, 0, version.stderr);
     assert.equal(version.stdout, `mcpmon ${denoJson.version}\n`);
@@ -131,6 +150,97 @@ Deno.test("the bin is one bundled file: it imports only node: builtins and runs,
     assert.match(gateway.stderr, /invalid config/);
   } finally {
     await Deno.remove(alone, { recursive: true });
+  }
+});
+
+Deno.test("node: the bin loads neither node:http nor node:http2 to print its version or to run a server", async () => {
+  await requireRuntime("node");
+  const { outDir } = await npmPackage();
+  const bin = join(outDir, "bin/mcpmon.js");
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-bin-builtins-" });
+  try {
+    // Lists, at exit, the built-in modules loaded since the preload ran (Node's moduleLoadList).
+    const preload = join(dir, "loaded.cjs");
+    await Deno.writeTextFile(
+      preload,
+      `const before = new Set(process.moduleLoadList);
+process.on("exit", () => process.stderr.write("LOADED " + JSON.stringify(
+  process.moduleLoadList.filter((m) => !before.has(m)).map((m) => m.replace(/^NativeModule /, "")),
+) + "\\n"));`,
+    );
+    const loaded = (stderr: string): string[] => {
+      const line = stderr.split("\n").find((l) => l.startsWith("LOADED "));
+      assert.ok(line, stderr);
+      return JSON.parse(line.slice("LOADED ".length));
+    };
+    const version = await output("node", ["-r", preload, bin, "--version"], { cwd: dir });
+    assert.equal(version.code, 0, version.stderr);
+    // A server that exits at once: mcpmon starts, spawns it, reads its (empty) stdin and stops.
+    const run = await output("node", ["-r", preload, bin, "--watch", dir, "--", "true"], {
+      cwd: dir,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /Started: true/);
+    for (
+      const [what, list] of [["--version", loaded(version.stderr)], ["run", loaded(run.stderr)]]
+    ) {
+      for (const name of ["http", "http2", "tls", "https"]) {
+        assert.ok(!list.includes(name), `${what} loaded node:${name}`);
+      }
+    }
+    assert.ok(loaded(run.stderr).includes("child_process"), "the preload sees what a run loads");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("node: the bin keeps V8's code cache of the bundle in the user's cache dir, uses it, and writes it again when it is rejected or the run compiled more", async () => {
+  await requireRuntime("node");
+  const { outDir } = await npmPackage();
+  const bin = join(outDir, "bin/mcpmon.js");
+  const home = await Deno.makeTempDir({ prefix: "mcpmon-code-cache-" });
+  const cacheDir = join(home, "cache", "mcpmon");
+  const env = { XDG_CACHE_HOME: join(home, "cache") };
+  const cacheFiles = async () => {
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(cacheDir)) names.push(e.name);
+    } catch { /* no dir */ }
+    return names;
+  };
+  const version = async (extra: Record<string, string> = {}) => {
+    const out = await output("node", [bin, "--version"], { cwd: home, env: { ...env, ...extra } });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, `mcpmon ${denoJson.version}\n`);
+  };
+  try {
+    await version({ NODE_DISABLE_COMPILE_CACHE: "1" });
+    assert.deepEqual(await cacheFiles(), [], "NODE_DISABLE_COMPILE_CACHE=1: no cache");
+
+    await version();
+    const names = await cacheFiles();
+    assert.equal(names.length, 1, `${names}`);
+    assert.match(names[0], /^[0-9a-f]{16}-v\d+\.\d+\.\d+-\w+\.v8cache$/);
+    const file = join(cacheDir, names[0]);
+    const afterVersion = await Deno.readFile(file);
+
+    // A proxy run compiles more of the bundle: the cache is written again, larger.
+    const run = await output("node", [bin, "--watch", home, "--", "true"], { cwd: home, env });
+    assert.equal(run.code, 0, run.stderr);
+    const afterRun = await Deno.readFile(file);
+    assert.ok(afterRun.length > afterVersion.length, `${afterVersion.length} → ${afterRun.length}`);
+
+    // Used as it is: V8 accepted it, nothing to write.
+    await version();
+    assert.deepEqual(await Deno.readFile(file), afterRun);
+
+    // Rejected (not V8's data): mcpmon runs, and the cache is written again.
+    await Deno.writeTextFile(file, "not a code cache");
+    await version();
+    assert.ok((await Deno.stat(file)).size > 1000);
+    assert.deepEqual(await cacheFiles(), names, "no temp file left");
+  } finally {
+    await Deno.remove(home, { recursive: true });
   }
 });
 

@@ -29,3 +29,116 @@ Deno.test("run() spawns the server before it starts watching, and stops it (exit
     await Deno.remove(dir);
   }
 });
+
+Deno.test("run() reads the client's stdin before it starts watching, and with MCPMON_READY_MARKER=1 says so on stderr at that moment", async () => {
+  const h = fakeRuntime([basicServer()]);
+  const order: string[] = [];
+  const spawn = h.runtime.spawn.bind(h.runtime);
+  h.runtime.spawn = (options) => (order.push("spawn"), spawn(options));
+  const stdin = h.runtime.stdin;
+  // Records the first read of stdin (a pull-through stream over the fake client's).
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const runtime = { ...h.runtime };
+  runtime.stdin = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (reader === undefined) {
+        order.push("read");
+        reader = stdin.getReader();
+      }
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+  }, { highWaterMark: 0 });
+  runtime.env = (name) => name === "MCPMON_READY_MARKER" ? "1" : h.runtime.env(name);
+  runtime.writeStderr = (data) => {
+    const text = new TextDecoder().decode(data);
+    if (text.startsWith("mcpmon: ready")) order.push("marker");
+    h.runtime.writeStderr(data);
+  };
+  runtime.watch = () => (order.push("watch"), h.runtime.watch());
+  const dir = await Deno.makeTempDir();
+  try {
+    const server = fakeServer("fake", { command: Deno.execPath(), watch: [dir] });
+    const done = run(runtime, server, { level: "info", timestamps: false });
+    h.clientSend({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "t", version: "1" },
+      },
+    });
+    await h.clientWaitFor((m) => m.id === 1);
+    h.clientClose();
+    assert.equal(await done, 0);
+    assert.deepEqual(order.slice(0, 4), ["spawn", "marker", "read", "watch"]);
+    assert.match(h.stderr(), /^mcpmon: ready \d+\.\d$/m);
+  } finally {
+    await Deno.remove(dir);
+  }
+});
+
+Deno.test("run() writes no ready line without MCPMON_READY_MARKER=1", async () => {
+  const h = fakeRuntime([basicServer()]);
+  const dir = await Deno.makeTempDir();
+  try {
+    const server = fakeServer("fake", { command: Deno.execPath(), watch: [dir] });
+    const done = run(h.runtime, server, { level: "info", timestamps: false });
+    h.clientClose();
+    assert.equal(await done, 0);
+    assert.doesNotMatch(h.stderr(), /mcpmon: ready/);
+  } finally {
+    await Deno.remove(dir);
+  }
+});
+
+/** The modules `roots` load statically (dynamic `import()`s and type-only imports not followed). */
+async function staticGraph(roots: string[]): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (const root of roots) await staticGraphOf(root, seen);
+  return seen;
+}
+
+async function staticGraphOf(root: string, seen: Set<string>): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", root],
+    cwd: new URL("..", import.meta.url),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    modules: {
+      specifier: string;
+      dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+    }[];
+    redirects: Record<string, string>;
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  const visit = (specifier: string) => {
+    const resolved = info.redirects[specifier] ?? specifier;
+    if (seen.has(resolved)) return;
+    seen.add(resolved);
+    for (const dep of bySpecifier.get(resolved)?.dependencies ?? []) {
+      if (dep.code && !dep.isDynamic) visit(dep.code.specifier);
+    }
+  };
+  for (const root of info.roots) visit(root);
+}
+
+Deno.test("the way to a running proxy (cli.ts, then run.ts) loads no watcher, ignore rules, gateway, YAML or HTTP framework before the server is spawned", async () => {
+  const graph = [...await staticGraph(["src/cli.ts", "src/run.ts"])];
+  assert.ok(graph.some((s) => s.endsWith("/src/router.ts")), "the graph is followed");
+  for (const unwanted of [/\/src\/watcher\.ts$/, /\/src\/ignore_rules\.ts$/, /\/src\/gateway/]) {
+    const found = graph.filter((s) => unwanted.test(s));
+    assert.deepEqual(found, [], `loaded statically: ${found}`);
+  }
+  for (const pkg of ["yaml", "ignore", "hono", "@hono/node-server"]) {
+    const found = graph.filter((s) => s.startsWith(`npm:/${pkg}@`) || s.startsWith(`npm:${pkg}@`));
+    assert.deepEqual(found, [], `loaded statically: ${found}`);
+  }
+});

@@ -5,6 +5,9 @@
  * - **bare runtime**: spawn → exit of the runtime doing nothing (`node -e 0`, `deno eval 0`,
  *   `bun -e 0`): the floor of any program on it;
  * - **`mcpmon --version`**: spawn → exit of mcpmon printing its version (its module loading);
+ * - **ready**: spawn → mcpmon ready to read the client: it has spawned its server and begins to
+ *   read its stdin, as it says on stderr with `MCPMON_READY_MARKER=1` (the time is the bench's,
+ *   when that line arrives; mcpmon's own clock, since its process started, is kept beside it);
  * - **connect**: spawn → the answer to `initialize`, the client writing `initialize` at once (as
  *   clients do): the server directly, through a no-op relay on the same runtime, through mcpmon.
  *
@@ -24,6 +27,12 @@ export interface ConnectResult {
   bareRuntimeMs?: number;
   /** Spawn → exit of `mcpmon --version`. */
   versionMs: number;
+  /** Spawn → mcpmon's ready line (`MCPMON_READY_MARKER=1`) read by the bench. */
+  readyMs: number;
+  /** The ready line's own figure: ms since mcpmon's process started, on its runtime's clock. */
+  readySelfMs: number;
+  /** `readyMs − bareRuntimeMs`: mcpmon's own start-up (the goal: ≤ 30 ms); undefined for a binary. */
+  readyOverBareMs?: number;
   /** Spawn → `initialize` answered, the server alone. */
   directMs: number;
   /** The same through the no-op relay of the launcher's runtime, when there is one. */
@@ -105,6 +114,59 @@ export async function timeToExit(argv: string[], cwd: string, timeoutMs: number)
   return ms;
 }
 
+/** The line mcpmon writes to stderr when ready, with `MCPMON_READY_MARKER=1`. */
+const READY_LINE = /^mcpmon: ready (\d+(?:\.\d+)?)$/m;
+
+/**
+ * Spawn → mcpmon ready to read the client (its `mcpmon: ready` line on stderr, asked for with
+ * `MCPMON_READY_MARKER=1`), ms as the bench sees it, and the line's own figure; then stops mcpmon
+ * (and, through it, its server). Its stdin stays open and silent until then. Throws when there is no
+ * such line within `timeoutMs`.
+ */
+export async function timeToReady(
+  argv: string[],
+  cwd: string,
+  timeoutMs: number,
+): Promise<{ ms: number; selfMs: number }> {
+  const [command, ...args] = argv;
+  const t0 = performance.now();
+  const child = new Deno.Command(command, {
+    args,
+    cwd,
+    env: { MCPMON_READY_MARKER: "1" },
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stdin = child.stdin.getWriter();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const ready = (async () => {
+      const decoder = new TextDecoder();
+      let text = "";
+      for await (const chunk of child.stderr) {
+        text += decoder.decode(chunk, { stream: true });
+        const m = READY_LINE.exec(text);
+        if (m) return { ms: performance.now() - t0, selfMs: Number(m[1]) };
+      }
+      throw new Error(`${argv.join(" ")}: stderr ended without "mcpmon: ready":\n${text}`);
+    })();
+    return await Promise.race([
+      ready,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () => reject(new Error(`${argv.join(" ")}: not ready in ${timeoutMs} ms`)),
+          timeoutMs,
+        )
+      ),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await stop(child, stdin);
+    await child.stderr.cancel().catch(() => {});
+  }
+}
+
 /**
  * Spawn → the answer to `initialize` (written at once), ms; then stops the process (and, through
  * it, its server). Throws when there is no answer within `timeoutMs`.
@@ -169,6 +231,8 @@ export async function benchConnect(
 ): Promise<ConnectResult> {
   const bare: number[] = [];
   const version: number[] = [];
+  const ready: number[] = [];
+  const readySelf: number[] = [];
   const direct: number[] = [];
   const relay: number[] = [];
   const mcpmon: number[] = [];
@@ -180,6 +244,11 @@ export async function benchConnect(
       async () => void version.push(await timeToExit(sides.version, sides.cwd, timeoutMs)),
       async () => void direct.push(await timeToInitialize(sides.direct, sides.cwd, timeoutMs)),
       async () => void mcpmon.push(await timeToInitialize(sides.mcpmon, sides.cwd, timeoutMs)),
+      async () => {
+        const r = await timeToReady(sides.mcpmon, sides.cwd, timeoutMs);
+        ready.push(r.ms);
+        readySelf.push(r.selfMs);
+      },
     ];
     if (sides.bare) {
       const argv = sides.bare;
@@ -194,10 +263,15 @@ export async function benchConnect(
   }
   const directMs = median(direct);
   const mcpmonMs = median(mcpmon);
+  const bareRuntimeMs = sides.bare ? median(bare) : undefined;
+  const readyMs = median(ready);
   return {
     runs,
-    bareRuntimeMs: sides.bare ? median(bare) : undefined,
+    bareRuntimeMs,
     versionMs: median(version),
+    readyMs,
+    readySelfMs: median(readySelf),
+    readyOverBareMs: bareRuntimeMs === undefined ? undefined : readyMs - bareRuntimeMs,
     directMs,
     relayMs: sides.relay ? median(relay) : undefined,
     mcpmonMs,
