@@ -36,13 +36,47 @@ export type { SetupClient, SetupRequest } from "./src/setup.ts";
 export type { CliCommand, Subcommand } from "./src/cli.ts";
 export { run, runGateway } from "./src/run.ts";
 export type { HttpListen } from "./src/run.ts";
-export { ConfigError, diffConfigs, loadGatewayConfig } from "./src/gateway_config.ts";
-export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/gateway_config.ts";
+export { ConfigError, diffConfigs } from "./src/gateway_model.ts";
+export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/gateway_model.ts";
 export { exposedName } from "./src/names.ts";
 export type { JsonRpcErrorObject, JsonRpcId, JsonRpcMessage } from "./src/jsonrpc.ts";
 export * from "./src/config.ts";
 export { VERSION } from "./src/version.ts";
 export type * from "./src/runtime/mod.ts";
+import type { ConfigBase, GatewayConfig } from "./src/gateway_model.ts";
+
+/**
+ * Parses and validates a gateway configuration file (YAML or JSON) into one
+ * {@linkcode ServerOptions} per enabled server, with the command line's
+ * defaults. The YAML parser loads on the first call, not with this module,
+ * so `mcpmon`'s own start does not pay for it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const base = { cwd: "/proj", env: () => undefined };
+ * const config = await loadGatewayConfig(".mcpmon.yaml", "servers:\n  api: {command: python}\n", base);
+ * assert.deepEqual(config.servers.map((s) => s.name), ["api"]);
+ * await assert.rejects(
+ *   loadGatewayConfig(".mcpmon.yaml", "servers:\n  api:\n    comand: x\n", base),
+ *   (err: unknown) => err instanceof ConfigError && err.issues[0].line === 3,
+ * );
+ * ```
+ *
+ * @param path The configuration file as the user named it (used in messages;
+ *   resolved against `base.cwd`).
+ * @param text Its contents.
+ * @param base mcpmon's working directory and environment.
+ * @returns The configuration.
+ * @throws {ConfigError} Listing every problem with its line and column.
+ */
+export async function loadGatewayConfig(
+  path: string,
+  text: string,
+  base: ConfigBase,
+): Promise<GatewayConfig> {
+  return (await import("./src/gateway_config.ts")).loadGatewayConfig(path, text, base);
+}
 
 if (import.meta.main) {
   const { denoRuntime } = await import("./src/runtime/deno.ts");
