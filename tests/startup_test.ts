@@ -133,7 +133,13 @@ async function staticGraphOf(root: string, seen: Set<string>): Promise<void> {
 Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and run.ts) loads no watcher, ignore rules, gateway, YAML or HTTP framework before the server is spawned", async () => {
   const graph = [...await staticGraph(["mod.ts", "src/cli.ts", "src/run.ts"])];
   assert.ok(graph.some((s) => s.endsWith("/src/router.ts")), "the graph is followed");
-  for (const unwanted of [/\/src\/watcher\.ts$/, /\/src\/ignore_rules\.ts$/, /\/src\/gateway(_config)?\.ts$/]) {
+  for (
+    const unwanted of [
+      /\/src\/watcher\.ts$/,
+      /\/src\/ignore_rules\.ts$/,
+      /\/src\/gateway(_config)?\.ts$/,
+    ]
+  ) {
     const found = graph.filter((s) => unwanted.test(s));
     assert.deepEqual(found, [], `loaded statically: ${found}`);
   }
