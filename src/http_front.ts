@@ -52,6 +52,7 @@
  */
 import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
 import { type Clock, type HttpHandler, systemClock } from "./runtime/mod.ts";
+import { legacyResult } from "./session.ts";
 
 /** The path of the MCP endpoint. */
 export const MCP_PATH = "/mcp";
@@ -1369,6 +1370,7 @@ export class HttpFront {
       session.ownIds.delete(idKey(request.clientId));
       let answer: Record<string, unknown> = { ...message, id: request.clientId };
       if (request.reshape) answer = request.reshape(answer);
+      else if (isObject(answer.result)) answer.result = legacyResult(answer.result);
       if (!session.ended) this.#fromSessionPeer(session, JSON.stringify(answer));
       return true;
     }

@@ -46,6 +46,7 @@ import {
 import type { Clock, Runtime } from "./runtime/mod.ts";
 import {
   envelopeVersion,
+  legacyResult,
   listensFor,
   metaOf,
   MODERN_VERSION,
@@ -738,8 +739,9 @@ export class Router {
       line = JSON.stringify(c.message);
     }
     const clientId = c.id;
-    // A legacy process's result to a modern client (gateway) gains its resultType in #answer.
-    const bridged = this.session.era === "modern" && gen.era === "legacy";
+    // Across eras (gateway) a result is reshaped: a legacy process's result to a modern client
+    // gains its resultType in #answer; a modern process's to a legacy client loses that era's fields.
+    const bridged = this.session.era === "modern" ? gen.era === "legacy" : gen.era === "modern";
     const id: number = gen.request(c.method, c.message, {
       clientId,
       // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
@@ -767,6 +769,9 @@ export class Router {
           return;
         }
         response.id = clientId;
+        if (bridged && this.session.era !== "modern" && response.result) {
+          response.result = legacyResult(response.result as Item);
+        }
         try {
           if (transform && response.result) transform(response);
         } catch (err) {

@@ -82,6 +82,27 @@ export function withEnvelope(
   return { ...params, _meta: { ...metaOf(params), ...envelope } };
 }
 
+/**
+ * A 2026-07-28 result as a 2025 client gets it: without the fields of that
+ * revision (`resultType: "complete"`, a list's `ttlMs` and `cacheScope`).
+ * Used where one era's server answers the other era's client (the gateway,
+ * and 2025 sessions of a gateway served on HTTP).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(legacyResult({ resultType: "complete", tools: [], ttlMs: 0 }), { tools: [] });
+ * assert.deepEqual(legacyResult({ content: [] }), { content: [] });
+ * ```
+ */
+export function legacyResult(result: Record<string, unknown>): Record<string, unknown> {
+  if (result.resultType !== "complete" && !("ttlMs" in result) && !("cacheScope" in result)) {
+    return result;
+  }
+  const { resultType, ttlMs: _ttl, cacheScope: _scope, ...rest } = result;
+  return resultType === undefined || resultType === "complete" ? rest : { resultType, ...rest };
+}
+
 /** A client's open `subscriptions/listen`: its id as sent and its params (the filter). */
 export interface Listen {
   /** The client's id of the listen request (string or number, as sent). */

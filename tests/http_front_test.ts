@@ -881,6 +881,50 @@ Deno.test("http front (shared peer): 2025 sessions open no peer: initialize is a
   await front.close();
 });
 
+Deno.test("http front (shared peer): a 2025 session's answers come without the 2026-07-28 fields the shared peer adds (resultType complete, ttlMs, cacheScope)", async () => {
+  const { front, peers } = makeFront({ sharedPeer: true }, ["server/discover", "tools/call"]);
+  const opening = front.handle(request(initialize()));
+  await settle();
+  const peer = peers[0];
+  peer.reply({ jsonrpc: "2.0", id: peer.received[0].id, result: { capabilities: {} } });
+  const session = (await opening).headers.get("mcp-session-id")!;
+  const calling = front.handle(
+    request({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "echo" } }, {
+      "mcp-session-id": session,
+    }),
+  );
+  await settle();
+  const call = peer.received.find((m) => m.method === "tools/call")!;
+  peer.reply({
+    jsonrpc: "2.0",
+    id: call.id,
+    result: { resultType: "complete", content: [{ type: "text", text: "hi" }], ttlMs: 0 },
+  });
+  assert.deepEqual(await (await calling).json(), {
+    jsonrpc: "2.0",
+    id: 7,
+    result: { content: [{ type: "text", text: "hi" }] },
+  });
+  peer.hold.delete("tools/call");
+  peer.handleClientLine = ((line: string) => {
+    const message = JSON.parse(line);
+    peer.received.push(message);
+    if (message.id !== undefined && message.method === "tools/list") {
+      peer.reply({
+        jsonrpc: "2.0",
+        id: message.id,
+        result: { tools: [], resultType: "complete", ttlMs: 0, cacheScope: "private" },
+      });
+    }
+    return undefined;
+  }) as FakePeer["handleClientLine"];
+  const listed = await front.handle(
+    request({ jsonrpc: "2.0", id: 8, method: "tools/list" }, { "mcp-session-id": session }),
+  );
+  assert.deepEqual(await listed.json(), { jsonrpc: "2.0", id: 8, result: { tools: [] } });
+  await front.close();
+});
+
 Deno.test("http front (shared peer): each 2025 session gets a listen held for it; its list_changed reaches that session's GET stream untagged; DELETE cancels the listen", async () => {
   const { front, peers } = makeFront({ sharedPeer: true }, ["server/discover"]);
   const opening = front.handle(request(initialize()));

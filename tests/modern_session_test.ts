@@ -50,6 +50,11 @@ function modernServer(
           method: "notifications/subscriptions/acknowledged",
           params: { notifications: msg.params.notifications, _meta: { [SUB]: msg.id } },
         });
+      case "tools/call":
+        return child.reply(msg, {
+          resultType: "complete",
+          content: [{ type: "text", text: `${msg.params.name}@${child.pid}` }],
+        });
       case "tools/list":
         return child.reply(msg, {
           resultType: "complete",
@@ -424,6 +429,7 @@ Deno.test("gateway: a legacy client's requests reach a modern-only backend (open
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "beta__b" } });
   const called = await s.h.clientWaitFor(byId(1));
   assert.match(called.result.content[0].text, /^b@/);
+  assert.equal(called.result.resultType, undefined, "no 2026-07-28 field reaches a 2025 client");
   const child = s.h.children[0];
   assert.deepEqual(child.received.slice(0, 2).map((m) => m.method), [
     "initialize",
