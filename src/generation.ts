@@ -9,6 +9,7 @@
  * @module
  */
 import {
+  type ChunkScanner,
   type Classified,
   classify,
   ErrorCode,
@@ -21,6 +22,7 @@ import {
   readByteLines,
   replaceId,
   scanMessage,
+  type ScannedMessage,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { type Envelope, type Era, withEnvelope } from "./session.ts";
@@ -59,8 +61,11 @@ export interface Pending {
 
 /** A server's response as it came: its bytes (one line, no newline) and its `id`'s place in them. */
 export interface RawResponse {
-  /** The line's bytes; they stay unchanged. */
-  readonly bytes: Uint8Array;
+  /**
+   * The line's bytes, or its chunks in order when it came in several (offsets
+   * count over all of them); they stay unchanged.
+   */
+  readonly bytes: Uint8Array | readonly Uint8Array[];
   /** Byte offset of the `id`'s value. */
   readonly idStart: number;
   /** Byte offset just past the `id`'s value. */
@@ -220,10 +225,10 @@ export class Generation {
     });
     const logContext = { ...context, pid: child.pid };
     const decoder = new TextDecoder();
-    const stdoutDone = readByteLines(child.stdout, (bytes) => {
+    const stdoutDone = readByteLines(child.stdout, (read) => {
       // A response someone forwards as it came is not decoded or parsed (see `Pending.forward`).
-      if (this.#forwarded(bytes, log, logContext)) return backpressure();
-      const line = decoder.decode(bytes);
+      if (this.#forwarded(read, log, logContext)) return backpressure();
+      const line = decoder.decode(read instanceof Uint8Array ? read : read.join());
       if (line.trim() === "") return;
       const parsed = parseLine(line);
       if (!parsed.ok) {
@@ -421,9 +426,21 @@ export class Generation {
    * {@linkcode scanMessage} reads of it (the same checks as `classify`);
    * true when it was delivered that way.
    */
-  #forwarded(bytes: Uint8Array, log: Logger, context: { pid: number }): boolean {
+  #forwarded(
+    read: Uint8Array | ChunkScanner,
+    log: Logger,
+    context: { pid: number },
+  ): boolean {
     if (this.pending.size === 0) return false;
-    const s = scanMessage(bytes);
+    let bytes: Uint8Array | readonly Uint8Array[];
+    let s: ScannedMessage | undefined;
+    if (read instanceof Uint8Array) s = scanMessage(bytes = read);
+    else {
+      // A line that came in chunks was scanned as they came; forwarded as those chunks.
+      s = read.end();
+      bytes = read.parts;
+      if (s === undefined) s = scanMessage(bytes = read.join()); // scanMessage decides
+    }
     if (
       s === undefined || !s.jsonrpc || s.method !== undefined || !(s.hasResult || s.hasError) ||
       s.id === undefined || s.id === null
