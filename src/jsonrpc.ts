@@ -12,6 +12,7 @@
 import {
   DIRECT_READ,
   DIRECT_WRITE,
+  DIRECT_WRITEV,
   type DirectReadable,
   type DirectWritable,
 } from "./runtime/mod.ts";
@@ -194,6 +195,14 @@ export class LineSplitter {
     if (this.#skipping !== undefined || this.#parts.length === 0) {
       return this.pushBytes(chunk, owned);
     }
+    if (this.#partsLength + chunk.length <= this.#max && lastNewline(chunk) === -1) {
+      // The held line goes on (one pass over the chunk): keep it.
+      if (chunk.length > 0) {
+        this.#parts.push(owned ? chunk : chunk.slice());
+        this.#partsLength += chunk.length;
+      }
+      return [];
+    }
     const nl = chunk.indexOf(NEWLINE);
     // No end yet, or a line that may be over the limit: as before.
     if (nl === -1 || this.#partsLength + nl > this.#max) return this.pushBytes(chunk, owned);
@@ -232,7 +241,7 @@ export class LineSplitter {
       this.#onOversized(bytes + end, head);
       return this.#complete(chunk.subarray(end + 1), owned);
     }
-    const last = chunk.lastIndexOf(NEWLINE);
+    const last = lastNewline(chunk);
     if (last === -1) {
       if (this.#partsLength + chunk.length > this.#max) {
         const start = this.#parts.length > 0 ? this.#parts[0] : chunk;
@@ -295,6 +304,28 @@ export class LineSplitter {
       : bytes.length;
     return this.#decoder.decode(bytes.subarray(0, end));
   }
+}
+
+/**
+ * `b.lastIndexOf(0x0a)`, four bytes at a time over aligned words when `b` is
+ * long (V8's typed-array search goes byte by byte through a generic path).
+ */
+function lastNewline(b: Uint8Array): number {
+  const n = b.length;
+  if (n < WORD_SKIP_MIN) return b.lastIndexOf(NEWLINE);
+  const offset = b.byteOffset;
+  const first = (offset + 3) & ~3; // the first aligned word (buffer offsets)
+  const end = (offset + n) & ~3; // the end of the last one
+  let i = n - 1;
+  for (; i + offset >= end; i--) if (b[i] === NEWLINE) return i;
+  const words = new Uint32Array(b.buffer, first, (end - first) >> 2);
+  let w = words.length - 1;
+  for (; w >= 0; w--) {
+    const x = words[w] ^ 0x0a0a0a0a;
+    if ((x - 0x01010101) & ~x & 0x80808080) break; // a zero byte: a newline in this word
+  }
+  for (i = first - offset + (w << 2) + 3; i >= 0; i--) if (b[i] === NEWLINE) return i;
+  return -1;
 }
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {
@@ -483,6 +514,7 @@ export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #write: (chunk: Uint8Array) => Promise<void>;
+  #writev: ((chunks: readonly Uint8Array[]) => Promise<void>) | undefined;
   #encoder = new TextEncoder();
   /** Messages waiting to be written (texts, or byte pieces), without their newlines. */
   #queue: (string | MessagePieces)[] = [];
@@ -509,6 +541,7 @@ export class FrameWriter {
     // Holding the writer, this is the stream's only writer: it may write past the web layer.
     this.#write = (stream as DirectWritable)[DIRECT_WRITE] ??
       ((chunk) => this.#writer.write(chunk));
+    this.#writev = (stream as DirectWritable)[DIRECT_WRITEV];
     this.#onError = onError;
     this.#highWaterMark = highWaterMark;
   }
@@ -577,7 +610,9 @@ export class FrameWriter {
         this.#queued = 0;
         if (this.#hasBytes) {
           this.#hasBytes = false;
-          for (const chunk of this.#chunks(messages)) await this.#write(chunk);
+          const chunks = this.#chunks(messages);
+          if (chunks.length > 1 && this.#writev) await this.#writev(chunks);
+          else for (const chunk of chunks) await this.#write(chunk);
         } else {
           const texts = messages as string[];
           await this.#write(this.#encoder.encode(
@@ -1555,11 +1590,19 @@ export class ChunkScanner {
   /** A value ended just before global offset `end`; records it when it is a read top-level member. */
   #valueEnded(end: number): number {
     if (this.#open.length === 1 && this.#member !== 0) {
-      const token = this.#slice(this.#valueStart, end);
-      const first = token[0];
       const key = this.#member;
       const out = this.#out;
       this.#member = 0;
+      if (key === 4) {
+        out.hasResult = true; // its value (most of a large message) is not copied
+        return S_AFTER;
+      }
+      if (key === 8) {
+        out.hasError = true;
+        return S_AFTER;
+      }
+      const token = this.#slice(this.#valueStart, end);
+      const first = token[0];
       if (key === 1) {
         out.idStart = this.#valueStart;
         out.idEnd = end;
@@ -1570,9 +1613,7 @@ export class ChunkScanner {
         } else out.id = null;
       } else if (key === 2) {
         out.method = first === QUOTE ? stringValue(token, 0, token.length) : null;
-      } else if (key === 4) out.hasResult = true;
-      else if (key === 8) out.hasError = true;
-      else {
+      } else {
         out.jsonrpc = first === QUOTE &&
           (sameBytes(token, 0, token.length, VERSION_TOKEN) ||
             stringValue(token, 0, token.length) === "2.0");

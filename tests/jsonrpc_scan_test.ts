@@ -618,3 +618,29 @@ Deno.test("LineSplitter.pushLines gives a line that spanned chunks as its scanne
   assert.deepEqual(limited.pushLines(enc.encode("5678\nok\n")), [enc.encode("ok")]);
   assert.deepEqual(over, [9]);
 });
+
+Deno.test("LineSplitter finds the last newline of a long chunk at any position and alignment", () => {
+  for (let shift = 0; shift < 4; shift++) {
+    for (let at = 0; at < 160; at++) {
+      const text = "a".repeat(at) + "\n" + "b".repeat(159 - at);
+      const encoded = enc.encode(text);
+      const buffer = new Uint8Array(encoded.length + shift);
+      buffer.set(encoded, shift);
+      const chunk = buffer.subarray(shift);
+      const fresh = new LineSplitter();
+      assert.deepEqual(fresh.pushBytes(chunk).map((l) => dec.decode(l)), ["a".repeat(at)]);
+      assert.equal(fresh.buffered, 159 - at);
+      // The same chunk ending a held line (the pushLines path).
+      const held = new LineSplitter();
+      held.pushLines(enc.encode('{"x":"'));
+      const [line] = held.pushLines(chunk);
+      assert.equal(dec.decode((line as ChunkScanner).join()), '{"x":"' + "a".repeat(at));
+      assert.equal(held.buffered, 159 - at);
+    }
+    const none = new Uint8Array(200 + shift).fill(0x61).subarray(shift);
+    const s = new LineSplitter();
+    s.pushLines(enc.encode("x"));
+    assert.deepEqual(s.pushLines(none), []);
+    assert.equal(s.buffered, 201);
+  }
+});
