@@ -489,6 +489,9 @@ function isAscii(text: string): boolean {
 /** Byte pieces at least this long are written by {@linkcode FrameWriter} as they are, not joined. */
 const JOIN_LIMIT = 16 * 1024;
 
+/** At most this many chunks {@linkcode FrameWriter} writes one by one where it cannot gather them. */
+const SEPARATE_WRITES_MAX = 3;
+
 /** Default amount (UTF-16 code units; bytes for ASCII) a {@linkcode FrameWriter} buffers before asking writers to wait. */
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 
@@ -611,8 +614,13 @@ export class FrameWriter {
         if (this.#hasBytes) {
           this.#hasBytes = false;
           const chunks = this.#chunks(messages);
-          if (chunks.length > 1 && this.#writev) await this.#writev(chunks);
-          else for (const chunk of chunks) await this.#write(chunk);
+          if (chunks.length === 1) await this.#write(chunks[0]);
+          else if (this.#writev) await this.#writev(chunks);
+          else if (chunks.length > SEPARATE_WRITES_MAX) {
+            // Without a gathered write (Deno): a long line's many chunks are copied into one
+            // buffer, which costs less than a write and a wake-up of the reader per chunk.
+            await this.#write(concat(chunks, chunks.reduce((n, c) => n + c.length, 0)));
+          } else for (const chunk of chunks) await this.#write(chunk);
         } else {
           const texts = messages as string[];
           await this.#write(this.#encoder.encode(

@@ -644,3 +644,31 @@ Deno.test("LineSplitter finds the last newline of a long chunk at any position a
     assert.equal(s.buffered, 201);
   }
 });
+
+Deno.test("FrameWriter gathers a message of many large pieces: one writev where the stream has it, else one copy", async () => {
+  const { DIRECT_WRITEV } = await import("../src/runtime/mod.ts");
+  const parts = Array.from({ length: 6 }, (_, k) => new Uint8Array(20_000).fill(0x61 + k));
+  const want = parts.map((p) => dec.decode(p)).join("") + "\n";
+  // A stream without the hook: one write of the joined bytes.
+  const plain: Uint8Array[] = [];
+  const w = new FrameWriter(new WritableStream({ write: (c) => void plain.push(c) }));
+  w.write(parts);
+  await w.flushed();
+  assert.equal(plain.length, 1);
+  assert.equal(dec.decode(plain[0]), want);
+  // With the gathered-write hook: the pieces as they are, in one call.
+  const gathered: (readonly Uint8Array[])[] = [];
+  const stream = new WritableStream<Uint8Array>({ write: () => {} });
+  Object.assign(stream, {
+    [DIRECT_WRITEV]: (chunks: readonly Uint8Array[]) => {
+      gathered.push(chunks);
+      return Promise.resolve();
+    },
+  });
+  const v = new FrameWriter(stream);
+  v.write(parts);
+  await v.flushed();
+  assert.equal(gathered.length, 1);
+  assert.ok(parts.every((p) => gathered[0].includes(p)), "no copy");
+  assert.equal(gathered[0].map((c) => dec.decode(c)).join(""), want);
+});
