@@ -195,7 +195,7 @@ export class LineSplitter {
     if (this.#skipping !== undefined || this.#parts.length === 0) {
       return this.pushBytes(chunk, owned);
     }
-    if (this.#partsLength + chunk.length <= this.#max && lastNewline(chunk) === -1) {
+    if (this.#partsLength + chunk.length <= this.#max && chunk.lastIndexOf(NEWLINE) === -1) {
       // The held line goes on (one pass over the chunk): keep it.
       if (chunk.length > 0) {
         this.#parts.push(owned ? chunk : chunk.slice());
@@ -241,7 +241,7 @@ export class LineSplitter {
       this.#onOversized(bytes + end, head);
       return this.#complete(chunk.subarray(end + 1), owned);
     }
-    const last = lastNewline(chunk);
+    const last = chunk.lastIndexOf(NEWLINE);
     if (last === -1) {
       if (this.#partsLength + chunk.length > this.#max) {
         const start = this.#parts.length > 0 ? this.#parts[0] : chunk;
@@ -304,28 +304,6 @@ export class LineSplitter {
       : bytes.length;
     return this.#decoder.decode(bytes.subarray(0, end));
   }
-}
-
-/**
- * `b.lastIndexOf(0x0a)`, four bytes at a time over aligned words when `b` is
- * long (V8's typed-array search goes byte by byte through a generic path).
- */
-function lastNewline(b: Uint8Array): number {
-  const n = b.length;
-  if (n < WORD_SKIP_MIN) return b.lastIndexOf(NEWLINE);
-  const offset = b.byteOffset;
-  const first = (offset + 3) & ~3; // the first aligned word (buffer offsets)
-  const end = (offset + n) & ~3; // the end of the last one
-  let i = n - 1;
-  for (; i + offset >= end; i--) if (b[i] === NEWLINE) return i;
-  const words = new Uint32Array(b.buffer, first, (end - first) >> 2);
-  let w = words.length - 1;
-  for (; w >= 0; w--) {
-    const x = words[w] ^ 0x0a0a0a0a;
-    if ((x - 0x01010101) & ~x & 0x80808080) break; // a zero byte: a newline in this word
-  }
-  for (i = first - offset + (w << 2) + 3; i >= 0; i--) if (b[i] === NEWLINE) return i;
-  return -1;
 }
 
 function concat(parts: Uint8Array[], length: number): Uint8Array {
@@ -402,16 +380,21 @@ export function classify(value: unknown): Classified {
  * ```
  */
 export function replaceId(line: string, id: JsonRpcId, newId: JsonRpcId): string | undefined {
-  const token = JSON.stringify(id);
+  const token = idText(id);
   const head = `{"jsonrpc":"2.0","id":${token}`;
   if (line.startsWith(head) && line.charCodeAt(head.length) === COMMA) {
-    return `{"jsonrpc":"2.0","id":${JSON.stringify(newId)}${line.slice(head.length)}`;
+    return `{"jsonrpc":"2.0","id":${idText(newId)}${line.slice(head.length)}`;
   }
   const tail = `,"id":${token}}`;
   if (line.endsWith(tail)) {
-    return `${line.slice(0, line.length - tail.length)},"id":${JSON.stringify(newId)}}`;
+    return `${line.slice(0, line.length - tail.length)},"id":${idText(newId)}}`;
   }
   return undefined;
+}
+
+/** An id's JSON text: `JSON.stringify(id)`, without the call into the serializer for an integer. */
+function idText(id: JsonRpcId): string {
+  return typeof id === "number" && Number.isSafeInteger(id) ? String(id) : JSON.stringify(id);
 }
 
 const COMMA = 0x2c;
@@ -1066,7 +1049,7 @@ export function spliceId(
   if (idStart < 0) throw new Error("spliceId: the message has no id");
   if (!Array.isArray(bytes)) {
     const b = bytes as Uint8Array;
-    return [b.subarray(0, idStart), JSON.stringify(newId), b.subarray(idEnd)];
+    return [b.subarray(0, idStart), idText(newId), b.subarray(idEnd)];
   }
   // The chunks of a line (ChunkScanner.parts), offsets counted over all of them.
   const pieces: (Uint8Array | string)[] = [];
@@ -1074,7 +1057,7 @@ export function spliceId(
   for (const part of bytes as readonly Uint8Array[]) {
     const end = offset + part.length;
     if (idStart > offset) pieces.push(part.subarray(0, Math.min(part.length, idStart - offset)));
-    if (idStart >= offset && idStart < end) pieces.push(JSON.stringify(newId));
+    if (idStart >= offset && idStart < end) pieces.push(idText(newId));
     if (idEnd < end) pieces.push(part.subarray(Math.max(0, idEnd - offset)));
     offset = end;
   }

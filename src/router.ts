@@ -745,8 +745,8 @@ export class Router {
       // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
       forward: (raw) => {
         if (
-          transform || bridged || this.#rawIds.has(clientId) ||
-          this.#batches.has(idKey(clientId))
+          transform || bridged || (this.#rawIds.size > 0 && this.#rawIds.has(clientId)) ||
+          (this.#batches.size > 0 && this.#batches.has(idKey(clientId)))
         ) return false;
         this.#inFlight.delete(clientId);
         this.#client.write(spliceId(raw.bytes, raw, clientId));

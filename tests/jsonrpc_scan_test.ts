@@ -619,7 +619,7 @@ Deno.test("LineSplitter.pushLines gives a line that spanned chunks as its scanne
   assert.deepEqual(over, [9]);
 });
 
-Deno.test("LineSplitter finds the last newline of a long chunk at any position and alignment", () => {
+Deno.test("LineSplitter finds the last newline of a long chunk at any position, with or without a held line", () => {
   for (let shift = 0; shift < 4; shift++) {
     for (let at = 0; at < 160; at++) {
       const text = "a".repeat(at) + "\n" + "b".repeat(159 - at);
