@@ -23,6 +23,7 @@ import {
   replaceId,
   scanMessage,
   type ScannedMessage,
+  spliceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { type Envelope, type Era, withEnvelope } from "./session.ts";
@@ -335,6 +336,23 @@ export class Generation {
       ? replaceId(line, message.id, id)
       : undefined;
     this.#writer.write(spliced ?? { ...message, id });
+    return id;
+  }
+
+  /**
+   * {@linkcode Generation.request} for a client request read as bytes: they
+   * are written as they came, with the id at `scanned`'s place replaced by
+   * this connection's (the bytes must not change afterwards).
+   */
+  requestBytes(
+    method: string,
+    pending: Omit<Pending, "method">,
+    bytes: Uint8Array,
+    scanned: Pick<ScannedMessage, "idStart" | "idEnd">,
+  ): number {
+    const id = this.#nextId++;
+    this.pending.set(id, { method, ...pending });
+    this.#writer.write(spliceId(bytes, scanned, id));
     return id;
   }
 

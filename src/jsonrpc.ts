@@ -906,6 +906,8 @@ export interface ScannedMessage {
   hasError: boolean;
   /** The top-level `jsonrpc` member is the string `"2.0"`. */
   jsonrpc: boolean;
+  /** There is no top-level `params`, or its value is an object or an array. */
+  paramsValid: boolean;
 }
 
 const QUOTE = 0x22;
@@ -927,6 +929,7 @@ const KEY_METHOD = [0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64]; // method
 const KEY_RESULT = [0x72, 0x65, 0x73, 0x75, 0x6c, 0x74]; // result
 const KEY_ERROR = [0x65, 0x72, 0x72, 0x6f, 0x72]; // error
 const KEY_JSONRPC = [0x6a, 0x73, 0x6f, 0x6e, 0x72, 0x70, 0x63]; // jsonrpc
+const KEY_PARAMS = [0x70, 0x61, 0x72, 0x61, 0x6d, 0x73]; // params
 /** `"2.0"` as written by every encoder. */
 const VERSION_TOKEN = [QUOTE, 0x32, DOT, ZERO, QUOTE];
 
@@ -970,8 +973,9 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
     hasResult: false,
     hasError: false,
     jsonrpc: false,
+    paramsValid: true,
   };
-  let seen = 0; // bit per key read: id 1, method 2, result 4, error 8, jsonrpc 16
+  let seen = 0; // bit per key read: id 1, method 2, result 4, error 8, jsonrpc 16, params 32
   let i = skipSpace(b, 0);
   if (b[i] !== OPEN_BRACE) return undefined;
   i = skipSpace(b, i + 1);
@@ -1004,6 +1008,7 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
           out.method = first === QUOTE ? stringValue(b, valueStart, valueEnd) : null;
         } else if (key === 4) out.hasResult = true;
         else if (key === 8) out.hasError = true;
+        else if (key === 32) out.paramsValid = first === OPEN_BRACE || first === OPEN_BRACKET;
         else {
           out.jsonrpc = first === QUOTE &&
             (sameBytes(b, valueStart, valueEnd, VERSION_TOKEN) ||
@@ -1089,6 +1094,7 @@ function keyBit(b: Uint8Array, start: number, end: number): number {
   if (sameBytes(b, start + 1, end - 1, KEY_RESULT)) return 4;
   if (sameBytes(b, start + 1, end - 1, KEY_ERROR)) return 8;
   if (sameBytes(b, start + 1, end - 1, KEY_JSONRPC)) return 16;
+  if (sameBytes(b, start + 1, end - 1, KEY_PARAMS)) return 32;
   return 0;
 }
 
@@ -1120,6 +1126,8 @@ function keyBitOf(key: string): number {
       return 8;
     case "jsonrpc":
       return 16;
+    case "params":
+      return 32;
     default:
       return 0;
   }
@@ -1378,6 +1386,7 @@ export class ChunkScanner {
   /** Where the current top-level key or member value starts (global offsets). */
   #keyStart = -1;
   #valueStart = -1;
+  #valueFirst = 0;
   /** The bit ({@linkcode keyBit}) of the top-level member whose value is being read; 0: another. */
   #member = 0;
   #seen = 0;
@@ -1390,6 +1399,7 @@ export class ChunkScanner {
     hasResult: false,
     hasError: false,
     jsonrpc: false,
+    paramsValid: true,
   };
 
   /** Reads one more chunk of the line (kept, not copied: it must not change). */
@@ -1549,7 +1559,10 @@ export class ChunkScanner {
 
   /** A value starts with `c` at global offset `at`. */
   #value(c: number, at: number): number {
-    if (this.#open.length === 1) this.#valueStart = at;
+    if (this.#open.length === 1) {
+      this.#valueStart = at;
+      this.#valueFirst = c;
+    }
     if (c === QUOTE) return S_STRING;
     if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       this.#open.push(c === OPEN_BRACE);
@@ -1590,6 +1603,10 @@ export class ChunkScanner {
       }
       if (key === 8) {
         out.hasError = true;
+        return S_AFTER;
+      }
+      if (key === 32) {
+        out.paramsValid = this.#valueFirst === OPEN_BRACE || this.#valueFirst === OPEN_BRACKET;
         return S_AFTER;
       }
       const token = this.#slice(this.#valueStart, end);

@@ -20,6 +20,7 @@
  */
 import type { ServerOptions } from "./config.ts";
 import {
+  type ChunkScanner,
   classify,
   ErrorCode,
   errorResponse,
@@ -30,6 +31,7 @@ import {
   parseLine,
   peekId,
   replaceId,
+  scanMessage,
   spliceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
@@ -62,7 +64,7 @@ import {
   LIST_METHODS,
   Slot,
 } from "./slot.ts";
-import type { Generation, ServerInitiated } from "./generation.ts";
+import type { Generation, Pending, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
 
 export { RELIST_WAIT_MS } from "./injected_tools.ts";
@@ -141,6 +143,7 @@ export class Router {
   readonly #runtime: Runtime;
   readonly #log: Logger;
   readonly #client: FrameWriter;
+  readonly #decoder = new TextDecoder();
   readonly #gateway: boolean;
   /** What differs between single-server and gateway mode. */
   readonly #mode: Mode;
@@ -293,6 +296,66 @@ export class Router {
       for (const q of slot.queue) if (q.message.type === "request") queued++;
     }
     return queued + this.#inFlight.size + this.#mode.held;
+  }
+
+  /**
+   * Handles one line from the client as its bytes (from `readByteLines`). A
+   * plain request (an id, a method mcpmon passes on, params an object or
+   * absent) in an established single-server legacy session, to a ready
+   * server, goes out as the client's own bytes with only the id replaced,
+   * never decoded or parsed; anything else is decoded and handled by
+   * {@linkcode Router.handleClientLine}.
+   */
+  handleClientBytes(read: Uint8Array | ChunkScanner): Promise<void> | undefined {
+    if (read instanceof Uint8Array) {
+      const sent = this.#plainRequest(read);
+      if (sent !== false) return sent;
+    }
+    return this.handleClientLine(
+      this.#decoder.decode(read instanceof Uint8Array ? read : read.join()),
+    );
+  }
+
+  /** {@linkcode Router.handleClientBytes}'s byte path; false: not such a request, nothing done. */
+  #plainRequest(bytes: Uint8Array): Promise<void> | undefined | false {
+    if (this.#gateway || this.session.era !== "legacy") return false;
+    const backend = this.backend;
+    const gen = backend.current;
+    if (backend.state !== "ready" || gen === undefined || gen.era !== "legacy") return false;
+    const s = scanMessage(bytes);
+    if (
+      s === undefined || !s.jsonrpc || !s.paramsValid || typeof s.method !== "string" ||
+      s.hasResult || s.hasError
+    ) return false;
+    const { id, method } = s;
+    if (typeof id !== "string" && !(typeof id === "number" && Number.isSafeInteger(id))) {
+      return false;
+    }
+    if (
+      method === "tools/list" || method === "initialize" || method === "server/discover" ||
+      method === "subscriptions/listen" || (method === "tools/call" && this.#tools.mayHandle(bytes))
+    ) return false;
+    if (!this.session.observePlain(method)) return false;
+    let message: JsonRpcMessage | undefined;
+    const decoder = this.#decoder;
+    const c: ClientRequest = {
+      type: "request",
+      id,
+      method,
+      // Read only where something needs more than the id and method.
+      get message() {
+        return message ??= JSON.parse(decoder.decode(bytes));
+      },
+    };
+    try {
+      let own = 0;
+      own = gen.requestBytes(method, this.#responseRoute(c, undefined, false, () => own), bytes, s);
+      this.#inFlight.set(id, { gen, id: own });
+    } catch (err) {
+      this.#internalError(c, err);
+      return undefined;
+    }
+    return gen.ready();
   }
 
   /**
@@ -737,10 +800,32 @@ export class Router {
       c.message.params = withEnvelope(params, gen.envelope());
       line = JSON.stringify(c.message);
     }
-    const clientId = c.id;
     // A legacy process's result to a modern client (gateway) gains its resultType in #answer.
     const bridged = this.session.era === "modern" && gen.era === "legacy";
-    const id: number = gen.request(c.method, c.message, {
+    let id = 0;
+    id = gen.request(
+      c.method,
+      c.message,
+      this.#responseRoute(c, transform, bridged, () => id),
+      line,
+    );
+    this.#inFlight.set(c.id, { gen, id });
+    return gen.ready();
+  }
+
+  /**
+   * How a client request's response comes back: forwarded as the server's
+   * bytes with the id swapped when untouched, else parsed (`ownId`: the id
+   * the request got on its process).
+   */
+  #responseRoute(
+    c: ClientRequest,
+    transform: Transform | undefined,
+    bridged: boolean,
+    ownId: () => number,
+  ): Omit<Pending, "method"> {
+    const clientId = c.id;
+    return {
       clientId,
       // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
       forward: (raw) => {
@@ -759,7 +844,7 @@ export class Router {
         // Untouched responses keep the server's text, with only the id swapped.
         const spliced = text !== undefined && !transform && !bridged &&
             !this.#rawIds.has(clientId)
-          ? replaceId(text, id, clientId)
+          ? replaceId(text, ownId(), clientId)
           : undefined;
         if (spliced !== undefined) {
           this.#answer(spliced, clientId);
@@ -775,9 +860,7 @@ export class Router {
         this.#answer(response);
         if (c.method === "tools/list") this.#tools.listAnswered(c);
       },
-    }, line);
-    this.#inFlight.set(clientId, { gen, id });
-    return gen.ready();
+    };
   }
 
   /** Answers a request the backend cannot take now; notifications still shape the session. */

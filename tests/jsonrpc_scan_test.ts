@@ -36,6 +36,7 @@ Deno.test("scanMessage reads the top-level id, method, result/error and jsonrpc 
     hasResult: true,
     hasError: false,
     jsonrpc: true,
+    paramsValid: true,
   });
   const request = scan('{"jsonrpc":"2.0","id":"a-1","method":"tools/call","params":{}}')!;
   assert.equal(request.id, "a-1");
@@ -347,6 +348,7 @@ function expected(text: string): Omit<ScannedMessage, "idStart" | "idEnd"> | und
     hasResult: "result" in m,
     hasError: "error" in m,
     jsonrpc: m.jsonrpc === "2.0",
+    paramsValid: !("params" in m) || (typeof m.params === "object" && m.params !== null),
   };
 }
 
@@ -373,7 +375,9 @@ function duplicated(text: string): boolean {
     } else if (ch === "}" || ch === "]") depth--;
     else if (ch === "," && depth === 1) expectKey = true;
   }
-  return ["id", "method", "result", "error", "jsonrpc"].some((k) => (counts.get(k) ?? 0) > 1);
+  return ["id", "method", "result", "error", "jsonrpc", "params"].some((k) =>
+    (counts.get(k) ?? 0) > 1
+  );
 }
 
 function check(input: string, label: string) {
