@@ -1458,22 +1458,34 @@ export class ChunkScanner {
           i++;
           break;
         case S_NUMBER: {
-          const state = this.#aux;
-          const digit = c >= ZERO && c <= NINE;
-          let next = -1;
-          if (state === N_SIGN) next = c === ZERO ? N_ZERO : digit ? N_INT : -2;
-          else if (state === N_DOT) next = digit ? N_FRACTION : -2;
-          else if (state === N_E) {
-            next = c === PLUS || c === MINUS ? N_E_SIGN : digit ? N_EXPONENT : -2;
-          } else if (state === N_E_SIGN) next = digit ? N_EXPONENT : -2;
-          else if (digit && state !== N_ZERO) next = state;
-          else if (c === DOT && (state === N_ZERO || state === N_INT)) next = N_DOT;
-          else if ((c === 0x65 || c === 0x45) && state !== N_EXPONENT) next = N_E;
-          if (next === -2) mode = S_FAILED;
-          else if (next >= 0) {
-            this.#aux = next;
+          let state = this.#aux;
+          while (i < n) {
+            const d = b[i];
+            const digit = d >= ZERO && d <= NINE;
+            if (digit && (state === N_INT || state === N_FRACTION || state === N_EXPONENT)) {
+              i++; // the run of digits, in one tight loop
+              continue;
+            }
+            let next = -1;
+            if (state === N_SIGN) next = d === ZERO ? N_ZERO : digit ? N_INT : -2;
+            else if (state === N_DOT) next = digit ? N_FRACTION : -2;
+            else if (state === N_E) {
+              next = d === PLUS || d === MINUS ? N_E_SIGN : digit ? N_EXPONENT : -2;
+            } else if (state === N_E_SIGN) next = digit ? N_EXPONENT : -2;
+            else if (d === DOT && (state === N_ZERO || state === N_INT)) next = N_DOT;
+            else if ((d === 0x65 || d === 0x45) && state !== N_EXPONENT) next = N_E;
+            if (next === -2) {
+              mode = S_FAILED;
+              break;
+            }
+            if (next < 0) {
+              mode = this.#valueEnded(base + i); // the number ended before this byte
+              break;
+            }
+            state = next;
             i++;
-          } else mode = this.#valueEnded(base + i); // the number ended before this byte
+          }
+          this.#aux = state;
           break;
         }
         case S_LITERAL:
@@ -1494,6 +1506,38 @@ export class ChunkScanner {
           if (c === 0x20 || c === NEWLINE || c === CR || c === 0x09) {
             i++;
             break;
+          }
+          // The common steps inside nested values, without a call (dense arrays and objects).
+          if (this.#open.length > 1) {
+            if (mode === S_AFTER && c === COMMA) {
+              mode = this.#open[this.#open.length - 1] ? S_KEY : S_VALUE;
+              i++;
+              break;
+            }
+            if (mode === S_COLON && c === COLON) {
+              mode = S_VALUE;
+              i++;
+              break;
+            }
+            if (c === QUOTE && (mode === S_KEY || mode === S_OBJECT_FIRST)) {
+              this.#inKey = true;
+              mode = S_STRING;
+              i++;
+              break;
+            }
+            if (mode === S_VALUE || mode === S_ARRAY_FIRST) {
+              if (c === QUOTE) {
+                mode = S_STRING;
+                i++;
+                break;
+              }
+              if (c === MINUS || (c >= ZERO && c <= NINE)) {
+                this.#aux = c === MINUS ? N_SIGN : c === ZERO ? N_ZERO : N_INT;
+                mode = S_NUMBER;
+                i++;
+                break;
+              }
+            }
           }
           mode = this.#structural(mode, c, base + i);
           i++;
