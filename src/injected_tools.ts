@@ -355,7 +355,7 @@ export class InjectedTools {
    * False means {@linkcode InjectedTools.handle} would return false.
    */
   mayHandle(line: Uint8Array): boolean {
-    if (line.includes(0x5c)) return true;
+    for (let i = 0; i < line.length; i++) if (line[i] === 0x5c) return true;
     const names: string[] = [];
     if (this.#mode.restartTool !== undefined) names.push(this.#mode.restartTool);
     if (this.#mode.callThrough) names.push(LIST_TOOLS, CALL_TOOL);
@@ -576,11 +576,11 @@ export class InjectedTools {
 /** Whether `bytes` hold the ASCII text `text`. */
 function includesText(bytes: Uint8Array, text: string): boolean {
   const first = text.charCodeAt(0);
-  for (let i = bytes.indexOf(first); i !== -1 && i + text.length <= bytes.length;) {
+  for (let i = 0; i + text.length <= bytes.length; i++) {
+    if (bytes[i] !== first) continue;
     let k = 1;
     while (k < text.length && bytes[i + k] === text.charCodeAt(k)) k++;
     if (k === text.length) return true;
-    i = bytes.indexOf(first, i + 1);
   }
   return false;
 }

@@ -1144,8 +1144,12 @@ function sameBytes(
   return true;
 }
 
+/** `"tools/call"`, the method most requests name, as its token's bytes. */
+const TOOLS_CALL_TOKEN = [...'"tools/call"'].map((ch) => ch.charCodeAt(0));
+
 /** The value of the (valid) JSON string token `b[start, end)`. */
 function stringValue(b: Uint8Array, start: number, end: number): string {
+  if (sameBytes(b, start, end, TOOLS_CALL_TOKEN)) return "tools/call"; // no decoder call
   const token = b.subarray(start, end);
   return token.includes(BACKSLASH)
     ? JSON.parse(scanDecoder.decode(token))

@@ -144,6 +144,8 @@ export class Router {
   readonly #log: Logger;
   readonly #client: FrameWriter;
   readonly #decoder = new TextDecoder();
+  /** Single-server mode: the one slot (found once). */
+  #only: Slot | undefined;
   readonly #gateway: boolean;
   /** What differs between single-server and gateway mode. */
   readonly #mode: Mode;
@@ -319,7 +321,7 @@ export class Router {
   /** {@linkcode Router.handleClientBytes}'s byte path; false: not such a request, nothing done. */
   #plainRequest(bytes: Uint8Array): Promise<void> | undefined | false {
     if (this.#gateway || this.session.era !== "legacy") return false;
-    const backend = this.backend;
+    const backend = (this.#only ??= this.#slots.values().next().value!).backend;
     const gen = backend.current;
     if (backend.state !== "ready" || gen === undefined || gen.era !== "legacy") return false;
     const s = scanMessage(bytes);
@@ -336,17 +338,7 @@ export class Router {
       method === "subscriptions/listen" || (method === "tools/call" && this.#tools.mayHandle(bytes))
     ) return false;
     if (!this.session.observePlain(method)) return false;
-    let message: JsonRpcMessage | undefined;
-    const decoder = this.#decoder;
-    const c: ClientRequest = {
-      type: "request",
-      id,
-      method,
-      // Read only where something needs more than the id and method.
-      get message() {
-        return message ??= JSON.parse(decoder.decode(bytes));
-      },
-    };
+    const c: ClientRequest = new BytesRequest(id, method, bytes);
     try {
       let own = 0;
       own = gen.requestBytes(method, this.#responseRoute(c, undefined, false, () => own), bytes, s);
@@ -1203,5 +1195,22 @@ function serialize(response: JsonRpcMessage): string {
         }`,
       ),
     );
+  }
+}
+
+const requestDecoder = new TextDecoder();
+
+/** A client request read as bytes: its message is parsed only if something asks for it. */
+class BytesRequest {
+  readonly type = "request" as const;
+  #message: JsonRpcMessage | undefined;
+  constructor(
+    readonly id: JsonRpcId,
+    readonly method: string,
+    readonly bytes: Uint8Array,
+  ) {}
+
+  get message(): JsonRpcMessage {
+    return this.#message ??= JSON.parse(requestDecoder.decode(this.bytes));
   }
 }
