@@ -186,6 +186,20 @@ export class LineSplitter {
   }
 
   /**
+   * Like {@linkcode LineSplitter.push} when a chunk completes several lines
+   * (they come as text: one decode for all of them), like
+   * {@linkcode LineSplitter.pushBytes} when it completes one (it comes as its
+   * bytes, undecoded).
+   */
+  pushOneAsBytes(chunk: Uint8Array, owned = false): (Uint8Array | string)[] {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (this.#skipping !== undefined || last === -1 || chunk.indexOf(NEWLINE) !== last) {
+      return this.push(chunk);
+    }
+    return this.pushBytes(chunk, owned);
+  }
+
+  /**
    * Like {@linkcode LineSplitter.pushBytes}, but a line that spanned chunks
    * is not joined: it comes as a {@linkcode ChunkScanner} that has read its
    * chunks (`parts`; `end()` for what {@linkcode scanMessage} would say,
@@ -766,6 +780,33 @@ export function readLines(
 ): Promise<void> {
   const splitter = new LineSplitter(options);
   return readSplit(stream, (chunk) => splitter.push(chunk), () => splitter.flush(), onLine);
+}
+
+/**
+ * {@linkcode readLines} for a client: a read that completes one line gives
+ * it as its bytes (a request sent alone, forwarded without decoding when it
+ * can be), a read that completes several gives them as text, one decode for
+ * all (pipelined messages; see {@linkcode LineSplitter.pushOneAsBytes}).
+ *
+ * @example
+ * ```ts
+ * import { readClientLines } from "./jsonrpc.ts";
+ * const lines: unknown[] = [];
+ * await readClientLines(new Blob(["a\nb\n"]).stream(), (l) => void lines.push(l)); // ["a", "b"]
+ * ```
+ */
+export function readClientLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: Uint8Array | string) => void | Promise<void>,
+  options: ConstructorParameters<typeof LineSplitter>[0] = {},
+): Promise<void> {
+  const splitter = new LineSplitter(options);
+  return readSplit<Uint8Array | string>(
+    stream,
+    (chunk, owned) => splitter.pushOneAsBytes(chunk, owned),
+    () => splitter.flush(),
+    onLine,
+  );
 }
 
 /**

@@ -301,14 +301,16 @@ export class Router {
   }
 
   /**
-   * Handles one line from the client as its bytes (from `readByteLines`). A
+   * Handles one line from the client as its bytes (from `readClientLines`; text goes to
+   * {@linkcode Router.handleClientLine}). A
    * plain request (an id, a method mcpmon passes on, params an object or
    * absent) in an established single-server legacy session, to a ready
    * server, goes out as the client's own bytes with only the id replaced,
    * never decoded or parsed; anything else is decoded and handled by
    * {@linkcode Router.handleClientLine}.
    */
-  handleClientBytes(read: Uint8Array | ChunkScanner): Promise<void> | undefined {
+  handleClientBytes(read: Uint8Array | ChunkScanner | string): Promise<void> | undefined {
+    if (typeof read === "string") return this.handleClientLine(read);
     if (read instanceof Uint8Array) {
       const sent = this.#plainRequest(read);
       if (sent !== false) return sent;

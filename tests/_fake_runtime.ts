@@ -4,7 +4,7 @@
  */
 import { dirname } from "node:path";
 import { type ServerOptions, serverOptions } from "../src/config.ts";
-import { LineSplitter, readByteLines } from "../src/jsonrpc.ts";
+import { LineSplitter, readClientLines } from "../src/jsonrpc.ts";
 import { Logger } from "../src/log.ts";
 import { type GatewayOptions, Router } from "../src/router.ts";
 import type {
@@ -404,7 +404,7 @@ export function startRouter(
   const router = new Router(h.runtime, log, servers, options);
   router.start();
   // As `mcpmon` reads its client (src/run.ts): lines as bytes.
-  const loop = readByteLines(h.runtime.stdin, (line) => router.handleClientBytes(line));
+  const loop = readClientLines(h.runtime.stdin, (line) => router.handleClientBytes(line));
   return {
     h,
     router,

@@ -676,3 +676,15 @@ Deno.test("FrameWriter gathers a message of many large pieces: one writev where 
   assert.ok(parts.every((p) => gathered[0].includes(p)), "no copy");
   assert.equal(gathered[0].map((c) => dec.decode(c)).join(""), want);
 });
+
+Deno.test("LineSplitter.pushOneAsBytes: a chunk that ends one line gives its bytes, one that ends several gives text", () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.pushOneAsBytes(enc.encode('{"a":1}\r\n')), [enc.encode('{"a":1}')]);
+  assert.deepEqual(s.pushOneAsBytes(enc.encode('{"b":"é"}\n{"c":2}\n{"d"')), [
+    '{"b":"é"}',
+    '{"c":2}',
+  ]);
+  assert.deepEqual(s.pushOneAsBytes(enc.encode(":3}\n")), [enc.encode('{"d":3}')]);
+  assert.deepEqual(s.pushOneAsBytes(enc.encode("tail")), []);
+  assert.deepEqual(s.flush(), ["tail"]);
+});
