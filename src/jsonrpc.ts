@@ -1413,7 +1413,7 @@ const KEY_TOKEN_MAX = 48;
  * s.feed(enc.encode('d":42}'));
  * const r = s.end()!;
  * assert.equal(r.id, 42);
- * assert.equal(r.idStart, 52);
+ * assert.equal(r.idStart, 59);
  * assert.equal(r.hasResult, true);
  * ```
  */
