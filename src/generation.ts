@@ -9,6 +9,7 @@
  * @module
  */
 import {
+  type ChunkScanner,
   type Classified,
   classify,
   ErrorCode,
@@ -21,6 +22,8 @@ import {
   readByteLines,
   replaceId,
   scanMessage,
+  type ScannedMessage,
+  spliceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { type Envelope, type Era, withEnvelope } from "./session.ts";
@@ -59,8 +62,11 @@ export interface Pending {
 
 /** A server's response as it came: its bytes (one line, no newline) and its `id`'s place in them. */
 export interface RawResponse {
-  /** The line's bytes; they stay unchanged. */
-  readonly bytes: Uint8Array;
+  /**
+   * The line's bytes, or its chunks in order when it came in several (offsets
+   * count over all of them); they stay unchanged.
+   */
+  readonly bytes: Uint8Array | readonly Uint8Array[];
   /** Byte offset of the `id`'s value. */
   readonly idStart: number;
   /** Byte offset just past the `id`'s value. */
@@ -220,10 +226,10 @@ export class Generation {
     });
     const logContext = { ...context, pid: child.pid };
     const decoder = new TextDecoder();
-    const stdoutDone = readByteLines(child.stdout, (bytes) => {
+    const stdoutDone = readByteLines(child.stdout, (read) => {
       // A response someone forwards as it came is not decoded or parsed (see `Pending.forward`).
-      if (this.#forwarded(bytes, log, logContext)) return backpressure();
-      const line = decoder.decode(bytes);
+      if (this.#forwarded(read, log, logContext)) return backpressure();
+      const line = decoder.decode(read instanceof Uint8Array ? read : read.join());
       if (line.trim() === "") return;
       const parsed = parseLine(line);
       if (!parsed.ok) {
@@ -334,6 +340,23 @@ export class Generation {
   }
 
   /**
+   * {@linkcode Generation.request} for a client request read as bytes: they
+   * are written as they came, with the id at `scanned`'s place replaced by
+   * this connection's (the bytes must not change afterwards).
+   */
+  requestBytes(
+    method: string,
+    pending: Omit<Pending, "method">,
+    bytes: Uint8Array,
+    scanned: Pick<ScannedMessage, "idStart" | "idEnd">,
+  ): number {
+    const id = this.#nextId++;
+    this.pending.set(id, { method, ...pending });
+    this.#writer.write(spliceId(bytes, scanned, id));
+    return id;
+  }
+
+  /**
    * Sends a request of mcpmon's own and resolves with the response. To a
    * modern process it carries the client's envelope in `_meta` (a modern
    * server refuses a request without one).
@@ -421,9 +444,21 @@ export class Generation {
    * {@linkcode scanMessage} reads of it (the same checks as `classify`);
    * true when it was delivered that way.
    */
-  #forwarded(bytes: Uint8Array, log: Logger, context: { pid: number }): boolean {
+  #forwarded(
+    read: Uint8Array | ChunkScanner,
+    log: Logger,
+    context: { pid: number },
+  ): boolean {
     if (this.pending.size === 0) return false;
-    const s = scanMessage(bytes);
+    let bytes: Uint8Array | readonly Uint8Array[];
+    let s: ScannedMessage | undefined;
+    if (read instanceof Uint8Array) s = scanMessage(bytes = read);
+    else {
+      // A line that came in chunks was scanned as they came; forwarded as those chunks.
+      s = read.end();
+      bytes = read.parts;
+      if (s === undefined) s = scanMessage(bytes = read.join()); // scanMessage decides
+    }
     if (
       s === undefined || !s.jsonrpc || s.method !== undefined || !(s.hasResult || s.hasError) ||
       s.id === undefined || s.id === null

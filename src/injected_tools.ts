@@ -349,6 +349,20 @@ export class InjectedTools {
     return false;
   }
 
+  /**
+   * Whether a `tools/call` line, read as bytes, may name one of mcpmon's own
+   * tools: it holds a backslash (a name may be escaped) or one of their names.
+   * False means {@linkcode InjectedTools.handle} would return false.
+   */
+  mayHandle(line: Uint8Array): boolean {
+    for (let i = 0; i < line.length; i++) if (line[i] === 0x5c) return true;
+    const names: string[] = [];
+    if (this.#mode.restartTool !== undefined) names.push(this.#mode.restartTool);
+    if (this.#mode.callThrough) names.push(LIST_TOOLS, CALL_TOOL);
+    if (this.#mode.statusTool) names.push(STATUS_TOOL);
+    return names.some((name) => includesText(line, name));
+  }
+
   /** The client asked for the tool list. */
   listRequested(c: ClientMessage): void {
     this.#arrivals.set(c, ++this.#seq);
@@ -557,4 +571,16 @@ export class InjectedTools {
   #toolError(c: ClientRequest, text: string): void {
     this.#toolResult(c, text, true);
   }
+}
+
+/** Whether `bytes` hold the ASCII text `text`. */
+function includesText(bytes: Uint8Array, text: string): boolean {
+  const first = text.charCodeAt(0);
+  for (let i = 0; i + text.length <= bytes.length; i++) {
+    if (bytes[i] !== first) continue;
+    let k = 1;
+    while (k < text.length && bytes[i + k] === text.charCodeAt(k)) k++;
+    if (k === text.length) return true;
+  }
+  return false;
 }

@@ -12,6 +12,7 @@
 import {
   DIRECT_READ,
   DIRECT_WRITE,
+  DIRECT_WRITEV,
   type DirectReadable,
   type DirectWritable,
 } from "./runtime/mod.ts";
@@ -185,6 +186,59 @@ export class LineSplitter {
   }
 
   /**
+   * Like {@linkcode LineSplitter.push} when a chunk completes several lines
+   * (they come as text: one decode for all of them), like
+   * {@linkcode LineSplitter.pushBytes} when it completes one (it comes as its
+   * bytes, undecoded).
+   */
+  pushOneAsBytes(chunk: Uint8Array, owned = false): (Uint8Array | string)[] {
+    const last = chunk.lastIndexOf(NEWLINE);
+    if (this.#skipping !== undefined || last === -1 || chunk.indexOf(NEWLINE) !== last) {
+      return this.push(chunk);
+    }
+    return this.pushBytes(chunk, owned);
+  }
+
+  /**
+   * Like {@linkcode LineSplitter.pushBytes}, but a line that spanned chunks
+   * is not joined: it comes as a {@linkcode ChunkScanner} that has read its
+   * chunks (`parts`; `end()` for what {@linkcode scanMessage} would say,
+   * `join()` for its bytes). A line over the limit is reported as before.
+   */
+  pushLines(chunk: Uint8Array, owned = false): (Uint8Array | ChunkScanner)[] {
+    if (this.#skipping !== undefined || this.#parts.length === 0) {
+      return this.pushBytes(chunk, owned);
+    }
+    if (this.#partsLength + chunk.length <= this.#max && chunk.lastIndexOf(NEWLINE) === -1) {
+      // The held line goes on (one pass over the chunk): keep it.
+      if (chunk.length > 0) {
+        this.#parts.push(owned ? chunk : chunk.slice());
+        this.#partsLength += chunk.length;
+      }
+      return [];
+    }
+    const nl = chunk.indexOf(NEWLINE);
+    // No end yet, or a line that may be over the limit: as before.
+    if (nl === -1 || this.#partsLength + nl > this.#max) return this.pushBytes(chunk, owned);
+    const parts = this.#parts;
+    this.#parts = [];
+    this.#partsLength = 0;
+    let head = chunk.subarray(0, nl);
+    if (head.length > 0) {
+      if (head[head.length - 1] === CR) head = head.subarray(0, head.length - 1);
+    } else {
+      const last = parts[parts.length - 1];
+      if (last[last.length - 1] === CR) parts[parts.length - 1] = last.subarray(0, last.length - 1);
+    }
+    const line = new ChunkScanner();
+    for (const part of parts) if (part.length > 0) line.feed(part);
+    if (head.length > 0) line.feed(owned ? head : head.slice());
+    const lines: (Uint8Array | ChunkScanner)[] = this.pushBytes(chunk.subarray(nl + 1), owned);
+    lines.unshift(line);
+    return lines;
+  }
+
+  /**
    * Takes a chunk: keeps what follows its last newline for the next one, and
    * returns the complete lines it finished as one run of bytes (the lines and
    * the newlines between them, not the last one), or `undefined` when none.
@@ -340,16 +394,21 @@ export function classify(value: unknown): Classified {
  * ```
  */
 export function replaceId(line: string, id: JsonRpcId, newId: JsonRpcId): string | undefined {
-  const token = JSON.stringify(id);
+  const token = idText(id);
   const head = `{"jsonrpc":"2.0","id":${token}`;
   if (line.startsWith(head) && line.charCodeAt(head.length) === COMMA) {
-    return `{"jsonrpc":"2.0","id":${JSON.stringify(newId)}${line.slice(head.length)}`;
+    return `{"jsonrpc":"2.0","id":${idText(newId)}${line.slice(head.length)}`;
   }
   const tail = `,"id":${token}}`;
   if (line.endsWith(tail)) {
-    return `${line.slice(0, line.length - tail.length)},"id":${JSON.stringify(newId)}}`;
+    return `${line.slice(0, line.length - tail.length)},"id":${idText(newId)}}`;
   }
   return undefined;
+}
+
+/** An id's JSON text: `JSON.stringify(id)`, without the call into the serializer for an integer. */
+function idText(id: JsonRpcId): string {
+  return typeof id === "number" && Number.isSafeInteger(id) ? String(id) : JSON.stringify(id);
 }
 
 const COMMA = 0x2c;
@@ -427,6 +486,9 @@ function isAscii(text: string): boolean {
 /** Byte pieces at least this long are written by {@linkcode FrameWriter} as they are, not joined. */
 const JOIN_LIMIT = 16 * 1024;
 
+/** At most this many chunks {@linkcode FrameWriter} writes one by one where it cannot gather them. */
+const SEPARATE_WRITES_MAX = 3;
+
 /** Default amount (UTF-16 code units; bytes for ASCII) a {@linkcode FrameWriter} buffers before asking writers to wait. */
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 
@@ -452,6 +514,7 @@ export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #write: (chunk: Uint8Array) => Promise<void>;
+  #writev: ((chunks: readonly Uint8Array[]) => Promise<void>) | undefined;
   #encoder = new TextEncoder();
   /** Messages waiting to be written (texts, or byte pieces), without their newlines. */
   #queue: (string | MessagePieces)[] = [];
@@ -478,6 +541,7 @@ export class FrameWriter {
     // Holding the writer, this is the stream's only writer: it may write past the web layer.
     this.#write = (stream as DirectWritable)[DIRECT_WRITE] ??
       ((chunk) => this.#writer.write(chunk));
+    this.#writev = (stream as DirectWritable)[DIRECT_WRITEV];
     this.#onError = onError;
     this.#highWaterMark = highWaterMark;
   }
@@ -546,7 +610,14 @@ export class FrameWriter {
         this.#queued = 0;
         if (this.#hasBytes) {
           this.#hasBytes = false;
-          for (const chunk of this.#chunks(messages)) await this.#write(chunk);
+          const chunks = this.#chunks(messages);
+          if (chunks.length === 1) await this.#write(chunks[0]);
+          else if (this.#writev) await this.#writev(chunks);
+          else if (chunks.length > SEPARATE_WRITES_MAX) {
+            // Without a gathered write (Deno): a long line's many chunks are copied into one
+            // buffer, which costs less than a write and a wake-up of the reader per chunk.
+            await this.#write(concat(chunks, chunks.reduce((n, c) => n + c.length, 0)));
+          } else for (const chunk of chunks) await this.#write(chunk);
         } else {
           const texts = messages as string[];
           await this.#write(this.#encoder.encode(
@@ -712,29 +783,58 @@ export function readLines(
 }
 
 /**
- * {@linkcode readLines} with each line as its bytes, undecoded (see
- * {@linkcode LineSplitter.pushBytes}): for a message that may be forwarded
- * as it came.
+ * {@linkcode readLines} for a client: a read that completes one line gives
+ * it as its bytes (a request sent alone, forwarded without decoding when it
+ * can be), a read that completes several gives them as text, one decode for
+ * all (pipelined messages; see {@linkcode LineSplitter.pushOneAsBytes}).
+ *
+ * @example
+ * ```ts
+ * import { readClientLines } from "./jsonrpc.ts";
+ * const lines: unknown[] = [];
+ * await readClientLines(new Blob(["a\nb\n"]).stream(), (l) => void lines.push(l)); // ["a", "b"]
+ * ```
+ */
+export function readClientLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: Uint8Array | string) => void | Promise<void>,
+  options: ConstructorParameters<typeof LineSplitter>[0] = {},
+): Promise<void> {
+  const splitter = new LineSplitter(options);
+  return readSplit<Uint8Array | string>(
+    stream,
+    (chunk, owned) => splitter.pushOneAsBytes(chunk, owned),
+    () => splitter.flush(),
+    onLine,
+  );
+}
+
+/**
+ * {@linkcode readLines} with each line as its bytes, undecoded: for a message
+ * that may be forwarded as it came. A line that spanned reads comes as a
+ * {@linkcode ChunkScanner} over its chunks, not joined (see
+ * {@linkcode LineSplitter.pushLines}); the last line, without a newline, as bytes.
  *
  * @example
  * ```ts
  * import { readByteLines } from "./jsonrpc.ts";
  * const body = new Blob(["a\nb\n"]).stream();
- * const lines: Uint8Array[] = [];
+ * const lines: unknown[] = [];
  * await readByteLines(body, (l) => void lines.push(l)); // two lines of one byte each
  * ```
  */
 export function readByteLines(
   stream: ReadableStream<Uint8Array>,
-  onLine: (line: Uint8Array) => void | Promise<void>,
+  onLine: (line: Uint8Array | ChunkScanner) => void | Promise<void>,
   options: ConstructorParameters<typeof LineSplitter>[0] = {},
 ): Promise<void> {
   const splitter = new LineSplitter(options);
-  return readSplit(
+  return readSplit<Uint8Array | ChunkScanner>(
     stream,
-    (chunk, owned) => splitter.pushBytes(chunk, owned),
+    (chunk, owned) => splitter.pushLines(chunk, owned),
     () => splitter.flushBytes(),
     onLine,
+    () => splitter.buffered > 0,
   );
 }
 
@@ -744,6 +844,8 @@ async function readSplit<T>(
   split: (chunk: Uint8Array, owned: boolean) => T[],
   flush: () => T[],
   onLine: (line: T) => void | Promise<void>,
+  /** True while `split` holds part of a line: the next chunk is likely kept, not copied. */
+  spanning?: () => boolean,
 ): Promise<void> {
   // A stream over a Node stream (`src/runtime/node.ts`) can hand its chunks over directly: no
   // web-stream read (and its promises) per chunk.
@@ -772,17 +874,24 @@ async function readSplit<T>(
   try {
     for (;;) {
       let value: Uint8Array | undefined;
+      let owned = true;
       if (byob) {
         const result = await byob.read(new Uint8Array(buffer));
         if (result.done || !result.value) break;
         value = result.value;
-        buffer = value.buffer as ArrayBuffer;
+        if (spanning?.()) {
+          // A long line goes on: hand this buffer over (its bytes are kept, not copied).
+          buffer = new ArrayBuffer(READ_BUFFER_SIZE);
+        } else {
+          buffer = value.buffer as ArrayBuffer;
+          owned = false;
+        }
       } else {
         const result = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
         if (result.done) break;
         value = result.value;
       }
-      for (const line of split(value, byob === undefined)) {
+      for (const line of split(value, owned)) {
         const wait = onLine(line);
         if (wait) await wait;
       }
@@ -838,6 +947,8 @@ export interface ScannedMessage {
   hasError: boolean;
   /** The top-level `jsonrpc` member is the string `"2.0"`. */
   jsonrpc: boolean;
+  /** There is no top-level `params`, or its value is an object or an array. */
+  paramsValid: boolean;
 }
 
 const QUOTE = 0x22;
@@ -859,6 +970,7 @@ const KEY_METHOD = [0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64]; // method
 const KEY_RESULT = [0x72, 0x65, 0x73, 0x75, 0x6c, 0x74]; // result
 const KEY_ERROR = [0x65, 0x72, 0x72, 0x6f, 0x72]; // error
 const KEY_JSONRPC = [0x6a, 0x73, 0x6f, 0x6e, 0x72, 0x70, 0x63]; // jsonrpc
+const KEY_PARAMS = [0x70, 0x61, 0x72, 0x61, 0x6d, 0x73]; // params
 /** `"2.0"` as written by every encoder. */
 const VERSION_TOKEN = [QUOTE, 0x32, DOT, ZERO, QUOTE];
 
@@ -902,8 +1014,9 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
     hasResult: false,
     hasError: false,
     jsonrpc: false,
+    paramsValid: true,
   };
-  let seen = 0; // bit per key read: id 1, method 2, result 4, error 8, jsonrpc 16
+  let seen = 0; // bit per key read: id 1, method 2, result 4, error 8, jsonrpc 16, params 32
   let i = skipSpace(b, 0);
   if (b[i] !== OPEN_BRACE) return undefined;
   i = skipSpace(b, i + 1);
@@ -936,6 +1049,7 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
           out.method = first === QUOTE ? stringValue(b, valueStart, valueEnd) : null;
         } else if (key === 4) out.hasResult = true;
         else if (key === 8) out.hasError = true;
+        else if (key === 32) out.paramsValid = first === OPEN_BRACE || first === OPEN_BRACKET;
         else {
           out.jsonrpc = first === QUOTE &&
             (sameBytes(b, valueStart, valueEnd, VERSION_TOKEN) ||
@@ -959,6 +1073,8 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
  * The message of {@linkcode scanMessage}'s `bytes` with its top-level `id`
  * replaced by `newId`, as pieces to write one after the other (no copy of
  * the rest): the bytes before the id, the new id's JSON text, the bytes after it.
+ * `bytes` may be the chunks of a line ({@linkcode ChunkScanner}'s `parts`, with
+ * its offsets): then the pieces are those chunks, cut around the id.
  *
  * @example
  * ```ts
@@ -971,16 +1087,27 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
  * ```
  */
 export function spliceId(
-  bytes: Uint8Array,
+  bytes: Uint8Array | readonly Uint8Array[],
   scanned: Pick<ScannedMessage, "idStart" | "idEnd">,
   newId: JsonRpcId,
 ): MessagePieces {
-  if (scanned.idStart < 0) throw new Error("spliceId: the message has no id");
-  return [
-    bytes.subarray(0, scanned.idStart),
-    JSON.stringify(newId),
-    bytes.subarray(scanned.idEnd),
-  ];
+  const { idStart, idEnd } = scanned;
+  if (idStart < 0) throw new Error("spliceId: the message has no id");
+  if (!Array.isArray(bytes)) {
+    const b = bytes as Uint8Array;
+    return [b.subarray(0, idStart), idText(newId), b.subarray(idEnd)];
+  }
+  // The chunks of a line (ChunkScanner.parts), offsets counted over all of them.
+  const pieces: (Uint8Array | string)[] = [];
+  let offset = 0;
+  for (const part of bytes as readonly Uint8Array[]) {
+    const end = offset + part.length;
+    if (idStart > offset) pieces.push(part.subarray(0, Math.min(part.length, idStart - offset)));
+    if (idStart >= offset && idStart < end) pieces.push(idText(newId));
+    if (idEnd < end) pieces.push(part.subarray(Math.max(0, idEnd - offset)));
+    offset = end;
+  }
+  return pieces;
 }
 
 /**
@@ -1008,6 +1135,7 @@ function keyBit(b: Uint8Array, start: number, end: number): number {
   if (sameBytes(b, start + 1, end - 1, KEY_RESULT)) return 4;
   if (sameBytes(b, start + 1, end - 1, KEY_ERROR)) return 8;
   if (sameBytes(b, start + 1, end - 1, KEY_JSONRPC)) return 16;
+  if (sameBytes(b, start + 1, end - 1, KEY_PARAMS)) return 32;
   return 0;
 }
 
@@ -1039,6 +1167,8 @@ function keyBitOf(key: string): number {
       return 8;
     case "jsonrpc":
       return 16;
+    case "params":
+      return 32;
     default:
       return 0;
   }
@@ -1055,8 +1185,12 @@ function sameBytes(
   return true;
 }
 
+/** `"tools/call"`, the method most requests name, as its token's bytes. */
+const TOOLS_CALL_TOKEN = [...'"tools/call"'].map((ch) => ch.charCodeAt(0));
+
 /** The value of the (valid) JSON string token `b[start, end)`. */
 function stringValue(b: Uint8Array, start: number, end: number): string {
+  if (sameBytes(b, start, end, TOOLS_CALL_TOKEN)) return "tools/call"; // no decoder call
   const token = b.subarray(start, end);
   return token.includes(BACKSLASH)
     ? JSON.parse(scanDecoder.decode(token))
@@ -1226,4 +1360,396 @@ function memberValueStart(b: Uint8Array, i: number): number {
   i = skipSpace(b, i);
   if (b[i] !== COLON) return -1;
   return skipSpace(b, i + 1);
+}
+
+// ── the same, over a line that came in several chunks ───────────────────────
+
+/** {@linkcode ChunkScanner} modes: what the next byte may be. */
+const S_START = 0; // before the top-level `{`
+const S_VALUE = 1; // a value
+const S_OBJECT_FIRST = 2; // a key or `}` (just after `{`)
+const S_KEY = 3; // a key (after `,` in an object)
+const S_COLON = 4;
+const S_AFTER = 5; // `,` or the close of the open container (a value ended)
+const S_STRING = 6;
+const S_ESCAPE = 7; // after `\` in a string
+const S_HEX = 8; // in `\uXXXX`; `#aux` hex digits left
+const S_NUMBER = 9; // `#aux` is where in the number grammar (N_…)
+const S_LITERAL = 10; // in true/false/null; `#aux` bytes matched
+const S_ARRAY_FIRST = 11; // a value or `]` (just after `[`)
+const S_DONE = 12; // the top-level object closed: only whitespace may follow
+const S_FAILED = 13;
+
+// Number grammar states: after `-`; after a leading 0; in the integer digits; after `.`; in the
+// fraction; after `e`; after the exponent's sign; in the exponent's digits.
+const N_SIGN = 0, N_ZERO = 1, N_INT = 2, N_DOT = 3, N_FRACTION = 4, N_E = 5, N_E_SIGN = 6;
+const N_EXPONENT = 7;
+
+/** Raw key tokens longer than this cannot name a key {@linkcode ChunkScanner} reads (`\uXXXX` each). */
+const KEY_TOKEN_MAX = 48;
+
+/**
+ * {@linkcode scanMessage} over a line that arrived in chunks, without joining
+ * them: {@linkcode ChunkScanner.feed} takes the chunks in order (they must not
+ * change afterwards) and {@linkcode ChunkScanner.end} reads the result, its
+ * offsets counted over all the chunks together. It checks the same grammar in
+ * one pass, picking up inside a string, an escape, a number or a literal
+ * where the last chunk stopped.
+ *
+ * `end()` returns `undefined` when it cannot decide as `scanMessage` would
+ * (malformed JSON, a duplicated key, a top-level key written with escapes):
+ * the caller then joins the chunks and calls `scanMessage`, which decides as
+ * before. A result it does return is the one `scanMessage` gives for the
+ * joined bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ChunkScanner } from "./jsonrpc.ts";
+ * const enc = new TextEncoder();
+ * const s = new ChunkScanner();
+ * s.feed(enc.encode('{"jsonrpc":"2.0","result":{"text":"a very long te'));
+ * s.feed(enc.encode('xt"},"i'));
+ * s.feed(enc.encode('d":42}'));
+ * const r = s.end()!;
+ * assert.equal(r.id, 42);
+ * assert.equal(r.idStart, 59);
+ * assert.equal(r.hasResult, true);
+ * ```
+ */
+export class ChunkScanner {
+  /** The chunks so far, and their total length. */
+  readonly parts: Uint8Array[] = [];
+  length = 0;
+  #mode = S_START;
+  #aux = 0;
+  #literal: readonly number[] = LITERAL_TRUE;
+  /** Open containers: true for an object. */
+  #open: boolean[] = [];
+  /** The string being read is a key. */
+  #inKey = false;
+  /** Where the current top-level key or member value starts (global offsets). */
+  #keyStart = -1;
+  #valueStart = -1;
+  #valueFirst = 0;
+  /** The bit ({@linkcode keyBit}) of the top-level member whose value is being read; 0: another. */
+  #member = 0;
+  #seen = 0;
+  #undecided = false;
+  readonly #out: ScannedMessage = {
+    id: undefined,
+    idStart: -1,
+    idEnd: -1,
+    method: undefined,
+    hasResult: false,
+    hasError: false,
+    jsonrpc: false,
+    paramsValid: true,
+  };
+
+  /** Reads one more chunk of the line (kept, not copied: it must not change). */
+  feed(b: Uint8Array): void {
+    this.parts.push(b);
+    const base = this.length;
+    this.length += b.length;
+    const n = b.length;
+    let i = 0;
+    let mode = this.#mode;
+    while (i < n && mode !== S_FAILED) {
+      const c = b[i];
+      switch (mode) {
+        case S_STRING: {
+          // The hot loop of a large message: most of its bytes are inside strings.
+          if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
+          let d = b[i];
+          while (i < n && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
+          if (i >= n) break;
+          if (d === QUOTE) {
+            i++;
+            if (this.#inKey) {
+              this.#inKey = false;
+              mode = S_COLON;
+              if (this.#keyStart >= 0) {
+                const bit = this.#topKey(this.#keyStart, base + i);
+                this.#keyStart = -1;
+                if (bit < 0 || (this.#seen & bit)) {
+                  this.#undecided = true; // escapes or a duplicate: scanMessage decides
+                  mode = S_FAILED;
+                }
+                this.#seen |= bit;
+                this.#member = bit;
+              }
+            } else mode = this.#valueEnded(base + i);
+          } else if (d === BACKSLASH) {
+            i++;
+            mode = S_ESCAPE;
+          } else mode = S_FAILED;
+          break;
+        }
+        case S_ESCAPE:
+          if (
+            c === QUOTE || c === BACKSLASH || c === 0x2f || c === 0x62 || c === 0x66 ||
+            c === 0x6e || c === 0x72 || c === 0x74
+          ) mode = S_STRING;
+          else if (c === 0x75) {
+            mode = S_HEX;
+            this.#aux = 4;
+          } else mode = S_FAILED;
+          i++;
+          break;
+        case S_HEX:
+          if (!isHex(c)) mode = S_FAILED;
+          else if (--this.#aux === 0) mode = S_STRING;
+          i++;
+          break;
+        case S_NUMBER: {
+          let state = this.#aux;
+          while (i < n) {
+            const d = b[i];
+            const digit = d >= ZERO && d <= NINE;
+            if (digit && (state === N_INT || state === N_FRACTION || state === N_EXPONENT)) {
+              i++; // the run of digits, in one tight loop
+              continue;
+            }
+            let next = -1;
+            if (state === N_SIGN) next = d === ZERO ? N_ZERO : digit ? N_INT : -2;
+            else if (state === N_DOT) next = digit ? N_FRACTION : -2;
+            else if (state === N_E) {
+              next = d === PLUS || d === MINUS ? N_E_SIGN : digit ? N_EXPONENT : -2;
+            } else if (state === N_E_SIGN) next = digit ? N_EXPONENT : -2;
+            else if (d === DOT && (state === N_ZERO || state === N_INT)) next = N_DOT;
+            else if ((d === 0x65 || d === 0x45) && state !== N_EXPONENT) next = N_E;
+            if (next === -2) {
+              mode = S_FAILED;
+              break;
+            }
+            if (next < 0) {
+              mode = this.#valueEnded(base + i); // the number ended before this byte
+              break;
+            }
+            state = next;
+            i++;
+          }
+          this.#aux = state;
+          break;
+        }
+        case S_LITERAL:
+          if (c !== this.#literal[this.#aux]) mode = S_FAILED;
+          else {
+            i++;
+            if (++this.#aux === this.#literal.length) mode = this.#valueEnded(base + i);
+          }
+          break;
+        case S_START:
+        case S_VALUE:
+        case S_ARRAY_FIRST:
+        case S_OBJECT_FIRST:
+        case S_KEY:
+        case S_COLON:
+        case S_AFTER:
+        case S_DONE:
+          if (c === 0x20 || c === NEWLINE || c === CR || c === 0x09) {
+            i++;
+            break;
+          }
+          // The common steps inside nested values, without a call (dense arrays and objects).
+          if (this.#open.length > 1) {
+            if (mode === S_AFTER && c === COMMA) {
+              mode = this.#open[this.#open.length - 1] ? S_KEY : S_VALUE;
+              i++;
+              break;
+            }
+            if (mode === S_COLON && c === COLON) {
+              mode = S_VALUE;
+              i++;
+              break;
+            }
+            if (c === QUOTE && (mode === S_KEY || mode === S_OBJECT_FIRST)) {
+              this.#inKey = true;
+              mode = S_STRING;
+              i++;
+              break;
+            }
+            if (mode === S_VALUE || mode === S_ARRAY_FIRST) {
+              if (c === QUOTE) {
+                mode = S_STRING;
+                i++;
+                break;
+              }
+              if (c === MINUS || (c >= ZERO && c <= NINE)) {
+                this.#aux = c === MINUS ? N_SIGN : c === ZERO ? N_ZERO : N_INT;
+                mode = S_NUMBER;
+                i++;
+                break;
+              }
+            }
+          }
+          mode = this.#structural(mode, c, base + i);
+          i++;
+          break;
+      }
+    }
+    this.#mode = mode;
+  }
+
+  /**
+   * What {@linkcode scanMessage} returns for the joined chunks, or `undefined`
+   * when this scan cannot tell (see the class doc): then ask `scanMessage`.
+   */
+  end(): ScannedMessage | undefined {
+    return this.#mode === S_DONE && !this.#undecided ? this.#out : undefined;
+  }
+
+  /** The chunks joined into one buffer (for the caller's fallback). */
+  join(): Uint8Array {
+    if (this.parts.length !== 1) {
+      const joined = concat(this.parts, this.length);
+      this.parts.splice(0, this.parts.length, joined);
+    }
+    return this.parts[0] ?? new Uint8Array(0);
+  }
+
+  /** Handles a byte outside strings, numbers and literals (not whitespace); returns the next mode. */
+  #structural(mode: number, c: number, at: number): number {
+    switch (mode) {
+      case S_START:
+        if (c !== OPEN_BRACE) return S_FAILED;
+        this.#open.push(true);
+        return S_OBJECT_FIRST;
+      case S_OBJECT_FIRST:
+        if (c === CLOSE_BRACE) return this.#close(at + 1);
+        return this.#key(c, at);
+      case S_KEY:
+        return this.#key(c, at);
+      case S_COLON:
+        return c === COLON ? S_VALUE : S_FAILED;
+      case S_ARRAY_FIRST:
+        if (c === CLOSE_BRACKET) return this.#close(at + 1);
+        return this.#value(c, at);
+      case S_VALUE:
+        return this.#value(c, at);
+      case S_AFTER: {
+        const object = this.#open[this.#open.length - 1];
+        if (c === COMMA) return object ? S_KEY : S_VALUE;
+        if (c !== (object ? CLOSE_BRACE : CLOSE_BRACKET)) return S_FAILED;
+        return this.#close(at + 1);
+      }
+      default: // S_DONE: nothing but whitespace
+        return S_FAILED;
+    }
+  }
+
+  #key(c: number, at: number): number {
+    if (c !== QUOTE) return S_FAILED;
+    this.#inKey = true;
+    if (this.#open.length === 1) this.#keyStart = at;
+    return S_STRING;
+  }
+
+  /** A value starts with `c` at global offset `at`. */
+  #value(c: number, at: number): number {
+    if (this.#open.length === 1) {
+      this.#valueStart = at;
+      this.#valueFirst = c;
+    }
+    if (c === QUOTE) return S_STRING;
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      this.#open.push(c === OPEN_BRACE);
+      return c === OPEN_BRACE ? S_OBJECT_FIRST : S_ARRAY_FIRST;
+    }
+    if (c === MINUS || (c >= ZERO && c <= NINE)) {
+      this.#aux = c === MINUS ? N_SIGN : c === ZERO ? N_ZERO : N_INT;
+      return S_NUMBER;
+    }
+    const literal = c === 0x74
+      ? LITERAL_TRUE
+      : c === 0x66
+      ? LITERAL_FALSE
+      : c === 0x6e
+      ? LITERAL_NULL
+      : undefined;
+    if (literal === undefined) return S_FAILED;
+    this.#literal = literal;
+    this.#aux = 1;
+    return S_LITERAL;
+  }
+
+  /** The open container closed just before global offset `end`. */
+  #close(end: number): number {
+    this.#open.pop();
+    return this.#open.length === 0 ? S_DONE : this.#valueEnded(end);
+  }
+
+  /** A value ended just before global offset `end`; records it when it is a read top-level member. */
+  #valueEnded(end: number): number {
+    if (this.#open.length === 1 && this.#member !== 0) {
+      const key = this.#member;
+      const out = this.#out;
+      this.#member = 0;
+      if (key === 4) {
+        out.hasResult = true; // its value (most of a large message) is not copied
+        return S_AFTER;
+      }
+      if (key === 8) {
+        out.hasError = true;
+        return S_AFTER;
+      }
+      if (key === 32) {
+        out.paramsValid = this.#valueFirst === OPEN_BRACE || this.#valueFirst === OPEN_BRACKET;
+        return S_AFTER;
+      }
+      const token = this.#slice(this.#valueStart, end);
+      const first = token[0];
+      if (key === 1) {
+        out.idStart = this.#valueStart;
+        out.idEnd = end;
+        if (first === QUOTE) out.id = stringValue(token, 0, token.length);
+        else if (first === MINUS || (first >= ZERO && first <= NINE)) {
+          const value = numberValue(token, 0, token.length);
+          out.id = Number.isFinite(value) ? value : null;
+        } else out.id = null;
+      } else if (key === 2) {
+        out.method = first === QUOTE ? stringValue(token, 0, token.length) : null;
+      } else {
+        out.jsonrpc = first === QUOTE &&
+          (sameBytes(token, 0, token.length, VERSION_TOKEN) ||
+            stringValue(token, 0, token.length) === "2.0");
+      }
+    }
+    return S_AFTER;
+  }
+
+  /**
+   * The bit of the top-level key token at global `[start, end)` (quotes
+   * included), 0 for a key not read, -1 when it holds escapes.
+   */
+  #topKey(start: number, end: number): number {
+    if (end - start > KEY_TOKEN_MAX) return 0;
+    const token = this.#slice(start, end);
+    if (token.includes(BACKSLASH)) return -1;
+    return keyBit(token, 0, token.length);
+  }
+
+  /** The bytes at global `[start, end)`, across chunks (a view when within one). */
+  #slice(start: number, end: number): Uint8Array {
+    let offset = this.length;
+    for (let k = this.parts.length - 1; k >= 0; k--) {
+      const part = this.parts[k];
+      offset -= part.length;
+      if (start >= offset) {
+        if (end - offset <= part.length) return part.subarray(start - offset, end - offset);
+        // Spans chunks: copy the pieces.
+        const out = new Uint8Array(end - start);
+        let o = 0;
+        for (let j = k; o < out.length; j++) {
+          const from = j === k ? start - offset : 0;
+          const piece = this.parts[j].subarray(from, from + out.length - o);
+          out.set(piece, o);
+          o += piece.length;
+        }
+        return out;
+      }
+    }
+    return new Uint8Array(0);
+  }
 }

@@ -20,6 +20,7 @@
  */
 import type { ServerOptions } from "./config.ts";
 import {
+  type ChunkScanner,
   classify,
   ErrorCode,
   errorResponse,
@@ -30,6 +31,7 @@ import {
   parseLine,
   peekId,
   replaceId,
+  scanMessage,
   spliceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
@@ -63,7 +65,7 @@ import {
   LIST_METHODS,
   Slot,
 } from "./slot.ts";
-import type { Generation, ServerInitiated } from "./generation.ts";
+import type { Generation, Pending, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
 
 export { RELIST_WAIT_MS } from "./injected_tools.ts";
@@ -142,6 +144,9 @@ export class Router {
   readonly #runtime: Runtime;
   readonly #log: Logger;
   readonly #client: FrameWriter;
+  readonly #decoder = new TextDecoder();
+  /** Single-server mode: the one slot (found once). */
+  #only: Slot | undefined;
   readonly #gateway: boolean;
   /** What differs between single-server and gateway mode. */
   readonly #mode: Mode;
@@ -294,6 +299,58 @@ export class Router {
       for (const q of slot.queue) if (q.message.type === "request") queued++;
     }
     return queued + this.#inFlight.size + this.#mode.held;
+  }
+
+  /**
+   * Handles one line from the client as its bytes (from `readClientLines`; text goes to
+   * {@linkcode Router.handleClientLine}). A
+   * plain request (an id, a method mcpmon passes on, params an object or
+   * absent) in an established single-server legacy session, to a ready
+   * server, goes out as the client's own bytes with only the id replaced,
+   * never decoded or parsed; anything else is decoded and handled by
+   * {@linkcode Router.handleClientLine}.
+   */
+  handleClientBytes(read: Uint8Array | ChunkScanner | string): Promise<void> | undefined {
+    if (typeof read === "string") return this.handleClientLine(read);
+    if (read instanceof Uint8Array) {
+      const sent = this.#plainRequest(read);
+      if (sent !== false) return sent;
+    }
+    return this.handleClientLine(
+      this.#decoder.decode(read instanceof Uint8Array ? read : read.join()),
+    );
+  }
+
+  /** {@linkcode Router.handleClientBytes}'s byte path; false: not such a request, nothing done. */
+  #plainRequest(bytes: Uint8Array): Promise<void> | undefined | false {
+    if (this.#gateway || this.session.era !== "legacy") return false;
+    const backend = (this.#only ??= this.#slots.values().next().value!).backend;
+    const gen = backend.current;
+    if (backend.state !== "ready" || gen === undefined || gen.era !== "legacy") return false;
+    const s = scanMessage(bytes);
+    if (
+      s === undefined || !s.jsonrpc || !s.paramsValid || typeof s.method !== "string" ||
+      s.hasResult || s.hasError
+    ) return false;
+    const { id, method } = s;
+    if (typeof id !== "string" && !(typeof id === "number" && Number.isSafeInteger(id))) {
+      return false;
+    }
+    if (
+      method === "tools/list" || method === "initialize" || method === "server/discover" ||
+      method === "subscriptions/listen" || (method === "tools/call" && this.#tools.mayHandle(bytes))
+    ) return false;
+    if (!this.session.observePlain(method)) return false;
+    const c: ClientRequest = new BytesRequest(id, method, bytes);
+    try {
+      let own = 0;
+      own = gen.requestBytes(method, this.#responseRoute(c, undefined, false, () => own), bytes, s);
+      this.#inFlight.set(id, { gen, id: own });
+    } catch (err) {
+      this.#internalError(c, err);
+      return undefined;
+    }
+    return gen.ready();
   }
 
   /**
@@ -738,17 +795,39 @@ export class Router {
       c.message.params = withEnvelope(params, gen.envelope());
       line = JSON.stringify(c.message);
     }
-    const clientId = c.id;
     // Across eras (gateway) a result is reshaped: a legacy process's result to a modern client
     // gains its resultType in #answer; a modern process's to a legacy client loses that era's fields.
     const bridged = this.session.era === "modern" ? gen.era === "legacy" : gen.era === "modern";
-    const id: number = gen.request(c.method, c.message, {
+    let id = 0;
+    id = gen.request(
+      c.method,
+      c.message,
+      this.#responseRoute(c, transform, bridged, () => id),
+      line,
+    );
+    this.#inFlight.set(c.id, { gen, id });
+    return gen.ready();
+  }
+
+  /**
+   * How a client request's response comes back: forwarded as the server's
+   * bytes with the id swapped when untouched, else parsed (`ownId`: the id
+   * the request got on its process).
+   */
+  #responseRoute(
+    c: ClientRequest,
+    transform: Transform | undefined,
+    bridged: boolean,
+    ownId: () => number,
+  ): Omit<Pending, "method"> {
+    const clientId = c.id;
+    return {
       clientId,
       // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
       forward: (raw) => {
         if (
-          transform || bridged || this.#rawIds.has(clientId) ||
-          this.#batches.has(idKey(clientId))
+          transform || bridged || (this.#rawIds.size > 0 && this.#rawIds.has(clientId)) ||
+          (this.#batches.size > 0 && this.#batches.has(idKey(clientId)))
         ) return false;
         this.#inFlight.delete(clientId);
         this.#client.write(spliceId(raw.bytes, raw, clientId));
@@ -761,7 +840,7 @@ export class Router {
         // Untouched responses keep the server's text, with only the id swapped.
         const spliced = text !== undefined && !transform && !bridged &&
             !this.#rawIds.has(clientId)
-          ? replaceId(text, id, clientId)
+          ? replaceId(text, ownId(), clientId)
           : undefined;
         if (spliced !== undefined) {
           this.#answer(spliced, clientId);
@@ -780,9 +859,7 @@ export class Router {
         this.#answer(response);
         if (c.method === "tools/list") this.#tools.listAnswered(c);
       },
-    }, line);
-    this.#inFlight.set(clientId, { gen, id });
-    return gen.ready();
+    };
   }
 
   /** Answers a request the backend cannot take now; notifications still shape the session. */
@@ -1125,5 +1202,22 @@ function serialize(response: JsonRpcMessage): string {
         }`,
       ),
     );
+  }
+}
+
+const requestDecoder = new TextDecoder();
+
+/** A client request read as bytes: its message is parsed only if something asks for it. */
+class BytesRequest {
+  readonly type = "request" as const;
+  #message: JsonRpcMessage | undefined;
+  constructor(
+    readonly id: JsonRpcId,
+    readonly method: string,
+    readonly bytes: Uint8Array,
+  ) {}
+
+  get message(): JsonRpcMessage {
+    return this.#message ??= JSON.parse(requestDecoder.decode(this.bytes));
   }
 }

@@ -11,7 +11,7 @@ import { findCommand } from "./command.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
 import { type Registry, stateDir } from "./registry.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
-import { LineSplitter, readLines } from "./jsonrpc.ts";
+import { LineSplitter, readClientLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
 import { removeBytecode, watchesPython } from "./pycache.ts";
 import { RestartLoopGuard } from "./restart_loop.ts";
@@ -535,7 +535,7 @@ function stdioClient(runtime: Runtime, router: Router): ClientSide {
           ...router.backends.map((b) => b.options.maxMessageBytes),
           0,
         ) || DEFAULT_MAX_MESSAGE_BYTES;
-        await readLines(runtime.stdin, (line) => router.handleClientLine(line), {
+        await readClientLines(runtime.stdin, (line) => router.handleClientBytes(line), {
           maxLineBytes: limit,
           onOversized: (bytes, head) => router.rejectOversized(bytes, head, limit),
         });

@@ -289,6 +289,26 @@ export class Session {
   }
 
   /**
+   * {@linkcode Session.observe} for a request read without its params (the
+   * router's byte path): true when `method`, in an established legacy
+   * session, sets nothing up, so that is all `observe` would have done; false
+   * when the message must be observed whole.
+   */
+  observePlain(method: string): boolean {
+    if (this.#era !== "legacy" || this.#initializeParams === undefined) return false;
+    switch (method) {
+      case "initialize":
+      case "notifications/initialized":
+      case "logging/setLevel":
+      case "resources/subscribe":
+      case "resources/unsubscribe":
+        return false;
+    }
+    this.#wakeUnderway();
+    return true;
+  }
+
+  /**
    * Records what a client→server request or notification sets up. The first
    * `initialize` or enveloped request decides the era; in the modern era each
    * enveloped message updates the envelope and `subscriptions/listen` opens a

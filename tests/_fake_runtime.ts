@@ -4,7 +4,7 @@
  */
 import { dirname } from "node:path";
 import { type ServerOptions, serverOptions } from "../src/config.ts";
-import { LineSplitter, readLines } from "../src/jsonrpc.ts";
+import { LineSplitter, readClientLines } from "../src/jsonrpc.ts";
 import { Logger } from "../src/log.ts";
 import { type GatewayOptions, Router } from "../src/router.ts";
 import type {
@@ -77,6 +77,8 @@ export class FakeChild implements ChildProcess {
   readonly exited: Promise<ExitStatus>;
   /** Every message the server received, in order. */
   readonly received: Msg[] = [];
+  /** The same, as the lines it got. */
+  readonly receivedLines: string[] = [];
   /** Signals sent to the group. */
   readonly signals: KillSignal[] = [];
   ignoreSigterm = false;
@@ -97,6 +99,7 @@ export class FakeChild implements ChildProcess {
         for (const line of splitter.push(chunk)) {
           const msg = JSON.parse(line);
           this.received.push(msg);
+          this.receivedLines.push(line);
           this.#waiters = this.#waiters.filter((w) => {
             if (!w.pred(msg)) return true;
             w.resolve(msg);
@@ -400,7 +403,8 @@ export function startRouter(
   const log = new Logger(h.runtime, { level: "debug", timestamps: false });
   const router = new Router(h.runtime, log, servers, options);
   router.start();
-  const loop = readLines(h.runtime.stdin, (line) => router.handleClientLine(line));
+  // As `mcpmon` reads its client (src/run.ts): lines as bytes.
+  const loop = readClientLines(h.runtime.stdin, (line) => router.handleClientBytes(line));
   return {
     h,
     router,

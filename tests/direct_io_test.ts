@@ -13,6 +13,7 @@ import { FrameWriter, readLines } from "../src/jsonrpc.ts";
 import {
   DIRECT_READ,
   DIRECT_WRITE,
+  DIRECT_WRITEV,
   type DirectReadable,
   type DirectWritable,
   type Runtime,
@@ -205,4 +206,28 @@ await out.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("writableFromNode's gathered write hands a Node stream all its chunks as one writev", async () => {
+  const calls: number[] = [];
+  const seen: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      calls.push(1);
+      seen.push(String(chunk));
+      done();
+    },
+    writev(chunks, done) {
+      calls.push(chunks.length);
+      for (const { chunk } of chunks) seen.push(String(chunk));
+      done();
+    },
+  });
+  const stream = writableFromNode(sink) as DirectWritable;
+  const enc = new TextEncoder();
+  await stream[DIRECT_WRITEV]!([enc.encode("a"), enc.encode("b"), enc.encode("c\n")]);
+  assert.deepEqual(calls, [3]);
+  assert.equal(seen.join(""), "abc\n");
+  sink.destroy(new Error("gone"));
+  await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
 });

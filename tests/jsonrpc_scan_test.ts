@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  ChunkScanner,
   classify,
   FrameWriter,
   LineSplitter,
@@ -35,6 +36,7 @@ Deno.test("scanMessage reads the top-level id, method, result/error and jsonrpc 
     hasResult: true,
     hasError: false,
     jsonrpc: true,
+    paramsValid: true,
   });
   const request = scan('{"jsonrpc":"2.0","id":"a-1","method":"tools/call","params":{}}')!;
   assert.equal(request.id, "a-1");
@@ -198,13 +200,18 @@ Deno.test("LineSplitter.pushBytes reports a line over the limit, within a chunk 
   assert.deepEqual(over, [10, 12]);
 });
 
-Deno.test("readByteLines reads a stream's lines as bytes", async () => {
+Deno.test("readByteLines reads a stream's lines as bytes; a line across reads as its chunks", async () => {
   const lines: string[] = [];
+  const spanned: number[] = [];
   await readByteLines(
     new Blob(["a\n", "b", "c\nd"]).stream(),
-    (l) => void lines.push(dec.decode(l)),
+    (l) => {
+      if (l instanceof ChunkScanner) spanned.push(l.parts.length);
+      lines.push(dec.decode(l instanceof ChunkScanner ? l.join() : l));
+    },
   );
   assert.deepEqual(lines, ["a", "bc", "d"]);
+  assert.deepEqual(spanned, [2]);
 });
 
 Deno.test("FrameWriter writes byte pieces and texts in order, joining small pieces and passing large ones as they are", async () => {
@@ -341,6 +348,7 @@ function expected(text: string): Omit<ScannedMessage, "idStart" | "idEnd"> | und
     hasResult: "result" in m,
     hasError: "error" in m,
     jsonrpc: m.jsonrpc === "2.0",
+    paramsValid: !("params" in m) || (typeof m.params === "object" && m.params !== null),
   };
 }
 
@@ -367,7 +375,9 @@ function duplicated(text: string): boolean {
     } else if (ch === "}" || ch === "]") depth--;
     else if (ch === "," && depth === 1) expectKey = true;
   }
-  return ["id", "method", "result", "error", "jsonrpc"].some((k) => (counts.get(k) ?? 0) > 1);
+  return ["id", "method", "result", "error", "jsonrpc", "params"].some((k) =>
+    (counts.get(k) ?? 0) > 1
+  );
 }
 
 function check(input: string, label: string) {
@@ -451,4 +461,230 @@ Deno.test("scanMessage finds a quote, a backslash or a control byte anywhere in 
       }
     }
   }
+});
+
+// ── ChunkScanner: the same reading over a line that came in chunks ──────────
+
+/** ChunkScanner over `bytes` cut at `cuts` (ascending offsets). */
+function scanChunks(bytes: Uint8Array, cuts: number[]): ChunkScanner {
+  const s = new ChunkScanner();
+  let from = 0;
+  for (const cut of [...cuts, bytes.length]) {
+    if (cut > from) s.feed(bytes.slice(from, cut));
+    from = Math.max(from, cut);
+  }
+  return s;
+}
+
+/** ChunkScanner agrees with scanMessage, or leaves the decision to it (fallback) where it may. */
+function agrees(bytes: Uint8Array, cuts: number[], label: string) {
+  const whole = scanMessage(bytes);
+  const chunks = scanChunks(bytes, cuts);
+  const got = chunks.end();
+  if (got === undefined) {
+    // It may decline only what scanMessage refuses, or a message with escapes (a key may be one).
+    assert.ok(
+      whole === undefined || bytes.includes(0x5c),
+      `${label}: declined what scanMessage reads: ${dec.decode(bytes)} cut at ${cuts}`,
+    );
+    assert.deepEqual(chunks.join(), bytes, `${label}: join`);
+    return;
+  }
+  assert.deepEqual(got, whole, `${label}: ${dec.decode(bytes)} cut at ${cuts}`);
+  if (got.id !== undefined) {
+    // Compared as bytes: a piece may end inside a UTF-8 sequence.
+    const asBytes = (pieces: readonly (Uint8Array | string)[]) =>
+      new Uint8Array(
+        pieces.flatMap((p) => [...(typeof p === "string" ? enc.encode(p) : p)]),
+      );
+    assert.deepEqual(
+      asBytes(spliceId(chunks.parts, got, "new")),
+      asBytes(spliceId(bytes, whole!, "new")),
+      `${label}: splice over chunks`,
+    );
+  }
+}
+
+Deno.test("ChunkScanner reads a message cut anywhere (in a key, the id, an escape, a number, a literal) as scanMessage does", () => {
+  const texts = [
+    '{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hi"}]}}',
+    '{"result":{"id":99,"method":"inner","a":[{"id":5}],"s":"q\\"x"},"jsonrpc":"2.0","id":"a\\"b"}',
+    '{ "id" : -12.5e+3 , "method":"m\\u00e9" ,"params":[true,false,null,{}, [] ,0,-0.0E-1]}',
+    '{"jsonrpc":"2.0","id":123456789012345678901,"error":{"code":-32000,"message":"x"}}',
+    '{"id":{"id":1},"jsonrpc":"2.1","result":null}',
+    '{"id":null,"method":7,"result":[],"error":{}}',
+    '{"jsonrpc":"2\\u002e0","id":"\\ud83d\\ude00","result":"é漢🙂"}',
+    "{}",
+    ' \t{"id":1}\r ',
+    '{"\\u0069d":1,"result":1}',
+    '{"id":1,"id":2}',
+    '{"id":1,"x":1,"x":2}',
+  ];
+  for (const text of texts) {
+    const bytes = enc.encode(text);
+    agrees(bytes, [], `whole ${text}`);
+    for (let at = 0; at <= bytes.length; at++) agrees(bytes, [at], `one cut ${text}`);
+    agrees(bytes, [...bytes.keys()], `a byte per chunk ${text}`);
+  }
+});
+
+Deno.test("ChunkScanner declines malformed JSON cut anywhere, so scanMessage (and the parser) decide as before", () => {
+  const bad = [
+    "",
+    "[]",
+    '{"id":1',
+    '{"id":1,}',
+    '{"id":01}',
+    '{"id":1.}',
+    '{"id":-}',
+    '{"id":1e}',
+    '{"id":1e+}',
+    '{"id":"a\\x"}',
+    '{"id":"\\u12g4"}',
+    '{"id":"tab\there"}',
+    '{"id":1}}',
+    '{"id":1} x',
+    '{"a":[1,2,]}',
+    '{"a":{"b" 1}}',
+    '{"a":tru}',
+    '{"a":nulL}',
+    '{"a":]}',
+    '{"a":{]}',
+    '\ufeff{"id":1}',
+  ];
+  for (const text of bad) {
+    const bytes = enc.encode(text);
+    assert.equal(scanMessage(bytes), undefined, text);
+    for (let at = 0; at <= bytes.length; at++) {
+      assert.equal(scanChunks(bytes, [at]).end(), undefined, `${text} cut at ${at}`);
+    }
+  }
+});
+
+Deno.test("ChunkScanner agrees with scanMessage on generated messages and their corruptions, cut at random", () => {
+  const rand = prng(61);
+  const cutsOf = (length: number) => {
+    const cuts: number[] = [];
+    for (let k = 0; k < 1 + Math.floor(rand() * 6); k++) cuts.push(Math.floor(rand() * length));
+    return cuts.sort((a, b) => a - b);
+  };
+  for (let n = 0; n < 3000; n++) {
+    const text = generate(rand);
+    const at = Math.floor(rand() * (text.length + 1));
+    const bad = text.slice(0, at) + ["}", '"', "\\", ",", "x"][n % 5] + text.slice(at + 1);
+    for (const input of [text, bad, text.slice(0, at)]) {
+      const bytes = enc.encode(input);
+      agrees(bytes, cutsOf(bytes.length), `#${n}`);
+    }
+  }
+});
+
+Deno.test("ChunkScanner reads a 4 MB string in 64 KiB chunks, and the id after it", () => {
+  const big = "é漢🙂a".repeat(400_000);
+  const text = `{"result":{"content":[{"type":"text","text":"${big}"}]},"jsonrpc":"2.0","id":42}`;
+  const bytes = enc.encode(text);
+  const cuts: number[] = [];
+  for (let at = 65536; at < bytes.length; at += 65536) cuts.push(at);
+  const s = scanChunks(bytes, cuts);
+  assert.deepEqual(s.end(), scanMessage(bytes));
+  assert.equal(s.end()!.id, 42);
+  assert.equal(s.parts.length, cuts.length + 1);
+  // A quote or a control byte right at a chunk's edge is still seen.
+  for (const edge of ['"', "\u0001"]) {
+    const broken = enc.encode(text.replace("a", edge));
+    assert.equal(scanChunks(broken, cuts).end(), undefined);
+  }
+});
+
+Deno.test("LineSplitter.pushLines gives a line that spanned chunks as its scanned chunks, unjoined, without \\r", () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.pushLines(enc.encode('{"id":1}\n{"jsonrpc":"2.0","re')), [
+    enc.encode('{"id":1}'),
+  ]);
+  assert.deepEqual(s.pushLines(enc.encode('sult":"x",')), []);
+  const lines = s.pushLines(enc.encode('"id":"a"}\r\nnext\n'));
+  assert.equal(lines.length, 2);
+  const spanned = lines[0] as ChunkScanner;
+  assert.ok(spanned instanceof ChunkScanner);
+  assert.equal(spanned.parts.length, 3);
+  assert.equal(spanned.end()!.id, "a");
+  assert.equal(dec.decode(spanned.join()), '{"jsonrpc":"2.0","result":"x","id":"a"}');
+  assert.deepEqual(lines[1], enc.encode("next"));
+  // A \r at the end of the held chunk, then the newline alone.
+  s.pushLines(enc.encode("{}"));
+  s.pushLines(enc.encode("\r"));
+  const [last] = s.pushLines(enc.encode("\n"));
+  assert.equal(dec.decode((last as ChunkScanner).join()), "{}");
+  // Over the limit across chunks: reported, as pushBytes does.
+  const over: number[] = [];
+  const limited = new LineSplitter({ maxLineBytes: 8, onOversized: (n) => void over.push(n) });
+  limited.pushLines(enc.encode("01234"));
+  assert.deepEqual(limited.pushLines(enc.encode("5678\nok\n")), [enc.encode("ok")]);
+  assert.deepEqual(over, [9]);
+});
+
+Deno.test("LineSplitter finds the last newline of a long chunk at any position, with or without a held line", () => {
+  for (let shift = 0; shift < 4; shift++) {
+    for (let at = 0; at < 160; at++) {
+      const text = "a".repeat(at) + "\n" + "b".repeat(159 - at);
+      const encoded = enc.encode(text);
+      const buffer = new Uint8Array(encoded.length + shift);
+      buffer.set(encoded, shift);
+      const chunk = buffer.subarray(shift);
+      const fresh = new LineSplitter();
+      assert.deepEqual(fresh.pushBytes(chunk).map((l) => dec.decode(l)), ["a".repeat(at)]);
+      assert.equal(fresh.buffered, 159 - at);
+      // The same chunk ending a held line (the pushLines path).
+      const held = new LineSplitter();
+      held.pushLines(enc.encode('{"x":"'));
+      const [line] = held.pushLines(chunk);
+      assert.equal(dec.decode((line as ChunkScanner).join()), '{"x":"' + "a".repeat(at));
+      assert.equal(held.buffered, 159 - at);
+    }
+    const none = new Uint8Array(200 + shift).fill(0x61).subarray(shift);
+    const s = new LineSplitter();
+    s.pushLines(enc.encode("x"));
+    assert.deepEqual(s.pushLines(none), []);
+    assert.equal(s.buffered, 201);
+  }
+});
+
+Deno.test("FrameWriter gathers a message of many large pieces: one writev where the stream has it, else one copy", async () => {
+  const { DIRECT_WRITEV } = await import("../src/runtime/mod.ts");
+  const parts = Array.from({ length: 6 }, (_, k) => new Uint8Array(20_000).fill(0x61 + k));
+  const want = parts.map((p) => dec.decode(p)).join("") + "\n";
+  // A stream without the hook: one write of the joined bytes.
+  const plain: Uint8Array[] = [];
+  const w = new FrameWriter(new WritableStream({ write: (c) => void plain.push(c) }));
+  w.write(parts);
+  await w.flushed();
+  assert.equal(plain.length, 1);
+  assert.equal(dec.decode(plain[0]), want);
+  // With the gathered-write hook: the pieces as they are, in one call.
+  const gathered: (readonly Uint8Array[])[] = [];
+  const stream = new WritableStream<Uint8Array>({ write: () => {} });
+  Object.assign(stream, {
+    [DIRECT_WRITEV]: (chunks: readonly Uint8Array[]) => {
+      gathered.push(chunks);
+      return Promise.resolve();
+    },
+  });
+  const v = new FrameWriter(stream);
+  v.write(parts);
+  await v.flushed();
+  assert.equal(gathered.length, 1);
+  assert.ok(parts.every((p) => gathered[0].includes(p)), "no copy");
+  assert.equal(gathered[0].map((c) => dec.decode(c)).join(""), want);
+});
+
+Deno.test("LineSplitter.pushOneAsBytes: a chunk that ends one line gives its bytes, one that ends several gives text", () => {
+  const s = new LineSplitter();
+  assert.deepEqual(s.pushOneAsBytes(enc.encode('{"a":1}\r\n')), [enc.encode('{"a":1}')]);
+  assert.deepEqual(s.pushOneAsBytes(enc.encode('{"b":"é"}\n{"c":2}\n{"d"')), [
+    '{"b":"é"}',
+    '{"c":2}',
+  ]);
+  assert.deepEqual(s.pushOneAsBytes(enc.encode(":3}\n")), [enc.encode('{"d":3}')]);
+  assert.deepEqual(s.pushOneAsBytes(enc.encode("tail")), []);
+  assert.deepEqual(s.flush(), ["tail"]);
 });

@@ -720,3 +720,24 @@ Deno.test("in a 2025 session mcpmon's own tools/list reaches the server only aft
   ]);
   await s.close();
 });
+
+Deno.test("a plain request reaches the server as the client's own bytes, only the id replaced", async () => {
+  const s = start([basicServer(["a"])]);
+  await initialize(s.h);
+  // Spacing and key order no encoder of mcpmon's would produce: kept byte for byte.
+  const line = '{ "method" : "tools/call", "id" : 41 ,"params":{"name":"a","x":"é"}, ' +
+    '"jsonrpc":"2.0" }';
+  s.h.clientSend(line);
+  const answer = await s.h.clientWaitFor(byId(41));
+  assert.ok(answer.result);
+  const child = s.h.children[0];
+  const sent = child.receivedLines[child.received.findIndex((m) => m.method === "tools/call")];
+  const own = child.received.find((m) => m.method === "tools/call")!.id;
+  assert.equal(sent, line.replace(": 41 ,", `: ${own} ,`));
+  // What is not a plain request still goes the parsed way: invalid params, mcpmon's own tools.
+  s.h.clientSend('{"jsonrpc":"2.0","id":42,"method":"tools/call","params":5}');
+  assert.equal((await s.h.clientWaitFor(byId(42))).error.code, -32600);
+  s.h.clientSend('{"jsonrpc":"2.0","id":43,"method":"tools/call","params":{"name":"a"},"id":44}');
+  await s.h.clientWaitFor((m) => m.id === 44 || m.id === 43);
+  await s.close();
+});

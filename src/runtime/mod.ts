@@ -427,6 +427,22 @@ export const DIRECT_READ: unique symbol = Symbol.for("mcpmon.directRead") as nev
  */
 export const DIRECT_WRITE: unique symbol = Symbol.for("mcpmon.directWrite") as never;
 
+/**
+ * The gathered-write hook an adapter may put next to {@linkcode DIRECT_WRITE}:
+ * `stream[DIRECT_WRITEV](chunks)` writes the chunks in order as one write
+ * where the stream can (Node's `writev`), resolving once all were taken.
+ * `FrameWriter` uses it for a message of several large pieces (a long line
+ * forwarded as the chunks it came in).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const stream: DirectWritable = new WritableStream<Uint8Array>();
+ * assert.equal(stream[DIRECT_WRITEV], undefined); // a plain web stream has no hook
+ * ```
+ */
+export const DIRECT_WRITEV: unique symbol = Symbol.for("mcpmon.directWritev") as never;
+
 /** A readable stream that may carry the {@linkcode DIRECT_READ} hook. */
 export type DirectReadable = ReadableStream<Uint8Array> & {
   [DIRECT_READ]?: (
@@ -437,4 +453,5 @@ export type DirectReadable = ReadableStream<Uint8Array> & {
 /** A writable stream that may carry the {@linkcode DIRECT_WRITE} hook. */
 export type DirectWritable = WritableStream<Uint8Array> & {
   [DIRECT_WRITE]?: (chunk: Uint8Array) => Promise<void>;
+  [DIRECT_WRITEV]?: (chunks: readonly Uint8Array[]) => Promise<void>;
 };

@@ -64,6 +64,7 @@ import type {
 import {
   DIRECT_READ,
   DIRECT_WRITE,
+  DIRECT_WRITEV,
   type DirectReadable,
   type DirectWritable,
   FsEventQueue,
@@ -240,6 +241,23 @@ export function writableFromNode(target: Writable): WritableStream<Uint8Array> {
     },
   });
   stream[DIRECT_WRITE] = write;
+  // Corked, the chunks go out as one writev (one JS round trip, not one per chunk).
+  stream[DIRECT_WRITEV] = (chunks) =>
+    new Promise<void>((resolve, reject) => {
+      if (failure !== undefined || target.destroyed || target.writableEnded) {
+        reject(closedError());
+        return;
+      }
+      target.cork();
+      for (let i = 0; i < chunks.length - 1; i++) target.write(chunks[i]);
+      target.write(chunks[chunks.length - 1], (err?: Error | null) => {
+        if (err) {
+          failure ??= err;
+          reject(err);
+        } else resolve();
+      });
+      target.uncork();
+    });
   return stream;
 }
 
