@@ -52,7 +52,7 @@
  */
 import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
 import { type Clock, type HttpHandler, systemClock } from "./runtime/mod.ts";
-import { legacyResult } from "./session.ts";
+import { legacyResult, listenToAllLists } from "./session.ts";
 
 /** The path of the MCP endpoint. */
 export const MCP_PATH = "/mcp";
@@ -1323,14 +1323,7 @@ export class HttpFront {
       jsonrpc: "2.0",
       id: own,
       method: "subscriptions/listen",
-      params: {
-        notifications: {
-          toolsListChanged: true,
-          promptsListChanged: true,
-          resourcesListChanged: true,
-        },
-        _meta: { ...session.envelope },
-      },
+      params: listenToAllLists(session.envelope),
     }));
   }
 

@@ -42,7 +42,7 @@ import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from ".
 import type { Logger } from "./log.ts";
 import { exposedName } from "./names.ts";
 import type { Clock } from "./runtime/mod.ts";
-import { metaOf, type Session, SUBSCRIPTION_ID_KEY } from "./session.ts";
+import { listenToAllLists, metaOf, type Session, SUBSCRIPTION_ID_KEY } from "./session.ts";
 import {
   type ClientMessage,
   type ClientRequest,
@@ -865,14 +865,7 @@ export class Merged implements Mode {
     gen.request("subscriptions/listen", {
       jsonrpc: "2.0",
       method: "subscriptions/listen",
-      params: {
-        notifications: {
-          toolsListChanged: true,
-          promptsListChanged: true,
-          resourcesListChanged: true,
-        },
-        _meta: { ...gen.envelope() },
-      },
+      params: listenToAllLists(gen.envelope()),
     }, {
       listen: true,
       onResponse: (response) => {

@@ -103,6 +103,34 @@ export function legacyResult(result: Record<string, unknown>): Record<string, un
   return resultType === undefined || resultType === "complete" ? rest : { resultType, ...rest };
 }
 
+/**
+ * The params of a `subscriptions/listen` that asks for every list change,
+ * with `envelope` as its `_meta`: what mcpmon opens on a modern process it
+ * must hear from (the gateway's backends, and the listen the HTTP front holds
+ * for each bridged 2025 session).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const params = listenToAllLists({ "io.modelcontextprotocol/protocolVersion": "2026-07-28" });
+ * assert.equal(params.notifications.toolsListChanged, true);
+ * assert.equal(params._meta["io.modelcontextprotocol/protocolVersion"], "2026-07-28");
+ * ```
+ */
+export function listenToAllLists(envelope: Envelope | undefined): {
+  notifications: Record<string, boolean>;
+  _meta: Envelope;
+} {
+  return {
+    notifications: {
+      toolsListChanged: true,
+      promptsListChanged: true,
+      resourcesListChanged: true,
+    },
+    _meta: { ...envelope },
+  };
+}
+
 /** A client's open `subscriptions/listen`: its id as sent and its params (the filter). */
 export interface Listen {
   /** The client's id of the listen request (string or number, as sent). */
