@@ -52,12 +52,20 @@
  */
 import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
 import { type Clock, type HttpHandler, systemClock } from "./runtime/mod.ts";
-import { legacyResult, listenToAllLists } from "./session.ts";
+import { SERVER_INFO_KEY as SERVER_INFO } from "./capabilities.ts";
+import {
+  CLIENT_CAPABILITIES_KEY as CLIENT_CAPABILITIES,
+  CLIENT_INFO_KEY as CLIENT_INFO,
+  LATEST_LEGACY_VERSION,
+  legacyResult,
+  listenToAllLists,
+  MODERN_VERSION,
+  PROTOCOL_VERSION_KEY as PROTOCOL_VERSION,
+  SUBSCRIPTION_ID_KEY as SUBSCRIPTION_ID,
+} from "./session.ts";
 
 /** The path of the MCP endpoint. */
 export const MCP_PATH = "/mcp";
-/** The first protocol revision of the modern (stateless) era. */
-export const MODERN_PROTOCOL_VERSION = "2026-07-28";
 /** JSON-RPC error code of the 2026-07-28 spec for headers that disagree with the body. */
 export const HEADER_MISMATCH = -32020;
 /** Default {@linkcode HttpFrontOptions.maxOpen}. */
@@ -72,17 +80,6 @@ export const DEFAULT_REPLAY_EVENTS = 1000;
 export const ENDED_STREAMS_KEPT = 16;
 /** The first revision whose clients resume a POST's stream after a priming event. */
 const PRIMING_VERSION = "2025-11-25";
-/** The `_meta` key that tags a listen's notifications with its id. */
-const SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId";
-/** The `_meta` key of the request's protocol version (modern era). */
-const PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion";
-/** The `_meta` keys of a modern request's client capabilities and client info. */
-const CLIENT_CAPABILITIES = "io.modelcontextprotocol/clientCapabilities";
-const CLIENT_INFO = "io.modelcontextprotocol/clientInfo";
-/** The `_meta` key of a DiscoverResult's server info. */
-const SERVER_INFO = "io.modelcontextprotocol/serverInfo";
-/** The revision a bridged legacy session gets when it asks for none it can have. */
-const LATEST_LEGACY_VERSION = "2025-11-25";
 /** The log levels of MCP, least severe first. */
 const LOG_LEVELS: readonly string[] = [
   "debug",
@@ -783,7 +780,7 @@ export class HttpFront {
     const sessionId = request.headers.get("mcp-session-id");
     // A 2026-07-28 request's Mcp-Session-Id is ignored, as that revision asks.
     const modernHeader = (request.headers.get("mcp-protocol-version") ?? "") >=
-      MODERN_PROTOCOL_VERSION;
+      MODERN_VERSION;
     if (sessionId !== null && !modernHeader) {
       return await this.#legacyPost(request, message, sessionId, mode);
     }
@@ -835,7 +832,7 @@ export class HttpFront {
   /** Whether a request without a session speaks the modern era (by header or `_meta`). */
   #isModern(request: Request, message: Record<string, unknown>): boolean {
     const header = request.headers.get("mcp-protocol-version");
-    if (header !== null) return header >= MODERN_PROTOCOL_VERSION;
+    if (header !== null) return header >= MODERN_VERSION;
     const params = message.params;
     return isObject(params) && isObject(params._meta) && PROTOCOL_VERSION in params._meta;
   }
@@ -1223,14 +1220,14 @@ export class HttpFront {
     if (message.method === "initialize") {
       const asked = params ?? {};
       session.envelope = {
-        [PROTOCOL_VERSION]: MODERN_PROTOCOL_VERSION,
+        [PROTOCOL_VERSION]: MODERN_VERSION,
         [CLIENT_INFO]: isObject(asked.clientInfo)
           ? asked.clientInfo
           : { name: "unknown", version: "0" },
         [CLIENT_CAPABILITIES]: isObject(asked.capabilities) ? asked.capabilities : {},
       };
       const version = typeof asked.protocolVersion === "string" &&
-          asked.protocolVersion < MODERN_PROTOCOL_VERSION
+          asked.protocolVersion < MODERN_VERSION
         ? asked.protocolVersion
         : LATEST_LEGACY_VERSION;
       return this.#bridgeRequest(session, clientId, "server/discover", {}, (answer) => {
@@ -1469,14 +1466,14 @@ export class HttpFront {
     // The revision mcpmon implements is the one it serves: another (a future one) gets the
     // spec's UnsupportedProtocolVersion error with 400 here, before it reaches the shared peer.
     const version = request.headers.get("mcp-protocol-version")!;
-    if (version !== MODERN_PROTOCOL_VERSION) {
+    if (version !== MODERN_VERSION) {
       return json(
         400,
         errorResponse(
           typeof message.id === "string" || typeof message.id === "number" ? message.id : null,
           ErrorCode.UnsupportedProtocolVersion,
           `Unsupported protocol version: ${version}`,
-          { supported: [MODERN_PROTOCOL_VERSION], requested: version },
+          { supported: [MODERN_VERSION], requested: version },
         ),
       );
     }
