@@ -6,41 +6,15 @@
 import assert from "node:assert/strict";
 import { httpChild } from "../src/http_backend.ts";
 import { denoRuntime } from "../src/runtime/deno.ts";
-import type { ChildProcess, Runtime } from "../src/runtime/mod.ts";
+import { connect, drive, initialize, type Json, json, serve } from "./_http_child.ts";
 
-type Json = Record<string, unknown>;
-
-/** No process is spawned without a command: the runtime is only asked for its clock. */
-const NO_PROCESS = {} as Runtime;
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-function serve(handler: (req: Request) => Response | Promise<Response>, port = 0) {
-  const ac = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
-    handler,
-  );
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/mcp`,
-    async close() {
-      ac.abort();
-      await server.finished;
-    },
-  };
-}
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
-}
-
-function json(body: unknown, headers: Record<string, string> = {}, status = 200): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-  });
 }
 
 /** An SSE response of `events`; stays open when `open`, until the client closes it (`onClose`). */
@@ -57,70 +31,6 @@ function sse(events: unknown[], open = false, onClose?: () => void): Response {
   });
   return new Response(body, { headers: { "content-type": "text/event-stream" } });
 }
-
-/** Drives a child: write messages, read the lines it puts on stdout. */
-function drive(child: ChildProcess) {
-  const lines: Json[] = [];
-  const waiters: (() => void)[] = [];
-  let ended = false;
-  void (async () => {
-    let text = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const parts = text.split("\n");
-      text = parts.pop()!;
-      for (const part of parts) lines.push(JSON.parse(part));
-      for (const w of waiters.splice(0)) w();
-    }
-  })().catch(() => {}).finally(() => {
-    ended = true;
-    for (const w of waiters.splice(0)) w();
-  });
-  const writer = child.stdin.getWriter();
-  return {
-    lines,
-    send: (message: Json) => writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n")),
-    /** Resolves with the line at `index` (0-based), waiting up to 5 s. */
-    async line(index: number): Promise<Json> {
-      const deadline = Date.now() + 5_000;
-      while (lines.length <= index) {
-        if (ended) throw new Error(`stdout ended after ${lines.length} lines`);
-        if (Date.now() > deadline) throw new Error(`no line ${index}: ${JSON.stringify(lines)}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 100);
-        });
-      }
-      return lines[index];
-    },
-    get ended() {
-      return ended;
-    },
-  };
-}
-
-function connect(url: string, options: { timeoutMs?: number; maxBytes?: number } = {}) {
-  return httpChild(NO_PROCESS, {
-    command: "",
-    args: [],
-    http: {
-      url,
-      connectTimeoutMs: options.timeoutMs ?? 5_000,
-      maxMessageBytes: options.maxBytes,
-    },
-  });
-}
-
-const initialize = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-11-25",
-    capabilities: {},
-    clientInfo: { name: "t", version: "1" },
-  },
-};
 
 Deno.test(
   "each line is POSTed accepting JSON and SSE; a JSON answer becomes one line (pretty JSON folded into one)",
@@ -326,7 +236,7 @@ Deno.test(
   opts,
   async () => {
     const url = `http://127.0.0.1:${freePort()}/mcp`;
-    const child = connect(url, { timeoutMs: 600 });
+    const child = connect(url, { connectTimeoutMs: 600 });
     const io = drive(child);
     const started = Date.now();
     await io.send(initialize);
@@ -388,7 +298,7 @@ Deno.test(
       if (body.id === 2) return json({ jsonrpc: "2.0", id: 2, result: { big: "x".repeat(2000) } });
       return new Response("<html>", { headers: { "content-type": "text/html" } });
     });
-    const child = connect(server.url, { maxBytes: 1000 });
+    const child = connect(server.url, { maxMessageBytes: 1000 });
     const io = drive(child);
     await io.send({ jsonrpc: "2.0", id: 1, method: "tools/call" });
     await io.line(1);
@@ -462,18 +372,14 @@ Deno.test(
     });
     const io = drive(child);
     assert.ok(child.pid > 0);
-    let log = "";
-    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    while (!(log.includes("to-stdout") && log.includes("to-stderr"))) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      log += value;
-    }
-    assert.match(log, /to-stdout/);
-    assert.match(log, /to-stderr/);
+    await io.until(
+      () => io.stderr.includes("to-stdout") && io.stderr.includes("to-stderr"),
+      "the command's stdout and stderr in its log",
+    );
+    assert.match(io.stderr, /to-stdout/);
+    assert.match(io.stderr, /to-stderr/);
     child.killGroup("SIGTERM");
     assert.deepEqual(await child.exited, { code: null, signal: "SIGTERM" });
-    await reader.cancel();
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.ok(io.ended, "stdout ends with the process");
   },

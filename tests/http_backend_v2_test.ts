@@ -7,10 +7,8 @@
 import assert from "node:assert/strict";
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import { httpChild } from "../src/http_backend.ts";
-import type { ChildProcess, Runtime } from "../src/runtime/mod.ts";
+import { connect, drive, type Json } from "./_http_child.ts";
 
-type Json = Record<string, unknown>;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
 const ENV = {
@@ -62,49 +60,8 @@ function startV2() {
   };
 }
 
-function drive(child: ChildProcess) {
-  const lines: Json[] = [];
-  let wake = () => {};
-  void (async () => {
-    let text = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const parts = text.split("\n");
-      text = parts.pop()!;
-      for (const part of parts) lines.push(JSON.parse(part));
-      wake();
-    }
-  })().catch(() => {});
-  const writer = child.stdin.getWriter();
-  return {
-    lines,
-    send: (m: Json) => writer.write(new TextEncoder().encode(JSON.stringify(m) + "\n")),
-    /** The first line matching `match`, waiting up to 5 s. */
-    async find(match: (line: Json) => boolean): Promise<Json> {
-      const deadline = Date.now() + 5_000;
-      for (;;) {
-        const hit = lines.find(match);
-        if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`not found in ${JSON.stringify(lines)}`);
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 100);
-        });
-      }
-    },
-  };
-}
-
 const textOf = (line: Json) =>
   ((line.result as Json).content as { text: string }[] | undefined)?.[0]?.text;
-
-function connect(url: string) {
-  return httpChild({} as Runtime, {
-    command: "",
-    args: [],
-    http: { url, connectTimeoutMs: 5_000 },
-  });
-}
 
 Deno.test(
   "v2 SDK, 2026-07-28: the server accepts mcpmon's headers (a non-ASCII tool name in Base64), and a listen's stream carries list_changed",

@@ -5,80 +5,11 @@
  * carries ever shows in what mcpmon writes.
  */
 import assert from "node:assert/strict";
-import { httpChild } from "../src/http_backend.ts";
 import { challengeSummary, expandHeaderVars, parseHeader, redactor } from "../src/http_headers.ts";
-import type { ChildProcess, Runtime } from "../src/runtime/mod.ts";
+import { connect, drive, initialize, serve } from "./_http_child.ts";
 
-type Json = Record<string, unknown>;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const TOKEN = "tok-4f9a1c77e2";
-
-function serve(handler: (req: Request) => Response | Promise<Response>) {
-  const ac = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
-    handler,
-  );
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/mcp`,
-    async close() {
-      ac.abort();
-      await server.finished;
-    },
-  };
-}
-
-function connect(url: string, headers?: Record<string, string>): ChildProcess {
-  return httpChild({} as Runtime, {
-    command: "",
-    args: [],
-    http: { url, connectTimeoutMs: 5_000, headers },
-  });
-}
-
-/** Collects a child's stdout lines and stderr text. */
-function collect(child: ChildProcess) {
-  const lines: Json[] = [];
-  let stderr = "";
-  void (async () => {
-    let text = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const parts = text.split("\n");
-      text = parts.pop()!;
-      for (const part of parts) lines.push(JSON.parse(part));
-    }
-  })().catch(() => {});
-  void (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })().catch(() => {});
-  const writer = child.stdin.getWriter();
-  return {
-    lines,
-    get stderr() {
-      return stderr;
-    },
-    send: (message: Json) => writer.write(new TextEncoder().encode(JSON.stringify(message) + "\n")),
-    async until(check: () => boolean, what: string) {
-      const deadline = Date.now() + 10_000;
-      while (!check()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
-}
-
-const initialize = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-11-25",
-    capabilities: {},
-    clientInfo: { name: "t", version: "1" },
-  },
-};
 
 Deno.test(
   "the configured headers go on every request: the POSTs, the GET stream and the closing DELETE",
@@ -106,8 +37,10 @@ Deno.test(
         )
       );
     });
-    const child = connect(server.url, { Authorization: `Bearer ${TOKEN}`, "X-Team": "dev" });
-    const io = collect(child);
+    const child = connect(server.url, {
+      headers: { Authorization: `Bearer ${TOKEN}`, "X-Team": "dev" },
+    });
+    const io = drive(child);
     await io.send(initialize);
     await io.until(() => io.lines.length === 1, "the initialize answer");
     await io.send({ jsonrpc: "2.0", method: "notifications/initialized" });
@@ -142,7 +75,7 @@ Deno.test(
       );
     });
     const child = connect(server.url);
-    const io = collect(child);
+    const io = drive(child);
     await io.send(initialize);
     await io.send({ jsonrpc: "2.0", id: 2, method: "tools/list" });
     await io.until(() => io.lines.length === 2, "two answers");
@@ -175,8 +108,8 @@ Deno.test(
         headers: { "www-authenticate": 'Bearer error="insufficient_scope", scope="tools:write"' },
       })
     );
-    const child = connect(server.url, { Authorization: `Bearer ${TOKEN}` });
-    const io = collect(child);
+    const child = connect(server.url, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const io = drive(child);
     await io.send(initialize);
     await io.until(() => io.lines.length === 1, "the answer");
     const message = (io.lines[0].error as { message: string }).message;

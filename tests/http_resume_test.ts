@@ -15,78 +15,10 @@ import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/proto
 import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { httpChild } from "../src/http_backend.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
-import type { ChildProcess, Runtime } from "../src/runtime/mod.ts";
+import type { Runtime } from "../src/runtime/mod.ts";
+import { connect, drive, initialize, type Json, serve } from "./_http_child.ts";
 
-type Json = Record<string, unknown>;
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-function serve(handler: (req: Request) => Response | Promise<Response>) {
-  const ac = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
-    handler,
-  );
-  return {
-    url: `http://127.0.0.1:${server.addr.port}/mcp`,
-    async close() {
-      ac.abort();
-      await server.finished;
-    },
-  };
-}
-
-function connect(url: string): ChildProcess {
-  return httpChild({} as Runtime, {
-    command: "",
-    args: [],
-    http: { url, connectTimeoutMs: 5_000 },
-  });
-}
-
-function drive(child: ChildProcess) {
-  const lines: Json[] = [];
-  let stderr = "";
-  void (async () => {
-    let text = "";
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const parts = text.split("\n");
-      text = parts.pop()!;
-      for (const part of parts) lines.push(JSON.parse(part));
-    }
-  })().catch(() => {});
-  void (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })().catch(() => {});
-  const writer = child.stdin.getWriter();
-  return {
-    lines,
-    get stderr() {
-      return stderr;
-    },
-    send: (m: Json) => writer.write(new TextEncoder().encode(JSON.stringify(m) + "\n")),
-    async find(match: (line: Json) => boolean, what: string): Promise<Json> {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        const hit = lines.find(match);
-        if (hit) return hit;
-        if (Date.now() > deadline) throw new Error(`no ${what} in ${JSON.stringify(lines)}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    },
-  };
-}
-
-const initialize = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-11-25",
-    capabilities: {},
-    clientInfo: { name: "t", version: "1" },
-  },
-};
 
 /** SSE text of events: `[id, message]` pairs (id undefined: no id line), then `retry` if given. */
 function sseText(events: [string | undefined, unknown][], retry?: number): string {
