@@ -7,15 +7,9 @@ import assert from "node:assert/strict";
 import { httpChild } from "../src/http_backend.ts";
 import { denoRuntime } from "../src/runtime/deno.ts";
 import { connect, drive, initialize, type Json, json, serve } from "./_http_child.ts";
+import { freePort } from "../testing/ports.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 /** An SSE response of `events`; stays open when `open`, until the client closes it (`onClose`). */
 function sse(events: unknown[], open = false, onClose?: () => void): Response {

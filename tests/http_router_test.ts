@@ -6,15 +6,9 @@
 import assert from "node:assert/strict";
 import { type ServerOptions, serverOptions } from "../src/config.ts";
 import { basicServer, initializeClient, type Msg, startRouter } from "./_fake_runtime.ts";
+import { freePort } from "../testing/ports.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
 
 /**
  * A minimal MCP server on Streamable HTTP (2025 era, with a session and a GET stream):

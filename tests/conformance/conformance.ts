@@ -24,6 +24,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../../testing/ports.ts";
 
 /** The suite's version (the first with the 2026-07-28 requirement set) and the Node it runs on. */
 export const CONFORMANCE_VERSION = "0.2.0-alpha.12";
@@ -144,13 +145,6 @@ async function start(name: string, args: string[], pattern: RegExp): Promise<Sta
   } finally {
     clearTimeout(timer);
   }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 const LISTENING = /listening on (\d+)/;

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { callText, FIXTURES_DIR, scopedDenoLauncher, startMcpmon } from "./_harness.ts";
+import { freePort } from "../../testing/ports.ts";
 
 const HTTP_SERVER = join(FIXTURES_DIR, "http_server.ts");
 const TOKEN = "dev-token-5b8e0c41";
@@ -14,16 +15,7 @@ const TOKEN = "dev-token-5b8e0c41";
 /** The launcher: the run's own, or the scoped Deno one with `--allow-net=127.0.0.1` added (README). */
 function launcher(): string[] | undefined {
   if (Deno.env.get("MCPMON_E2E_LAUNCHER")?.trim()) return undefined;
-  return scopedDenoLauncher().map((a) =>
-    a.replace("--allow-sys=uid,homedir", "--allow-sys=uid,homedir --allow-net=127.0.0.1")
-  );
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  return scopedDenoLauncher(["--allow-net=127.0.0.1"]);
 }
 
 const fixture = (port: number, ...flags: string[]) => [

@@ -13,24 +13,14 @@ import {
   startMcpmon,
   waitUntil,
 } from "./_harness.ts";
+import { freePort } from "../../testing/ports.ts";
 
 const HTTP_SERVER = join(FIXTURES_DIR, "http_server.ts");
 
 /** The launcher: the run's own, or the scoped Deno one with `--allow-net=127.0.0.1` added (README). */
 function launcher(): string[] | undefined {
   if (Deno.env.get("MCPMON_E2E_LAUNCHER")?.trim()) return undefined;
-  const scoped = scopedDenoLauncher();
-  return scoped.map((a) =>
-    a.replace("--allow-sys=uid,homedir", "--allow-sys=uid,homedir --allow-net=127.0.0.1")
-  );
-}
-
-/** A port nothing listens on right now. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+  return scopedDenoLauncher(["--allow-net=127.0.0.1"]);
 }
 
 async function toolsDir(tools: { name: string; text: string }[]) {
