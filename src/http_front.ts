@@ -455,6 +455,10 @@ class LegacySession {
   readonly ownIds = new Map<string, string>();
   /** Bridged: the front's own id of the listen held for it. */
   listenId: string | undefined;
+  /** Bridged: the resource URIs its client subscribed to (its listen asks for their updates). */
+  readonly subscriptions = new Set<string>();
+  /** Bridged: `resources/subscribe` and `unsubscribe` answered once the new listen is acknowledged. */
+  subscribing: { clientId: JsonRpcId; uri: string; subscribe: boolean }[] = [];
   /** Bridged: the level its client set (`logging/setLevel`); the servers' log messages below it are not sent. */
   logLevel = "debug";
 
@@ -1234,15 +1238,10 @@ export class HttpFront {
         if (!isObject(answer.result)) return answer;
         const discovered = answer.result;
         const meta = isObject(discovered._meta) ? discovered._meta : {};
-        this.#bridgeListen(session);
+        if (session.listenId === undefined) this.#bridgeListen(session);
         const capabilities = isObject(discovered.capabilities)
           ? { ...discovered.capabilities }
           : {};
-        if (isObject(capabilities.resources)) {
-          // Subscriptions belong to one client session; the shared servers hold none per client.
-          const { subscribe: _, ...resources } = capabilities.resources;
-          capabilities.resources = resources;
-        }
         return {
           jsonrpc: "2.0",
           id: answer.id,
@@ -1268,15 +1267,22 @@ export class HttpFront {
       return undefined;
     }
     if (message.method === "resources/subscribe" || message.method === "resources/unsubscribe") {
-      this.#fromSessionPeer(
-        session,
-        JSON.stringify(errorResponse(
-          clientId,
-          ErrorCode.MethodNotFound,
-          `Method not found: ${message.method} (a gateway served on HTTP shares its servers ` +
-            "among clients and holds no subscriptions per client)",
-        )),
-      );
+      // The session's listen carries its subscriptions: a new one with the new set replaces it.
+      const uri = params?.uri;
+      if (typeof uri !== "string") {
+        this.#fromSessionPeer(
+          session,
+          JSON.stringify(
+            errorResponse(clientId, ErrorCode.InvalidParams, "params.uri must be a string"),
+          ),
+        );
+        return undefined;
+      }
+      const subscribe = message.method === "resources/subscribe";
+      if (subscribe) session.subscriptions.add(uri);
+      else session.subscriptions.delete(uri);
+      session.subscribing.push({ clientId, uri, subscribe });
+      this.#bridgeListen(session);
       return undefined;
     }
     return this.#bridgeRequest(session, clientId, message.method, params);
@@ -1310,18 +1316,68 @@ export class HttpFront {
     return this.#modernPeer().handleClientLine(JSON.stringify(forwarded));
   }
 
-  /** Holds a listen for a bridged session: the list changes of the shared peer reach it. */
+  /**
+   * Holds a listen for a bridged session: the list changes of the shared peer
+   * reach it, and updates of the resources it subscribed to. A listen's filter
+   * is fixed, so when the subscriptions change a new one replaces it (opened
+   * first, then the old one cancelled: no change falls between them).
+   */
   #bridgeListen(session: LegacySession) {
-    if (session.ended || session.listenId !== undefined) return;
+    if (session.ended) return;
+    const previous = session.listenId;
     const own = `mcpmon-http-${this.#nextModernId++}`;
     session.listenId = own;
     this.#bridgedListens.set(own, session);
+    const params = listenToAllLists(session.envelope);
+    const notifications: Record<string, unknown> = params.notifications;
+    if (session.subscriptions.size > 0) {
+      notifications.resourceSubscriptions = [...session.subscriptions];
+    }
     this.#modernPeer().handleClientLine(JSON.stringify({
       jsonrpc: "2.0",
       id: own,
       method: "subscriptions/listen",
-      params: listenToAllLists(session.envelope),
+      params,
     }));
+    if (previous === undefined) return;
+    this.#bridgedListens.delete(previous);
+    this.#modernPeer().handleClientLine(JSON.stringify({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: previous, reason: "the session's resource subscriptions changed" },
+    }));
+  }
+
+  /**
+   * A bridged session's listen was acknowledged: its waiting `resources/subscribe`
+   * get `{}` when the gateway honors the URI (a server offers it and can tell its
+   * updates), else an error saying so; `unsubscribe` always gets `{}`.
+   */
+  #subscribed(session: LegacySession, params: Record<string, unknown> | undefined) {
+    const filter = isObject(params?.notifications) ? params.notifications : {};
+    const honored = new Set(
+      Array.isArray(filter.resourceSubscriptions) ? filter.resourceSubscriptions : [],
+    );
+    const waiting = session.subscribing;
+    session.subscribing = [];
+    for (const { clientId, uri, subscribe } of waiting) {
+      if (!subscribe || honored.has(uri)) {
+        this.#fromSessionPeer(
+          session,
+          JSON.stringify({ jsonrpc: "2.0", id: clientId, result: {} }),
+        );
+        continue;
+      }
+      session.subscriptions.delete(uri);
+      this.#fromSessionPeer(
+        session,
+        JSON.stringify(errorResponse(
+          clientId,
+          ErrorCode.InvalidParams,
+          `Unknown resource: ${uri} (no server offers it, or its server cannot tell its updates)`,
+        )),
+      );
+    }
   }
 
   /** Ends what the shared peer holds for a bridged session: its listen and requests. */
@@ -1369,7 +1425,10 @@ export class HttpFront {
     if (subscription !== undefined) {
       const session = this.#bridgedListens.get(String(subscription));
       if (!session) return false;
-      if (message.method === "notifications/subscriptions/acknowledged") return true;
+      if (message.method === "notifications/subscriptions/acknowledged") {
+        if (String(subscription) === session.listenId) this.#subscribed(session, params);
+        return true;
+      }
       delete meta![SUBSCRIPTION_ID];
       if (Object.keys(meta!).length === 0) delete params!._meta;
       if (!session.ended) this.#fromSessionPeer(session, JSON.stringify(message));

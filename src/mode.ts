@@ -38,11 +38,17 @@ import {
   statusToolDefinition,
   type ToolLike,
 } from "./injected_tools.ts";
-import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
+import { ErrorCode, errorResponse, idKey, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { exposedName } from "./names.ts";
 import type { Clock } from "./runtime/mod.ts";
-import { listenToAllLists, metaOf, type Session, SUBSCRIPTION_ID_KEY } from "./session.ts";
+import {
+  listenToAllLists,
+  metaOf,
+  type Session,
+  SUBSCRIPTION_ID_KEY,
+  withEnvelope,
+} from "./session.ts";
 import {
   type ClientMessage,
   type ClientRequest,
@@ -451,6 +457,19 @@ export class Merged implements Mode {
   #waitingCalls = new Map<JsonRpcId, ClientRequest>();
   /** Resource requests, among {@linkcode Merged.#waitingCalls}, held until the lists are complete. */
   #heldCalls: ClientRequest[] = [];
+  /**
+   * A modern client's listens that asked for resource updates: the URIs (as
+   * the client names them) each was acknowledged for, by the key of its id.
+   */
+  #resourceListens = new Map<string, { id: JsonRpcId; uris: Set<string> }>();
+  /** Listens naming resources, held until the lists are complete (their URIs route then). */
+  #heldListens: ClientRequest[] = [];
+  /**
+   * What mcpmon subscribed to on each backend process for the client, by the
+   * backend's own URIs: `resources/subscribe` on a 2025 process, a listen with
+   * `resourceSubscriptions` (its id here) on a 2026-07-28 one.
+   */
+  #subscribed = new WeakMap<Generation, { uris: Set<string>; listen?: number }>();
 
   constructor(core: RouterCore, naming: GatewayOptions) {
     this.#core = core;
@@ -537,7 +556,13 @@ export class Merged implements Mode {
   forget(id: JsonRpcId): boolean {
     const held = this.#heldLists.findIndex((h) => h.id === id);
     if (held !== -1) this.#heldLists.splice(held, 1);
-    return this.#waitingCalls.delete(id) || held !== -1;
+    const heldListen = this.#heldListens.findIndex((h) => h.id === id);
+    if (heldListen !== -1) this.#heldListens.splice(heldListen, 1);
+    if (this.#resourceListens.delete(idKey(id))) {
+      this.#syncSubscriptions(); // a URI no listen wants any more is given up
+      return true;
+    }
+    return this.#waitingCalls.delete(id) || held !== -1 || heldListen !== -1;
   }
 
   onSpawned(): void {}
@@ -545,6 +570,7 @@ export class Merged implements Mode {
   onReady(slot: Slot, gen: Generation): void {
     slot.listsRead = this.#core.readLists(slot, gen);
     if (gen.era === "modern") this.#listenToBackend(gen);
+    this.#syncSubscriptions(slot);
     this.#core.flushQueue(slot, gen);
     slot.reading = true;
     slot.listsRead = slot.listsRead.then(() => this.updateViews()).finally(() => {
@@ -559,6 +585,10 @@ export class Merged implements Mode {
 
   fromServer(slot: Slot, gen: Generation, c: ServerInitiated): boolean {
     const params = (c.message.params ?? {}) as Item;
+    if (c.method === "notifications/resources/updated") {
+      this.#resourceUpdated(slot, params);
+      return true;
+    }
     if (gen.era === "modern" && metaOf(params)?.[SUBSCRIPTION_ID_KEY] !== undefined) {
       // On mcpmon's own listen: its acknowledgment is mcpmon's; list changes are handled below.
       if (!c.method.endsWith("/list_changed")) {
@@ -576,13 +606,6 @@ export class Merged implements Mode {
       slot.listsRead = this.#core.readLists(slot, gen, changed).then(() => this.updateViews());
       return true;
     }
-    if (c.method === "notifications/resources/updated") {
-      const renamed = slot.renamedUris.get(String(params.uri));
-      if (renamed) {
-        this.#core.write({ ...c.message, params: { ...params, uri: renamed } });
-        return true;
-      }
-    }
     return false;
   }
 
@@ -593,6 +616,7 @@ export class Merged implements Mode {
   /** Rebuilds the merged views and tells the client which lists changed. */
   updateViews(): void {
     const changed = this.catalog.rebuild(this.#core.slots.values());
+    this.#syncSubscriptions(); // a subscribed URI may have moved to another backend, or come
     // Before the lists are complete the client has read none of them: nothing to tell.
     if (this.#answered && this.#complete) {
       for (const method of new Set([...changed].map((kind) => LIST_CHANGED[kind]))) {
@@ -677,6 +701,9 @@ export class Merged implements Mode {
         this.#core.internalError(c, err);
       }
     }
+    const listens = this.#heldListens;
+    this.#heldListens = [];
+    for (const c of listens) this.#acknowledge(c);
     const calls = this.#heldCalls;
     this.#heldCalls = [];
     for (const c of calls) {
@@ -803,6 +830,13 @@ export class Merged implements Mode {
               : `Unknown resource: ${uri}`,
           );
         }
+        if (c.method !== "resources/read" && target.source.backend.current?.era === "modern") {
+          // A 2026-07-28 process has no resources/subscribe: mcpmon's listen on it carries the URI.
+          core.session.observe(c.message);
+          this.#syncSubscriptions(target.source);
+          core.answer({ jsonrpc: "2.0", id: c.id, result: {} });
+          return undefined;
+        }
         c.message.params = { ...params, uri: target.uri };
         const renamed = target.uri !== params.uri;
         return core.route(
@@ -843,29 +877,155 @@ export class Merged implements Mode {
       return core.reject(c, ErrorCode.MethodNotFound, "Method not found: subscriptions/listen");
     }
     core.session.observe(c.message);
+    if (!this.#complete && askedUris(c).length > 0) {
+      this.#heldListens.push(c); // its URIs route once every backend is listed
+      return undefined;
+    }
+    this.#acknowledge(c);
+    return undefined;
+  }
+
+  /**
+   * Acknowledges a listen with what mcpmon honors: the list changes it
+   * serves, and the resources asked for that a backend offers and can
+   * subscribe to; mcpmon then subscribes to those on their backends.
+   */
+  #acknowledge(c: ClientRequest) {
     const asked = ((c.message.params as Item | undefined)?.notifications ?? {}) as Item;
     const honored: Item = {};
     for (const key of ["toolsListChanged", "promptsListChanged", "resourcesListChanged"]) {
       if (asked[key] === true) honored[key] = true;
     }
-    core.write({
+    const uris = askedUris(c).filter((uri) => this.#subscribable(uri));
+    if (uris.length > 0) {
+      honored.resourceSubscriptions = uris;
+      this.#resourceListens.set(idKey(c.id), { id: c.id, uris: new Set(uris) });
+    }
+    this.#core.write({
       jsonrpc: "2.0",
       method: "notifications/subscriptions/acknowledged",
       params: { notifications: honored, _meta: { [SUBSCRIPTION_ID_KEY]: c.id } },
     });
-    return undefined;
+    if (uris.length > 0) this.#syncSubscriptions();
+  }
+
+  /** Whether a URI routes to a backend that can tell its updates (as far as mcpmon knows it). */
+  #subscribable(uri: string): boolean {
+    const target = this.#resourceTarget(uri);
+    if (!target) return false;
+    const caps = target.source.backend.current?.initResult?.capabilities as Item | undefined;
+    return caps === undefined || (caps.resources as Item | undefined)?.subscribe === true;
+  }
+
+  /**
+   * The client's resource subscriptions, as the client names them: its
+   * listens' (modern), or its `resources/subscribe`s (legacy).
+   */
+  #wantedUris(): Set<string> {
+    if (this.#core.session.era !== "modern") return new Set(this.#core.session.subscriptions);
+    const uris = new Set<string>();
+    for (const listen of this.#resourceListens.values()) {
+      for (const uri of listen.uris) uris.add(uri);
+    }
+    return uris;
+  }
+
+  /**
+   * Brings what mcpmon holds subscribed on each backend process (or `only`
+   * this one) in line with what the client asked for, by the backend's own
+   * URIs: `resources/subscribe` and `unsubscribe` on a 2025 process, a listen
+   * with `resourceSubscriptions` (replaced when the set changes) on a
+   * 2026-07-28 one. A 2025 client's subscriptions on a 2025 process are its
+   * own requests, passed on and replayed after a restart: not done here.
+   */
+  #syncSubscriptions(only?: Slot) {
+    const wanted = this.#wantedUris();
+    for (const slot of only ? [only] : this.#core.slots.values()) {
+      const gen = slot.backend.current;
+      if (!gen || gen.state !== "ready") continue; // its onReady syncs it
+      if (gen.era === "legacy" && this.#core.session.era !== "modern") continue;
+      const held = this.#subscribed.get(gen) ?? { uris: new Set<string>() };
+      const want = new Set<string>();
+      for (const uri of wanted) {
+        const target = this.#resourceTarget(uri);
+        if (target?.source === slot) want.add(target.uri);
+      }
+      if (want.size === held.uris.size && [...want].every((u) => held.uris.has(u))) continue;
+      this.#subscribed.set(gen, held);
+      if (gen.era === "legacy") {
+        const answered = (method: string) => (reply: JsonRpcMessage) => {
+          if (reply.error) {
+            this.#core.log.debug(`${method}: ${reply.error.message}`, { server: slot.name });
+          }
+        };
+        for (const uri of want) {
+          if (held.uris.has(uri)) continue;
+          gen.call("resources/subscribe", { uri }).then(answered("resources/subscribe"));
+        }
+        for (const uri of held.uris) {
+          if (want.has(uri)) continue;
+          gen.call("resources/unsubscribe", { uri }).then(answered("resources/unsubscribe"));
+        }
+        held.uris = want;
+        continue;
+      }
+      // A listen's filter is fixed: a new one with the new set, then the old one cancelled.
+      const previous = held.listen;
+      held.uris = want;
+      held.listen = want.size === 0 ? undefined : this.#listenToBackend(gen, [...want]);
+      if (previous !== undefined) {
+        gen.cancel(previous);
+        gen.send({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: previous, reason: "the client's resource subscriptions changed" },
+        });
+      }
+    }
+  }
+
+  /**
+   * A backend's `notifications/resources/updated` (on mcpmon's listen, from a
+   * 2026-07-28 process): to a modern client on each listen subscribed to the
+   * URI, tagged with its id; to a legacy client as it is. Either way under
+   * the URI the client knows (a renamed one mapped back).
+   */
+  #resourceUpdated(slot: Slot, params: Item) {
+    const { _meta: _, ...rest } = params;
+    const own = metaOf(params);
+    const kept = own ? { ...own } : undefined;
+    if (kept) delete kept[SUBSCRIPTION_ID_KEY];
+    const uri = slot.renamedUris.get(String(params.uri)) ?? params.uri;
+    const base = { ...rest, uri };
+    if (this.#core.session.era !== "modern") {
+      const out = kept && Object.keys(kept).length > 0 ? { ...base, _meta: kept } : base;
+      this.#core.write({ jsonrpc: "2.0", method: "notifications/resources/updated", params: out });
+      return;
+    }
+    for (const listen of this.#resourceListens.values()) {
+      if (!listen.uris.has(String(uri))) continue;
+      this.#core.write({
+        jsonrpc: "2.0",
+        method: "notifications/resources/updated",
+        params: { ...base, _meta: { ...kept, [SUBSCRIPTION_ID_KEY]: listen.id } },
+      });
+    }
   }
 
   /**
    * A modern backend tells its list changes only on a listen, so mcpmon opens
    * one of its own on each of its processes; what it hears there is handled
-   * like a legacy backend's `list_changed`.
+   * like a legacy backend's `list_changed`. With `resourceSubscriptions`: the
+   * listen for the client's resource subscriptions on that process. Returns
+   * the listen's id there.
    */
-  #listenToBackend(gen: Generation) {
-    gen.request("subscriptions/listen", {
+  #listenToBackend(gen: Generation, resourceSubscriptions?: string[]): number {
+    return gen.request("subscriptions/listen", {
       jsonrpc: "2.0",
       method: "subscriptions/listen",
-      params: listenToAllLists(gen.envelope()),
+      params: resourceSubscriptions
+        ? withEnvelope({ notifications: { resourceSubscriptions } }, gen.envelope())
+        : listenToAllLists(gen.envelope()),
     }, {
       listen: true,
       onResponse: (response) => {
@@ -916,6 +1076,13 @@ export class Merged implements Mode {
       statusToolDefinition(),
     ];
   }
+}
+
+/** The resource URIs a listen asks for (`notifications.resourceSubscriptions`), strings only. */
+function askedUris(c: ClientRequest): string[] {
+  const asked = ((c.message.params as Item | undefined)?.notifications ?? {}) as Item;
+  const uris = asked.resourceSubscriptions;
+  return Array.isArray(uris) ? uris.filter((u): u is string => typeof u === "string") : [];
 }
 
 /** Puts a renamed resource's exposed URI back into a `resources/read` result. */

@@ -975,7 +975,7 @@ Deno.test("http front (shared peer): each 2025 session gets a listen held for it
   assert.equal(peer.closed, true);
 });
 
-Deno.test("http front (shared peer): a 2025 session is offered no resource subscriptions (its subscribe gets -32601); the servers' log messages reach each session at or above the level it set", async () => {
+Deno.test("http front (shared peer): the servers' log messages reach each 2025 session at or above the level it set", async () => {
   const { front, peers } = makeFront({ sharedPeer: true }, ["server/discover"]);
   const open = async () => {
     const opening = front.handle(request(initialize()));
@@ -987,17 +987,10 @@ Deno.test("http front (shared peer): a 2025 session is offered no resource subsc
       result: { capabilities: { resources: { subscribe: true, listChanged: true }, logging: {} } },
     });
     const response = await opening;
-    const body = await response.json();
-    assert.deepEqual(body.result.capabilities.resources, { listChanged: true });
     return response.headers.get("mcp-session-id")!;
   };
   const quiet = await open();
   const chatty = await open();
-  const subscribe = await front.handle(request(
-    { jsonrpc: "2.0", id: 5, method: "resources/subscribe", params: { uri: "x://y" } },
-    { "mcp-session-id": quiet },
-  ));
-  assert.equal((await subscribe.json()).error.code, -32601);
   const level = await front.handle(request(
     { jsonrpc: "2.0", id: 6, method: "logging/setLevel", params: { level: "error" } },
     { "mcp-session-id": quiet },
@@ -1200,5 +1193,85 @@ Deno.test("http front (shared peer): a 2025 session's notifications/cancelled re
   assert.equal(forwarded.method, "notifications/cancelled");
   assert.equal(forwarded.params.requestId, held.id);
   await events.cancel();
+  await front.close();
+});
+
+Deno.test("http front (shared peer): a 2025 session's resources/subscribe renews its listen with the URI; the answer waits for the acknowledgment; updates reach its GET stream untagged", async () => {
+  const { front, peers } = makeFront({ sharedPeer: true }, ["server/discover"]);
+  const opening = front.handle(request(initialize()));
+  await settle();
+  const peer = peers[0];
+  peer.reply({
+    jsonrpc: "2.0",
+    id: peer.received[0].id,
+    result: { capabilities: { resources: { subscribe: true, listChanged: true } } },
+  });
+  const opened = await opening;
+  assert.deepEqual(
+    (await opened.json()).result.capabilities.resources,
+    { subscribe: true, listChanged: true },
+  );
+  const session = opened.headers.get("mcp-session-id")!;
+  await settle();
+  const tag = (id: unknown) => ({ "io.modelcontextprotocol/subscriptionId": id });
+  const listens = () => peer.received.filter((m) => m.method === "subscriptions/listen");
+  const first = listens()[0];
+  const subscribe = (id: number, uri: string, method = "resources/subscribe") =>
+    front.handle(request(
+      { jsonrpc: "2.0", id, method, params: { uri } },
+      { "mcp-session-id": session },
+    ));
+  const answering = subscribe(5, "x://doc");
+  await settle();
+  const second = listens()[1];
+  assert.deepEqual(second.params.notifications.resourceSubscriptions, ["x://doc"]);
+  assert.equal(second.params.notifications.toolsListChanged, true, "still every list change");
+  const cancel = peer.received.find((m) => m.method === "notifications/cancelled")!;
+  assert.equal(cancel.params.requestId, first.id, "the old listen is given up");
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/subscriptions/acknowledged",
+    params: { _meta: tag(second.id), notifications: { resourceSubscriptions: ["x://doc"] } },
+  });
+  assert.deepEqual((await (await answering).json()).result, {});
+
+  const refused = subscribe(6, "nowhere://x");
+  await settle();
+  const third = listens()[2];
+  assert.deepEqual(third.params.notifications.resourceSubscriptions, ["x://doc", "nowhere://x"]);
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/subscriptions/acknowledged",
+    params: { _meta: tag(third.id), notifications: { resourceSubscriptions: ["x://doc"] } },
+  });
+  const error = (await (await refused).json()).error;
+  assert.equal(error.code, -32602);
+  assert.match(error.message, /nowhere:\/\/x/);
+
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/resources/updated",
+    params: { _meta: tag(third.id), uri: "x://doc" },
+  });
+  const get = await front.handle(
+    new Request(URL_, { headers: { accept: "text/event-stream", "mcp-session-id": session } }),
+  );
+  const events = sseReader(get);
+  assert.deepEqual(await events.next(), {
+    jsonrpc: "2.0",
+    method: "notifications/resources/updated",
+    params: { uri: "x://doc" },
+  });
+  await events.cancel();
+  const unsubscribing = subscribe(7, "x://doc", "resources/unsubscribe");
+  await settle();
+  const fourth = listens()[3];
+  assert.equal(fourth.params.notifications.resourceSubscriptions, undefined);
+  peer.reply({
+    jsonrpc: "2.0",
+    method: "notifications/subscriptions/acknowledged",
+    params: { _meta: tag(fourth.id), notifications: { toolsListChanged: true } },
+  });
+  assert.deepEqual((await (await unsubscribing).json()).result, {});
   await front.close();
 });

@@ -485,3 +485,206 @@ Deno.test("gateway: a modern client's listen is held and acknowledged by mcpmon;
   await s.close();
   assert.deepEqual(s.h.clientReceived.find(byId("L"))!.result._meta, { [SUB]: "L" });
 });
+
+/** A 2025-only backend with one subscribable resource, `<name>://doc`. */
+function legacyResourceServer(name: string) {
+  return basicServer(["a"], (child, msg) => {
+    switch (msg.method) {
+      case "server/discover":
+        child.send({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Not found" } });
+        return true;
+      case "initialize":
+        child.reply(msg, {
+          protocolVersion: msg.params.protocolVersion,
+          capabilities: { tools: {}, resources: { subscribe: true } },
+          serverInfo: { name, version: "1" },
+        });
+        return true;
+      case "resources/list":
+        child.reply(msg, { resources: [{ uri: `${name}://doc`, name: "doc" }] });
+        return true;
+      case "resources/templates/list":
+        child.reply(msg, { resourceTemplates: [] });
+        return true;
+    }
+    return false;
+  });
+}
+
+/** A 2026-07-28-only backend with one subscribable resource, `<name>://doc`. */
+function modernResourceServer(name: string) {
+  return modernServer(["b"], (child, msg) => {
+    switch (msg.method) {
+      case "initialize":
+        child.send({
+          jsonrpc: "2.0",
+          id: msg.id,
+          error: { code: -32022, message: "Unsupported protocol version: 2025-11-25" },
+        });
+        return true;
+      case "server/discover":
+        child.reply(msg, {
+          resultType: "complete",
+          supportedVersions: [MODERN],
+          capabilities: { tools: {}, resources: { subscribe: true } },
+          _meta: { "io.modelcontextprotocol/serverInfo": { name, version: "2" } },
+        });
+        return true;
+      case "resources/list":
+        child.reply(msg, {
+          resultType: "complete",
+          resources: [{ uri: `${name}://doc`, name: "doc" }],
+        });
+        return true;
+      case "resources/templates/list":
+        child.reply(msg, { resultType: "complete", resourceTemplates: [] });
+        return true;
+    }
+    return false;
+  });
+}
+
+/** The resource listen mcpmon holds on a modern backend's process (the last one opened). */
+async function resourceListen(child: FakeChild): Promise<Msg> {
+  await child.waitFor((m) =>
+    m.method === "subscriptions/listen" && m.params.notifications.resourceSubscriptions
+  );
+  return child.received.filter((m) =>
+    m.method === "subscriptions/listen" && m.params.notifications.resourceSubscriptions
+  ).at(-1)!;
+}
+
+Deno.test("gateway: a modern client's listen for resources is honored on both eras' backends: subscribed there, updates tagged with its id, given up when it is cancelled", async () => {
+  const s = startGateway({
+    alpha: legacyResourceServer("alpha"),
+    beta: modernResourceServer("beta"),
+  });
+  s.h.clientSend(request("L", "subscriptions/listen", {
+    notifications: {
+      toolsListChanged: true,
+      resourceSubscriptions: ["alpha://doc", "beta://doc", "nowhere://x"],
+    },
+  }));
+  const ack = await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "L"));
+  assert.deepEqual(ack.params.notifications, {
+    toolsListChanged: true,
+    resourceSubscriptions: ["alpha://doc", "beta://doc"],
+  }, "a URI no backend offers is not acknowledged");
+  const alpha = s.h.children.find((c) => c.options.command === "alpha")!;
+  const beta = s.h.children.find((c) => c.options.command === "beta")!;
+  await alpha.waitFor((m) => m.method === "resources/subscribe" && m.params.uri === "alpha://doc");
+  const listen = await resourceListen(beta);
+  assert.deepEqual(listen.params.notifications, { resourceSubscriptions: ["beta://doc"] });
+  assert.equal(listen.params._meta["io.modelcontextprotocol/protocolVersion"], MODERN);
+
+  alpha.send({
+    jsonrpc: "2.0",
+    method: "notifications/resources/updated",
+    params: { uri: "alpha://doc" },
+  });
+  const fromAlpha = await s.h.clientWaitFor((m) =>
+    tagged("notifications/resources/updated", "L")(m) && m.params.uri === "alpha://doc"
+  );
+  assert.deepEqual(fromAlpha.params._meta, { [SUB]: "L" });
+  beta.send({
+    jsonrpc: "2.0",
+    method: "notifications/resources/updated",
+    params: { uri: "beta://doc", _meta: { [SUB]: listen.id } },
+  });
+  const fromBeta = await s.h.clientWaitFor((m) =>
+    tagged("notifications/resources/updated", "L")(m) && m.params.uri === "beta://doc"
+  );
+  assert.deepEqual(fromBeta.params._meta, { [SUB]: "L" }, "tagged with the client's listen only");
+
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    method: "notifications/cancelled",
+    params: { requestId: "L" },
+  });
+  await alpha.waitFor((m) =>
+    m.method === "resources/unsubscribe" && m.params.uri === "alpha://doc"
+  );
+  await beta.waitFor((m) =>
+    m.method === "notifications/cancelled" && m.params.requestId === listen.id
+  );
+  await s.close();
+});
+
+Deno.test("gateway: a modern client's resource subscriptions are made again on a restarted backend of either era", async () => {
+  const s = startGateway({
+    alpha: legacyResourceServer("alpha"),
+    beta: modernResourceServer("beta"),
+  });
+  s.h.clientSend(request("L", "subscriptions/listen", {
+    notifications: { resourceSubscriptions: ["alpha://doc", "beta://doc"] },
+  }));
+  await s.h.clientWaitFor(tagged("notifications/subscriptions/acknowledged", "L"));
+  await s.router.restart("spec", "alpha");
+  await s.router.restart("spec", "beta");
+  const alpha2 = s.h.children.filter((c) => c.options.command === "alpha")[1];
+  const beta2 = s.h.children.filter((c) => c.options.command === "beta")[1];
+  await alpha2.waitFor((m) => m.method === "resources/subscribe" && m.params.uri === "alpha://doc");
+  const listen = await resourceListen(beta2);
+  assert.deepEqual(listen.params.notifications.resourceSubscriptions, ["beta://doc"]);
+  beta2.send({
+    jsonrpc: "2.0",
+    method: "notifications/resources/updated",
+    params: { uri: "beta://doc", _meta: { [SUB]: listen.id } },
+  });
+  await s.h.clientWaitFor((m) =>
+    tagged("notifications/resources/updated", "L")(m) && m.params.uri === "beta://doc"
+  );
+  await s.close();
+});
+
+Deno.test("gateway: a legacy client's resources/subscribe to a modern backend becomes mcpmon's listen there; updates reach it untagged, also after a restart", async () => {
+  const s = startGateway({ beta: modernResourceServer("beta") });
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "init",
+    method: "initialize",
+    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "v1" } },
+  });
+  await s.h.clientWaitFor(byId("init"));
+  s.h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "resources/list" });
+  await s.h.clientWaitFor(byId(1));
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: 2,
+    method: "resources/subscribe",
+    params: { uri: "beta://doc" },
+  });
+  assert.deepEqual((await s.h.clientWaitFor(byId(2))).result, {});
+  const beta = s.h.children[0];
+  assert.ok(!beta.received.some((m) => m.method === "resources/subscribe"));
+  const listen = await resourceListen(beta);
+  assert.deepEqual(listen.params.notifications.resourceSubscriptions, ["beta://doc"]);
+  beta.send({
+    jsonrpc: "2.0",
+    method: "notifications/resources/updated",
+    params: { uri: "beta://doc", _meta: { [SUB]: listen.id } },
+  });
+  const updated = await s.h.clientWaitFor((m) => m.method === "notifications/resources/updated");
+  assert.deepEqual(
+    updated.params,
+    { uri: "beta://doc" },
+    "no 2026-07-28 tag reaches a 2025 client",
+  );
+
+  await s.router.restart("spec", "beta");
+  const beta2 = s.h.children[1];
+  const again = await resourceListen(beta2);
+  assert.deepEqual(again.params.notifications.resourceSubscriptions, ["beta://doc"]);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: 3,
+    method: "resources/unsubscribe",
+    params: { uri: "beta://doc" },
+  });
+  assert.deepEqual((await s.h.clientWaitFor(byId(3))).result, {});
+  await beta2.waitFor((m) =>
+    m.method === "notifications/cancelled" && m.params.requestId === again.id
+  );
+  await s.close();
+});

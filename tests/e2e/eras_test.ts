@@ -182,3 +182,64 @@ Deno.test("the gateway serves both eras over backends of both eras: a modern cli
     await Deno.remove(server.dir, { recursive: true });
   }
 });
+
+Deno.test("resource subscriptions through the gateway across eras: a modern client's listen and a v1 client's subscribe both hear a modern-only backend's updates, also after its restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-sub-" });
+  try {
+    const [node] = await v2ServerCommand();
+    const config = join(dir, ".mcpmon.yaml");
+    await Deno.writeTextFile(
+      config,
+      [
+        "servers:",
+        "  modern:",
+        `    command: ${node}`,
+        `    args: ${JSON.stringify([V2_SERVER, "--modern-only", "--name=modern"])}`,
+        "    watch: []",
+        "    minInterval: 0",
+        "  legacy:",
+        `    command: ${node}`,
+        `    args: ${JSON.stringify([WELL_BEHAVED, "--name=legacy"])}`,
+        "    watch: []",
+        "",
+      ].join("\n"),
+    );
+    const gateway = {
+      command: [...defaultLauncher(), "--config", config],
+      env: { XDG_STATE_HOME: TEST_STATE_HOME },
+      cwd: TEST_CWD,
+    };
+    const uri = "fixture://counter";
+    {
+      await using h = await connectClient({ mode: "modern", ...gateway });
+      const listen = await h.listen({ resourceSubscriptions: [uri, "nowhere://x"] });
+      assert.deepEqual(listen.honoredFilter.resourceSubscriptions, [uri]);
+      for (const round of ["before", "after"]) {
+        if (round === "after") {
+          assert.match(await h.callText("restart_server", { server: "modern" }), /restart/i);
+        }
+        const mark = h.notifications().length;
+        await h.callText("modern__notify", { updated: uri });
+        const updated = await h.waitForNotification("notifications/resources/updated", {
+          after: mark,
+          subscriptionId: listen.id,
+        });
+        assert.equal((updated.params as Msg).uri, uri, round);
+      }
+      await listen.close();
+    }
+    {
+      await using h = await connectClient({ mode: "v1", ...gateway });
+      await h.v1!.subscribeResource({ uri });
+      const mark = h.notifications().length;
+      await h.callText("modern__notify", { updated: uri });
+      const updated = await h.waitForNotification("notifications/resources/updated", {
+        after: mark,
+      });
+      assert.deepEqual(updated.params, { uri }, "untagged, as a 2025 client expects");
+      await h.v1!.unsubscribeResource({ uri });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
+import {
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from "@modelcontextprotocol/sdk/types.js";
 import {
   Client as V2Client,
   StreamableHTTPClientTransport as V2Transport,
@@ -408,7 +411,7 @@ Deno.test("--http (2026-07-28): a v2 client pinned to 2026-07-28 and a v1 client
   assert.equal((await mon.stop()).code, 0, mon.stderr());
 });
 
-Deno.test("--http --config: the gateway on HTTP, one process per server shared by a v1 client (2025 session) and a v2 client pinned to 2026-07-28; one backend reloads alone, both clients hear list_changed and see its new tool", async () => {
+Deno.test("--http --config: the gateway on HTTP, one process per server shared by a v1 client (2025 session) and a v2 client pinned to 2026-07-28; the 2025 session's resource subscription is heard; one backend reloads alone, both clients hear list_changed and see its new tool", async () => {
   await using fx = await makeFixtureDir();
   await using v2 = await editableV2Server();
   await using cfg = await makeFixtureDir();
@@ -454,6 +457,21 @@ Deno.test("--http --config: the gateway on HTTP, one process per server shared b
     assert.equal(await modern.call("old__pid"), oldPid, "both clients share the one old process");
     assert.equal(await legacy.call("new__pid"), newPid, "and the one new process");
 
+    // A 2025 session's resource subscription: held on its listen, an update reaches its stream.
+    const updates: string[] = [];
+    legacy.client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n: Msg) => {
+      updates.push(n.params.uri);
+    });
+    await legacy.client.subscribeResource({ uri: "fixture://counter" });
+    await legacy.call("new__notify", { updated: "fixture://counter" });
+    await waitUntil(
+      () =>
+        updates.includes("fixture://counter"),
+      DEFAULT_TIMEOUT_MS,
+      "the 2025 session hears the update of the resource it subscribed to",
+    );
+    await legacy.client.unsubscribeResource({ uri: "fixture://counter" });
+
     const before = modern.notifications().length;
     const changes = legacy.changes();
     await Deno.writeTextFile(
@@ -463,8 +481,7 @@ Deno.test("--http --config: the gateway on HTTP, one process per server shared b
     await modern.waitForNotification("notifications/tools/list_changed", before, listenId);
     await legacy.waitForChange(changes);
     await waitUntil(
-      async () =>
-        (await names()).includes("new__goodbye"),
+      async () => (await names()).includes("new__goodbye"),
       DEFAULT_TIMEOUT_MS,
       "the new tool listed",
     );
