@@ -470,6 +470,8 @@ export class Merged implements Mode {
    * `resourceSubscriptions` (its id here) on a 2026-07-28 one.
    */
   #subscribed = new WeakMap<Generation, { uris: Set<string>; listen?: number }>();
+  /** The era of each backend's last process that served (one restarting has none yet). */
+  #eras = new WeakMap<Slot, Generation["era"]>();
 
   constructor(core: RouterCore, naming: GatewayOptions) {
     this.#core = core;
@@ -569,6 +571,7 @@ export class Merged implements Mode {
 
   onReady(slot: Slot, gen: Generation): void {
     slot.listsRead = this.#core.readLists(slot, gen);
+    this.#eras.set(slot, gen.era);
     if (gen.era === "modern") this.#listenToBackend(gen);
     this.#syncSubscriptions(slot);
     this.#core.flushQueue(slot, gen);
@@ -830,7 +833,8 @@ export class Merged implements Mode {
               : `Unknown resource: ${uri}`,
           );
         }
-        if (c.method !== "resources/read" && target.source.backend.current?.era === "modern") {
+        const era = target.source.backend.current?.era ?? this.#eras.get(target.source);
+        if (c.method !== "resources/read" && era === "modern") {
           // A 2026-07-28 process has no resources/subscribe: mcpmon's listen on it carries the URI.
           core.session.observe(c.message);
           this.#syncSubscriptions(target.source);

@@ -688,3 +688,32 @@ Deno.test("gateway: a legacy client's resources/subscribe to a modern backend be
   );
   await s.close();
 });
+
+Deno.test("gateway: a legacy client's resources/subscribe while its modern backend restarts is taken as that era's too: answered, and on the new process's listen", async () => {
+  const s = startGateway({ beta: modernResourceServer("beta") });
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "init",
+    method: "initialize",
+    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "v1" } },
+  });
+  await s.h.clientWaitFor(byId("init"));
+  s.h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+  s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "resources/list" });
+  await s.h.clientWaitFor(byId(1));
+  const restarted = s.router.restart("spec", "beta");
+  await s.h.spawned(2);
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: 2,
+    method: "resources/subscribe",
+    params: { uri: "beta://doc" },
+  });
+  assert.deepEqual((await s.h.clientWaitFor(byId(2))).result, {});
+  await restarted;
+  const beta2 = s.h.children[1];
+  const listen = await resourceListen(beta2);
+  assert.deepEqual(listen.params.notifications.resourceSubscriptions, ["beta://doc"]);
+  assert.ok(!beta2.received.some((m) => m.method === "resources/subscribe"));
+  await s.close();
+});
