@@ -67,6 +67,7 @@ import {
 } from "./slot.ts";
 import type { Generation, Pending, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
+import { fulfilInputRequired, INPUT_METHODS, inputFailure, isInputRequired } from "./mrtr.ts";
 
 export { RELIST_WAIT_MS } from "./injected_tools.ts";
 
@@ -156,6 +157,13 @@ export class Router {
   /** Server→client requests awaiting the client's reply: id toward the client → origin. */
   #toClient = new Map<number, { gen: Generation; id: JsonRpcId }>();
   #nextToClientId = 1;
+  /**
+   * mcpmon's own requests to the client (input a 2026-07-28 server asked a
+   * 2025 client for): id toward the client → who waits for the answer.
+   */
+  #asked = new Map<number, (answer: JsonRpcMessage) => void>();
+  /** Client requests whose server asked for input, being fulfilled: by the key of the client's id. */
+  #awaitingInput = new Map<string, { id: JsonRpcId; round: number; abort: AbortController }>();
   #idle: (() => void)[] = [];
   #warned = new Set<string>();
   /** Ids past 2^53, as the client wrote them: answered with that token, not the rounded number. */
@@ -522,6 +530,15 @@ export class Router {
     await Promise.all(this.backends.map((b) => b.stop()));
     for (const slot of this.#slots.values()) this.#failQueue(slot, "mcpmon is shutting down");
     this.#mode.close();
+    for (const waiting of this.#awaitingInput.values()) {
+      waiting.abort.abort();
+      if (!this.#inFlight.has(waiting.id)) {
+        this.#answer(
+          errorResponse(waiting.id, ErrorCode.ServerUnavailable, "mcpmon is shutting down"),
+        );
+      }
+    }
+    this.#awaitingInput.clear();
     // Each open listen ends gracefully, as a server closing its stream would end it.
     for (const listen of this.session.listens) {
       this.session.closeListen(listen.id);
@@ -799,10 +816,14 @@ export class Router {
     // gains its resultType in #answer; a modern process's to a legacy client loses that era's fields.
     const bridged = this.session.era === "modern" ? gen.era === "legacy" : gen.era === "modern";
     let id = 0;
+    const route = this.#responseRoute(c, transform, bridged, () => id);
+    const withInput = bridged && this.session.era !== "modern" && INPUT_METHODS.has(c.method);
     id = gen.request(
       c.method,
       c.message,
-      this.#responseRoute(c, transform, bridged, () => id),
+      withInput
+        ? { ...route, onResponse: this.#withInput(gen, c, transform, route.onResponse) }
+        : route,
       line,
     );
     this.#inFlight.set(c.id, { gen, id });
@@ -862,6 +883,90 @@ export class Router {
     };
   }
 
+  /**
+   * A 2026-07-28 process's answer to a 2025 client's request may ask for
+   * input (`input_required`): mcpmon asks the client each embedded request,
+   * then sends the request again to that process with the answers, until it
+   * answers for good (see `src/mrtr.ts`). Other answers go on to `then`.
+   */
+  #withInput(
+    gen: Generation,
+    c: ClientRequest,
+    transform: Transform | undefined,
+    then: Pending["onResponse"],
+  ): Pending["onResponse"] {
+    return (response, text) => {
+      const key = idKey(c.id);
+      if (!isInputRequired(c.method, response.result)) {
+        this.#awaitingInput.delete(key);
+        return then(response, text);
+      }
+      this.#inFlight.delete(c.id);
+      const entry = this.#awaitingInput.get(key) ??
+        { id: c.id, round: 0, abort: new AbortController() };
+      entry.round++;
+      this.#awaitingInput.set(key, entry);
+      const params = c.message.params as Record<string, unknown> | undefined;
+      fulfilInputRequired(c.method, params, response.result as Item, entry.round, {
+        capabilities: this.session.initializeParams?.capabilities as Item | undefined,
+        ask: (method, asked) => this.#ask(method, asked, entry.abort.signal),
+        signal: entry.abort.signal,
+        clock: this.#clock,
+      }).then((round) => {
+        if (entry.abort.signal.aborted) return; // cancelled by the client, or mcpmon stops
+        if ("failure" in round) {
+          this.#awaitingInput.delete(key);
+          this.#log.info(`${c.method}: ${round.failure}`, { pid: gen.pid });
+          return this.#answer(inputFailure(c.id, c.method, round.failure));
+        }
+        if (gen.state !== "ready") {
+          this.#awaitingInput.delete(key);
+          return this.#answer(inputFailure(
+            c.id,
+            c.method,
+            "the server restarted while the client was asked for input; send the request again",
+          ));
+        }
+        const retry: ClientRequest = {
+          ...c,
+          message: { ...c.message, params: round.params },
+        };
+        this.#deliver(gen, retry, JSON.stringify(retry.message), transform);
+      }).catch((err) => this.#internalError(c, err));
+    };
+  }
+
+  /** Sends the client a request of mcpmon's own; resolves with its answer (an error when aborted). */
+  #ask(
+    method: string,
+    params: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<JsonRpcMessage> {
+    const id = this.#nextToClientId++;
+    return new Promise((resolve) => {
+      const done = (answer: JsonRpcMessage) => {
+        this.#asked.delete(id);
+        signal.removeEventListener("abort", aborted);
+        resolve(answer);
+      };
+      const aborted = () => {
+        this.#client.write({
+          jsonrpc: "2.0",
+          method: "notifications/cancelled",
+          params: { requestId: id, reason: "the request it was for was cancelled" },
+        });
+        done(errorResponse(id, ErrorCode.ServerUnavailable, "cancelled"));
+      };
+      this.#asked.set(id, done);
+      signal.addEventListener("abort", aborted, { once: true });
+      this.#client.write(
+        params === undefined
+          ? { jsonrpc: "2.0", id, method }
+          : { jsonrpc: "2.0", id, method, params },
+      );
+    });
+  }
+
   /** Answers a request the backend cannot take now; notifications still shape the session. */
   #refuse(slot: Slot, c: ClientMessage, cause: string) {
     this.session.observe(c.message);
@@ -907,6 +1012,15 @@ export class Router {
         return undefined;
       }
     }
+    const waiting = this.#awaitingInput.get(idKey(requestId));
+    if (waiting && !this.#inFlight.has(requestId)) {
+      // Between rounds (the client is asked for input): nothing to cancel at the server.
+      this.#awaitingInput.delete(idKey(requestId));
+      waiting.abort.abort();
+      this.#wakeIdle();
+      return undefined;
+    }
+    if (waiting) this.#awaitingInput.delete(idKey(requestId));
     const target = this.#inFlight.get(requestId);
     if (!target || target.gen.state === "exited") {
       this.#log.debug(`cancellation for unknown request ${JSON.stringify(requestId)} dropped`);
@@ -920,6 +1034,11 @@ export class Router {
   }
 
   #replyFromClient(id: JsonRpcId, message: JsonRpcMessage): Promise<void> | undefined {
+    const asked = typeof id === "number" ? this.#asked.get(id) : undefined;
+    if (asked) {
+      asked(message);
+      return undefined;
+    }
     const origin = typeof id === "number" ? this.#toClient.get(id) : undefined;
     if (!origin) {
       this.#log.warn(`client replied to unknown or expired request ${JSON.stringify(id)}; dropped`);

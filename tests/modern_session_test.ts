@@ -717,3 +717,106 @@ Deno.test("gateway: a legacy client's resources/subscribe while its modern backe
   assert.ok(!beta2.received.some((m) => m.method === "resources/subscribe"));
   await s.close();
 });
+
+/** A modern-only backend whose `ask` tool needs the client to confirm (multi round-trip). */
+function askingServer() {
+  return modernServer(["ask"], (child, msg) => {
+    if (msg.method === "initialize") {
+      child.send({
+        jsonrpc: "2.0",
+        id: msg.id,
+        error: { code: -32022, message: "Unsupported protocol version: 2025-11-25" },
+      });
+      return true;
+    }
+    if (msg.method !== "tools/call" || msg.params.name !== "ask") return false;
+    const answer = msg.params.inputResponses?.confirm;
+    if (answer === undefined) {
+      child.reply(msg, {
+        resultType: "input_required",
+        inputRequests: {
+          confirm: {
+            method: "elicitation/create",
+            params: { message: "Sure?", requestedSchema: { type: "object", properties: {} } },
+          },
+        },
+        requestState: "state-1",
+      });
+      return true;
+    }
+    child.reply(msg, {
+      resultType: "complete",
+      content: [{ type: "text", text: `${answer.action} (${msg.params.requestState})` }],
+    });
+    return true;
+  });
+}
+
+/** A legacy client of a gateway, initialized with `capabilities`. */
+async function legacyClient(s: ReturnType<typeof startGateway>, capabilities: Msg) {
+  s.h.clientSend({
+    jsonrpc: "2.0",
+    id: "init",
+    method: "initialize",
+    params: { protocolVersion: "2025-11-25", capabilities, clientInfo: { name: "v1" } },
+  });
+  await s.h.clientWaitFor(byId("init"));
+  s.h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+}
+
+Deno.test("gateway: a modern backend's input_required result reaches a 2025 client as a request of mcpmon's; the call is retried with its answer and the requestState, and answered once", async () => {
+  const s = startGateway({ beta: askingServer() });
+  await legacyClient(s, { elicitation: {} });
+  s.h.clientSend({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "beta__ask" } });
+  const asked = await s.h.clientWaitFor((m) => m.method === "elicitation/create");
+  assert.equal(asked.params.message, "Sure?");
+  s.h.clientSend({ jsonrpc: "2.0", id: asked.id, result: { action: "accept", content: {} } });
+  const answer = await s.h.clientWaitFor(byId(7));
+  assert.deepEqual(answer.result, { content: [{ type: "text", text: "accept (state-1)" }] });
+  const calls = s.h.children[0].received.filter((m) => m.method === "tools/call");
+  assert.equal(calls.length, 2);
+  assert.notEqual(calls[0].id, calls[1].id, "the retry is a new request");
+  assert.deepEqual(calls[1].params.inputResponses, { confirm: { action: "accept", content: {} } });
+  assert.equal(calls[1].params.requestState, "state-1");
+  assert.equal(calls[1].params.name, "ask");
+  assert.equal(calls[1].params._meta["io.modelcontextprotocol/protocolVersion"], MODERN);
+  assert.equal(s.h.clientReceived.filter(byId(7)).length, 1);
+  await s.close();
+});
+
+Deno.test("gateway: input a 2025 client cannot give (no such capability) ends the call with a tool error naming it; a cancel while the client is asked sends nothing more", async () => {
+  {
+    const s = startGateway({ beta: askingServer() });
+    await legacyClient(s, {});
+    s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "beta__ask" } });
+    const answer = await s.h.clientWaitFor(byId(1));
+    assert.equal(answer.result.isError, true);
+    assert.match(answer.result.content[0].text, /elicitation capability/);
+    assert.ok(!s.h.clientReceived.some((m) => m.method === "elicitation/create"));
+    await s.close();
+  }
+  {
+    const s = startGateway({ beta: askingServer() });
+    await legacyClient(s, { elicitation: {} });
+    s.h.clientSend({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "beta__ask" } });
+    const asked = await s.h.clientWaitFor((m) => m.method === "elicitation/create");
+    s.h.clientSend({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 2 } });
+    await s.h.clientWaitFor((m) =>
+      m.method === "notifications/cancelled" && m.params.requestId === asked.id
+    );
+    s.h.clientSend({ jsonrpc: "2.0", id: asked.id, result: { action: "accept" } });
+    s.h.clientSend({ jsonrpc: "2.0", id: 3, method: "ping" });
+    await s.h.clientWaitFor(byId(3));
+    assert.equal(
+      s.h.clientReceived.filter(byId(2)).length,
+      0,
+      "a cancelled request is owed nothing",
+    );
+    assert.equal(
+      s.h.children[0].received.filter((m) => m.method === "tools/call").length,
+      1,
+      "no retry",
+    );
+    await s.close();
+  }
+});

@@ -243,3 +243,33 @@ Deno.test("resource subscriptions through the gateway across eras: a modern clie
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a v1 client of the gateway answers a modern-only backend's multi round-trip tool: its input_required becomes an elicitation/create request, the retry carries the answer", async () => {
+  const [node] = await v2ServerCommand();
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-mrtr-" });
+  try {
+    const config = join(dir, ".mcpmon.yaml");
+    await Deno.writeTextFile(
+      config,
+      [
+        "servers:",
+        "  modern:",
+        `    command: ${node}`,
+        `    args: ${JSON.stringify([V2_SERVER, "--modern-only", "--name=modern"])}`,
+        "    watch: []",
+        "",
+      ].join("\n"),
+    );
+    await using h = await connectClient({
+      mode: "v1",
+      command: [...defaultLauncher(), "--config", config],
+      env: { XDG_STATE_HOME: TEST_STATE_HOME },
+      cwd: TEST_CWD,
+    });
+    assert.match(await h.callText("modern__confirm", { action: "ship" }), /^confirmed ship/);
+    const asked = h.wire.filter((e) => e.dir === "in" && e.msg.method === "elicitation/create");
+    assert.equal(asked.length, 1, "one elicitation, as a 2025 server would send it");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
