@@ -53,6 +53,7 @@
 import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
 import { type Clock, type HttpHandler, systemClock } from "./runtime/mod.ts";
 import { SERVER_INFO_KEY as SERVER_INFO } from "./capabilities.ts";
+import { fulfilInputRequired, inputFailure, isInputRequired } from "./mrtr.ts";
 import {
   CLIENT_CAPABILITIES_KEY as CLIENT_CAPABILITIES,
   CLIENT_INFO_KEY as CLIENT_INFO,
@@ -459,6 +460,10 @@ class LegacySession {
   readonly subscriptions = new Set<string>();
   /** Bridged: `resources/subscribe` and `unsubscribe` answered once the new listen is acknowledged. */
   subscribing: { clientId: JsonRpcId; uri: string; subscribe: boolean }[] = [];
+  /** Bridged: the front's own requests to its client (input a server asked for), by their ids. */
+  readonly asks = new Map<string, (answer: JsonRpcMessage) => void>();
+  /** Bridged: its requests whose client is being asked for input, by the key of the client's id. */
+  readonly awaitingInput = new Map<string, AbortController>();
   /** Bridged: the level its client set (`logging/setLevel`); the servers' log messages below it are not sent. */
   logLevel = "debug";
 
@@ -482,6 +487,11 @@ interface BridgedRequest {
   progressToken: string | number | undefined;
   /** Turns the answer into the one the client gets (initialize from discover). */
   reshape?: (answer: Record<string, unknown>) => Record<string, unknown>;
+  /** The method and the client's params (for a retry with the input a server asks for). */
+  method: string;
+  params: Record<string, unknown> | undefined;
+  /** Rounds of input asked so far (multi round-trip requests). */
+  round: number;
 }
 
 /** A copy of `params` whose `_meta` has `extra` too. */
@@ -1204,10 +1214,21 @@ export class HttpFront {
   #toBridge(session: LegacySession, line: string): Promise<void> | undefined {
     const message = JSON.parse(line) as Record<string, unknown>; // the front's own text
     const params = isObject(message.params) ? message.params : undefined;
-    if (typeof message.method !== "string") return undefined; // no server requests reach it
+    if (typeof message.method !== "string") {
+      // The client's answer to a request of the front's own (input a server asked for).
+      const asked = session.asks.get(String(message.id));
+      if (asked && message.id !== undefined) asked(message as unknown as JsonRpcMessage);
+      return undefined;
+    }
     if (message.id === undefined) {
       if (message.method === "notifications/initialized") return undefined; // 2025 only
       if (message.method === "notifications/cancelled") {
+        const waiting = session.awaitingInput.get(idKey(params?.requestId));
+        if (waiting) {
+          session.awaitingInput.delete(idKey(params?.requestId));
+          waiting.abort(); // between rounds: nothing to cancel on the shared peer
+          return undefined;
+        }
         const own = session.ownIds.get(idKey(params?.requestId));
         if (own === undefined) return undefined;
         return this.#modernPeer().handleClientLine(JSON.stringify({
@@ -1295,6 +1316,7 @@ export class HttpFront {
     method: string,
     params: Record<string, unknown> | undefined,
     reshape?: (answer: Record<string, unknown>) => Record<string, unknown>,
+    round = 0,
   ): Promise<void> | undefined {
     const own = `mcpmon-http-${this.#nextModernId++}`;
     const forwarded = {
@@ -1311,9 +1333,74 @@ export class HttpFront {
       clientId,
       progressToken: typeof token === "string" || typeof token === "number" ? token : undefined,
       reshape,
+      method,
+      params,
+      round,
     });
     session.ownIds.set(idKey(clientId), own);
     return this.#modernPeer().handleClientLine(JSON.stringify(forwarded));
+  }
+
+  /**
+   * A shared server asked a bridged session's request for input (a 2025
+   * client cannot read `input_required`): the front asks the client each
+   * embedded request on the request's own stream, then sends the request
+   * again with the answers (`src/mrtr.ts`), or answers with the failure.
+   */
+  #fulfil(request: BridgedRequest, result: Record<string, unknown>) {
+    const { session, clientId, method } = request;
+    const key = idKey(clientId);
+    const abort = new AbortController();
+    session.awaitingInput.set(key, abort);
+    const capabilities = session.envelope?.[CLIENT_CAPABILITIES];
+    fulfilInputRequired(method, request.params, result, request.round + 1, {
+      capabilities: isObject(capabilities) ? capabilities : undefined,
+      ask: (kind, asked) => this.#askClient(session, clientId, kind, asked, abort.signal),
+      signal: abort.signal,
+    }).then((round) => {
+      if (abort.signal.aborted || session.ended) return;
+      session.awaitingInput.delete(key);
+      if ("failure" in round) {
+        this.#options.log?.info(`${method}: ${round.failure}`);
+        this.#fromSessionPeer(
+          session,
+          JSON.stringify(inputFailure(clientId, method, round.failure)),
+        );
+        return;
+      }
+      this.#bridgeRequest(session, clientId, method, round.params, undefined, request.round + 1);
+    });
+  }
+
+  /** Sends a bridged session's client a request of the front's own; resolves with its answer. */
+  #askClient(
+    session: LegacySession,
+    clientId: JsonRpcId,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<JsonRpcMessage> {
+    const id = `mcpmon-ask-${this.#nextModernId++}`;
+    return new Promise((resolve) => {
+      const done = (answer: JsonRpcMessage) => {
+        session.asks.delete(id);
+        signal.removeEventListener("abort", aborted);
+        resolve(answer);
+      };
+      const aborted = () =>
+        done({ jsonrpc: "2.0", id, error: { code: -32000, message: "cancelled" } });
+      session.asks.set(id, done);
+      signal.addEventListener("abort", aborted, { once: true });
+      const line = JSON.stringify(
+        params === undefined
+          ? { jsonrpc: "2.0", id, method }
+          : { jsonrpc: "2.0", id, method, params },
+      );
+      // On the request's own stream when it is one, else on the GET stream (a JSON answer has none).
+      const exchange = session.pending.get(idKey(clientId));
+      if (exchange?.sse && !exchange.done) exchange.notify(line);
+      else session.events.send(line);
+    });
   }
 
   /**
@@ -1382,6 +1469,8 @@ export class HttpFront {
 
   /** Ends what the shared peer holds for a bridged session: its listen and requests. */
   #closeBridge(session: LegacySession) {
+    for (const waiting of session.awaitingInput.values()) waiting.abort();
+    session.awaitingInput.clear();
     const owns = [...session.ownIds.values()];
     if (session.listenId !== undefined) owns.push(session.listenId);
     session.ownIds.clear();
@@ -1414,6 +1503,10 @@ export class HttpFront {
       this.#bridged.delete(own);
       const { session } = request;
       session.ownIds.delete(idKey(request.clientId));
+      if (isInputRequired(request.method, message.result) && !session.ended) {
+        this.#fulfil(request, message.result as Record<string, unknown>);
+        return true;
+      }
       let answer: Record<string, unknown> = { ...message, id: request.clientId };
       if (request.reshape) answer = request.reshape(answer);
       else if (isObject(answer.result)) answer.result = legacyResult(answer.result);

@@ -1275,3 +1275,57 @@ Deno.test("http front (shared peer): a 2025 session's resources/subscribe renews
   assert.deepEqual((await (await unsubscribing).json()).result, {});
   await front.close();
 });
+
+Deno.test("http front (shared peer): a shared server's input_required answer to a 2025 session's tools/call is asked of its client (on its stream), and the call is sent again with the answer", async () => {
+  const { front, peers } = makeFront({ sharedPeer: true }, ["server/discover", "tools/call"]);
+  const opening = front.handle(request(initialize(1, { capabilities: { elicitation: {} } })));
+  await settle();
+  const peer = peers[0];
+  peer.reply({ jsonrpc: "2.0", id: peer.received[0].id, result: { capabilities: {} } });
+  const session = (await opening).headers.get("mcp-session-id")!;
+  const calling = front.handle(request({
+    jsonrpc: "2.0",
+    id: 9,
+    method: "tools/call",
+    params: { name: "ask", _meta: { progressToken: "p" } },
+  }, { "mcp-session-id": session }));
+  await settle();
+  const first = peer.received.find((m) => m.method === "tools/call")!;
+  peer.reply({
+    jsonrpc: "2.0",
+    id: first.id,
+    result: {
+      resultType: "input_required",
+      inputRequests: { ok: { method: "elicitation/create", params: { message: "Sure?" } } },
+      requestState: "st",
+    },
+  });
+  const events = sseReader(await calling);
+  const asked = (await events.next())!;
+  assert.equal(asked.method, "elicitation/create");
+  assert.equal(asked.params.message, "Sure?");
+  const replied = await front.handle(request(
+    { jsonrpc: "2.0", id: asked.id, result: { action: "accept", content: { ok: true } } },
+    { "mcp-session-id": session },
+  ));
+  assert.equal(replied.status, 202);
+  await settle();
+  const calls = peer.received.filter((m) => m.method === "tools/call");
+  assert.equal(calls.length, 2);
+  assert.deepEqual(calls[1].params.inputResponses, {
+    ok: { action: "accept", content: { ok: true } },
+  });
+  assert.equal(calls[1].params.requestState, "st");
+  assert.equal(calls[1].params.name, "ask");
+  peer.reply({
+    jsonrpc: "2.0",
+    id: calls[1].id,
+    result: { resultType: "complete", content: [{ type: "text", text: "done" }] },
+  });
+  assert.deepEqual(await events.next(), {
+    jsonrpc: "2.0",
+    id: 9,
+    result: { content: [{ type: "text", text: "done" }] },
+  });
+  await front.close();
+});

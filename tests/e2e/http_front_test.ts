@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
+  ElicitRequestSchema,
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -411,7 +412,7 @@ Deno.test("--http (2026-07-28): a v2 client pinned to 2026-07-28 and a v1 client
   assert.equal((await mon.stop()).code, 0, mon.stderr());
 });
 
-Deno.test("--http --config: the gateway on HTTP, one process per server shared by a v1 client (2025 session) and a v2 client pinned to 2026-07-28; the 2025 session's resource subscription is heard; one backend reloads alone, both clients hear list_changed and see its new tool", async () => {
+Deno.test("--http --config: the gateway on HTTP, one process per server shared by a v1 client (2025 session) and a v2 client pinned to 2026-07-28; the 2025 session's resource subscription is heard and its multi round-trip call answered; one backend reloads alone, both clients hear list_changed and see its new tool", async () => {
   await using fx = await makeFixtureDir();
   await using v2 = await editableV2Server();
   await using cfg = await makeFixtureDir();
@@ -471,6 +472,29 @@ Deno.test("--http --config: the gateway on HTTP, one process per server shared b
       "the 2025 session hears the update of the resource it subscribed to",
     );
     await legacy.client.unsubscribeResource({ uri: "fixture://counter" });
+
+    // A multi round-trip tool of the shared (2026-07-28) server, called by a 2025 session: its
+    // input_required comes to the client as an elicitation/create request; the retry completes it.
+    const asker = new Client({ name: "asker", version: "1.0.0" }, {
+      capabilities: { elicitation: {} },
+    });
+    asker.setRequestHandler(ElicitRequestSchema, () => ({
+      action: "accept",
+      content: { confirm: true },
+    }));
+    await asker.connect(new StreamableHTTPClientTransport(mon.url), {
+      timeout: DEFAULT_TIMEOUT_MS,
+    });
+    try {
+      const confirmed = await asker.callTool(
+        { name: "new__confirm", arguments: { action: "ship" } },
+        undefined,
+        { timeout: DEFAULT_TIMEOUT_MS },
+      );
+      assert.match((confirmed.content as { text: string }[])[0].text, /^confirmed ship/);
+    } finally {
+      await asker.close();
+    }
 
     const before = modern.notifications().length;
     const changes = legacy.changes();
