@@ -67,7 +67,14 @@ import {
 } from "./slot.ts";
 import type { Generation, Pending, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
-import { fulfilInputRequired, INPUT_METHODS, inputFailure, isInputRequired } from "./mrtr.ts";
+import {
+  fulfilInputRequired,
+  INPUT_METHODS,
+  inputFailure,
+  InputParking,
+  isInputRequired,
+  type OpenCall,
+} from "./mrtr.ts";
 
 export { RELIST_WAIT_MS } from "./injected_tools.ts";
 
@@ -162,6 +169,8 @@ export class Router {
    * 2025 client for): id toward the client → who waits for the answer.
    */
   #asked = new Map<number, (answer: JsonRpcMessage) => void>();
+  /** A modern client's calls parked at 2025 processes that asked it for input (gateway). */
+  readonly #parking: InputParking;
   /** Client requests whose server asked for input, being fulfilled: by the key of the client's id. */
   #awaitingInput = new Map<string, { id: JsonRpcId; round: number; abort: AbortController }>();
   #idle: (() => void)[] = [];
@@ -203,6 +212,17 @@ export class Router {
     if (!this.#gateway && servers.length !== 1) {
       throw new Error("single-server mode takes exactly one server; use gateway mode for more");
     }
+    this.#parking = new InputParking({
+      answer: (response) => this.#answer(response),
+      finish: (call, to, response) =>
+        this.#responseRoute(to, call.transform, true, call.ownId).onResponse(response),
+      track: (clientId, at) => {
+        if (at) this.#inFlight.set(clientId, at);
+        else this.#inFlight.delete(clientId);
+      },
+      log,
+      clock: this.#clock,
+    });
     this.#client = new FrameWriter(runtime.stdout, (err) => {
       log.debug(`client stdout closed: ${err instanceof Error ? err.message : err}`);
     });
@@ -530,6 +550,7 @@ export class Router {
     await Promise.all(this.backends.map((b) => b.stop()));
     for (const slot of this.#slots.values()) this.#failQueue(slot, "mcpmon is shutting down");
     this.#mode.close();
+    this.#parking.close();
     for (const waiting of this.#awaitingInput.values()) {
       waiting.abort.abort();
       if (!this.#inFlight.has(waiting.id)) {
@@ -632,6 +653,10 @@ export class Router {
       }
     }
     if (c.method === "tools/call" && this.#tools.handle(c)) return undefined;
+    if (this.#gateway && this.session.era === "modern" && INPUT_METHODS.has(c.method)) {
+      this.session.observe(c.message);
+      if (this.#parking.retry(c)) return undefined; // a parked call, continued with the input
+    }
     return this.#mode.request(c, line);
   }
 
@@ -817,13 +842,15 @@ export class Router {
     const bridged = this.session.era === "modern" ? gen.era === "legacy" : gen.era === "modern";
     let id = 0;
     const route = this.#responseRoute(c, transform, bridged, () => id);
-    const withInput = bridged && this.session.era !== "modern" && INPUT_METHODS.has(c.method);
+    const input = bridged && INPUT_METHODS.has(c.method);
     id = gen.request(
       c.method,
       c.message,
-      withInput
-        ? { ...route, onResponse: this.#withInput(gen, c, transform, route.onResponse) }
-        : route,
+      !input
+        ? route
+        : this.session.era === "modern"
+        ? { ...route, onResponse: this.#parkable({ c, gen, ownId: () => id, transform }, route) }
+        : { ...route, onResponse: this.#withInput(gen, c, transform, route.onResponse) },
       line,
     );
     this.#inFlight.set(c.id, { gen, id });
@@ -936,6 +963,19 @@ export class Router {
     };
   }
 
+  /**
+   * A modern client's call to a 2025 process (gateway): the process may ask
+   * the client for input while it runs, and the call is then parked (see
+   * {@linkcode InputParking}); its answer goes where the parking says.
+   */
+  #parkable(call: OpenCall, route: Omit<Pending, "method">): Pending["onResponse"] {
+    const key = idKey(call.c.id);
+    this.#parking.opened(key, call);
+    return (response, text) => {
+      if (!this.#parking.answered(key, call, response)) route.onResponse(response, text);
+    };
+  }
+
   /** Sends the client a request of mcpmon's own; resolves with its answer (an error when aborted). */
   #ask(
     method: string,
@@ -1012,6 +1052,7 @@ export class Router {
         return undefined;
       }
     }
+    this.#parking.cancelled(requestId);
     const waiting = this.#awaitingInput.get(idKey(requestId));
     if (waiting && !this.#inFlight.has(requestId)) {
       // Between rounds (the client is asked for input): nothing to cancel at the server.
@@ -1122,6 +1163,10 @@ export class Router {
 
   #fromServer(slot: Slot, gen: Generation, c: ServerInitiated, line: string) {
     if (c.type === "request") {
+      if (
+        this.session.era === "modern" && gen.era === "legacy" &&
+        this.#parking.serverRequest(gen, c.id, c.method, c.message.params)
+      ) return;
       const id = this.#nextToClientId++;
       this.#toClient.set(id, { gen, id: c.id });
       gen.outgoing.set(c.id, id);

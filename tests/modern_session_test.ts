@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import type { ServerOptions } from "../src/config.ts";
 import { basicServer, type FakeChild, fakeServer, type Msg, startRouter } from "./_fake_runtime.ts";
+import { ManualClock } from "../testing/manual_clock.ts";
+import { PARKED_TIMEOUT_MS } from "../src/mrtr.ts";
 
 const MODERN = "2026-07-28";
 const SUB = "io.modelcontextprotocol/subscriptionId";
@@ -819,4 +821,126 @@ Deno.test("gateway: input a 2025 client cannot give (no such capability) ends th
     );
     await s.close();
   }
+});
+
+/** A 2025-only backend whose `ask` tool asks the client `rounds` times before it answers. */
+function elicitingServer(rounds = 1) {
+  return basicServer(["ask"], (child, msg) => {
+    if (msg.method === "server/discover") {
+      child.send({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Not found" } });
+      return true;
+    }
+    if (msg.method !== "tools/call" || msg.params.name !== "ask") return false;
+    const answers: string[] = [];
+    const askOnce = (n: number) => {
+      const id = `e${n}`;
+      child.send({
+        jsonrpc: "2.0",
+        id,
+        method: "elicitation/create",
+        params: { message: `question ${n}`, requestedSchema: { type: "object" } },
+      });
+      child.waitFor((m) => m.id === id && m.method === undefined).then((reply) => {
+        answers.push(reply.result?.action ?? `error ${reply.error?.message}`);
+        if (n < rounds) return askOnce(n + 1);
+        child.reply(msg, { content: [{ type: "text", text: answers.join(",") }] });
+      });
+    };
+    askOnce(1);
+    return true;
+  });
+}
+
+Deno.test("gateway: a 2025 backend's elicitation during a modern client's call becomes input_required; the client's retry with mcpmon's requestState answers it, round after round, and gets the call's answer", async () => {
+  const s = startGateway({ alpha: elicitingServer(2) });
+  s.h.clientSend(request(1, "tools/call", { name: "alpha__ask" }));
+  const first = await s.h.clientWaitFor(byId(1));
+  assert.equal(first.result.resultType, "input_required");
+  const [key1, asked1] = Object.entries(first.result.inputRequests)[0] as [string, Msg];
+  assert.equal(asked1.method, "elicitation/create");
+  assert.equal(asked1.params.message, "question 1");
+  const state = first.result.requestState;
+  assert.equal(typeof state, "string");
+
+  s.h.clientSend(request(2, "tools/call", {
+    name: "alpha__ask",
+    inputResponses: { [key1]: { action: "accept", content: {} } },
+    requestState: state,
+  }));
+  const second = await s.h.clientWaitFor(byId(2));
+  assert.equal(second.result.resultType, "input_required", "the server asked again");
+  const [key2, asked2] = Object.entries(second.result.inputRequests)[0] as [string, Msg];
+  assert.equal(asked2.params.message, "question 2");
+
+  s.h.clientSend(request(3, "tools/call", {
+    name: "alpha__ask",
+    inputResponses: { [key2]: { action: "decline" } },
+    requestState: second.result.requestState,
+  }));
+  const done = await s.h.clientWaitFor(byId(3));
+  assert.equal(done.result.resultType, "complete");
+  assert.equal(done.result.content[0].text, "accept,decline");
+  const alpha = s.h.children[0];
+  assert.equal(alpha.received.filter((m) => m.method === "tools/call").length, 1, "one call");
+
+  s.h.clientSend(request(4, "tools/call", {
+    name: "alpha__ask",
+    inputResponses: {},
+    requestState: state,
+  }));
+  const stale = await s.h.clientWaitFor(byId(4));
+  assert.equal(stale.error.code, -32602, "a spent requestState of mcpmon's is refused");
+  await s.close();
+});
+
+Deno.test("gateway: a 2025 backend's request to a modern client with no call of the client's open there is answered with an error saying why, never left waiting", async () => {
+  let asked: Promise<Msg> | undefined;
+  const s = startGateway({
+    alpha: basicServer(["a"], (child, msg) => {
+      if (msg.method === "server/discover") {
+        child.send({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Not found" } });
+        return true;
+      }
+      if (msg.method === "notifications/initialized") {
+        child.send({ jsonrpc: "2.0", id: "r1", method: "roots/list" });
+        asked = child.waitFor((m) => m.id === "r1" && m.method === undefined);
+      }
+      return false;
+    }),
+  });
+  s.h.clientSend(request(1, "tools/list"));
+  await s.h.clientWaitFor(byId(1));
+  const reply = await asked!;
+  assert.match(reply.error.message, /2026-07-28.*no call of its is open/);
+  assert.ok(!s.h.clientReceived.some((m) => m.method === "roots/list"));
+  await s.close();
+});
+
+Deno.test("gateway: a parked call whose client never comes back with the input is given up after PARKED_TIMEOUT_MS: the server's request gets an error and its call is cancelled", async () => {
+  const clock = new ManualClock();
+  const s = startRouter(
+    { alpha: elicitingServer(1) },
+    [fakeServer("alpha", { restartTool: false })],
+    { gateway: { separator: "__", nameBudget: 64 }, clock },
+  );
+  s.h.clientSend(request(1, "tools/call", { name: "alpha__ask" }));
+  const first = await s.h.clientWaitFor(byId(1));
+  assert.equal(first.result.resultType, "input_required");
+  const alpha = s.h.children[0];
+  const call = alpha.received.find((m) => m.method === "tools/call")!;
+  await clock.advance(PARKED_TIMEOUT_MS - 1);
+  assert.ok(!alpha.received.some((m) => m.id === "e1" && m.method === undefined));
+  await clock.advance(1);
+  const reply = await alpha.waitFor((m) => m.id === "e1" && m.method === undefined);
+  assert.match(reply.error.message, /did not come back/);
+  await alpha.waitFor((m) =>
+    m.method === "notifications/cancelled" && m.params.requestId === call.id
+  );
+  s.h.clientSend(request(2, "tools/call", {
+    name: "alpha__ask",
+    inputResponses: {},
+    requestState: first.result.requestState,
+  }));
+  assert.equal((await s.h.clientWaitFor(byId(2))).error.code, -32602);
+  await s.close();
 });

@@ -273,3 +273,37 @@ Deno.test("a v1 client of the gateway answers a modern-only backend's multi roun
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a modern client of the gateway answers a 2025 server's elicitation: mcpmon turns it into input_required, the SDK's retry brings the answer back to the server's request", async () => {
+  await v2ServerCommand(); // installs the fixtures' node_modules (the client)
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-park-" });
+  try {
+    const script = join(FIXTURES_DIR, "eliciting.mjs");
+    const config = join(dir, ".mcpmon.yaml");
+    await Deno.writeTextFile(
+      config,
+      [
+        "servers:",
+        "  old:",
+        "    command: node",
+        `    args: ${JSON.stringify([script])}`,
+        "    watch: []",
+        "",
+      ].join("\n"),
+    );
+    await using h = await connectClient({
+      mode: "modern",
+      command: [...defaultLauncher(), "--config", config],
+      env: { XDG_STATE_HOME: TEST_STATE_HOME },
+      cwd: TEST_CWD,
+    });
+    assert.equal(h.era, MODERN_VERSION);
+    const answer = JSON.parse(await h.callText("old__ask"));
+    assert.deepEqual(answer, { action: "accept", content: { confirm: true } });
+    const calls = h.wire.filter((e) => e.dir === "out" && e.msg.method === "tools/call");
+    assert.equal(calls.length, 2, "the call, then its retry with the input");
+    assert.equal(typeof calls[1].msg.params.requestState, "string");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

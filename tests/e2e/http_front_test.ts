@@ -615,3 +615,59 @@ Deno.test("--http (resumption): a 2025-11-25 POST stream cut after its first pro
   }
   assert.equal((await mon.stop()).code, 0, mon.stderr());
 });
+
+Deno.test("--http --config: a 2025 server's elicitation reaches HTTP clients of both eras: a 2026-07-28 client as input_required, a 2025 session as an elicitation/create request", async () => {
+  await using cfg = await makeFixtureDir();
+  const config = join(cfg.dir, ".mcpmon.yaml");
+  await Deno.writeTextFile(
+    config,
+    [
+      "servers:",
+      "  old:",
+      "    command: node",
+      `    args: ${JSON.stringify([join(FIXTURES_DIR, "eliciting.mjs")])}`,
+      "    watch: []",
+      "",
+    ].join("\n"),
+  );
+  await using mon = await serveHttp(["--config", config], []);
+  const modern = new V2Client({ name: "modern", version: "1.0.0" }, {
+    versionNegotiation: { mode: { pin: "2026-07-28" } },
+    capabilities: { elicitation: { form: {} } },
+  } as never);
+  modern.setRequestHandler("elicitation/create", () => ({
+    action: "accept",
+    content: { confirm: true },
+  }));
+  const legacy = new Client({ name: "legacy", version: "1.0.0" }, {
+    capabilities: { elicitation: {} },
+  });
+  legacy.setRequestHandler(ElicitRequestSchema, () => ({
+    action: "decline",
+  }));
+  await modern.connect(new V2Transport(mon.url), { timeout: DEFAULT_TIMEOUT_MS });
+  await legacy.connect(new StreamableHTTPClientTransport(mon.url), { timeout: DEFAULT_TIMEOUT_MS });
+  try {
+    const text = (result: unknown) => (result as { content: { text: string }[] }).content[0].text;
+    assert.deepEqual(
+      JSON.parse(text(
+        await modern.callTool({ name: "old__ask", arguments: {} }, {
+          timeout: DEFAULT_TIMEOUT_MS,
+        }),
+      )),
+      { action: "accept", content: { confirm: true } },
+    );
+    assert.deepEqual(
+      JSON.parse(text(
+        await legacy.callTool({ name: "old__ask", arguments: {} }, undefined, {
+          timeout: DEFAULT_TIMEOUT_MS,
+        }),
+      )),
+      { action: "decline" },
+    );
+  } finally {
+    await modern.close().catch(() => {});
+    await legacy.close().catch(() => {});
+  }
+  assert.equal((await mon.stop()).code, 0, mon.stderr());
+});
