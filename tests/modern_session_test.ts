@@ -641,14 +641,7 @@ Deno.test("gateway: a modern client's resource subscriptions are made again on a
 
 Deno.test("gateway: a legacy client's resources/subscribe to a modern backend becomes mcpmon's listen there; updates reach it untagged, also after a restart", async () => {
   const s = startGateway({ beta: modernResourceServer("beta") });
-  s.h.clientSend({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "v1" } },
-  });
-  await s.h.clientWaitFor(byId("init"));
-  s.h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+  await legacyClient(s, {});
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "resources/list" });
   await s.h.clientWaitFor(byId(1));
   s.h.clientSend({
@@ -693,14 +686,7 @@ Deno.test("gateway: a legacy client's resources/subscribe to a modern backend be
 
 Deno.test("gateway: a legacy client's resources/subscribe while its modern backend restarts is taken as that era's too: answered, and on the new process's listen", async () => {
   const s = startGateway({ beta: modernResourceServer("beta") });
-  s.h.clientSend({
-    jsonrpc: "2.0",
-    id: "init",
-    method: "initialize",
-    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "v1" } },
-  });
-  await s.h.clientWaitFor(byId("init"));
-  s.h.clientSend({ jsonrpc: "2.0", method: "notifications/initialized" });
+  await legacyClient(s, {});
   s.h.clientSend({ jsonrpc: "2.0", id: 1, method: "resources/list" });
   await s.h.clientWaitFor(byId(1));
   const restarted = s.router.restart("spec", "beta");

@@ -28,6 +28,32 @@ async function editableV2Server(): Promise<{ dir: string; script: string; tools:
   return { dir, script: join(dir, "v2_server.mjs"), tools: join(dir, "v2_tools.mjs") };
 }
 
+/**
+ * Writes a gateway config into `dir` (each server's YAML keys, one per line, `watch: []` unless
+ * given) and returns how to launch mcpmon over it.
+ */
+async function gatewayIn(dir: string, servers: Record<string, string[]>) {
+  const config = join(dir, ".mcpmon.yaml");
+  const lines = Object.entries(servers).flatMap(([name, keys]) => [
+    `  ${name}:`,
+    ...[...keys, ...(keys.some((k) => k.startsWith("watch:")) ? [] : ["watch: []"])].map((k) =>
+      `    ${k}`
+    ),
+  ]);
+  await Deno.writeTextFile(config, ["servers:", ...lines, ""].join("\n"));
+  return {
+    command: [...defaultLauncher(), "--config", config],
+    env: { XDG_STATE_HOME: TEST_STATE_HOME },
+    cwd: TEST_CWD,
+  };
+}
+
+/** A server's command and args, as gateway config keys. */
+const run = (command: string, args: string[]) => [
+  `command: ${command}`,
+  `args: ${JSON.stringify(args)}`,
+];
+
 const tagOf = (n: Record<string, unknown>) =>
   ((n.params as Record<string, unknown> | undefined)?._meta as Record<string, unknown> | undefined)
     ?.[SUBSCRIPTION_ID_KEY];
@@ -120,33 +146,16 @@ Deno.test("the gateway serves both eras over backends of both eras: a modern cli
   const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-gw-" });
   try {
     const [node, script] = await v2ServerCommand({ script: server.script });
-    const config = join(dir, ".mcpmon.yaml");
-    await Deno.writeTextFile(
-      config,
-      [
-        "servers:",
-        "  dual:",
-        `    command: ${node}`,
-        `    args: ${JSON.stringify([script, "--name=dual"])}`,
-        `    watch: ${JSON.stringify(server.tools)}`,
-        "    debounce: 30",
-        "    minInterval: 0",
-        "  modern:",
-        `    command: ${node}`,
-        `    args: ${JSON.stringify([V2_SERVER, "--modern-only", "--name=modern"])}`,
-        "    watch: []",
-        "  legacy:",
-        `    command: ${node}`,
-        `    args: ${JSON.stringify([WELL_BEHAVED, "--name=legacy"])}`,
-        "    watch: []",
-        "",
-      ].join("\n"),
-    );
-    const gateway = {
-      command: [...defaultLauncher(), "--config", config],
-      env: { XDG_STATE_HOME: TEST_STATE_HOME },
-      cwd: TEST_CWD,
-    };
+    const gateway = await gatewayIn(dir, {
+      dual: [
+        ...run(node, [script, "--name=dual"]),
+        `watch: ${JSON.stringify(server.tools)}`,
+        "debounce: 30",
+        "minInterval: 0",
+      ],
+      modern: run(node, [V2_SERVER, "--modern-only", "--name=modern"]),
+      legacy: run(node, [WELL_BEHAVED, "--name=legacy"]),
+    });
     const expected = ["dual__hello", "modern__hello", "legacy__echo"];
     {
       await using h = await connectClient({ mode: "modern", ...gateway });
@@ -187,28 +196,10 @@ Deno.test("resource subscriptions through the gateway across eras: a modern clie
   const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-sub-" });
   try {
     const [node] = await v2ServerCommand();
-    const config = join(dir, ".mcpmon.yaml");
-    await Deno.writeTextFile(
-      config,
-      [
-        "servers:",
-        "  modern:",
-        `    command: ${node}`,
-        `    args: ${JSON.stringify([V2_SERVER, "--modern-only", "--name=modern"])}`,
-        "    watch: []",
-        "    minInterval: 0",
-        "  legacy:",
-        `    command: ${node}`,
-        `    args: ${JSON.stringify([WELL_BEHAVED, "--name=legacy"])}`,
-        "    watch: []",
-        "",
-      ].join("\n"),
-    );
-    const gateway = {
-      command: [...defaultLauncher(), "--config", config],
-      env: { XDG_STATE_HOME: TEST_STATE_HOME },
-      cwd: TEST_CWD,
-    };
+    const gateway = await gatewayIn(dir, {
+      modern: [...run(node, [V2_SERVER, "--modern-only", "--name=modern"]), "minInterval: 0"],
+      legacy: run(node, [WELL_BEHAVED, "--name=legacy"]),
+    });
     const uri = "fixture://counter";
     {
       await using h = await connectClient({ mode: "modern", ...gateway });
@@ -248,24 +239,10 @@ Deno.test("a v1 client of the gateway answers a modern-only backend's multi roun
   const [node] = await v2ServerCommand();
   const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-mrtr-" });
   try {
-    const config = join(dir, ".mcpmon.yaml");
-    await Deno.writeTextFile(
-      config,
-      [
-        "servers:",
-        "  modern:",
-        `    command: ${node}`,
-        `    args: ${JSON.stringify([V2_SERVER, "--modern-only", "--name=modern"])}`,
-        "    watch: []",
-        "",
-      ].join("\n"),
-    );
-    await using h = await connectClient({
-      mode: "v1",
-      command: [...defaultLauncher(), "--config", config],
-      env: { XDG_STATE_HOME: TEST_STATE_HOME },
-      cwd: TEST_CWD,
+    const gateway = await gatewayIn(dir, {
+      modern: run(node, [V2_SERVER, "--modern-only", "--name=modern"]),
     });
+    await using h = await connectClient({ mode: "v1", ...gateway });
     assert.match(await h.callText("modern__confirm", { action: "ship" }), /^confirmed ship/);
     const asked = h.wire.filter((e) => e.dir === "in" && e.msg.method === "elicitation/create");
     assert.equal(asked.length, 1, "one elicitation, as a 2025 server would send it");
@@ -278,25 +255,10 @@ Deno.test("a modern client of the gateway answers a 2025 server's elicitation: m
   await v2ServerCommand(); // installs the fixtures' node_modules (the client)
   const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-park-" });
   try {
-    const script = join(FIXTURES_DIR, "eliciting.mjs");
-    const config = join(dir, ".mcpmon.yaml");
-    await Deno.writeTextFile(
-      config,
-      [
-        "servers:",
-        "  old:",
-        "    command: node",
-        `    args: ${JSON.stringify([script])}`,
-        "    watch: []",
-        "",
-      ].join("\n"),
-    );
-    await using h = await connectClient({
-      mode: "modern",
-      command: [...defaultLauncher(), "--config", config],
-      env: { XDG_STATE_HOME: TEST_STATE_HOME },
-      cwd: TEST_CWD,
+    const gateway = await gatewayIn(dir, {
+      old: run("node", [join(FIXTURES_DIR, "eliciting.mjs")]),
     });
+    await using h = await connectClient({ mode: "modern", ...gateway });
     assert.equal(h.era, MODERN_VERSION);
     const answer = JSON.parse(await h.callText("old__ask"));
     assert.deepEqual(answer, { action: "accept", content: { confirm: true } });
