@@ -270,19 +270,23 @@ export class InputParking {
    */
   serverRequest(gen: Generation, id: JsonRpcId, method: string, params: unknown): boolean {
     if (!INPUT_KINDS.has(method)) return false;
-    let parked = [...this.#parked.values()].find((p) => p.call.gen === gen);
+    const parkedHere = [...this.#parked.values()].filter((p) => p.call.gen === gen);
+    const calls = [...this.#open].filter(([, call]) => call.gen === gen);
+    if (parkedHere.length + calls.length !== 1) {
+      // On stdio a 2025 server's request names no request of the client's: one call must be it.
+      const n = parkedHere.length + calls.length;
+      gen.send(errorResponse(
+        id,
+        ErrorCode.InternalError,
+        `mcpmon: the client speaks MCP 2026-07-28, which takes ${method} only inside the result ` +
+          (n === 0
+            ? "of a call of its own, and no call of its is open at this server"
+            : `of a call of its own, and ${n} of its calls are open at this server: which one asks is unknown`),
+      ));
+      return true;
+    }
+    let parked = parkedHere[0];
     if (!parked) {
-      const calls = [...this.#open].filter(([, call]) => call.gen === gen);
-      if (calls.length !== 1) {
-        gen.send(errorResponse(
-          id,
-          ErrorCode.InternalError,
-          calls.length === 0
-            ? `mcpmon: the client speaks MCP 2026-07-28, which takes ${method} only inside the result of a call of its own, and no call of its is open at this server`
-            : `mcpmon: the client speaks MCP 2026-07-28, which takes ${method} only inside the result of a call of its own, and ${calls.length} of its calls are open at this server: which one asks is unknown`,
-        ));
-        return true;
-      }
       const [key, call] = calls[0];
       this.#open.delete(key);
       parked = {

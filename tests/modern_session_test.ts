@@ -811,6 +811,7 @@ Deno.test("gateway: input a 2025 client cannot give (no such capability) ends th
 
 /** A 2025-only backend whose `ask` tool asks the client `rounds` times before it answers. */
 function elicitingServer(rounds = 1) {
+  let asked = 0;
   return basicServer(["ask"], (child, msg) => {
     if (msg.method === "server/discover") {
       child.send({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "Not found" } });
@@ -819,7 +820,7 @@ function elicitingServer(rounds = 1) {
     if (msg.method !== "tools/call" || msg.params.name !== "ask") return false;
     const answers: string[] = [];
     const askOnce = (n: number) => {
-      const id = `e${n}`;
+      const id = `e${++asked}`;
       child.send({
         jsonrpc: "2.0",
         id,
@@ -928,5 +929,23 @@ Deno.test("gateway: a parked call whose client never comes back with the input i
     requestState: first.result.requestState,
   }));
   assert.equal((await s.h.clientWaitFor(byId(2))).error.code, -32602);
+  await s.close();
+});
+
+Deno.test("gateway: a 2025 backend's request while another of the client's calls is parked there is answered with an error (which call asks is unknown on stdio); the parked call goes on", async () => {
+  const s = startGateway({ alpha: elicitingServer(1) });
+  s.h.clientSend(request(1, "tools/call", { name: "alpha__ask" }));
+  const first = await s.h.clientWaitFor(byId(1));
+  assert.equal(first.result.resultType, "input_required");
+  s.h.clientSend(request(2, "tools/call", { name: "alpha__ask" }));
+  const two = await s.h.clientWaitFor(byId(2));
+  assert.match(two.result.content[0].text, /error .*2 of its calls are open/);
+  const [key] = Object.keys(first.result.inputRequests);
+  s.h.clientSend(request(3, "tools/call", {
+    name: "alpha__ask",
+    inputResponses: { [key]: { action: "accept" } },
+    requestState: first.result.requestState,
+  }));
+  assert.equal((await s.h.clientWaitFor(byId(3))).result.content[0].text, "accept");
   await s.close();
 });
