@@ -12,8 +12,6 @@ import type { Registry } from "./registry.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { LineSplitter, readClientLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
-import { removeBytecode, watchesPython } from "./pycache.ts";
-import { RestartLoopGuard } from "./restart_loop.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
 import { withHttpBackends } from "./http_backend.ts";
@@ -766,15 +764,25 @@ function bindError(err: unknown, where: string): string {
  * Starts watching a server's paths; `undefined` when it watches nothing,
  * `null` when its paths cannot be watched (logged).
  */
-/** `watcher.ts`, once loaded by {@linkcode loadWatcher}. */
-let watcherModule: typeof import("./watcher.ts") | undefined;
+/** `watcher.ts`, `pycache.ts` and `restart_loop.ts`, once loaded by {@linkcode loadWatcher}. */
+let watcherModule:
+  | typeof import("./watcher.ts")
+    & typeof import("./pycache.ts")
+    & typeof import("./restart_loop.ts")
+  | undefined;
 
 /**
- * Loads the watcher: not at start-up (with `ignore`, it costs Deno ~20 ms), but once the servers
- * are spawned and the client is being read ({@linkcode serve}), or for the gateway's config file.
+ * Loads the watcher, with what a change brings (the restart-loop guard, `__pycache__` clean-up):
+ * not at start-up (with `ignore`, it costs Deno ~20 ms), but once the servers are spawned and the
+ * client is being read ({@linkcode serve}), or for the gateway's config file.
  */
-async function loadWatcher(): Promise<typeof import("./watcher.ts")> {
-  return watcherModule ??= await import("./watcher.ts");
+async function loadWatcher(): Promise<NonNullable<typeof watcherModule>> {
+  const [watcher, pycache, restartLoop] = await Promise.all([
+    import("./watcher.ts"),
+    import("./pycache.ts"),
+    import("./restart_loop.ts"),
+  ]);
+  return watcherModule ??= { ...watcher, ...pycache, ...restartLoop };
 }
 
 /** Watches `server`'s paths; needs {@linkcode loadWatcher} done. */
@@ -787,11 +795,12 @@ function watchServer(
 ): Watcher | undefined | null {
   if (server.watch.length === 0) return undefined;
   const ctx = labelled ? { server: server.name } : {};
+  if (watcherModule === undefined) throw new Error("internal error: the watcher is not loaded");
+  const { RestartLoopGuard, removeBytecode, watchesPython } = watcherModule;
   const loopGuard = new RestartLoopGuard({}, runtime.clock);
   const exts = server.extensions.length > 0
     ? server.extensions.map((e) => `.${e}`).join(",")
     : "all";
-  if (watcherModule === undefined) throw new Error("internal error: the watcher is not loaded");
   const watcher = new watcherModule.Watcher(
     () => runtime.watch(),
     {
