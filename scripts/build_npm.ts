@@ -21,6 +21,10 @@
  *   and syntax-minified (names kept) so that Node compiles less at every
  *   start; the modules the CLI imports dynamically (the proxy, the gateway's
  *   config loader, YAML) are in the file but only run when first imported;
+ * - for Bun, builds that bundle again with `bun build --bytecode` (when `bun`
+ *   is on PATH): `bin/mcpmon-bun.cjs` and its JavaScriptCore bytecode
+ *   `bin/mcpmon-bun.cjs.jsc`, which the bin runs on Bun (a Bun of another
+ *   version ignores the bytecode and parses the file);
  * - refuses to write a package whose JavaScript (the bundle included) refers
  *   to `Deno`;
  * - writes `package.json` (name, version from `deno.json`, description,
@@ -71,6 +75,11 @@ export interface BuildNpmOptions {
   install?: boolean;
   /** Progress lines; default: none. */
   log?: (line: string) => void;
+  /**
+   * The `bun` that builds Bun's bytecode of the bundle ({@linkcode BUN_BUNDLE_PATH}); default
+   * `"bun"` (from PATH; none there: no bytecode, Bun runs {@linkcode BUNDLE_PATH}); `null`: none.
+   */
+  bun?: string | null;
 }
 
 /** What {@linkcode buildNpm} wrote. */
@@ -133,6 +142,13 @@ const BIN_NAME = "mcpmon";
 const BIN_PATH = "bin/mcpmon.js";
 /** The command line in one CommonJS file: the CLI, the Node runtime and the npm dependencies. */
 export const BUNDLE_PATH = "bin/mcpmon-cli.cjs";
+/**
+ * Bun's build of {@linkcode BUNDLE_PATH} (`bun build --bytecode`), with its bytecode in
+ * `<this>.jsc`: what the bin runs on Bun. Bun parses the bundle and compiles each function it runs
+ * at every start (20–25 ms of its start-up); with the bytecode it does neither. The bytecode is
+ * that of the Bun that built it: another Bun ignores it and parses the file, as before.
+ */
+export const BUN_BUNDLE_PATH = "bin/mcpmon-bun.cjs";
 /** Makes `bin/*.js` CommonJS in a package that is ESM (`"type": "module"`). */
 const BIN_PACKAGE_PATH = "bin/package.json";
 
@@ -458,18 +474,27 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
     new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(bundle))),
     (b) => b.toString(16).padStart(2, "0"),
   ).join("").slice(0, 16);
-  const bin = loaderSource(bundleHash);
-  const binDeno = [...denoReferences(BUNDLE_PATH, bundle), ...denoReferences(BIN_PATH, bin)];
+  await mkdir(dirname(join(outDir, BIN_PATH)), { recursive: true });
+  await writeFile(join(outDir, BUNDLE_PATH), bundle);
+  const bunBundle = await bunBytecode(outDir, options.bun === undefined ? "bun" : options.bun, log);
+  const bin = loaderSource(bundleHash, bunBundle !== undefined);
+  const binDeno = [
+    ...denoReferences(BUNDLE_PATH, bundle),
+    ...denoReferences(BIN_PATH, bin),
+    ...(bunBundle !== undefined ? denoReferences(BUN_BUNDLE_PATH, bunBundle) : []),
+  ];
   if (binDeno.length > 0) {
     throw new Error(
       `npm build failed: the npm package must not use Deno APIs:\n  ${binDeno.join("\n  ")}`,
     );
   }
-  await mkdir(dirname(join(outDir, BIN_PATH)), { recursive: true });
   const binPackage = JSON.stringify({ type: "commonjs" }, null, 2) + "\n";
-  for (
-    const [rel, text] of [[BUNDLE_PATH, bundle], [BIN_PACKAGE_PATH, binPackage], [BIN_PATH, bin]]
-  ) {
+  output.set(BUNDLE_PATH, bundle);
+  if (bunBundle !== undefined) {
+    output.set(BUN_BUNDLE_PATH, bunBundle);
+    output.set(`${BUN_BUNDLE_PATH}.jsc`, "");
+  }
+  for (const [rel, text] of [[BIN_PACKAGE_PATH, binPackage], [BIN_PATH, bin]]) {
     await writeFile(join(outDir, rel), text);
     output.set(rel, text);
   }
@@ -498,22 +523,29 @@ const BIN_ENTRY = [
  * the functions the run compiled when it is missing, V8 rejects it, or the run compiled more than
  * it held (a proxy's first run after a `--version`); then the caches of other builds unused for 30
  * days are removed. `NODE_DISABLE_COMPILE_CACHE=1`
- * (Node's own switch) turns it off. Bun has its own cache: it just `require`s the bundle.
+ * (Node's own switch) turns it off. On Bun it `require`s {@linkcode BUN_BUNDLE_PATH} (with its
+ * bytecode) when `bunBundle`, else the bundle (Bun keeps its own cache of the transpiled file).
  */
-function loaderSource(bundleHash: string): string {
+function loaderSource(bundleHash: string, bunBundle: boolean): string {
   return `#!/usr/bin/env node
 // mcpmon's command line on Node (>= 20) and Bun: built by scripts/build_npm.ts. Runs
-// ${
-    basename(BUNDLE_PATH)
-  } (the bundle), on Node through V8's code cache kept in the user's cache dir.
+// ${basename(BUNDLE_PATH)} (the bundle), on Node through V8's code cache kept in the user's
+// cache dir${
+    bunBundle
+      ? `; on Bun, ${basename(BUN_BUNDLE_PATH)} (the bundle built by Bun) with its bytecode`
+      : ""
+  }.
 "use strict";
 const path = require("node:path");
 const file = path.join(__dirname, ${JSON.stringify(basename(BUNDLE_PATH))});
-const vm = require("node:vm");
+const vm = process.versions.bun === undefined ? require("node:vm") : undefined;
 const env = process.env;
-if (
-  process.versions.bun !== undefined || env.NODE_DISABLE_COMPILE_CACHE ||
-  vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER === undefined
+if (vm === undefined) {
+  require(${
+    bunBundle ? `path.join(__dirname, ${JSON.stringify(basename(BUN_BUNDLE_PATH))})` : "file"
+  });
+} else if (
+  env.NODE_DISABLE_COMPILE_CACHE || vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER === undefined
 ) {
   require(file);
 } else {
@@ -563,6 +595,59 @@ if (
   script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, __dirname);
 }
 `;
+}
+
+/**
+ * Builds {@linkcode BUN_BUNDLE_PATH} and its bytecode from the bundle with `bun` (`bun build
+ * --bytecode --target=bun --format=cjs`, whitespace-minified); returns its text, or undefined when
+ * there is no `bun` (logged: Bun then runs the bundle itself).
+ */
+async function bunBytecode(
+  outDir: string,
+  bun: string | null,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  if (bun === null) return undefined;
+  const binDir = join(outDir, dirname(BUN_BUNDLE_PATH));
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(bun, {
+      args: [
+        "build",
+        "--bytecode",
+        "--target=bun",
+        "--format=cjs",
+        "--minify-whitespace",
+        // What the bundle still requires (packages that were not installed) stays a require.
+        "--packages=external",
+        join(outDir, BUNDLE_PATH),
+        `--outdir=${binDir}`,
+        `--entry-naming=${basename(BUN_BUNDLE_PATH)}`,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    log(`${bun} not found: no Bun bytecode (Bun runs ${BUNDLE_PATH})`);
+    return undefined;
+  }
+  if (!out.success) {
+    throw new Error(
+      `npm build failed: ${bun} build --bytecode of ${BUNDLE_PATH} (exit ${out.code}):\n${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+  }
+  const text = await readFile(join(outDir, BUN_BUNDLE_PATH), "utf8");
+  const bytecode = await stat(join(outDir, `${BUN_BUNDLE_PATH}.jsc`));
+  log(
+    `built ${BUN_BUNDLE_PATH} for Bun with its bytecode: ${(text.length / 1024).toFixed(0)} + ${
+      (bytecode.size / 1024).toFixed(0)
+    } KiB`,
+  );
+  return text;
 }
 
 /**

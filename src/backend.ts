@@ -6,7 +6,6 @@
  * @module
  */
 import type { ServerOptions } from "./config.ts";
-import { runBuild } from "./build.ts";
 import { describeExit, Generation, type ServerInitiated } from "./generation.ts";
 import { checkPortFree, withHttpBackends } from "./http_backend.ts";
 import { ErrorCode, type JsonRpcErrorObject, type JsonRpcMessage } from "./jsonrpc.ts";
@@ -217,7 +216,8 @@ export class Backend {
       // throttle, a restart takes effect in the same turn it was asked for.
       const command = this.options.build?.trim();
       const built = command
-        ? await runBuild(this.#runtime, this.#log, {
+        // build.ts loads only for a server that has a build step.
+        ? await (await import("./build.ts")).runBuild(this.#runtime, this.#log, {
           command,
           cwd: this.options.cwd,
           env: this.options.env,

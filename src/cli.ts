@@ -21,17 +21,23 @@ import {
   type ServerOptions,
   serverOptions,
 } from "./config.ts";
-import { cleanCommand, type ControlOutput, restartCommand, statusCommand } from "./control.ts";
-import { stateDir } from "./registry.ts";
-import { SETUP_CLIENTS, type SetupClient, setupCommand, type SetupRequest } from "./setup.ts";
-import { traceCommand } from "./trace.ts";
-import { HELP, type HelpTopic, SUB_SYNOPSIS, SUBCOMMAND_HELP, SYNOPSIS } from "./help.ts";
+import type { ControlOutput } from "./control.ts";
+import type { SetupRequest } from "./setup.ts";
+import {
+  HELP,
+  type HelpTopic,
+  SETUP_CLIENTS,
+  type SetupClient,
+  SUB_SYNOPSIS,
+  SUBCOMMAND_HELP,
+  SYNOPSIS,
+} from "./help.ts";
 import { deriveName } from "./server_name.ts";
-import type { Runtime } from "./runtime/mod.ts";
+import type { FileQueries, Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
+import { portableFiles } from "./runtime/files.ts";
 import { parseHttpUrl } from "./http_backend.ts";
 import { expandHeaderVars, parseHeader } from "./http_headers.ts";
-import { parseListen } from "./http_front.ts";
 import type { HttpListen } from "./run.ts";
 
 /**
@@ -197,26 +203,37 @@ export function usageErrorText(err: UsageError): string {
  *
  * @param argv The arguments after the program name.
  * @param cwd The directory relative paths are resolved against.
+ * @param files How to read the project's `package.json` for a server's default name (default:
+ *   `node:fs`).
  * @returns What to do.
  * @throws {UsageError} With a one-line message naming the bad flag or value.
  */
-export function parseCli(argv: readonly string[], cwd: string): CliCommand {
+export function parseCli(
+  argv: readonly string[],
+  cwd: string,
+  files: FileQueries = portableFiles,
+): CliCommand {
   const first = argv[0] as Subcommand;
-  if (!SUBCOMMANDS.includes(first)) return parseRun(argv, cwd);
+  if (!SUBCOMMANDS.includes(first)) return parseRun(argv, cwd, files);
   try {
-    return parseSubcommand(first, argv.slice(1), cwd);
+    return parseSubcommand(first, argv.slice(1), cwd, files);
   } catch (err) {
     if (err instanceof UsageError) err.command ??= first;
     throw err;
   }
 }
 
-function parseSubcommand(sub: Subcommand, argv: readonly string[], cwd: string): CliCommand {
+function parseSubcommand(
+  sub: Subcommand,
+  argv: readonly string[],
+  cwd: string,
+  files: FileQueries,
+): CliCommand {
   if (sub === "wrap") {
-    const cli = parseRun(argv, cwd, "wrap");
+    const cli = parseRun(argv, cwd, files, "wrap");
     return cli.kind === "help" ? { kind: "help", topic: "wrap" } : cli;
   }
-  if (sub === "setup") return parseSetup(argv, cwd);
+  if (sub === "setup") return parseSetup(argv, cwd, files);
   if (sub === "help" || sub === "version") {
     const [topic, extra] = argv;
     if (sub === "version" || topic === undefined) {
@@ -325,7 +342,7 @@ const SETUP_OPTIONS = {
  * or with `--wrap <name>` / `--restore <name>` and no command. mcpmon's
  * options are checked as a plain run would check them.
  */
-function parseSetup(argv: readonly string[], cwd: string): CliCommand {
+function parseSetup(argv: readonly string[], cwd: string, files: FileQueries): CliCommand {
   const [client, ...rest] = argv;
   if (client === "-h" || client === "--help") return { kind: "help", topic: "setup" };
   if (client === undefined || client.startsWith("-")) {
@@ -393,6 +410,7 @@ function parseSetup(argv: readonly string[], cwd: string): CliCommand {
   const checked = parseRun(
     [...mcpmonArgs, "--", ...(command.length > 0 ? command : ["placeholder"])],
     cwd,
+    files,
   );
   if (checked.kind !== "run") {
     throw new UsageError(
@@ -417,10 +435,42 @@ function parseSetup(argv: readonly string[], cwd: string): CliCommand {
   return { kind: "setup", request };
 }
 
+/**
+ * Parses the value of `--http`: `PORT`, `HOST:PORT` or `[IPv6]:PORT`; the
+ * host defaults to `127.0.0.1`. Throws a one-line error for anything else.
+ * (Here, not in `http_front.ts`, which is loaded only to serve HTTP.)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(parseListen("8080"), { hostname: "127.0.0.1", port: 8080 });
+ * assert.deepEqual(parseListen("0.0.0.0:0"), { hostname: "0.0.0.0", port: 0 });
+ * assert.deepEqual(parseListen("[::1]:3000"), { hostname: "::1", port: 3000 });
+ * assert.throws(() => parseListen("localhost"));
+ * ```
+ */
+export function parseListen(value: string): { hostname: string; port: number } {
+  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(value.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) {
+    throw new Error(
+      `--http takes [host:]port (e.g. 8080, 127.0.0.1:8080, [::1]:8080, 0 for any free port), ` +
+        `not "${value}"`,
+    );
+  }
+  const host = match[1] ?? "127.0.0.1";
+  return { hostname: host.startsWith("[") ? host.slice(1, -1) : host, port };
+}
+
 /** Flags `wrap` accepts for compatibility and ignores. */
 const WRAP_IGNORED: ReadonlySet<string> = new Set(["--proxy"]);
 
-function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliCommand {
+function parseRun(
+  argv: readonly string[],
+  cwd: string,
+  files: FileQueries,
+  sub?: "wrap",
+): CliCommand {
   const ignored = sub === "wrap" ? WRAP_IGNORED : new Set<string>();
   const { options: optionArgs, command } = splitCommand(argv, ignored);
   let values;
@@ -522,7 +572,7 @@ function parseRun(argv: readonly string[], cwd: string, sub?: "wrap"): CliComman
 
   const server = serverOptions({
     name: values.name ??
-      (program === undefined ? urlName(url!) : deriveName(program, args, cwd)),
+      (program === undefined ? urlName(url!) : deriveName(program, args, cwd, files)),
     command: program ?? "",
     args,
     url,
@@ -677,7 +727,7 @@ export async function main(runtime: Runtime): Promise<number> {
   const encoder = new TextEncoder();
   let cli: CliCommand;
   try {
-    cli = parseCli(runtime.args, runtime.cwd());
+    cli = parseCli(runtime.args, runtime.cwd(), runtime.files);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     runtime.writeStderr(encoder.encode(usageErrorText(err)));
@@ -737,6 +787,15 @@ async function control(
   };
   let code: number;
   try {
+    // Loaded only for a subcommand: the way to a running proxy does without them.
+    const [{ cleanCommand, restartCommand, statusCommand }, { stateDir }, { setupCommand }, {
+      traceCommand,
+    }] = await Promise.all([
+      import("./control.ts"),
+      import("./registry.ts"),
+      import("./setup.ts"),
+      import("./trace_command.ts"),
+    ]);
     const dir = stateDir((name) => runtime.env(name));
     code = cli.kind === "setup"
       ? setupCommand(cli.request, out, (name: string) => runtime.env(name))

@@ -1,14 +1,15 @@
 /**
  * Whether a server command can start, checked before serving: a mistyped
  * program name (`mcpmon pyhton server.py`) is a startup error naming the
- * command, not a session of errors that no save can fix. Uses `node:fs`
- * only, so it runs the same on Deno, Node and Bun.
+ * command, not a session of errors that no save can fix. Asks the runtime's
+ * {@linkcode FileQueries} (default: `node:fs`'s), so it runs the same on
+ * Deno, Node and Bun.
  *
  * @module
  */
-import { accessSync, constants, readdirSync, statSync } from "node:fs";
-import { delimiter, isAbsolute, join, resolve } from "node:path";
-import process from "node:process";
+import { isAbsolute, join, resolve } from "node:path";
+import { portableFiles } from "./runtime/files.ts";
+import type { FileQueries } from "./runtime/mod.ts";
 
 /** Where to look for a command. */
 export interface LookupOptions {
@@ -18,8 +19,10 @@ export interface LookupOptions {
   path: string | undefined;
   /** Windows' `PATHEXT`; ignored elsewhere. */
   pathExt?: string | undefined;
-  /** The platform (default: this one). */
+  /** The platform, as Node spells it (default: this one). */
   platform?: string;
+  /** How files are looked at (default: `node:fs`). */
+  files?: FileQueries;
 }
 
 /** The outcome of {@linkcode findCommand}. */
@@ -48,7 +51,8 @@ export type CommandLookup =
  * @returns The program's path, or why it cannot start.
  */
 export function findCommand(command: string, options: LookupOptions): CommandLookup {
-  const windows = (options.platform ?? process.platform) === "win32";
+  const windows = (options.platform ?? thisPlatform()) === "win32";
+  const files = options.files ?? portableFiles;
   const exts = windows
     ? ["", ...(options.pathExt ?? ".COM;.EXE;.BAT;.CMD").split(";").filter(Boolean)]
     : [""];
@@ -57,7 +61,7 @@ export function findCommand(command: string, options: LookupOptions): CommandLoo
     const full = isAbsolute(command) ? command : resolve(options.cwd, command);
     let notExecutable: string | undefined;
     for (const ext of exts) {
-      const state = fileState(full + ext, windows);
+      const state = fileState(files, full + ext, windows);
       if (state === "ok") return { ok: true, path: full + ext };
       if (state === "directory") return { ok: false, reason: `${full} is a directory` };
       if (state === "not-executable") notExecutable ??= full + ext;
@@ -66,12 +70,12 @@ export function findCommand(command: string, options: LookupOptions): CommandLoo
       ? { ok: false, reason: `${notExecutable} is not executable (chmod +x?)` }
       : { ok: false, reason: `${full}: no such file` };
   }
-  const dirs = (options.path ?? "").split(windows ? ";" : delimiter).filter((d) => d !== "");
+  const dirs = (options.path ?? "").split(windows ? ";" : ":").filter((d) => d !== "");
   let notExecutable: string | undefined;
   for (const dir of dirs) {
     for (const ext of exts) {
       const candidate = join(resolve(options.cwd, dir), command + ext);
-      const state = fileState(candidate, windows);
+      const state = fileState(files, candidate, windows);
       if (state === "ok") return { ok: true, path: candidate };
       if (state === "not-executable") notExecutable ??= candidate;
     }
@@ -79,7 +83,7 @@ export function findCommand(command: string, options: LookupOptions): CommandLoo
   if (notExecutable !== undefined) {
     return { ok: false, reason: `${notExecutable} is not executable (chmod +x?)` };
   }
-  const suggestions = similarPrograms(command, dirs.map((d) => resolve(options.cwd, d)));
+  const suggestions = similarPrograms(files, command, dirs.map((d) => resolve(options.cwd, d)));
   const hint = suggestions.length > 0
     ? ` (did you mean ${suggestions.map((s) => `"${s}"`).join(" or ")}?)`
     : "";
@@ -87,31 +91,30 @@ export function findCommand(command: string, options: LookupOptions): CommandLoo
 }
 
 function fileState(
+  files: FileQueries,
   path: string,
   windows: boolean,
 ): "ok" | "missing" | "directory" | "not-executable" {
-  try {
-    if (statSync(path).isDirectory()) return "directory";
-  } catch {
-    return "missing";
-  }
+  const kind = files.kind(path);
+  if (kind === undefined) return "missing";
+  if (kind === "directory") return "directory";
   if (windows) return "ok";
-  try {
-    accessSync(path, constants.X_OK);
-    return "ok";
-  } catch {
-    return "not-executable";
-  }
+  return files.executable(path) ? "ok" : "not-executable";
+}
+
+/** The platform mcpmon runs on, as Node spells it (`process.platform`). */
+function thisPlatform(): string | undefined {
+  return (globalThis as { process?: { platform?: string } }).process?.platform;
 }
 
 /** Program names on `dirs` at most two edits away from `name`, closest first (at most 3). */
-function similarPrograms(name: string, dirs: readonly string[]): string[] {
+function similarPrograms(files: FileQueries, name: string, dirs: readonly string[]): string[] {
   if (name.length < 3) return [];
   const found = new Map<string, number>();
   for (const dir of dirs) {
     let entries: string[];
     try {
-      entries = readdirSync(dir);
+      entries = files.readDir(dir);
     } catch {
       continue;
     }

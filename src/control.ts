@@ -14,6 +14,7 @@
  */
 import { join } from "node:path";
 import process from "node:process";
+import { RESTART_TIMEOUT_MS } from "./help.ts";
 import {
   instanceAlive,
   type InstanceEntry,
@@ -54,8 +55,7 @@ export interface RestartCommandOptions {
   pollMs?: number;
 }
 
-/** Default longest wait of `mcpmon restart` for an instance's answer, in ms. */
-export const RESTART_TIMEOUT_MS = 90_000;
+export { RESTART_TIMEOUT_MS };
 
 /** "12s", "3m12s", "2h05m", "3d04h". */
 export function formatDuration(ms: number): string {

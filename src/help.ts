@@ -13,7 +13,23 @@ import {
   DEFAULT_INIT_TIMEOUT_MS,
   DEFAULT_MIN_RESTART_INTERVAL_MS,
 } from "./config.ts";
-import { RESTART_TIMEOUT_MS } from "./control.ts";
+
+/**
+ * Default longest wait of `mcpmon restart` for an instance's answer, in ms (here, not in
+ * `control.ts`, so that the help text does not load the control commands).
+ */
+export const RESTART_TIMEOUT_MS = 90_000;
+
+/** A client `mcpmon setup` knows. */
+export type SetupClient = "claude-code" | "claude-desktop" | "cursor" | "vscode";
+
+/** The clients `mcpmon setup` knows (here, so that parsing the command line does not load setup). */
+export const SETUP_CLIENTS: readonly SetupClient[] = [
+  "claude-code",
+  "claude-desktop",
+  "cursor",
+  "vscode",
+];
 
 /** The commands that have a help text of their own. */
 export type HelpTopic = Exclude<Subcommand, "help" | "version">;

@@ -59,8 +59,6 @@
  *
  * @module
  */
-import { createConnection } from "node:net";
-import { createParser } from "eventsource-parser";
 import { challengeSummary, redactor } from "./http_headers.ts";
 import {
   type ChildProcess,
@@ -210,9 +208,11 @@ export function parseHttpUrl(text: string): URL {
  * await portAccepts(new URL("http://127.0.0.1:3000/mcp")); // true while a server listens there
  * ```
  */
-export function portAccepts(url: URL, timeoutMs = 1_000): Promise<boolean> {
+export async function portAccepts(url: URL, timeoutMs = 1_000): Promise<boolean> {
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  // Loaded here, not with this module: it is on the way to mcpmon's start, node:net is not.
+  const { createConnection } = await import("node:net");
   return new Promise((resolve) => {
     const socket = createConnection({ host, port });
     const done = (accepts: boolean) => {
@@ -852,6 +852,7 @@ class HttpConnection implements ChildProcess {
   ) {
     const max = this.#target.maxMessageBytes;
     let pending = 0;
+    const { createParser } = await import("eventsource-parser"); // only servers with SSE need it
     const parser = createParser({
       onEvent: (event) => {
         pending = 0;

@@ -191,32 +191,6 @@ export function isLoopback(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/**
- * Parses the value of `--http`: `PORT`, `HOST:PORT` or `[IPv6]:PORT`; the
- * host defaults to `127.0.0.1`. Throws a one-line error for anything else.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(parseListen("8080"), { hostname: "127.0.0.1", port: 8080 });
- * assert.deepEqual(parseListen("0.0.0.0:0"), { hostname: "0.0.0.0", port: 0 });
- * assert.deepEqual(parseListen("[::1]:3000"), { hostname: "::1", port: 3000 });
- * assert.throws(() => parseListen("localhost"));
- * ```
- */
-export function parseListen(value: string): { hostname: string; port: number } {
-  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(value.trim());
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) {
-    throw new Error(
-      `--http takes [host:]port (e.g. 8080, 127.0.0.1:8080, [::1]:8080, 0 for any free port), ` +
-        `not "${value}"`,
-    );
-  }
-  const host = match[1] ?? "127.0.0.1";
-  return { hostname: host.startsWith("[") ? host.slice(1, -1) : host, port };
-}
-
 /** One SSE response stream. */
 class SseStream {
   readonly response: Response;

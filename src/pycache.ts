@@ -11,7 +11,6 @@
  *
  * @module
  */
-import { readdir, rm } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import type { ServerOptions } from "./config.ts";
 
@@ -53,6 +52,9 @@ export async function removeBytecode(paths: readonly string[]): Promise<string[]
     byCache.set(cache, stems);
   }
   const removed: string[] = [];
+  if (byCache.size === 0) return removed;
+  // Loaded on the first change, not with mcpmon (node:fs costs Deno 10–20 ms to load).
+  const { readdir, rm } = await import("node:fs/promises");
   await Promise.all([...byCache].map(async ([cache, stems]) => {
     let names: string[];
     try {

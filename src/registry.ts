@@ -34,6 +34,7 @@ import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import process from "node:process";
 import type { BackendState, RestartOutcome } from "./backend.ts";
+import type { LiveTrace } from "./trace.ts";
 import { VERSION } from "./version.ts";
 
 /** How the last restart requested through the state directory (or a signal) went. */
@@ -224,6 +225,43 @@ export function removeQuietly(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `<pid>.trace.<follower pid>.json`: a follower's request (see `trace.ts`). */
+const FOLLOWER_FILE = /^(\d+)\.trace\.(\d+)\.json$/;
+
+/**
+ * The state directory `dir` as a {@linkcode Tracer}'s live tracing needs it: the live followers of
+ * an instance (request files of followers that are gone are removed), and removing its live file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(liveTrace("/no/such/dir").followers(42), []);
+ * ```
+ */
+export function liveTrace(dir: string): LiveTrace {
+  return {
+    dir,
+    followers(pid) {
+      let files: string[];
+      try {
+        files = readdirSync(dir);
+      } catch {
+        return [];
+      }
+      const followers: number[] = [];
+      for (const file of files) {
+        const m = FOLLOWER_FILE.exec(file);
+        if (!m || Number(m[1]) !== pid) continue;
+        const follower = Number(m[2]);
+        if (instanceAlive(follower)) followers.push(follower);
+        else removeQuietly(join(dir, file));
+      }
+      return followers;
+    },
+    remove: (path) => void removeQuietly(path),
+  };
 }
 
 function errorCode(err: unknown): string | undefined {

@@ -6,15 +6,12 @@
  * @module
  */
 import { dirname } from "node:path";
-import process from "node:process";
 import { findCommand } from "./command.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES, type LogOptions, type ServerOptions } from "./config.ts";
-import { type Registry, stateDir } from "./registry.ts";
+import type { Registry } from "./registry.ts";
 import type { GatewayConfig } from "./gateway_config.ts";
 import { LineSplitter, readClientLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
-import { removeBytecode, watchesPython } from "./pycache.ts";
-import { RestartLoopGuard } from "./restart_loop.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
 import { withHttpBackends } from "./http_backend.ts";
@@ -50,7 +47,7 @@ export async function run(
     log.error(problem);
     return 1;
   }
-  const missing = missingWatchPaths([server], false);
+  const missing = missingWatchPaths([server], false, runtime.files);
   if (missing) {
     log.error(missing);
     return 2;
@@ -128,7 +125,7 @@ export async function runGateway(
     log.error(describeConfigError(err, configPath));
     return 2;
   }
-  const missing = missingWatchPaths(config.servers, true);
+  const missing = missingWatchPaths(config.servers, true, runtime.files);
   if (missing) {
     log.error(`invalid config ${configPath}:\n${missing}`);
     return 2;
@@ -296,6 +293,8 @@ function cannotStart(runtime: Runtime, server: ServerOptions): string | undefine
     cwd: server.cwd ?? runtime.cwd(),
     path: server.env?.PATH ?? runtime.env("PATH"),
     pathExt: runtime.env("PATHEXT"),
+    platform: runtime.host?.platform,
+    files: runtime.files,
   });
   if (found.ok) return undefined;
   return `cannot start the server \`${[server.command, ...server.args].join(" ")}\`: ` +
@@ -313,11 +312,22 @@ function cannotStart(runtime: Runtime, server: ServerOptions): string | undefine
  * ```
  */
 export function versionLine(runtime: Runtime): string {
-  const versions = process.versions as Record<string, string | undefined>;
-  const runtimeVersion = versions[runtime.name] ?? versions.bun ?? versions.deno ??
-    versions.node ?? "?";
-  return `mcpmon ${VERSION} on ${runtime.name} ${runtimeVersion} ` +
-    `(${process.platform} ${process.arch}), pid ${runtime.pid}`;
+  const host = runtime.host ?? hostOfProcess(runtime.name);
+  return `mcpmon ${VERSION} on ${runtime.name} ${host.version} ` +
+    `(${host.platform} ${host.arch}), pid ${runtime.pid}`;
+}
+
+/** {@linkcode Runtime.host} from the `process` global, for a runtime that does not say. */
+function hostOfProcess(name: string): NonNullable<Runtime["host"]> {
+  const process = (globalThis as {
+    process?: { versions: Record<string, string | undefined>; platform: string; arch: string };
+  }).process;
+  const versions = process?.versions ?? {};
+  return {
+    version: versions[name] ?? versions.bun ?? versions.deno ?? versions.node ?? "?",
+    platform: process?.platform ?? "?",
+    arch: process?.arch ?? "?",
+  };
 }
 
 /**
@@ -351,15 +361,13 @@ function shellWords(words: readonly string[]): string {
     .join(" ");
 }
 
-/** A tracer writing to `--trace` when given, and to the state dir while followed. */
+/**
+ * A tracer writing to `--trace` when given, and to the state dir while followed (once
+ * {@linkcode serve} has opened the state dir).
+ */
 function newTracer(runtime: Runtime, log: Logger, logOptions: LogOptions): Tracer {
-  let dir: string | undefined;
-  try {
-    dir = stateDir((name) => runtime.env(name));
-  } catch { /* no live tracing without a state dir */ }
   return new Tracer(runtime, {
     file: logOptions.trace,
-    stateDir: dir,
     pid: runtime.pid,
     onError: (path, err) =>
       log.error(`cannot write trace ${path}: ${err instanceof Error ? err.message : err}`),
@@ -481,10 +489,12 @@ async function serve(
   }
   // Registered only once the signal handlers exist (an unhandled SIGUSR2 would end the process).
   // Loaded here, after the spawn: only the registry of `mcpmon status`/`restart` needs it.
-  const { Registry, stateDir } = await import("./registry.ts");
+  const { liveTrace, Registry, stateDir } = await import("./registry.ts");
   try {
+    const dir = stateDir((name) => runtime.env(name));
+    mode.tracer.followable(liveTrace(dir));
     registry = Registry.open(
-      stateDir((name) => runtime.env(name)),
+      dir,
       {
         name: mode.name,
         pid: runtime.pid,
@@ -754,15 +764,25 @@ function bindError(err: unknown, where: string): string {
  * Starts watching a server's paths; `undefined` when it watches nothing,
  * `null` when its paths cannot be watched (logged).
  */
-/** `watcher.ts`, once loaded by {@linkcode loadWatcher}. */
-let watcherModule: typeof import("./watcher.ts") | undefined;
+/** `watcher.ts`, `pycache.ts` and `restart_loop.ts`, once loaded by {@linkcode loadWatcher}. */
+let watcherModule:
+  | typeof import("./watcher.ts")
+    & typeof import("./pycache.ts")
+    & typeof import("./restart_loop.ts")
+  | undefined;
 
 /**
- * Loads the watcher: not at start-up (with `ignore`, it costs Deno ~20 ms), but once the servers
- * are spawned and the client is being read ({@linkcode serve}), or for the gateway's config file.
+ * Loads the watcher, with what a change brings (the restart-loop guard, `__pycache__` clean-up):
+ * not at start-up (with `ignore`, it costs Deno ~20 ms), but once the servers are spawned and the
+ * client is being read ({@linkcode serve}), or for the gateway's config file.
  */
-async function loadWatcher(): Promise<typeof import("./watcher.ts")> {
-  return watcherModule ??= await import("./watcher.ts");
+async function loadWatcher(): Promise<NonNullable<typeof watcherModule>> {
+  const [watcher, pycache, restartLoop] = await Promise.all([
+    import("./watcher.ts"),
+    import("./pycache.ts"),
+    import("./restart_loop.ts"),
+  ]);
+  return watcherModule ??= { ...watcher, ...pycache, ...restartLoop };
 }
 
 /** Watches `server`'s paths; needs {@linkcode loadWatcher} done. */
@@ -775,11 +795,12 @@ function watchServer(
 ): Watcher | undefined | null {
   if (server.watch.length === 0) return undefined;
   const ctx = labelled ? { server: server.name } : {};
+  if (watcherModule === undefined) throw new Error("internal error: the watcher is not loaded");
+  const { RestartLoopGuard, removeBytecode, watchesPython } = watcherModule;
   const loopGuard = new RestartLoopGuard({}, runtime.clock);
   const exts = server.extensions.length > 0
     ? server.extensions.map((e) => `.${e}`).join(",")
     : "all";
-  if (watcherModule === undefined) throw new Error("internal error: the watcher is not loaded");
   const watcher = new watcherModule.Watcher(
     () => runtime.watch(),
     {

@@ -6,9 +6,10 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { DEFAULT_EXTENSIONS } from "./config.ts";
+import { portableFiles } from "./runtime/files.ts";
+import type { FileQueries } from "./runtime/mod.ts";
 
 /** Extensions of files that a server command may be run from. */
 const SOURCE_EXTENSIONS = new Set([
@@ -89,9 +90,9 @@ function launchedProject(args: readonly string[], cwd: string): { dir: string; f
 }
 
 /** A project's name: its package.json's (without the scope), else its directory's. */
-function projectName(dir: string): string | undefined {
+function projectName(dir: string, files: FileQueries): string | undefined {
   try {
-    const name = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name;
+    const name = JSON.parse(files.readText(join(dir, "package.json"))).name;
     if (typeof name === "string" && name !== "") return packageName(name);
   } catch { /* no package.json, or not JSON */ }
   let d = dir;
@@ -138,9 +139,15 @@ const RUNNER_VALUE_FLAGS = new Set([
  * @param command The server program.
  * @param args Its arguments.
  * @param cwd The directory relative paths are resolved against.
+ * @param files How to read a `package.json` (default: `node:fs`).
  * @returns A short name; never empty.
  */
-export function deriveName(command: string, args: readonly string[], cwd: string): string {
+export function deriveName(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  files: FileQueries = portableFiles,
+): string {
   const program = basename(command).replace(/\.(exe|cmd|bat)$/i, "");
 
   const launches = PROJECT_LAUNCHERS.get(program);
@@ -151,7 +158,7 @@ export function deriveName(command: string, args: readonly string[], cwd: string
       : undefined;
     const runsFile = source !== undefined && SOURCE_EXTENSIONS.has(extname(source).slice(1));
     if (launches(project.first) && !runsFile) {
-      const name = projectName(project.dir);
+      const name = projectName(project.dir, files);
       if (name !== undefined) return name;
     }
   }
@@ -170,7 +177,7 @@ export function deriveName(command: string, args: readonly string[], cwd: string
         if (RUNNER_VALUE_FLAGS.has(arg)) i++;
         continue;
       }
-      return deriveName(arg, args.slice(i + 1), cwd);
+      return deriveName(arg, args.slice(i + 1), cwd, files);
     }
     return program;
   }

@@ -28,16 +28,9 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import type { ControlOutput } from "./control.ts";
 
-/** A client `mcpmon setup` knows. */
-export type SetupClient = "claude-code" | "claude-desktop" | "cursor" | "vscode";
+import { SETUP_CLIENTS, type SetupClient } from "./help.ts";
 
-/** The clients `mcpmon setup` knows. */
-export const SETUP_CLIENTS: readonly SetupClient[] = [
-  "claude-code",
-  "claude-desktop",
-  "cursor",
-  "vscode",
-];
+export { SETUP_CLIENTS, type SetupClient };
 
 /** What `mcpmon setup` was asked to do. */
 export interface SetupRequest {

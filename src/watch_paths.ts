@@ -5,13 +5,14 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
+import { portableFiles } from "./runtime/files.ts";
+import type { FileQueries } from "./runtime/mod.ts";
 
 /**
  * The one rule for watch paths, in both modes: each must exist when a server
  * starts watching (a path removed later is waited for). Returns an error
  * naming each missing one (`labelled`: with its server's name, as the gateway
- * says it), or `undefined`.
+ * says it), or `undefined`. `files`: how to look (default: `node:fs`).
  *
  * @example
  * ```ts
@@ -27,11 +28,12 @@ import { existsSync } from "node:fs";
 export function missingWatchPaths(
   servers: readonly { name: string; watch: readonly string[] }[],
   labelled: boolean,
+  files: FileQueries = portableFiles,
 ): string | undefined {
   const lines: string[] = [];
   for (const server of servers) {
     for (const path of server.watch) {
-      if (!existsSync(path)) {
+      if (files.kind(path) === undefined) {
         lines.push(
           `${labelled ? `server "${server.name}": ` : ""}` +
             `the watch path ${path} does not exist (fix --watch, or create it)`,

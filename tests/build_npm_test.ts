@@ -82,7 +82,7 @@ Deno.test("every shipped module is ESM JavaScript with a .d.ts; no Deno runtime,
   for (const file of files) {
     assert.match(
       file,
-      /^(esm\/|bin\/(mcpmon\.js|mcpmon-cli\.cjs|package\.json)$|package\.json$|README\.md$|LICENSE$)/,
+      /^(esm\/|bin\/(mcpmon\.js|mcpmon-cli\.cjs|mcpmon-bun\.cjs(\.jsc)?|package\.json)$|package\.json$|README\.md$|LICENSE$)/,
     );
   }
   const mod = await Deno.readTextFile(join(outDir, "esm/mod.js"));
@@ -105,7 +105,7 @@ Deno.test("npm pack --dry-run lists a clean package", async () => {
   for (const path of paths) {
     assert.match(
       path,
-      /^(esm\/.+\.(js|d\.ts)|bin\/(mcpmon\.js|mcpmon-cli\.cjs|package\.json)|package\.json|README\.md|LICENSE)$/,
+      /^(esm\/.+\.(js|d\.ts)|bin\/(mcpmon\.js|mcpmon-cli\.cjs|mcpmon-bun\.cjs(\.jsc)?|package\.json)|package\.json|README\.md|LICENSE)$/,
     );
   }
   // Everything the build wrote ships (node_modules, installed for the tests, does not).
@@ -242,6 +242,53 @@ Deno.test("node: the bin keeps V8's code cache of the bundle in the user's cache
   } finally {
     await Deno.remove(home, { recursive: true });
   }
+});
+
+Deno.test("bun: the bin runs Bun's bytecode build of the bundle (bin/mcpmon-bun.cjs and its .jsc), and still runs it when the bytecode is stale or gone", async () => {
+  await requireRuntime("bun");
+  const { outDir, files } = await npmPackage();
+  assert.ok(files.includes("bin/mcpmon-bun.cjs") && files.includes("bin/mcpmon-bun.cjs.jsc"));
+  const bunBundle = await Deno.readTextFile(join(outDir, "bin/mcpmon-bun.cjs"));
+  assert.match(bunBundle, /^\/\/ @bun @bytecode @bun-cjs\n/);
+  assert.ok((await Deno.stat(join(outDir, "bin/mcpmon-bun.cjs.jsc"))).size > 0);
+  const alone = await Deno.makeTempDir({ prefix: "mcpmon-bin-bun-" });
+  try {
+    // Without the bundle Node runs, the bin still runs on Bun: it runs Bun's build.
+    for (const file of ["mcpmon.js", "mcpmon-bun.cjs", "mcpmon-bun.cjs.jsc", "package.json"]) {
+      await Deno.copyFile(join(outDir, "bin", file), join(alone, file));
+    }
+    const version = await output("bun", [join(alone, "mcpmon.js"), "--version"], { cwd: alone });
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout, `mcpmon ${denoJson.version}\n`);
+    // Bytecode of another Bun (here: of another file) is ignored, and so is none.
+    await Deno.writeTextFile(join(alone, "mcpmon-bun.cjs"), bunBundle + "\n// another build\n");
+    const stale = await output("bun", [join(alone, "mcpmon.js"), "--version"], { cwd: alone });
+    assert.equal(stale.stdout, `mcpmon ${denoJson.version}\n`, stale.stderr);
+    await Deno.remove(join(alone, "mcpmon-bun.cjs.jsc"));
+    const none = await output("bun", [join(alone, "mcpmon.js"), "--version"], { cwd: alone });
+    assert.equal(none.stdout, `mcpmon ${denoJson.version}\n`, none.stderr);
+  } finally {
+    await Deno.remove(alone, { recursive: true });
+  }
+});
+
+Deno.test("without bun, the build writes no Bun bytecode, and the bin runs the bundle on Bun too", async () => {
+  await using repo = await fakeRepo({});
+  const lines: string[] = [];
+  const { files } = await buildNpm({
+    root: repo.root,
+    outDir: repo.outDir,
+    install: false,
+    bun: "/no/such/bun",
+    log: (line) => lines.push(line),
+  });
+  assert.ok(!files.some((f) => f.startsWith("bin/mcpmon-bun")), files.join(" "));
+  assert.ok(
+    lines.some((l) => /\/no\/such\/bun not found: no Bun bytecode/.test(l)),
+    lines.join("\n"),
+  );
+  const bin = await Deno.readTextFile(join(repo.outDir, "bin/mcpmon.js"));
+  assert.doesNotMatch(bin, /mcpmon-bun/);
 });
 
 Deno.test("the declarations type-check as a TypeScript consumer sees them", async () => {

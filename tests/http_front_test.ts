@@ -4,12 +4,12 @@
  * the modern era's mechanics (header checks, shared peer with own ids, listens, cancellation).
  */
 import assert from "node:assert/strict";
+import { parseListen } from "../src/cli.ts";
 import {
   HEADER_MISMATCH,
   HttpFront,
   type HttpFrontOptions,
   type LinePeer,
-  parseListen,
 } from "../src/http_front.ts";
 import { parseCli, UsageError } from "../src/cli.ts";
 import { ManualClock } from "../testing/manual_clock.ts";

@@ -130,7 +130,7 @@ async function staticGraphOf(root: string, seen: Set<string>): Promise<void> {
   for (const root of info.roots) visit(root);
 }
 
-Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and run.ts) loads no watcher, ignore rules, gateway, YAML or HTTP framework before the server is spawned", async () => {
+Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and run.ts) loads no watcher (nor what a change brings), ignore rules, build step, gateway, HTTP front, subcommand, YAML or HTTP framework before the server is spawned", async () => {
   const graph = [...await staticGraph(["mod.ts", "src/cli.ts", "src/run.ts"])];
   assert.ok(graph.some((s) => s.endsWith("/src/router.ts")), "the graph is followed");
   for (
@@ -138,6 +138,9 @@ Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and r
       /\/src\/watcher\.ts$/,
       /\/src\/ignore_rules\.ts$/,
       /\/src\/gateway(_config)?\.ts$/,
+      /\/src\/http_front\.ts$/,
+      /\/src\/(registry|control|setup|trace_command)\.ts$/,
+      /\/src\/(build|pycache|restart_loop)\.ts$/,
     ]
   ) {
     const found = graph.filter((s) => unwanted.test(s));
@@ -146,5 +149,46 @@ Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and r
   for (const pkg of ["yaml", "ignore", "hono", "@hono/node-server"]) {
     const found = graph.filter((s) => s.startsWith(`npm:/${pkg}@`) || s.startsWith(`npm:${pkg}@`));
     assert.deepEqual(found, [], `loaded statically: ${found}`);
+  }
+});
+
+Deno.test("on Deno, the way to a running proxy (mod.ts, cli.ts, run.ts) loads no node: module but node:util (parseArgs) and node:path: node:fs, node:process, node:os and node:net cost Deno 10–20 ms to load", async () => {
+  const graph = [...await staticGraph(["mod.ts", "src/cli.ts", "src/run.ts"])];
+  assert.ok(graph.some((s) => s.endsWith("/src/router.ts")), "the graph is followed");
+  const found = graph.filter((s) =>
+    s.startsWith("node:") && s !== "node:util" && s !== "node:path"
+  );
+  assert.deepEqual(found, [], `loaded statically: ${found}`);
+  // Nor any npm package: a package goes through Deno's npm layer.
+  const npm = graph.filter((s) => s.startsWith("npm:"));
+  assert.deepEqual(npm, [], `loaded statically: ${npm}`);
+});
+
+Deno.test("the Deno runtime answers file questions with Deno's own API, as node:fs does", async () => {
+  const { denoRuntime } = await import("../src/runtime/deno.ts");
+  const { nodeFileQueries } = await import("../src/runtime/files.ts");
+  const fs = await import("node:fs");
+  const node = nodeFileQueries(() => fs);
+  const deno = denoRuntime.files!;
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/run.sh`;
+    const plain = `${dir}/data.json`;
+    await Deno.writeTextFile(script, "#!/bin/sh\n");
+    await Deno.chmod(script, 0o755);
+    await Deno.writeTextFile(plain, '{"name":"x"}');
+    await Deno.chmod(plain, 0o644);
+    for (const files of [deno, node]) {
+      assert.equal(files.kind(dir), "directory");
+      assert.equal(files.kind(script), "file");
+      assert.equal(files.kind(`${dir}/none`), undefined);
+      assert.equal(files.executable(script), true);
+      assert.equal(files.executable(plain), false);
+      assert.deepEqual(files.readDir(dir).sort(), ["data.json", "run.sh"]);
+      assert.equal(files.readText(plain), '{"name":"x"}');
+      assert.throws(() => files.readText(`${dir}/none`));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

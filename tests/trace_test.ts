@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../src/run.ts";
-import { formatRecord, liveTracePath, Tracer, type TraceRecord } from "../src/trace.ts";
+import { liveTracePath, Tracer, type TraceRecord } from "../src/trace.ts";
+import { formatRecord } from "../src/trace_command.ts";
+import { liveTrace } from "../src/registry.ts";
 import { basicServer, fakeRuntime, fakeServer } from "./_fake_runtime.ts";
 
 const INIT = {
@@ -115,7 +117,7 @@ Deno.test("live tracing runs while a live follower's request file exists, then r
         written.push(path);
         writeFileSync(path, text, { flag: "a" });
       },
-    }, { stateDir: dir, pid: 4242, now: () => now });
+    }, { live: liveTrace(dir), pid: 4242, now: () => now });
     tracer.record("client→mcpmon", '{"jsonrpc":"2.0","method":"x"}', {});
     tracer.flush();
     assert.deepEqual(written, [], "not followed: nothing written");

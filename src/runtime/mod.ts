@@ -212,10 +212,33 @@ export interface HttpServer {
  */
 export type HttpHandler = (request: Request) => Promise<Response>;
 
+/**
+ * The few synchronous questions about files mcpmon asks before its server is spawned: is the
+ * command there and executable, do the watch paths exist, what is the project's `package.json`.
+ * Deno answers them with its own API (`node:fs` costs it 10–20 ms to load); `files.ts` has the
+ * `node:fs` answers.
+ */
+export interface FileQueries {
+  /** What is at `path` (links followed); undefined when nothing is, or it cannot be seen. */
+  kind(path: string): "file" | "directory" | "other" | undefined;
+  /** Whether mcpmon may run the file at `path`. */
+  executable(path: string): boolean;
+  /** The names in the directory `path`; throws when it cannot be read. */
+  readDir(path: string): string[];
+  /** The text of the file at `path`; throws when it cannot be read. */
+  readText(path: string): string;
+}
+
 /** The host runtime, as mcpmon sees it. */
 export interface Runtime {
   /** Short name of the runtime: `"deno"`, `"node"` or `"bun"`. */
   readonly name: string;
+  /**
+   * The runtime's version and the platform, as Node spells them (`{ version: "2.9.6", platform:
+   * "linux", arch: "x64" }`), for mcpmon's first log line; when absent, they are read from the
+   * `process` global.
+   */
+  readonly host?: { version: string; platform: string; arch: string };
   /** The command line after the program name. */
   readonly args: readonly string[];
   /** mcpmon's stdin (the client's messages). */
@@ -240,6 +263,8 @@ export interface Runtime {
   env(name: string): string | undefined;
   /** The current working directory. */
   cwd(): string;
+  /** Answers about files before the server starts; default: `node:fs`'s (`files.ts`). */
+  readonly files?: FileQueries;
   /** mcpmon's own pid. */
   readonly pid: number;
   /** Whether mcpmon's stdin is a terminal (a person typing, not an MCP client). */

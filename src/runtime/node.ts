@@ -38,9 +38,13 @@
  */
 import { type ChildProcess as NodeChildProcess, spawn as spawnProcess } from "node:child_process";
 import {
+  accessSync,
   appendFileSync,
+  constants as fsConstants,
   existsSync,
   type FSWatcher,
+  readdirSync,
+  readFileSync,
   statSync,
   watch as watchPath,
   writeSync,
@@ -48,6 +52,7 @@ import {
 import { delimiter, join, resolve } from "node:path";
 import process from "node:process";
 import { isatty } from "node:tty";
+import { nodeFileQueries, type NodeFsQueries } from "./files.ts";
 import type { Readable, Writable } from "node:stream";
 import type {
   ChildProcess,
@@ -524,6 +529,13 @@ export const nodeRuntime: Runtime = {
   },
   env: (name: string) => process.env[name],
   cwd: () => process.cwd(),
+  files: nodeFileQueries(() => ({
+    accessSync,
+    constants: fsConstants,
+    readdirSync,
+    readFileSync,
+    statSync,
+  } as NodeFsQueries)),
   pid: process.pid,
   stdinIsTerminal: () => isatty(0),
   serve,
