@@ -11,6 +11,7 @@
  */
 import {
   DIRECT_READ,
+  DIRECT_SEND,
   DIRECT_WRITE,
   DIRECT_WRITEV,
   type DirectReadable,
@@ -493,13 +494,23 @@ const SEPARATE_WRITES_MAX = 3;
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 
 /**
- * Writes newline-delimited messages to a byte stream. Messages written while
- * an earlier write is in flight are coalesced into one chunk (one encode, one
- * write). When more than `highWaterMark` characters are waiting (UTF-16 code
- * units: bytes for ASCII, a lower bound otherwise), {@linkcode FrameWriter.ready} returns a
+ * Size of the slabs {@linkcode FrameWriter} joins small pieces into: each
+ * joined chunk is a view of the current slab (no buffer of its own per write),
+ * and a slab is never written to again where a chunk was cut from it.
+ */
+const SLAB_SIZE = 64 * 1024;
+
+/**
+ * Writes newline-delimited messages to a byte stream. The first message is
+ * written at once; messages written while that write is in flight are
+ * coalesced into one chunk (one encode, one write) once it is taken. When more
+ * than `highWaterMark` characters are waiting (UTF-16 code units: bytes for
+ * ASCII, a lower bound otherwise), {@linkcode FrameWriter.ready} returns a
  * promise that resolves once they drain, so the producer can stop reading its
  * source (backpressure); otherwise it returns `undefined` (no allocation on
- * the fast path).
+ * the fast path). On a stream with the {@linkcode DIRECT_SEND} hook (Node's
+ * and Bun's pipes) a write costs no promise: the stream's callback says when
+ * it was taken.
  *
  * @example
  * ```ts
@@ -515,6 +526,7 @@ export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #write: (chunk: Uint8Array) => Promise<void>;
   #writev: ((chunks: readonly Uint8Array[]) => Promise<void>) | undefined;
+  #send: ((chunk: Uint8Array, done: (error?: unknown) => void) => void) | undefined;
   #encoder = new TextEncoder();
   /** Messages waiting to be written (texts, or byte pieces), without their newlines. */
   #queue: (string | MessagePieces)[] = [];
@@ -522,11 +534,23 @@ export class FrameWriter {
   #hasBytes = false;
   /** Their length in UTF-16 code units plus newlines (bytes for ASCII; a lower bound otherwise). */
   #queued = 0;
-  #flushing: Promise<void> | null = null;
+  /** A write was handed to the stream and not yet taken. */
+  #busy = false;
+  /** Inside a `#send` call: its `done` may come before it returns. */
+  #sending = false;
+  /** `done` came while `#sending`: the loop in `#pump` goes on. */
+  #sentAtOnce = false;
+  /** `#send`'s callback, made once. */
+  #afterSend: (error?: unknown) => void;
+  /** Waiting for everything written so far to be taken ({@linkcode FrameWriter.flushed}). */
+  #flushWaiters: (() => void)[] = [];
   #drained: (() => void)[] = [];
   #closed = false;
   #highWaterMark: number;
   #onError: (err: unknown) => void;
+  /** Where small pieces are joined (see {@linkcode SLAB_SIZE}), and how much of it is used. */
+  #slab: Uint8Array | undefined;
+  #slabUsed = 0;
 
   /**
    * @param stream where the bytes go
@@ -542,8 +566,14 @@ export class FrameWriter {
     this.#write = (stream as DirectWritable)[DIRECT_WRITE] ??
       ((chunk) => this.#writer.write(chunk));
     this.#writev = (stream as DirectWritable)[DIRECT_WRITEV];
+    this.#send = (stream as DirectWritable)[DIRECT_SEND];
     this.#onError = onError;
     this.#highWaterMark = highWaterMark;
+    this.#afterSend = (error) => {
+      if (error !== undefined && error !== null) this.#fail(error);
+      else if (this.#sending) this.#sentAtOnce = true;
+      else this.#taken();
+    };
   }
 
   /** True once a write failed or {@linkcode FrameWriter.close} was called. */
@@ -574,7 +604,7 @@ export class FrameWriter {
       this.#queue.push(text);
       this.#queued += text.length + 1;
     }
-    if (this.#flushing === null) this.#flushing = this.#flush();
+    if (!this.#busy) this.#pump();
   }
 
   /**
@@ -587,8 +617,9 @@ export class FrameWriter {
   }
 
   /** Resolves when everything written so far has been handed to the stream. */
-  async flushed(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+  flushed(): Promise<void> {
+    if (!this.#busy) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
   }
 
   /** Flushes, then closes the stream. Later writes are dropped. */
@@ -601,40 +632,86 @@ export class FrameWriter {
     } catch { /* already closed by the peer */ }
   }
 
-  async #flush(): Promise<void> {
-    try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        // One encode (and one write) for every message queued meanwhile.
-        const messages = this.#queue;
-        this.#queue = [];
-        this.#queued = 0;
-        if (this.#hasBytes) {
-          this.#hasBytes = false;
-          const chunks = this.#chunks(messages);
-          if (chunks.length === 1) await this.#write(chunks[0]);
-          else if (this.#writev) await this.#writev(chunks);
-          else if (chunks.length > SEPARATE_WRITES_MAX) {
-            // Without a gathered write (Deno): a long line's many chunks are copied into one
-            // buffer, which costs less than a write and a wake-up of the reader per chunk.
-            await this.#write(concat(chunks, chunks.reduce((n, c) => n + c.length, 0)));
-          } else for (const chunk of chunks) await this.#write(chunk);
-        } else {
-          const texts = messages as string[];
-          await this.#write(this.#encoder.encode(
-            texts.length === 1 ? texts[0] + "\n" : texts.join("\n") + "\n",
-          ));
-        }
-        this.#release();
-      }
-    } catch (err) {
-      this.#closed = true;
+  /** Writes what is queued, as one chunk where it can; runs again each time a write is taken. */
+  #pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      // One encode (and one write) for every message queued meanwhile.
+      const messages = this.#queue;
       this.#queue = [];
       this.#queued = 0;
-      this.#release();
-      this.#onError(err);
-    } finally {
-      this.#flushing = null;
+      this.#busy = true;
+      let chunks: Uint8Array[];
+      if (this.#hasBytes) {
+        this.#hasBytes = false;
+        chunks = this.#chunks(messages);
+      } else {
+        const texts = messages as string[];
+        chunks = [
+          this.#encoder.encode(texts.length === 1 ? texts[0] + "\n" : texts.join("\n") + "\n"),
+        ];
+      }
+      if (chunks.length === 1 && this.#send !== undefined) {
+        this.#sending = true;
+        this.#sentAtOnce = false;
+        this.#send(chunks[0], this.#afterSend);
+        this.#sending = false;
+        if (!this.#sentAtOnce) return; // #taken runs when the stream has it
+        this.#release();
+        continue;
+      }
+      this.#writeChunks(chunks).then(() => this.#taken(), (err) => this.#fail(err));
+      return;
     }
+    this.#busy = false;
+    this.#release();
+    if (this.#flushWaiters.length > 0) {
+      const waiting = this.#flushWaiters;
+      this.#flushWaiters = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  /** The write in flight was taken: release writers waiting on it, write what queued meanwhile. */
+  #taken(): void {
+    if (this.#closed && !this.#busy) return;
+    this.#release();
+    this.#pump();
+  }
+
+  async #writeChunks(chunks: Uint8Array[]): Promise<void> {
+    if (chunks.length === 1) await this.#write(chunks[0]);
+    else if (this.#writev) await this.#writev(chunks);
+    else if (chunks.length > SEPARATE_WRITES_MAX) {
+      // Without a gathered write (Deno): a long line's many chunks are copied into one
+      // buffer, which costs less than a write and a wake-up of the reader per chunk.
+      await this.#write(concat(chunks, chunks.reduce((n, c) => n + c.length, 0)));
+    } else for (const chunk of chunks) await this.#write(chunk);
+  }
+
+  /** A write failed: report it once, drop what waits, release everyone waiting. */
+  #fail(err: unknown): void {
+    const first = !this.#closed || this.#busy;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#busy = false;
+    this.#release();
+    const waiting = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const resolve of waiting) resolve();
+    if (first) this.#onError(err);
+  }
+
+  /** `length` bytes to join small pieces into: a view of the current slab, or a buffer of its own. */
+  #joinBuffer(length: number): Uint8Array {
+    if (length > SLAB_SIZE >> 2) return new Uint8Array(length);
+    if (this.#slab === undefined || this.#slabUsed + length > SLAB_SIZE) {
+      this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#slabUsed = 0;
+    }
+    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + length);
+    this.#slabUsed += length;
+    return out;
   }
 
   /**
@@ -649,7 +726,7 @@ export class FrameWriter {
     let runLength = 0;
     const join = () => {
       if (run.length === 0) return;
-      const out = new Uint8Array(runLength);
+      const out = this.#joinBuffer(runLength);
       let o = 0;
       for (const piece of run) {
         if (typeof piece === "string") {

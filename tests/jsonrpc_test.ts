@@ -9,6 +9,7 @@ import {
   replaceId,
   resultResponse,
 } from "../src/jsonrpc.ts";
+import { DIRECT_SEND } from "../src/runtime/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -162,6 +163,80 @@ Deno.test("FrameWriter reports a broken stream once and drops later writes", asy
   assert.equal(w.buffered, 0, "nothing is queued after the stream broke");
   await w.flushed();
   assert.equal(errors.length, 1);
+});
+
+/** A stream with the DIRECT_SEND hook whose writes are taken when `take()` says (or at once). */
+function sendStream(atOnce: boolean) {
+  const sent: string[] = [];
+  const pending: ((error?: unknown) => void)[] = [];
+  let promised = 0;
+  const stream = new WritableStream<Uint8Array>({ write: () => void promised++ });
+  Object.assign(stream, {
+    [DIRECT_SEND]: (chunk: Uint8Array, done: (error?: unknown) => void) => {
+      sent.push(new TextDecoder().decode(chunk));
+      if (atOnce) done();
+      else pending.push(done);
+    },
+  });
+  return { stream, sent, pending, promised: () => promised };
+}
+
+Deno.test("FrameWriter writes through the DIRECT_SEND hook: one write at a time, the rest coalesced until its done()", async () => {
+  const { stream, sent, pending, promised } = sendStream(false);
+  const w = new FrameWriter(stream);
+  w.write('{"a":1}');
+  assert.deepEqual(sent, ['{"a":1}\n'], "the first message goes out at once");
+  w.write('{"b":2}');
+  w.write([enc.encode('{"c":'), "3", enc.encode("}")]);
+  assert.equal(sent.length, 1, "nothing more while the first write is in flight");
+  let flushed = false;
+  const f = w.flushed().then(() => flushed = true);
+  pending.shift()!();
+  assert.deepEqual(sent.slice(1), ['{"b":2}\n{"c":3}\n'], "then what queued, as one write");
+  await Promise.resolve();
+  assert.equal(flushed, false, "flushed() waits for the last write to be taken");
+  pending.shift()!(null); // null counts as no error
+  await f;
+  assert.equal(promised(), 0, "no write went through the web stream");
+});
+
+Deno.test("FrameWriter goes on at once when DIRECT_SEND's done() comes before it returns", async () => {
+  const { stream, sent } = sendStream(true);
+  const w = new FrameWriter(stream);
+  for (let i = 0; i < 3; i++) w.write(`{"i":${i}}`);
+  assert.deepEqual(sent, ['{"i":0}\n', '{"i":1}\n', '{"i":2}\n']);
+  await w.flushed();
+});
+
+Deno.test("FrameWriter reports a DIRECT_SEND failure once, drops later writes and releases a waiting flush", async () => {
+  const { stream, sent, pending } = sendStream(false);
+  const errors: unknown[] = [];
+  const w = new FrameWriter(stream, (e) => errors.push(e));
+  w.write("a");
+  w.write("b");
+  const f = w.flushed();
+  pending.shift()!(new Error("EPIPE"));
+  await f;
+  w.write("c");
+  assert.deepEqual(sent, ["a\n"]);
+  assert.equal(w.closed, true);
+  assert.equal(errors.length, 1);
+});
+
+Deno.test("FrameWriter joins small byte messages into views of one shared buffer, not a buffer each", async () => {
+  const chunks: Uint8Array[] = [];
+  const w = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c) }));
+  for (let i = 0; i < 3; i++) {
+    w.write([enc.encode('{"id":'), String(i), enc.encode("}")]);
+    await w.flushed();
+  }
+  assert.equal(chunks.length, 3);
+  assert.deepEqual(chunks.map((c) => new TextDecoder().decode(c)), [
+    '{"id":0}\n',
+    '{"id":1}\n',
+    '{"id":2}\n',
+  ]);
+  assert.ok(chunks.every((c) => c.buffer === chunks[0].buffer), "one buffer under all three");
 });
 
 Deno.test("readLines awaits a slow consumer and delivers the last unterminated line", async () => {
