@@ -163,6 +163,8 @@ export class LineSplitter {
    * producer reuses its buffer.
    */
   pushBytes(chunk: Uint8Array, owned = false): Uint8Array[] {
+    const one = this.#whole(chunk, owned);
+    if (one !== undefined) return [one];
     const bytes = this.#complete(chunk, owned);
     if (bytes === undefined) return [];
     // A line that spanned chunks was joined into a buffer of its own.
@@ -193,6 +195,8 @@ export class LineSplitter {
    * bytes, undecoded).
    */
   pushOneAsBytes(chunk: Uint8Array, owned = false): (Uint8Array | string)[] {
+    const one = this.#whole(chunk, owned);
+    if (one !== undefined) return [one];
     const last = chunk.lastIndexOf(NEWLINE);
     if (this.#skipping !== undefined || last === -1 || chunk.indexOf(NEWLINE) !== last) {
       return this.push(chunk);
@@ -237,6 +241,21 @@ export class LineSplitter {
     const lines: (Uint8Array | ChunkScanner)[] = this.pushBytes(chunk.subarray(nl + 1), owned);
     lines.unshift(line);
     return lines;
+  }
+
+  /**
+   * The common case in one pass: an owned chunk that is exactly one line (its
+   * only newline is its last byte, nothing held before it, within the limit)
+   * is that line, as a view; `undefined` for anything else.
+   */
+  #whole(chunk: Uint8Array, owned: boolean): Uint8Array | undefined {
+    const n = chunk.length;
+    if (
+      !owned || n === 0 || chunk[n - 1] !== NEWLINE || this.#parts.length !== 0 ||
+      this.#skipping !== undefined || chunk.indexOf(NEWLINE) !== n - 1
+    ) return undefined;
+    const stop = n > 1 && chunk[n - 2] === CR ? n - 2 : n - 1;
+    return stop > this.#max ? undefined : chunk.subarray(0, stop);
   }
 
   /**
@@ -643,7 +662,8 @@ export class FrameWriter {
       let chunks: Uint8Array[];
       if (this.#hasBytes) {
         this.#hasBytes = false;
-        chunks = this.#chunks(messages);
+        const one = messages.length === 1 ? this.#joinSmall(messages[0]) : undefined;
+        chunks = one !== undefined ? [one] : this.#chunks(messages);
       } else {
         const texts = messages as string[];
         chunks = [
@@ -711,6 +731,37 @@ export class FrameWriter {
     }
     const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + length);
     this.#slabUsed += length;
+    return out;
+  }
+
+  /**
+   * One small message of pieces (the usual one: a line with its id swapped)
+   * and its newline, copied into the slab in one pass; `undefined` when a piece
+   * is large or non-ASCII text ({@linkcode FrameWriter}'s `#chunks` decides).
+   */
+  #joinSmall(message: string | MessagePieces): Uint8Array | undefined {
+    if (typeof message === "string") return undefined;
+    let length = 1;
+    for (let i = 0; i < message.length; i++) {
+      const piece = message[i];
+      if (typeof piece === "string" && (piece.length > 256 || !isAscii(piece))) return undefined;
+      length += piece.length;
+    }
+    if (length >= JOIN_LIMIT) return undefined;
+    const out = this.#joinBuffer(length);
+    let o = 0;
+    for (let i = 0; i < message.length; i++) {
+      const piece = message[i];
+      if (typeof piece === "string") {
+        for (let k = 0; k < piece.length; k++) out[o++] = piece.charCodeAt(k);
+      } else if (piece.length < 64) {
+        for (let k = 0; k < piece.length; k++) out[o++] = piece[k];
+      } else {
+        out.set(piece, o);
+        o += piece.length;
+      }
+    }
+    out[o] = NEWLINE;
     return out;
   }
 

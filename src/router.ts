@@ -65,7 +65,7 @@ import {
   LIST_METHODS,
   Slot,
 } from "./slot.ts";
-import type { Generation, Pending, ServerInitiated } from "./generation.ts";
+import type { Generation, Pending, RawResponse, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
 
 export { RELIST_WAIT_MS } from "./injected_tools.ts";
@@ -343,9 +343,9 @@ export class Router {
     if (!this.session.observePlain(method)) return false;
     const c: ClientRequest = new BytesRequest(id, method, bytes);
     try {
-      let own = 0;
-      own = gen.requestBytes(method, this.#responseRoute(c, undefined, false, () => own), bytes, s);
-      this.#inFlight.set(id, { gen, id: own });
+      const route = new ResponseRoute(c, undefined, false, this.#routeHost);
+      route.own = gen.requestBytes(route, bytes, s);
+      this.#inFlight.set(id, { gen, id: route.own });
     } catch (err) {
       this.#internalError(c, err);
       return undefined;
@@ -798,69 +798,58 @@ export class Router {
     // Across eras (gateway) a result is reshaped: a legacy process's result to a modern client
     // gains its resultType in #answer; a modern process's to a legacy client loses that era's fields.
     const bridged = this.session.era === "modern" ? gen.era === "legacy" : gen.era === "modern";
-    let id = 0;
-    id = gen.request(
-      c.method,
-      c.message,
-      this.#responseRoute(c, transform, bridged, () => id),
-      line,
-    );
-    this.#inFlight.set(c.id, { gen, id });
+    const route = new ResponseRoute(c, transform, bridged, this.#routeHost);
+    route.own = gen.request(c.method, c.message, route, line);
+    this.#inFlight.set(c.id, { gen, id: route.own });
     return gen.ready();
   }
 
   /**
-   * How a client request's response comes back: forwarded as the server's
-   * bytes with the id swapped when untouched, else parsed (`ownId`: the id
-   * the request got on its process).
+   * How a client request's response comes back (the {@linkcode ResponseRoute}s'
+   * shared half, made once): forwarded as the server's bytes with the id
+   * swapped when untouched, else parsed.
    */
-  #responseRoute(
-    c: ClientRequest,
-    transform: Transform | undefined,
-    bridged: boolean,
-    ownId: () => number,
-  ): Omit<Pending, "method"> {
-    const clientId = c.id;
-    return {
-      clientId,
-      // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
-      forward: (raw) => {
-        if (
-          transform || bridged || (this.#rawIds.size > 0 && this.#rawIds.has(clientId)) ||
-          (this.#batches.size > 0 && this.#batches.has(idKey(clientId)))
-        ) return false;
-        this.#inFlight.delete(clientId);
-        this.#client.write(spliceId(raw.bytes, raw, clientId));
-        this.#wakeIdle();
+  readonly #routeHost: RouteHost = {
+    // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
+    forward: (route, raw) => {
+      const clientId = route.clientId;
+      if (
+        route.transform || route.bridged ||
+        (this.#rawIds.size > 0 && this.#rawIds.has(clientId)) ||
+        (this.#batches.size > 0 && this.#batches.has(idKey(clientId)))
+      ) return false;
+      this.#inFlight.delete(clientId);
+      this.#client.write(spliceId(raw.bytes, raw, clientId));
+      this.#wakeIdle();
+      if (route.method === "tools/list") this.#tools.listAnswered(route.request);
+      return true;
+    },
+    respond: (route, response, text) => {
+      const { clientId, transform, bridged, request: c } = route;
+      this.#inFlight.delete(clientId);
+      // Untouched responses keep the server's text, with only the id swapped.
+      const spliced = text !== undefined && !transform && !bridged &&
+          !this.#rawIds.has(clientId)
+        ? replaceId(text, route.own, clientId)
+        : undefined;
+      if (spliced !== undefined) {
+        this.#answer(spliced, clientId);
         if (c.method === "tools/list") this.#tools.listAnswered(c);
-        return true;
-      },
-      onResponse: (response, text) => {
-        this.#inFlight.delete(clientId);
-        // Untouched responses keep the server's text, with only the id swapped.
-        const spliced = text !== undefined && !transform && !bridged &&
-            !this.#rawIds.has(clientId)
-          ? replaceId(text, ownId(), clientId)
-          : undefined;
-        if (spliced !== undefined) {
-          this.#answer(spliced, clientId);
-          if (c.method === "tools/list") this.#tools.listAnswered(c);
-          return;
-        }
-        response.id = clientId;
-        if (bridged && this.session.era !== "modern" && response.result) {
-          response.result = legacyResult(response.result as Item);
-        }
-        try {
-          if (transform && response.result) transform(response);
-        } catch (err) {
-          return this.#internalError(c, err);
-        }
-        this.#answer(response);
-        if (c.method === "tools/list") this.#tools.listAnswered(c);
-      },
-    };
-  }
+        return;
+      }
+      response.id = clientId;
+      if (bridged && this.session.era !== "modern" && response.result) {
+        response.result = legacyResult(response.result as Item);
+      }
+      try {
+        if (transform && response.result) transform(response);
+      } catch (err) {
+        return this.#internalError(c, err);
+      }
+      this.#answer(response);
+      if (c.method === "tools/list") this.#tools.listAnswered(c);
+    },
+  };
 
   /** Answers a request the backend cannot take now; notifications still shape the session. */
   #refuse(slot: Slot, c: ClientMessage, cause: string) {
@@ -1208,6 +1197,42 @@ function serialize(response: JsonRpcMessage): string {
 const requestDecoder = new TextDecoder();
 
 /** A client request read as bytes: its message is parsed only if something asks for it. */
+/** The router's half of every {@linkcode ResponseRoute}: one object per router. */
+interface RouteHost {
+  forward(route: ResponseRoute, raw: RawResponse): boolean;
+  respond(route: ResponseRoute, response: JsonRpcMessage, text?: string): void;
+}
+
+/**
+ * A client request's entry in its generation's pending table: how its
+ * response comes back. One object per request (its two handlers are methods
+ * that call the router's {@linkcode RouteHost}), not a closure each.
+ */
+class ResponseRoute implements Pending {
+  readonly method: string;
+  readonly clientId: JsonRpcId;
+  /** The id the request got on its process. */
+  own = 0;
+  constructor(
+    readonly request: ClientRequest,
+    readonly transform: Transform | undefined,
+    /** Across eras (gateway): the result is reshaped. */
+    readonly bridged: boolean,
+    readonly host: RouteHost,
+  ) {
+    this.method = request.method;
+    this.clientId = request.id;
+  }
+
+  forward(raw: RawResponse): boolean {
+    return this.host.forward(this, raw);
+  }
+
+  onResponse(response: JsonRpcMessage, text?: string): void {
+    this.host.respond(this, response, text);
+  }
+}
+
 class BytesRequest {
   readonly type = "request" as const;
   #message: JsonRpcMessage | undefined;
