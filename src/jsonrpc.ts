@@ -614,6 +614,15 @@ export class FrameWriter {
     if (this.#closed) return;
     if (Array.isArray(message)) {
       const pieces = message as MessagePieces;
+      if (!this.#busy && this.#send !== undefined) {
+        // Nothing in flight (the usual case for one request at a time): straight out, no queue.
+        const chunk = this.#joinSmall(pieces);
+        if (chunk !== undefined) {
+          this.#busy = true;
+          if (this.#sendNow(chunk)) this.#busy = false; // taken at once: nothing queued meanwhile
+          return;
+        }
+      }
       this.#queue.push(pieces);
       for (let i = 0; i < pieces.length; i++) this.#queued += pieces[i].length;
       this.#queued += 1;
@@ -671,11 +680,7 @@ export class FrameWriter {
         ];
       }
       if (chunks.length === 1 && this.#send !== undefined) {
-        this.#sending = true;
-        this.#sentAtOnce = false;
-        this.#send(chunks[0], this.#afterSend);
-        this.#sending = false;
-        if (!this.#sentAtOnce) return; // #taken runs when the stream has it
+        if (!this.#sendNow(chunks[0])) return; // #taken runs when the stream has it
         this.#release();
         continue;
       }
@@ -689,6 +694,15 @@ export class FrameWriter {
       this.#flushWaiters = [];
       for (const resolve of waiting) resolve();
     }
+  }
+
+  /** Hands `chunk` to `#send`; true when it was taken before the call returned. */
+  #sendNow(chunk: Uint8Array): boolean {
+    this.#sending = true;
+    this.#sentAtOnce = false;
+    this.#send!(chunk, this.#afterSend);
+    this.#sending = false;
+    return this.#sentAtOnce;
   }
 
   /** The write in flight was taken: release writers waiting on it, write what queued meanwhile. */
@@ -1331,12 +1345,21 @@ function jsonStringEnd(b: Uint8Array, i: number): number {
   i++;
   for (;;) {
     let c = 0;
-    // The hot loop of a large message: most of its bytes are inside strings.
-    if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
-    while (i < n) {
+    // Byte by byte first: most strings of a message (its keys, its method) are short.
+    const stop = i + SHORT_STRING < n ? i + SHORT_STRING : n;
+    while (i < stop) {
       c = b[i];
       if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
       i++;
+    }
+    if (i === stop) {
+      // The hot loop of a large message: most of its bytes are inside strings.
+      if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
+      while (i < n) {
+        c = b[i];
+        if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
+        i++;
+      }
     }
     if (i >= n || c < 0x20) return -1;
     if (c === QUOTE) return i + 1;
@@ -1355,6 +1378,9 @@ function jsonStringEnd(b: Uint8Array, i: number): number {
 
 /** Strings at least this long are skipped four bytes at a time ({@linkcode skipPlainWords}). */
 const WORD_SKIP_MIN = 64;
+
+/** Bytes of a string read one by one before {@linkcode jsonStringEnd} tries word skipping. */
+const SHORT_STRING = 16;
 
 /**
  * From `i`, skips whole aligned 32-bit words holding no `"`, no `\\` and no
@@ -1434,12 +1460,25 @@ function scalarEnd(b: Uint8Array, i: number): number {
 }
 
 /**
+ * {@linkcode valueEndAt}'s stack of open containers, shared by every call (it
+ * calls nothing that could call it again): no array per value scanned.
+ */
+const OPEN: boolean[] = [];
+
+/**
  * End (exclusive) of the JSON value starting at `i` (nested to any depth, with
  * an explicit stack, no recursion), or -1 when it is not one.
  */
 function valueEndAt(b: Uint8Array, i: number): number {
-  /** Open containers, innermost last: true for an object, false for an array. */
-  const open: boolean[] = [];
+  const end = valueEnd(b, i);
+  if (OPEN.length > 1024) OPEN.length = 0; // a deeply nested message's stack is not kept
+  return end;
+}
+
+function valueEnd(b: Uint8Array, i: number): number {
+  /** Open containers, innermost last (`OPEN[0, depth)`): true for an object, false for an array. */
+  const open = OPEN;
+  let depth = 0;
   for (;;) {
     // A value starts at i.
     const c = b[i];
@@ -1448,7 +1487,7 @@ function valueEndAt(b: Uint8Array, i: number): number {
       i = skipSpace(b, i + 1);
       if (b[i] === (object ? CLOSE_BRACE : CLOSE_BRACKET)) i++;
       else {
-        open.push(object);
+        open[depth++] = object;
         if (object) {
           i = memberValueStart(b, i);
           if (i < 0) return -1;
@@ -1461,9 +1500,9 @@ function valueEndAt(b: Uint8Array, i: number): number {
     }
     // A value ended at i: close what it closes, or go on after a comma.
     for (;;) {
-      if (open.length === 0) return i;
+      if (depth === 0) return i;
       i = skipSpace(b, i);
-      const object = open[open.length - 1];
+      const object = open[depth - 1];
       const d = b[i];
       if (d === COMMA) {
         i = skipSpace(b, i + 1);
@@ -1474,7 +1513,7 @@ function valueEndAt(b: Uint8Array, i: number): number {
         break;
       }
       if (d !== (object ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
-      open.pop();
+      depth--;
       i++;
     }
   }
