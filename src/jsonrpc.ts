@@ -514,8 +514,10 @@ export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 
 /**
  * Size of the slabs {@linkcode FrameWriter} joins small pieces into: each
- * joined chunk is a view of the current slab (no buffer of its own per write),
- * and a slab is never written to again where a chunk was cut from it.
+ * joined chunk is a view of the current slab (no buffer of its own per write).
+ * Where a chunk was cut from it, a slab is written to again only once a
+ * {@linkcode DIRECT_SEND} stream said it took that chunk, with nothing else in
+ * flight; on any other stream, never.
  */
 const SLAB_SIZE = 64 * 1024;
 
@@ -589,8 +591,11 @@ export class FrameWriter {
     this.#onError = onError;
     this.#highWaterMark = highWaterMark;
     this.#afterSend = (error) => {
-      if (error !== undefined && error !== null) this.#fail(error);
-      else if (this.#sending) this.#sentAtOnce = true;
+      if (error !== undefined && error !== null) return this.#fail(error);
+      // The stream is done with the chunk, and it was the only write in flight: the slab's
+      // bytes are free again (the next message reuses the same, cache-warm, bytes).
+      this.#slabUsed = 0;
+      if (this.#sending) this.#sentAtOnce = true;
       else this.#taken();
     };
   }

@@ -99,7 +99,11 @@ Deno.test("FrameWriter writes to a Node stream through the callback hook (no pro
   const write = stream[DIRECT_WRITE] as (chunk: Uint8Array) => Promise<void>;
   stream[DIRECT_WRITE] = (chunk: Uint8Array) => (promised++, write(chunk));
   const writer = new FrameWriter(stream);
-  for (let i = 0; i < 50; i++) writer.write({ jsonrpc: "2.0", method: "n", params: { i } });
+  for (let i = 0; i < 50; i++) {
+    // Half of them as pieces (joined in FrameWriter's reused buffer): each must arrive intact.
+    if (i % 2 === 0) writer.write({ jsonrpc: "2.0", method: "n", params: { i } });
+    else writer.write([encoder.encode('{"jsonrpc":"2.0","method":"n","params":{"i":'), `${i}}}`]);
+  }
   await writer.close();
   assert.ok(direct >= 1, "the callback hook carried the writes");
   assert.equal(promised, 0, "no write went the promise way");

@@ -239,6 +239,33 @@ Deno.test("FrameWriter joins small byte messages into views of one shared buffer
   assert.ok(chunks.every((c) => c.buffer === chunks[0].buffer), "one buffer under all three");
 });
 
+Deno.test("FrameWriter reuses the bytes of a DIRECT_SEND chunk once the stream took it, never while it is in flight", () => {
+  const kept: Uint8Array[] = [];
+  const texts: string[] = [];
+  const pending: ((error?: unknown) => void)[] = [];
+  const stream = new WritableStream<Uint8Array>();
+  Object.assign(stream, {
+    [DIRECT_SEND]: (chunk: Uint8Array, done: (error?: unknown) => void) => {
+      kept.push(chunk);
+      texts.push(new TextDecoder().decode(chunk));
+      pending.push(done);
+    },
+  });
+  const w = new FrameWriter(stream);
+  const piece = (i: number) => [enc.encode('{"id":'), String(i), enc.encode("}")];
+  w.write(piece(1));
+  w.write(piece(2)); // queued while 1 is in flight: not written anywhere yet
+  w.write(piece(3));
+  assert.equal(new TextDecoder().decode(kept[0]), '{"id":1}\n', "1 untouched while in flight");
+  pending.shift()!(); // 1 taken: 2 and 3 go out together, in the bytes 1 was in
+  assert.equal(kept[1].buffer, kept[0].buffer);
+  assert.equal(kept[1].byteOffset, kept[0].byteOffset);
+  pending.shift()!();
+  w.write(piece(4));
+  assert.deepEqual(texts, ['{"id":1}\n', '{"id":2}\n{"id":3}\n', '{"id":4}\n']);
+  assert.equal(kept[2].byteOffset, kept[0].byteOffset, "4 reuses them too");
+});
+
 Deno.test("readLines awaits a slow consumer and delivers the last unterminated line", async () => {
   const seen: string[] = [];
   await readLines(new Blob(["one\ntwo\nthree"]).stream(), async (line) => {
