@@ -355,7 +355,7 @@ export class Generation {
   ): number {
     const id = this.#nextId++;
     this.pending.set(id, pending);
-    this.#writer.write(spliceId(bytes, scanned, id));
+    this.#writer.writeSpliced(bytes, scanned, id);
     return id;
   }
 

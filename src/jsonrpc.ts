@@ -641,6 +641,47 @@ export class FrameWriter {
   }
 
   /**
+   * Writes `bytes` (one message, without its newline) with the value at
+   * `scanned`'s place replaced by `newId`: what `write(spliceId(bytes, scanned,
+   * newId))` writes, copied straight into one chunk when nothing is in flight
+   * (no pieces made). The bytes must not change until written.
+   */
+  writeSpliced(
+    bytes: Uint8Array,
+    scanned: Pick<ScannedMessage, "idStart" | "idEnd">,
+    newId: JsonRpcId,
+  ): void {
+    if (this.#closed) return;
+    const { idStart, idEnd } = scanned;
+    if (this.#busy || this.#send === undefined || idStart < 0) {
+      this.write(spliceId(bytes, scanned, newId));
+      return;
+    }
+    const id = idText(newId);
+    const length = bytes.length - (idEnd - idStart) + id.length + 1;
+    if (length >= JOIN_LIMIT || id.length > 256 || !isAscii(id)) {
+      this.write(spliceId(bytes, scanned, newId));
+      return;
+    }
+    const out = this.#joinBuffer(length);
+    const n = bytes.length;
+    let o = idStart;
+    if (n < 1024) {
+      // A short line is copied by hand: no views, no native calls.
+      for (let k = 0; k < idStart; k++) out[k] = bytes[k];
+      for (let k = 0; k < id.length; k++) out[o++] = id.charCodeAt(k);
+      for (let k = idEnd; k < n; k++) out[o++] = bytes[k];
+    } else {
+      out.set(bytes.subarray(0, idStart));
+      for (let k = 0; k < id.length; k++) out[o++] = id.charCodeAt(k);
+      out.set(bytes.subarray(idEnd), o);
+    }
+    out[length - 1] = NEWLINE;
+    this.#busy = true;
+    if (this.#sendNow(out)) this.#busy = false; // taken at once: nothing queued meanwhile
+  }
+
+  /**
    * `undefined` while fewer than `highWaterMark` characters wait; otherwise a
    * promise that resolves once they have drained below it (or the stream broke).
    */

@@ -152,7 +152,7 @@ export class Router {
   readonly #mode: Mode;
   readonly #slots = new Map<string, Slot>();
   /** Client requests in flight: client id → where they went. */
-  #inFlight = new Map<JsonRpcId, { gen: Generation; id: number }>();
+  #inFlight = new Map<JsonRpcId, { readonly gen: Generation; readonly id: number }>();
   /** Server→client requests awaiting the client's reply: id toward the client → origin. */
   #toClient = new Map<number, { gen: Generation; id: JsonRpcId }>();
   #nextToClientId = 1;
@@ -343,9 +343,9 @@ export class Router {
     if (!this.session.observePlain(method)) return false;
     const c: ClientRequest = new BytesRequest(id, method, bytes);
     try {
-      const route = new ResponseRoute(c, undefined, false, this.#routeHost);
-      route.own = gen.requestBytes(route, bytes, s);
-      this.#inFlight.set(id, { gen, id: route.own });
+      const route = new ResponseRoute(c, undefined, false, this.#routeHost, gen);
+      route.id = gen.requestBytes(route, bytes, s);
+      this.#inFlight.set(id, route);
     } catch (err) {
       this.#internalError(c, err);
       return undefined;
@@ -798,9 +798,9 @@ export class Router {
     // Across eras (gateway) a result is reshaped: a legacy process's result to a modern client
     // gains its resultType in #answer; a modern process's to a legacy client loses that era's fields.
     const bridged = this.session.era === "modern" ? gen.era === "legacy" : gen.era === "modern";
-    const route = new ResponseRoute(c, transform, bridged, this.#routeHost);
-    route.own = gen.request(c.method, c.message, route, line);
-    this.#inFlight.set(c.id, { gen, id: route.own });
+    const route = new ResponseRoute(c, transform, bridged, this.#routeHost, gen);
+    route.id = gen.request(c.method, c.message, route, line);
+    this.#inFlight.set(c.id, route);
     return gen.ready();
   }
 
@@ -819,7 +819,8 @@ export class Router {
         (this.#batches.size > 0 && this.#batches.has(idKey(clientId)))
       ) return false;
       this.#inFlight.delete(clientId);
-      this.#client.write(spliceId(raw.bytes, raw, clientId));
+      if (raw.bytes instanceof Uint8Array) this.#client.writeSpliced(raw.bytes, raw, clientId);
+      else this.#client.write(spliceId(raw.bytes, raw, clientId));
       this.#wakeIdle();
       if (route.method === "tools/list") this.#tools.listAnswered(route.request);
       return true;
@@ -830,7 +831,7 @@ export class Router {
       // Untouched responses keep the server's text, with only the id swapped.
       const spliced = text !== undefined && !transform && !bridged &&
           !this.#rawIds.has(clientId)
-        ? replaceId(text, route.own, clientId)
+        ? replaceId(text, route.id, clientId)
         : undefined;
       if (spliced !== undefined) {
         this.#answer(spliced, clientId);
@@ -1204,21 +1205,24 @@ interface RouteHost {
 }
 
 /**
- * A client request's entry in its generation's pending table: how its
- * response comes back. One object per request (its two handlers are methods
- * that call the router's {@linkcode RouteHost}), not a closure each.
+ * A client request in flight: its entry in its generation's pending table
+ * (how its response comes back) and in the router's table of requests in
+ * flight. One object per request (its two handlers are methods that call the
+ * router's {@linkcode RouteHost}), not a closure each.
  */
 class ResponseRoute implements Pending {
   readonly method: string;
   readonly clientId: JsonRpcId;
   /** The id the request got on its process. */
-  own = 0;
+  id = 0;
   constructor(
     readonly request: ClientRequest,
     readonly transform: Transform | undefined,
     /** Across eras (gateway): the result is reshaped. */
     readonly bridged: boolean,
     readonly host: RouteHost,
+    /** The process it went to. */
+    readonly gen: Generation,
   ) {
     this.method = request.method;
     this.clientId = request.id;

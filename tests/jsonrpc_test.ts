@@ -266,6 +266,35 @@ Deno.test("FrameWriter reuses the bytes of a DIRECT_SEND chunk once the stream t
   assert.equal(kept[2].byteOffset, kept[0].byteOffset, "4 reuses them too");
 });
 
+Deno.test("FrameWriter.writeSpliced writes a line with its id replaced, straight into one chunk when nothing is in flight", async () => {
+  const line = enc.encode('{"jsonrpc":"2.0","id":7,"result":{"id":"inner"}}');
+  const at = { idStart: 22, idEnd: 23 };
+  assert.equal(new TextDecoder().decode(line.subarray(at.idStart, at.idEnd)), "7");
+  const { stream, sent, pending } = sendStream(false);
+  const w = new FrameWriter(stream);
+  w.writeSpliced(line, at, 'a"é'); // idle: one chunk at once (non-ASCII id: the general way)
+  w.writeSpliced(line, at, 123456789); // in flight: queued as pieces
+  w.writeSpliced(line, at, "x");
+  pending.shift()!();
+  pending.shift()!();
+  w.writeSpliced(line, at, -5); // idle again: straight out
+  assert.deepEqual(sent, [
+    '{"jsonrpc":"2.0","id":"a\\"é","result":{"id":"inner"}}\n',
+    '{"jsonrpc":"2.0","id":123456789,"result":{"id":"inner"}}\n' +
+    '{"jsonrpc":"2.0","id":"x","result":{"id":"inner"}}\n',
+    '{"jsonrpc":"2.0","id":-5,"result":{"id":"inner"}}\n',
+  ]);
+  // On a plain web stream too.
+  const chunks: Uint8Array[] = [];
+  const plain = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c) }));
+  plain.writeSpliced(line, at, "p");
+  await plain.flushed();
+  assert.equal(
+    new TextDecoder().decode(chunks[0]),
+    '{"jsonrpc":"2.0","id":"p","result":{"id":"inner"}}\n',
+  );
+});
+
 Deno.test("readLines awaits a slow consumer and delivers the last unterminated line", async () => {
   const seen: string[] = [];
   await readLines(new Blob(["one\ntwo\nthree"]).stream(), async (line) => {
