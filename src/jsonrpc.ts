@@ -563,6 +563,9 @@ export class FrameWriter {
   #sentAtOnce = false;
   /** `#send`'s callback, made once. */
   #afterSend: (error?: unknown) => void;
+  /** The settling of a promised write, made once. */
+  #onTaken = () => this.#taken();
+  #onFailed = (err: unknown) => this.#fail(err);
   /** Waiting for everything written so far to be taken ({@linkcode FrameWriter.flushed}). */
   #flushWaiters: (() => void)[] = [];
   #drained: (() => void)[] = [];
@@ -730,7 +733,8 @@ export class FrameWriter {
         this.#release();
         continue;
       }
-      this.#writeChunks(chunks).then(() => this.#taken(), (err) => this.#fail(err));
+      (chunks.length === 1 ? this.#write(chunks[0]) : this.#writeChunks(chunks))
+        .then(this.#onTaken, this.#onFailed);
       return;
     }
     this.#busy = false;
