@@ -23,7 +23,6 @@ import {
   replaceId,
   scanMessage,
   type ScannedMessage,
-  spliceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { type Envelope, type Era, withEnvelope } from "./session.ts";
