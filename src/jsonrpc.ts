@@ -666,20 +666,22 @@ export class FrameWriter {
       this.write(spliceId(bytes, scanned, newId));
       return;
     }
-    const out = this.#joinBuffer(length);
+    // The whole line in one copy, its tail moved to fit the new id, the id written in: no view
+    // made but the chunk itself.
     const n = bytes.length;
-    let o = idStart;
-    if (n < 1024) {
-      // A short line is copied by hand: no views, no native calls.
-      for (let k = 0; k < idStart; k++) out[k] = bytes[k];
-      for (let k = 0; k < id.length; k++) out[o++] = id.charCodeAt(k);
-      for (let k = idEnd; k < n; k++) out[o++] = bytes[k];
-    } else {
-      out.set(bytes.subarray(0, idStart));
-      for (let k = 0; k < id.length; k++) out[o++] = id.charCodeAt(k);
-      out.set(bytes.subarray(idEnd), o);
+    const room = length > n ? length : n;
+    let at = this.#reserve(room);
+    let slab = this.#slab!;
+    if (at < 0) {
+      slab = new Uint8Array(room);
+      at = 0;
     }
-    out[length - 1] = NEWLINE;
+    slab.set(bytes, at);
+    const tail = at + idStart + id.length;
+    if (tail !== at + idEnd) slab.copyWithin(tail, at + idEnd, at + n);
+    for (let k = 0; k < id.length; k++) slab[at + idStart + k] = id.charCodeAt(k);
+    slab[at + length - 1] = NEWLINE;
+    const out = slab.subarray(at, at + length);
     this.#busy = true;
     if (this.#sendNow(out)) this.#busy = false; // taken at once: nothing queued meanwhile
   }
@@ -788,14 +790,20 @@ export class FrameWriter {
 
   /** `length` bytes to join small pieces into: a view of the current slab, or a buffer of its own. */
   #joinBuffer(length: number): Uint8Array {
-    if (length > SLAB_SIZE >> 2) return new Uint8Array(length);
+    const at = this.#reserve(length);
+    return at < 0 ? new Uint8Array(length) : this.#slab!.subarray(at, at + length);
+  }
+
+  /** Takes `length` bytes of the current slab (a new one when it is full): their offset; -1 when too many. */
+  #reserve(length: number): number {
+    if (length > SLAB_SIZE >> 2) return -1;
     if (this.#slab === undefined || this.#slabUsed + length > SLAB_SIZE) {
       this.#slab = new Uint8Array(SLAB_SIZE);
       this.#slabUsed = 0;
     }
-    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + length);
+    const at = this.#slabUsed;
     this.#slabUsed += length;
-    return out;
+    return at;
   }
 
   /**

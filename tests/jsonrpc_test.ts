@@ -277,12 +277,19 @@ Deno.test("FrameWriter.writeSpliced writes a line with its id replaced, straight
   w.writeSpliced(line, at, "x");
   pending.shift()!();
   pending.shift()!();
-  w.writeSpliced(line, at, -5); // idle again: straight out
+  w.writeSpliced(line, at, -5); // idle again: straight out, a longer id
+  pending.shift()!();
+  const long = enc.encode('{"jsonrpc":"2.0","id":123456,"result":{}}');
+  w.writeSpliced(long, { idStart: 22, idEnd: 28 }, 9); // a shorter one
+  pending.shift()!();
+  w.writeSpliced(long, { idStart: 22, idEnd: 28 }, 654321); // as long
   assert.deepEqual(sent, [
     '{"jsonrpc":"2.0","id":"a\\"é","result":{"id":"inner"}}\n',
     '{"jsonrpc":"2.0","id":123456789,"result":{"id":"inner"}}\n' +
     '{"jsonrpc":"2.0","id":"x","result":{"id":"inner"}}\n',
     '{"jsonrpc":"2.0","id":-5,"result":{"id":"inner"}}\n',
+    '{"jsonrpc":"2.0","id":9,"result":{}}\n',
+    '{"jsonrpc":"2.0","id":654321,"result":{}}\n',
   ]);
   // On a plain web stream too.
   const chunks: Uint8Array[] = [];
