@@ -1330,13 +1330,21 @@ function keyBit(b: Uint8Array, start: number, end: number): number {
   for (let k = start + 1; k < end - 1; k++) {
     if (b[k] === BACKSLASH) return keyBitOf(stringValue(b, start, end));
   }
-  if (sameBytes(b, start + 1, end - 1, KEY_ID)) return 1;
-  if (sameBytes(b, start + 1, end - 1, KEY_METHOD)) return 2;
-  if (sameBytes(b, start + 1, end - 1, KEY_RESULT)) return 4;
-  if (sameBytes(b, start + 1, end - 1, KEY_ERROR)) return 8;
-  if (sameBytes(b, start + 1, end - 1, KEY_JSONRPC)) return 16;
-  if (sameBytes(b, start + 1, end - 1, KEY_PARAMS)) return 32;
-  return 0;
+  // By length first: most keys are compared with one candidate at most.
+  switch (end - start - 2) {
+    case 2:
+      return sameBytes(b, start + 1, end - 1, KEY_ID) ? 1 : 0;
+    case 5:
+      return sameBytes(b, start + 1, end - 1, KEY_ERROR) ? 8 : 0;
+    case 6:
+      if (sameBytes(b, start + 1, end - 1, KEY_METHOD)) return 2;
+      if (sameBytes(b, start + 1, end - 1, KEY_RESULT)) return 4;
+      return sameBytes(b, start + 1, end - 1, KEY_PARAMS) ? 32 : 0;
+    case 7:
+      return sameBytes(b, start + 1, end - 1, KEY_JSONRPC) ? 16 : 0;
+    default:
+      return 0;
+  }
 }
 
 /** The value of the (valid) JSON number token `b[start, end)`; integers of up to 15 digits by hand. */
