@@ -752,7 +752,14 @@ export class FrameWriter {
   #sendNow(chunk: Uint8Array): boolean {
     this.#sending = true;
     this.#sentAtOnce = false;
-    this.#send!(chunk, this.#afterSend);
+    try {
+      this.#send!(chunk, this.#afterSend);
+    } catch (err) {
+      // A stream that throws instead of calling back failed like any other write.
+      this.#sending = false;
+      this.#fail(err);
+      return false;
+    }
     this.#sending = false;
     return this.#sentAtOnce;
   }

@@ -223,6 +223,26 @@ Deno.test("FrameWriter reports a DIRECT_SEND failure once, drops later writes an
   assert.equal(errors.length, 1);
 });
 
+Deno.test("FrameWriter treats a DIRECT_SEND that throws as a failed write: reported once, later writes dropped, flushed() resolves", async () => {
+  const stream = new WritableStream<Uint8Array>();
+  let calls = 0;
+  Object.assign(stream, {
+    [DIRECT_SEND]: () => {
+      calls++;
+      throw new Error("EBADF");
+    },
+  });
+  const errors: unknown[] = [];
+  const w = new FrameWriter(stream, (e) => errors.push(e));
+  w.write([enc.encode('{"id":'), "1", enc.encode("}")]);
+  w.write("two");
+  await w.flushed();
+  assert.equal(calls, 1);
+  assert.equal(w.closed, true);
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0]), /EBADF/);
+});
+
 Deno.test("FrameWriter joins small byte messages into views of one shared buffer, not a buffer each", async () => {
   const chunks: Uint8Array[] = [];
   const w = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c) }));
