@@ -1237,13 +1237,18 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
       i = skipSpace(b, keyEnd);
       if (b[i] !== COLON) return undefined;
       const valueStart = skipSpace(b, i + 1);
-      const valueEnd = valueEndAt(b, valueStart);
+      // A string or a number (most top-level values: the id, the version, the method) directly.
+      const first = b[valueStart];
+      const valueEnd = first === QUOTE
+        ? jsonStringEnd(b, valueStart)
+        : (first >= ZERO && first <= NINE) || first === MINUS
+        ? numberEnd(b, valueStart)
+        : valueEndAt(b, valueStart);
       if (valueEnd < 0) return undefined;
       const key = keyBit(b, keyStart, keyEnd);
       if (key !== 0) {
         if (seen & key) return undefined; // a duplicate: JSON.parse decides which one counts
         seen |= key;
-        const first = b[valueStart];
         if (key === 1) {
           out.idStart = valueStart;
           out.idEnd = valueEnd;
@@ -1568,7 +1573,7 @@ function valueEnd(b: Uint8Array, i: number): number {
         continue;
       }
     } else {
-      i = scalarEnd(b, i);
+      i = c === QUOTE ? jsonStringEnd(b, i) : scalarEnd(b, i);
       if (i < 0) return -1;
     }
     // A value ended at i: close what it closes, or go on after a comma.
