@@ -23,7 +23,6 @@ import {
   replaceId,
   scanMessage,
   type ScannedMessage,
-  spliceId,
 } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import { type Envelope, type Era, withEnvelope } from "./session.ts";
@@ -327,11 +326,15 @@ export class Generation {
   request(
     method: string,
     message: JsonRpcMessage,
-    pending: Omit<Pending, "method">,
+    pending: Omit<Pending, "method"> | Pending,
     line?: string,
   ): number {
     const id = this.#nextId++;
-    this.pending.set(id, { method, ...pending });
+    // A whole entry (the router's, with its method) is kept as it is: no copy per request.
+    this.pending.set(
+      id,
+      "method" in pending && pending.method === method ? pending : { method, ...pending },
+    );
     const spliced = line !== undefined && message.id !== undefined && message.id !== null
       ? replaceId(line, message.id, id)
       : undefined;
@@ -345,14 +348,13 @@ export class Generation {
    * this connection's (the bytes must not change afterwards).
    */
   requestBytes(
-    method: string,
-    pending: Omit<Pending, "method">,
+    pending: Pending,
     bytes: Uint8Array,
     scanned: Pick<ScannedMessage, "idStart" | "idEnd">,
   ): number {
     const id = this.#nextId++;
-    this.pending.set(id, { method, ...pending });
-    this.#writer.write(spliceId(bytes, scanned, id));
+    this.pending.set(id, pending);
+    this.#writer.writeSpliced(bytes, scanned, id);
     return id;
   }
 

@@ -355,12 +355,12 @@ export class InjectedTools {
    * False means {@linkcode InjectedTools.handle} would return false.
    */
   mayHandle(line: Uint8Array): boolean {
-    for (let i = 0; i < line.length; i++) if (line[i] === 0x5c) return true;
-    const names: string[] = [];
-    if (this.#mode.restartTool !== undefined) names.push(this.#mode.restartTool);
-    if (this.#mode.callThrough) names.push(LIST_TOOLS, CALL_TOOL);
-    if (this.#mode.statusTool) names.push(STATUS_TOOL);
-    return names.some((name) => includesText(line, name));
+    if (line.indexOf(0x5c) !== -1) return true;
+    const mode = this.#mode;
+    const restart = mode.restartTool;
+    return (restart !== undefined && includesText(line, restart)) ||
+      (mode.callThrough && (includesText(line, LIST_TOOLS) || includesText(line, CALL_TOOL))) ||
+      (mode.statusTool && includesText(line, STATUS_TOOL));
   }
 
   /** The client asked for the tool list. */
@@ -576,8 +576,8 @@ export class InjectedTools {
 /** Whether `bytes` hold the ASCII text `text`. */
 function includesText(bytes: Uint8Array, text: string): boolean {
   const first = text.charCodeAt(0);
-  for (let i = 0; i + text.length <= bytes.length; i++) {
-    if (bytes[i] !== first) continue;
+  for (let i = bytes.indexOf(first); i !== -1; i = bytes.indexOf(first, i + 1)) {
+    if (i + text.length > bytes.length) return false;
     let k = 1;
     while (k < text.length && bytes[i + k] === text.charCodeAt(k)) k++;
     if (k === text.length) return true;

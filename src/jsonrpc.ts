@@ -11,6 +11,7 @@
  */
 import {
   DIRECT_READ,
+  DIRECT_SEND,
   DIRECT_WRITE,
   DIRECT_WRITEV,
   type DirectReadable,
@@ -162,6 +163,8 @@ export class LineSplitter {
    * producer reuses its buffer.
    */
   pushBytes(chunk: Uint8Array, owned = false): Uint8Array[] {
+    const one = this.#whole(chunk, owned);
+    if (one !== undefined) return [one];
     const bytes = this.#complete(chunk, owned);
     if (bytes === undefined) return [];
     // A line that spanned chunks was joined into a buffer of its own.
@@ -192,6 +195,8 @@ export class LineSplitter {
    * bytes, undecoded).
    */
   pushOneAsBytes(chunk: Uint8Array, owned = false): (Uint8Array | string)[] {
+    const one = this.#whole(chunk, owned);
+    if (one !== undefined) return [one];
     const last = chunk.lastIndexOf(NEWLINE);
     if (this.#skipping !== undefined || last === -1 || chunk.indexOf(NEWLINE) !== last) {
       return this.push(chunk);
@@ -236,6 +241,21 @@ export class LineSplitter {
     const lines: (Uint8Array | ChunkScanner)[] = this.pushBytes(chunk.subarray(nl + 1), owned);
     lines.unshift(line);
     return lines;
+  }
+
+  /**
+   * The common case in one pass: an owned chunk that is exactly one line (its
+   * only newline is its last byte, nothing held before it, within the limit)
+   * is that line, as a view; `undefined` for anything else.
+   */
+  #whole(chunk: Uint8Array, owned: boolean): Uint8Array | undefined {
+    const n = chunk.length;
+    if (
+      !owned || n === 0 || chunk[n - 1] !== NEWLINE || this.#parts.length !== 0 ||
+      this.#skipping !== undefined || chunk.indexOf(NEWLINE) !== n - 1
+    ) return undefined;
+    const stop = n > 1 && chunk[n - 2] === CR ? n - 2 : n - 1;
+    return stop > this.#max ? undefined : chunk.subarray(0, stop);
   }
 
   /**
@@ -493,13 +513,25 @@ const SEPARATE_WRITES_MAX = 3;
 export const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 
 /**
- * Writes newline-delimited messages to a byte stream. Messages written while
- * an earlier write is in flight are coalesced into one chunk (one encode, one
- * write). When more than `highWaterMark` characters are waiting (UTF-16 code
- * units: bytes for ASCII, a lower bound otherwise), {@linkcode FrameWriter.ready} returns a
+ * Size of the slabs {@linkcode FrameWriter} joins small pieces into: each
+ * joined chunk is a view of the current slab (no buffer of its own per write).
+ * Where a chunk was cut from it, a slab is written to again only once a
+ * {@linkcode DIRECT_SEND} stream said it took that chunk, with nothing else in
+ * flight; on any other stream, never.
+ */
+const SLAB_SIZE = 64 * 1024;
+
+/**
+ * Writes newline-delimited messages to a byte stream. The first message is
+ * written at once; messages written while that write is in flight are
+ * coalesced into one chunk (one encode, one write) once it is taken. When more
+ * than `highWaterMark` characters are waiting (UTF-16 code units: bytes for
+ * ASCII, a lower bound otherwise), {@linkcode FrameWriter.ready} returns a
  * promise that resolves once they drain, so the producer can stop reading its
  * source (backpressure); otherwise it returns `undefined` (no allocation on
- * the fast path).
+ * the fast path). On a stream with the {@linkcode DIRECT_SEND} hook (Node's
+ * and Bun's pipes) a write costs no promise: the stream's callback says when
+ * it was taken.
  *
  * @example
  * ```ts
@@ -515,6 +547,7 @@ export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #write: (chunk: Uint8Array) => Promise<void>;
   #writev: ((chunks: readonly Uint8Array[]) => Promise<void>) | undefined;
+  #send: ((chunk: Uint8Array, done: (error?: unknown) => void) => void) | undefined;
   #encoder = new TextEncoder();
   /** Messages waiting to be written (texts, or byte pieces), without their newlines. */
   #queue: (string | MessagePieces)[] = [];
@@ -522,11 +555,26 @@ export class FrameWriter {
   #hasBytes = false;
   /** Their length in UTF-16 code units plus newlines (bytes for ASCII; a lower bound otherwise). */
   #queued = 0;
-  #flushing: Promise<void> | null = null;
+  /** A write was handed to the stream and not yet taken. */
+  #busy = false;
+  /** Inside a `#send` call: its `done` may come before it returns. */
+  #sending = false;
+  /** `done` came while `#sending`: the loop in `#pump` goes on. */
+  #sentAtOnce = false;
+  /** `#send`'s callback, made once. */
+  #afterSend: (error?: unknown) => void;
+  /** The settling of a promised write, made once. */
+  #onTaken = () => this.#taken();
+  #onFailed = (err: unknown) => this.#fail(err);
+  /** Waiting for everything written so far to be taken ({@linkcode FrameWriter.flushed}). */
+  #flushWaiters: (() => void)[] = [];
   #drained: (() => void)[] = [];
   #closed = false;
   #highWaterMark: number;
   #onError: (err: unknown) => void;
+  /** Where small pieces are joined (see {@linkcode SLAB_SIZE}), and how much of it is used. */
+  #slab: Uint8Array | undefined;
+  #slabUsed = 0;
 
   /**
    * @param stream where the bytes go
@@ -542,8 +590,17 @@ export class FrameWriter {
     this.#write = (stream as DirectWritable)[DIRECT_WRITE] ??
       ((chunk) => this.#writer.write(chunk));
     this.#writev = (stream as DirectWritable)[DIRECT_WRITEV];
+    this.#send = (stream as DirectWritable)[DIRECT_SEND];
     this.#onError = onError;
     this.#highWaterMark = highWaterMark;
+    this.#afterSend = (error) => {
+      if (error !== undefined && error !== null) return this.#fail(error);
+      // The stream is done with the chunk, and it was the only write in flight: the slab's
+      // bytes are free again (the next message reuses the same, cache-warm, bytes).
+      this.#slabUsed = 0;
+      if (this.#sending) this.#sentAtOnce = true;
+      else this.#taken();
+    };
   }
 
   /** True once a write failed or {@linkcode FrameWriter.close} was called. */
@@ -565,6 +622,15 @@ export class FrameWriter {
     if (this.#closed) return;
     if (Array.isArray(message)) {
       const pieces = message as MessagePieces;
+      if (!this.#busy && this.#send !== undefined) {
+        // Nothing in flight (the usual case for one request at a time): straight out, no queue.
+        const chunk = this.#joinSmall(pieces);
+        if (chunk !== undefined) {
+          this.#busy = true;
+          if (this.#sendNow(chunk)) this.#busy = false; // taken at once: nothing queued meanwhile
+          return;
+        }
+      }
       this.#queue.push(pieces);
       for (let i = 0; i < pieces.length; i++) this.#queued += pieces[i].length;
       this.#queued += 1;
@@ -574,7 +640,50 @@ export class FrameWriter {
       this.#queue.push(text);
       this.#queued += text.length + 1;
     }
-    if (this.#flushing === null) this.#flushing = this.#flush();
+    if (!this.#busy) this.#pump();
+  }
+
+  /**
+   * Writes `bytes` (one message, without its newline) with the value at
+   * `scanned`'s place replaced by `newId`: what `write(spliceId(bytes, scanned,
+   * newId))` writes, copied straight into one chunk when nothing is in flight
+   * (no pieces made). The bytes must not change until written.
+   */
+  writeSpliced(
+    bytes: Uint8Array,
+    scanned: Pick<ScannedMessage, "idStart" | "idEnd">,
+    newId: JsonRpcId,
+  ): void {
+    if (this.#closed) return;
+    const { idStart, idEnd } = scanned;
+    if (this.#busy || this.#send === undefined || idStart < 0) {
+      this.write(spliceId(bytes, scanned, newId));
+      return;
+    }
+    const id = idText(newId);
+    const length = bytes.length - (idEnd - idStart) + id.length + 1;
+    if (length >= JOIN_LIMIT || id.length > 256 || !isAscii(id)) {
+      this.write(spliceId(bytes, scanned, newId));
+      return;
+    }
+    // The whole line in one copy, its tail moved to fit the new id, the id written in: no view
+    // made but the chunk itself.
+    const n = bytes.length;
+    const room = length > n ? length : n;
+    let at = this.#reserve(room);
+    let slab = this.#slab!;
+    if (at < 0) {
+      slab = new Uint8Array(room);
+      at = 0;
+    }
+    slab.set(bytes, at);
+    const tail = at + idStart + id.length;
+    if (tail !== at + idEnd) slab.copyWithin(tail, at + idEnd, at + n);
+    for (let k = 0; k < id.length; k++) slab[at + idStart + k] = id.charCodeAt(k);
+    slab[at + length - 1] = NEWLINE;
+    const out = slab.subarray(at, at + length);
+    this.#busy = true;
+    if (this.#sendNow(out)) this.#busy = false; // taken at once: nothing queued meanwhile
   }
 
   /**
@@ -587,8 +696,9 @@ export class FrameWriter {
   }
 
   /** Resolves when everything written so far has been handed to the stream. */
-  async flushed(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
+  flushed(): Promise<void> {
+    if (!this.#busy) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
   }
 
   /** Flushes, then closes the stream. Later writes are dropped. */
@@ -601,40 +711,137 @@ export class FrameWriter {
     } catch { /* already closed by the peer */ }
   }
 
-  async #flush(): Promise<void> {
-    try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        // One encode (and one write) for every message queued meanwhile.
-        const messages = this.#queue;
-        this.#queue = [];
-        this.#queued = 0;
-        if (this.#hasBytes) {
-          this.#hasBytes = false;
-          const chunks = this.#chunks(messages);
-          if (chunks.length === 1) await this.#write(chunks[0]);
-          else if (this.#writev) await this.#writev(chunks);
-          else if (chunks.length > SEPARATE_WRITES_MAX) {
-            // Without a gathered write (Deno): a long line's many chunks are copied into one
-            // buffer, which costs less than a write and a wake-up of the reader per chunk.
-            await this.#write(concat(chunks, chunks.reduce((n, c) => n + c.length, 0)));
-          } else for (const chunk of chunks) await this.#write(chunk);
-        } else {
-          const texts = messages as string[];
-          await this.#write(this.#encoder.encode(
-            texts.length === 1 ? texts[0] + "\n" : texts.join("\n") + "\n",
-          ));
-        }
-        this.#release();
-      }
-    } catch (err) {
-      this.#closed = true;
+  /** Writes what is queued, as one chunk where it can; runs again each time a write is taken. */
+  #pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      // One encode (and one write) for every message queued meanwhile.
+      const messages = this.#queue;
       this.#queue = [];
       this.#queued = 0;
-      this.#release();
-      this.#onError(err);
-    } finally {
-      this.#flushing = null;
+      this.#busy = true;
+      let chunks: Uint8Array[];
+      if (this.#hasBytes) {
+        this.#hasBytes = false;
+        const one = messages.length === 1 ? this.#joinSmall(messages[0]) : undefined;
+        chunks = one !== undefined ? [one] : this.#chunks(messages);
+      } else {
+        const texts = messages as string[];
+        chunks = [
+          this.#encoder.encode(texts.length === 1 ? texts[0] + "\n" : texts.join("\n") + "\n"),
+        ];
+      }
+      if (chunks.length === 1 && this.#send !== undefined) {
+        if (!this.#sendNow(chunks[0])) return; // #taken runs when the stream has it
+        this.#release();
+        continue;
+      }
+      (chunks.length === 1 ? this.#write(chunks[0]) : this.#writeChunks(chunks))
+        .then(this.#onTaken, this.#onFailed);
+      return;
     }
+    this.#busy = false;
+    this.#release();
+    if (this.#flushWaiters.length > 0) {
+      const waiting = this.#flushWaiters;
+      this.#flushWaiters = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  /** Hands `chunk` to `#send`; true when it was taken before the call returned. */
+  #sendNow(chunk: Uint8Array): boolean {
+    this.#sending = true;
+    this.#sentAtOnce = false;
+    try {
+      this.#send!(chunk, this.#afterSend);
+    } catch (err) {
+      // A stream that throws instead of calling back failed like any other write.
+      this.#sending = false;
+      this.#fail(err);
+      return false;
+    }
+    this.#sending = false;
+    return this.#sentAtOnce;
+  }
+
+  /** The write in flight was taken: release writers waiting on it, write what queued meanwhile. */
+  #taken(): void {
+    if (this.#closed && !this.#busy) return;
+    this.#release();
+    this.#pump();
+  }
+
+  async #writeChunks(chunks: Uint8Array[]): Promise<void> {
+    if (chunks.length === 1) await this.#write(chunks[0]);
+    else if (this.#writev) await this.#writev(chunks);
+    else if (chunks.length > SEPARATE_WRITES_MAX) {
+      // Without a gathered write (Deno): a long line's many chunks are copied into one
+      // buffer, which costs less than a write and a wake-up of the reader per chunk.
+      await this.#write(concat(chunks, chunks.reduce((n, c) => n + c.length, 0)));
+    } else for (const chunk of chunks) await this.#write(chunk);
+  }
+
+  /** A write failed: report it once, drop what waits, release everyone waiting. */
+  #fail(err: unknown): void {
+    const first = !this.#closed || this.#busy;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#busy = false;
+    this.#release();
+    const waiting = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const resolve of waiting) resolve();
+    if (first) this.#onError(err);
+  }
+
+  /** `length` bytes to join small pieces into: a view of the current slab, or a buffer of its own. */
+  #joinBuffer(length: number): Uint8Array {
+    const at = this.#reserve(length);
+    return at < 0 ? new Uint8Array(length) : this.#slab!.subarray(at, at + length);
+  }
+
+  /** Takes `length` bytes of the current slab (a new one when it is full): their offset; -1 when too many. */
+  #reserve(length: number): number {
+    if (length > SLAB_SIZE >> 2) return -1;
+    if (this.#slab === undefined || this.#slabUsed + length > SLAB_SIZE) {
+      this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#slabUsed = 0;
+    }
+    const at = this.#slabUsed;
+    this.#slabUsed += length;
+    return at;
+  }
+
+  /**
+   * One small message of pieces (the usual one: a line with its id swapped)
+   * and its newline, copied into the slab in one pass; `undefined` when a piece
+   * is large or non-ASCII text ({@linkcode FrameWriter}'s `#chunks` decides).
+   */
+  #joinSmall(message: string | MessagePieces): Uint8Array | undefined {
+    if (typeof message === "string") return undefined;
+    let length = 1;
+    for (let i = 0; i < message.length; i++) {
+      const piece = message[i];
+      if (typeof piece === "string" && (piece.length > 256 || !isAscii(piece))) return undefined;
+      length += piece.length;
+    }
+    if (length >= JOIN_LIMIT) return undefined;
+    const out = this.#joinBuffer(length);
+    let o = 0;
+    for (let i = 0; i < message.length; i++) {
+      const piece = message[i];
+      if (typeof piece === "string") {
+        for (let k = 0; k < piece.length; k++) out[o++] = piece.charCodeAt(k);
+      } else if (piece.length < 64) {
+        for (let k = 0; k < piece.length; k++) out[o++] = piece[k];
+      } else {
+        out.set(piece, o);
+        o += piece.length;
+      }
+    }
+    out[o] = NEWLINE;
+    return out;
   }
 
   /**
@@ -649,7 +856,7 @@ export class FrameWriter {
     let runLength = 0;
     const join = () => {
       if (run.length === 0) return;
-      const out = new Uint8Array(runLength);
+      const out = this.#joinBuffer(runLength);
       let o = 0;
       for (const piece of run) {
         if (typeof piece === "string") {
@@ -1030,13 +1237,18 @@ export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
       i = skipSpace(b, keyEnd);
       if (b[i] !== COLON) return undefined;
       const valueStart = skipSpace(b, i + 1);
-      const valueEnd = valueEndAt(b, valueStart);
+      // A string or a number (most top-level values: the id, the version, the method) directly.
+      const first = b[valueStart];
+      const valueEnd = first === QUOTE
+        ? jsonStringEnd(b, valueStart)
+        : (first >= ZERO && first <= NINE) || first === MINUS
+        ? numberEnd(b, valueStart)
+        : valueEndAt(b, valueStart);
       if (valueEnd < 0) return undefined;
       const key = keyBit(b, keyStart, keyEnd);
       if (key !== 0) {
         if (seen & key) return undefined; // a duplicate: JSON.parse decides which one counts
         seen |= key;
-        const first = b[valueStart];
         if (key === 1) {
           out.idStart = valueStart;
           out.idEnd = valueEnd;
@@ -1130,13 +1342,21 @@ function keyBit(b: Uint8Array, start: number, end: number): number {
   for (let k = start + 1; k < end - 1; k++) {
     if (b[k] === BACKSLASH) return keyBitOf(stringValue(b, start, end));
   }
-  if (sameBytes(b, start + 1, end - 1, KEY_ID)) return 1;
-  if (sameBytes(b, start + 1, end - 1, KEY_METHOD)) return 2;
-  if (sameBytes(b, start + 1, end - 1, KEY_RESULT)) return 4;
-  if (sameBytes(b, start + 1, end - 1, KEY_ERROR)) return 8;
-  if (sameBytes(b, start + 1, end - 1, KEY_JSONRPC)) return 16;
-  if (sameBytes(b, start + 1, end - 1, KEY_PARAMS)) return 32;
-  return 0;
+  // By length first: most keys are compared with one candidate at most.
+  switch (end - start - 2) {
+    case 2:
+      return sameBytes(b, start + 1, end - 1, KEY_ID) ? 1 : 0;
+    case 5:
+      return sameBytes(b, start + 1, end - 1, KEY_ERROR) ? 8 : 0;
+    case 6:
+      if (sameBytes(b, start + 1, end - 1, KEY_METHOD)) return 2;
+      if (sameBytes(b, start + 1, end - 1, KEY_RESULT)) return 4;
+      return sameBytes(b, start + 1, end - 1, KEY_PARAMS) ? 32 : 0;
+    case 7:
+      return sameBytes(b, start + 1, end - 1, KEY_JSONRPC) ? 16 : 0;
+    default:
+      return 0;
+  }
 }
 
 /** The value of the (valid) JSON number token `b[start, end)`; integers of up to 15 digits by hand. */
@@ -1203,12 +1423,21 @@ function jsonStringEnd(b: Uint8Array, i: number): number {
   i++;
   for (;;) {
     let c = 0;
-    // The hot loop of a large message: most of its bytes are inside strings.
-    if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
-    while (i < n) {
+    // Byte by byte first: most strings of a message (its keys, its method) are short.
+    const stop = i + SHORT_STRING < n ? i + SHORT_STRING : n;
+    while (i < stop) {
       c = b[i];
       if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
       i++;
+    }
+    if (i === stop) {
+      // The hot loop of a large message: most of its bytes are inside strings.
+      if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
+      while (i < n) {
+        c = b[i];
+        if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
+        i++;
+      }
     }
     if (i >= n || c < 0x20) return -1;
     if (c === QUOTE) return i + 1;
@@ -1227,6 +1456,9 @@ function jsonStringEnd(b: Uint8Array, i: number): number {
 
 /** Strings at least this long are skipped four bytes at a time ({@linkcode skipPlainWords}). */
 const WORD_SKIP_MIN = 64;
+
+/** Bytes of a string read one by one before {@linkcode jsonStringEnd} tries word skipping. */
+const SHORT_STRING = 16;
 
 /**
  * From `i`, skips whole aligned 32-bit words holding no `"`, no `\\` and no
@@ -1306,12 +1538,25 @@ function scalarEnd(b: Uint8Array, i: number): number {
 }
 
 /**
+ * {@linkcode valueEndAt}'s stack of open containers, shared by every call (it
+ * calls nothing that could call it again): no array per value scanned.
+ */
+const OPEN: boolean[] = [];
+
+/**
  * End (exclusive) of the JSON value starting at `i` (nested to any depth, with
  * an explicit stack, no recursion), or -1 when it is not one.
  */
 function valueEndAt(b: Uint8Array, i: number): number {
-  /** Open containers, innermost last: true for an object, false for an array. */
-  const open: boolean[] = [];
+  const end = valueEnd(b, i);
+  if (OPEN.length > 1024) OPEN.length = 0; // a deeply nested message's stack is not kept
+  return end;
+}
+
+function valueEnd(b: Uint8Array, i: number): number {
+  /** Open containers, innermost last (`OPEN[0, depth)`): true for an object, false for an array. */
+  const open = OPEN;
+  let depth = 0;
   for (;;) {
     // A value starts at i.
     const c = b[i];
@@ -1320,7 +1565,7 @@ function valueEndAt(b: Uint8Array, i: number): number {
       i = skipSpace(b, i + 1);
       if (b[i] === (object ? CLOSE_BRACE : CLOSE_BRACKET)) i++;
       else {
-        open.push(object);
+        open[depth++] = object;
         if (object) {
           i = memberValueStart(b, i);
           if (i < 0) return -1;
@@ -1328,14 +1573,14 @@ function valueEndAt(b: Uint8Array, i: number): number {
         continue;
       }
     } else {
-      i = scalarEnd(b, i);
+      i = c === QUOTE ? jsonStringEnd(b, i) : scalarEnd(b, i);
       if (i < 0) return -1;
     }
     // A value ended at i: close what it closes, or go on after a comma.
     for (;;) {
-      if (open.length === 0) return i;
+      if (depth === 0) return i;
       i = skipSpace(b, i);
-      const object = open[open.length - 1];
+      const object = open[depth - 1];
       const d = b[i];
       if (d === COMMA) {
         i = skipSpace(b, i + 1);
@@ -1346,7 +1591,7 @@ function valueEndAt(b: Uint8Array, i: number): number {
         break;
       }
       if (d !== (object ? CLOSE_BRACE : CLOSE_BRACKET)) return -1;
-      open.pop();
+      depth--;
       i++;
     }
   }

@@ -65,7 +65,7 @@ import {
   LIST_METHODS,
   Slot,
 } from "./slot.ts";
-import type { Generation, Pending, ServerInitiated } from "./generation.ts";
+import type { Generation, Pending, RawResponse, ServerInitiated } from "./generation.ts";
 import { delay, systemClock } from "./runtime/mod.ts";
 import {
   fulfilInputRequired,
@@ -160,7 +160,7 @@ export class Router {
   readonly #mode: Mode;
   readonly #slots = new Map<string, Slot>();
   /** Client requests in flight: client id → where they went. */
-  #inFlight = new Map<JsonRpcId, { gen: Generation; id: number }>();
+  #inFlight = new Map<JsonRpcId, { readonly gen: Generation; readonly id: number }>();
   /** Server→client requests awaiting the client's reply: id toward the client → origin. */
   #toClient = new Map<number, { gen: Generation; id: JsonRpcId }>();
   #nextToClientId = 1;
@@ -214,8 +214,11 @@ export class Router {
     }
     this.#parking = new InputParking({
       answer: (response) => this.#answer(response),
-      finish: (call, to, response) =>
-        this.#responseRoute(to, call.transform, true, call.ownId).onResponse(response),
+      finish: (call, to, response) => {
+        const route = new ResponseRoute(to, call.transform, true, this.#routeHost, call.gen);
+        route.id = call.ownId();
+        route.onResponse(response);
+      },
       track: (clientId, at) => {
         if (at) this.#inFlight.set(clientId, at);
         else this.#inFlight.delete(clientId);
@@ -371,9 +374,9 @@ export class Router {
     if (!this.session.observePlain(method)) return false;
     const c: ClientRequest = new BytesRequest(id, method, bytes);
     try {
-      let own = 0;
-      own = gen.requestBytes(method, this.#responseRoute(c, undefined, false, () => own), bytes, s);
-      this.#inFlight.set(id, { gen, id: own });
+      const route = new ResponseRoute(c, undefined, false, this.#routeHost, gen);
+      route.id = gen.requestBytes(route, bytes, s);
+      this.#inFlight.set(id, route);
     } catch (err) {
       this.#internalError(c, err);
       return undefined;
@@ -840,73 +843,79 @@ export class Router {
     // Across eras (gateway) a result is reshaped: a legacy process's result to a modern client
     // gains its resultType in #answer; a modern process's to a legacy client loses that era's fields.
     const bridged = this.session.era === "modern" ? gen.era === "legacy" : gen.era === "modern";
-    let id = 0;
-    const route = this.#responseRoute(c, transform, bridged, () => id);
-    const input = bridged && INPUT_METHODS.has(c.method);
-    id = gen.request(
+    const route = new ResponseRoute(c, transform, bridged, this.#routeHost, gen);
+    route.id = gen.request(
       c.method,
       c.message,
-      !input
-        ? route
-        : this.session.era === "modern"
-        ? { ...route, onResponse: this.#parkable({ c, gen, ownId: () => id, transform }, route) }
-        : { ...route, onResponse: this.#withInput(gen, c, transform, route.onResponse) },
+      bridged && INPUT_METHODS.has(c.method) ? this.#inputRoute(route) : route,
       line,
     );
-    this.#inFlight.set(c.id, { gen, id });
+    this.#inFlight.set(c.id, route);
     return gen.ready();
   }
 
   /**
-   * How a client request's response comes back: forwarded as the server's
-   * bytes with the id swapped when untouched, else parsed (`ownId`: the id
-   * the request got on its process).
+   * How a client request's response comes back (the {@linkcode ResponseRoute}s'
+   * shared half, made once): forwarded as the server's bytes with the id
+   * swapped when untouched, else parsed.
    */
-  #responseRoute(
-    c: ClientRequest,
-    transform: Transform | undefined,
-    bridged: boolean,
-    ownId: () => number,
-  ): Omit<Pending, "method"> {
-    const clientId = c.id;
+  readonly #routeHost: RouteHost = {
+    // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
+    forward: (route, raw) => {
+      const clientId = route.clientId;
+      if (
+        route.transform || route.bridged ||
+        (this.#rawIds.size > 0 && this.#rawIds.has(clientId)) ||
+        (this.#batches.size > 0 && this.#batches.has(idKey(clientId)))
+      ) return false;
+      this.#inFlight.delete(clientId);
+      if (raw.bytes instanceof Uint8Array) this.#client.writeSpliced(raw.bytes, raw, clientId);
+      else this.#client.write(spliceId(raw.bytes, raw, clientId));
+      this.#wakeIdle();
+      if (route.method === "tools/list") this.#tools.listAnswered(route.request);
+      return true;
+    },
+    respond: (route, response, text) => {
+      const { clientId, transform, bridged, request: c } = route;
+      this.#inFlight.delete(clientId);
+      // Untouched responses keep the server's text, with only the id swapped.
+      const spliced = text !== undefined && !transform && !bridged &&
+          !this.#rawIds.has(clientId)
+        ? replaceId(text, route.id, clientId)
+        : undefined;
+      if (spliced !== undefined) {
+        this.#answer(spliced, clientId);
+        if (c.method === "tools/list") this.#tools.listAnswered(c);
+        return;
+      }
+      response.id = clientId;
+      if (bridged && this.session.era !== "modern" && response.result) {
+        response.result = legacyResult(response.result as Item);
+      }
+      try {
+        if (transform && response.result) transform(response);
+      } catch (err) {
+        return this.#internalError(c, err);
+      }
+      this.#answer(response);
+      if (c.method === "tools/list") this.#tools.listAnswered(c);
+    },
+  };
+
+  /**
+   * A call across eras that may take input (multi round-trip requests): its
+   * answer first goes through {@linkcode Router.#parkable} (a modern client,
+   * a 2025 process) or {@linkcode Router.#withInput} (a 2025 client, a modern
+   * process), then on to `route`.
+   */
+  #inputRoute(route: ResponseRoute): Pending {
+    const { request: c, gen, transform } = route;
     return {
-      clientId,
-      // An untouched response goes out as the server's own bytes, only the id swapped (no parse).
-      forward: (raw) => {
-        if (
-          transform || bridged || (this.#rawIds.size > 0 && this.#rawIds.has(clientId)) ||
-          (this.#batches.size > 0 && this.#batches.has(idKey(clientId)))
-        ) return false;
-        this.#inFlight.delete(clientId);
-        this.#client.write(spliceId(raw.bytes, raw, clientId));
-        this.#wakeIdle();
-        if (c.method === "tools/list") this.#tools.listAnswered(c);
-        return true;
-      },
-      onResponse: (response, text) => {
-        this.#inFlight.delete(clientId);
-        // Untouched responses keep the server's text, with only the id swapped.
-        const spliced = text !== undefined && !transform && !bridged &&
-            !this.#rawIds.has(clientId)
-          ? replaceId(text, ownId(), clientId)
-          : undefined;
-        if (spliced !== undefined) {
-          this.#answer(spliced, clientId);
-          if (c.method === "tools/list") this.#tools.listAnswered(c);
-          return;
-        }
-        response.id = clientId;
-        if (bridged && this.session.era !== "modern" && response.result) {
-          response.result = legacyResult(response.result as Item);
-        }
-        try {
-          if (transform && response.result) transform(response);
-        } catch (err) {
-          return this.#internalError(c, err);
-        }
-        this.#answer(response);
-        if (c.method === "tools/list") this.#tools.listAnswered(c);
-      },
+      method: route.method,
+      clientId: route.clientId,
+      onResponse: this.session.era === "modern"
+        ? this.#parkable({ c, gen, ownId: () => route.id, transform }, route)
+        : this.#withInput(gen, c, transform, (response, text) => route.onResponse(response, text)),
     };
   }
 
@@ -968,7 +977,7 @@ export class Router {
    * the client for input while it runs, and the call is then parked (see
    * {@linkcode InputParking}); its answer goes where the parking says.
    */
-  #parkable(call: OpenCall, route: Omit<Pending, "method">): Pending["onResponse"] {
+  #parkable(call: OpenCall, route: Pending): Pending["onResponse"] {
     const key = idKey(call.c.id);
     this.#parking.opened(key, call);
     return (response, text) => {
@@ -1372,6 +1381,45 @@ function serialize(response: JsonRpcMessage): string {
 const requestDecoder = new TextDecoder();
 
 /** A client request read as bytes: its message is parsed only if something asks for it. */
+/** The router's half of every {@linkcode ResponseRoute}: one object per router. */
+interface RouteHost {
+  forward(route: ResponseRoute, raw: RawResponse): boolean;
+  respond(route: ResponseRoute, response: JsonRpcMessage, text?: string): void;
+}
+
+/**
+ * A client request in flight: its entry in its generation's pending table
+ * (how its response comes back) and in the router's table of requests in
+ * flight. One object per request (its two handlers are methods that call the
+ * router's {@linkcode RouteHost}), not a closure each.
+ */
+class ResponseRoute implements Pending {
+  readonly method: string;
+  readonly clientId: JsonRpcId;
+  /** The id the request got on its process. */
+  id = 0;
+  constructor(
+    readonly request: ClientRequest,
+    readonly transform: Transform | undefined,
+    /** Across eras (gateway): the result is reshaped. */
+    readonly bridged: boolean,
+    readonly host: RouteHost,
+    /** The process it went to. */
+    readonly gen: Generation,
+  ) {
+    this.method = request.method;
+    this.clientId = request.id;
+  }
+
+  forward(raw: RawResponse): boolean {
+    return this.host.forward(this, raw);
+  }
+
+  onResponse(response: JsonRpcMessage, text?: string): void {
+    this.host.respond(this, response, text);
+  }
+}
+
 class BytesRequest {
   readonly type = "request" as const;
   #message: JsonRpcMessage | undefined;

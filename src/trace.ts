@@ -26,6 +26,7 @@ import { LineSplitter } from "./jsonrpc.ts";
 import {
   type ChildProcess,
   DIRECT_READ,
+  DIRECT_SEND,
   DIRECT_WRITE,
   type DirectReadable,
   type DirectWritable,
@@ -301,7 +302,7 @@ function tapReadable(
 
 /**
  * Passes writes through, giving each chunk to `onChunk` first; a target with
- * the {@linkcode DIRECT_WRITE} hook keeps it through the tap.
+ * the {@linkcode DIRECT_WRITE} or {@linkcode DIRECT_SEND} hook keeps it through the tap.
  */
 function tapWritable(
   target: WritableStream<Uint8Array>,
@@ -321,6 +322,13 @@ function tapWritable(
     stream[DIRECT_WRITE] = (chunk) => {
       onChunk(chunk);
       return direct.call(target, chunk);
+    };
+  }
+  const send = (target as DirectWritable)[DIRECT_SEND];
+  if (send) {
+    stream[DIRECT_SEND] = (chunk, done) => {
+      onChunk(chunk);
+      send.call(target, chunk, done);
     };
   }
   return stream;

@@ -12,6 +12,7 @@ import { PassThrough, Writable } from "node:stream";
 import { FrameWriter, readLines } from "../src/jsonrpc.ts";
 import {
   DIRECT_READ,
+  DIRECT_SEND,
   DIRECT_WRITE,
   DIRECT_WRITEV,
   type DirectReadable,
@@ -77,7 +78,7 @@ Deno.test("a stream already read the web way offers no direct read, and readLine
   assert.deepEqual(seen, ["second"]);
 });
 
-Deno.test("FrameWriter writes to a Node stream through the direct hook: every message, in order, then ends it", async () => {
+Deno.test("FrameWriter writes to a Node stream through the callback hook (no promise per write): every message, in order, then ends it", async () => {
   const chunks: string[] = [];
   let ended = false;
   const sink = new Writable({
@@ -92,12 +93,20 @@ Deno.test("FrameWriter writes to a Node stream through the direct hook: every me
   });
   const stream = writableFromNode(sink) as WritableStream<Uint8Array> & Record<symbol, unknown>;
   let direct = 0;
-  const hook = stream[DIRECT_WRITE] as (chunk: Uint8Array) => Promise<void>;
-  stream[DIRECT_WRITE] = (chunk: Uint8Array) => (direct++, hook(chunk));
+  let promised = 0;
+  const hook = stream[DIRECT_SEND] as (chunk: Uint8Array, done: () => void) => void;
+  stream[DIRECT_SEND] = (chunk: Uint8Array, done: () => void) => (direct++, hook(chunk, done));
+  const write = stream[DIRECT_WRITE] as (chunk: Uint8Array) => Promise<void>;
+  stream[DIRECT_WRITE] = (chunk: Uint8Array) => (promised++, write(chunk));
   const writer = new FrameWriter(stream);
-  for (let i = 0; i < 50; i++) writer.write({ jsonrpc: "2.0", method: "n", params: { i } });
+  for (let i = 0; i < 50; i++) {
+    // Half of them as pieces (joined in FrameWriter's reused buffer): each must arrive intact.
+    if (i % 2 === 0) writer.write({ jsonrpc: "2.0", method: "n", params: { i } });
+    else writer.write([encoder.encode('{"jsonrpc":"2.0","method":"n","params":{"i":'), `${i}}}`]);
+  }
   await writer.close();
-  assert.ok(direct >= 1, "the direct hook carried the writes");
+  assert.ok(direct >= 1, "the callback hook carried the writes");
+  assert.equal(promised, 0, "no write went the promise way");
   const lines = chunks.join("").split("\n");
   assert.equal(lines.pop(), "");
   assert.deepEqual(lines.map((l) => JSON.parse(l).params.i), [...Array(50).keys()]);
@@ -155,6 +164,7 @@ Deno.test("the trace tap keeps the direct hooks of the client's and the servers'
   }
   for (const stream of [traced.stdout, spawned.stdin]) {
     assert.equal(typeof (stream as DirectWritable)[DIRECT_WRITE], "function");
+    assert.equal(typeof (stream as DirectWritable)[DIRECT_SEND], "function");
   }
 
   const lines: string[] = [];

@@ -9,6 +9,7 @@ import {
   replaceId,
   resultResponse,
 } from "../src/jsonrpc.ts";
+import { DIRECT_SEND } from "../src/runtime/mod.ts";
 
 const enc = new TextEncoder();
 
@@ -162,6 +163,163 @@ Deno.test("FrameWriter reports a broken stream once and drops later writes", asy
   assert.equal(w.buffered, 0, "nothing is queued after the stream broke");
   await w.flushed();
   assert.equal(errors.length, 1);
+});
+
+/** A stream with the DIRECT_SEND hook whose writes are taken when `take()` says (or at once). */
+function sendStream(atOnce: boolean) {
+  const sent: string[] = [];
+  const pending: ((error?: unknown) => void)[] = [];
+  let promised = 0;
+  const stream = new WritableStream<Uint8Array>({ write: () => void promised++ });
+  Object.assign(stream, {
+    [DIRECT_SEND]: (chunk: Uint8Array, done: (error?: unknown) => void) => {
+      sent.push(new TextDecoder().decode(chunk));
+      if (atOnce) done();
+      else pending.push(done);
+    },
+  });
+  return { stream, sent, pending, promised: () => promised };
+}
+
+Deno.test("FrameWriter writes through the DIRECT_SEND hook: one write at a time, the rest coalesced until its done()", async () => {
+  const { stream, sent, pending, promised } = sendStream(false);
+  const w = new FrameWriter(stream);
+  w.write('{"a":1}');
+  assert.deepEqual(sent, ['{"a":1}\n'], "the first message goes out at once");
+  w.write('{"b":2}');
+  w.write([enc.encode('{"c":'), "3", enc.encode("}")]);
+  assert.equal(sent.length, 1, "nothing more while the first write is in flight");
+  let flushed = false;
+  const f = w.flushed().then(() => flushed = true);
+  pending.shift()!();
+  assert.deepEqual(sent.slice(1), ['{"b":2}\n{"c":3}\n'], "then what queued, as one write");
+  await Promise.resolve();
+  assert.equal(flushed, false, "flushed() waits for the last write to be taken");
+  pending.shift()!(null); // null counts as no error
+  await f;
+  assert.equal(promised(), 0, "no write went through the web stream");
+});
+
+Deno.test("FrameWriter goes on at once when DIRECT_SEND's done() comes before it returns", async () => {
+  const { stream, sent } = sendStream(true);
+  const w = new FrameWriter(stream);
+  for (let i = 0; i < 3; i++) w.write(`{"i":${i}}`);
+  assert.deepEqual(sent, ['{"i":0}\n', '{"i":1}\n', '{"i":2}\n']);
+  await w.flushed();
+});
+
+Deno.test("FrameWriter reports a DIRECT_SEND failure once, drops later writes and releases a waiting flush", async () => {
+  const { stream, sent, pending } = sendStream(false);
+  const errors: unknown[] = [];
+  const w = new FrameWriter(stream, (e) => errors.push(e));
+  w.write("a");
+  w.write("b");
+  const f = w.flushed();
+  pending.shift()!(new Error("EPIPE"));
+  await f;
+  w.write("c");
+  assert.deepEqual(sent, ["a\n"]);
+  assert.equal(w.closed, true);
+  assert.equal(errors.length, 1);
+});
+
+Deno.test("FrameWriter treats a DIRECT_SEND that throws as a failed write: reported once, later writes dropped, flushed() resolves", async () => {
+  const stream = new WritableStream<Uint8Array>();
+  let calls = 0;
+  Object.assign(stream, {
+    [DIRECT_SEND]: () => {
+      calls++;
+      throw new Error("EBADF");
+    },
+  });
+  const errors: unknown[] = [];
+  const w = new FrameWriter(stream, (e) => errors.push(e));
+  w.write([enc.encode('{"id":'), "1", enc.encode("}")]);
+  w.write("two");
+  await w.flushed();
+  assert.equal(calls, 1);
+  assert.equal(w.closed, true);
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0]), /EBADF/);
+});
+
+Deno.test("FrameWriter joins small byte messages into views of one shared buffer, not a buffer each", async () => {
+  const chunks: Uint8Array[] = [];
+  const w = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c) }));
+  for (let i = 0; i < 3; i++) {
+    w.write([enc.encode('{"id":'), String(i), enc.encode("}")]);
+    await w.flushed();
+  }
+  assert.equal(chunks.length, 3);
+  assert.deepEqual(chunks.map((c) => new TextDecoder().decode(c)), [
+    '{"id":0}\n',
+    '{"id":1}\n',
+    '{"id":2}\n',
+  ]);
+  assert.ok(chunks.every((c) => c.buffer === chunks[0].buffer), "one buffer under all three");
+});
+
+Deno.test("FrameWriter reuses the bytes of a DIRECT_SEND chunk once the stream took it, never while it is in flight", () => {
+  const kept: Uint8Array[] = [];
+  const texts: string[] = [];
+  const pending: ((error?: unknown) => void)[] = [];
+  const stream = new WritableStream<Uint8Array>();
+  Object.assign(stream, {
+    [DIRECT_SEND]: (chunk: Uint8Array, done: (error?: unknown) => void) => {
+      kept.push(chunk);
+      texts.push(new TextDecoder().decode(chunk));
+      pending.push(done);
+    },
+  });
+  const w = new FrameWriter(stream);
+  const piece = (i: number) => [enc.encode('{"id":'), String(i), enc.encode("}")];
+  w.write(piece(1));
+  w.write(piece(2)); // queued while 1 is in flight: not written anywhere yet
+  w.write(piece(3));
+  assert.equal(new TextDecoder().decode(kept[0]), '{"id":1}\n', "1 untouched while in flight");
+  pending.shift()!(); // 1 taken: 2 and 3 go out together, in the bytes 1 was in
+  assert.equal(kept[1].buffer, kept[0].buffer);
+  assert.equal(kept[1].byteOffset, kept[0].byteOffset);
+  pending.shift()!();
+  w.write(piece(4));
+  assert.deepEqual(texts, ['{"id":1}\n', '{"id":2}\n{"id":3}\n', '{"id":4}\n']);
+  assert.equal(kept[2].byteOffset, kept[0].byteOffset, "4 reuses them too");
+});
+
+Deno.test("FrameWriter.writeSpliced writes a line with its id replaced, straight into one chunk when nothing is in flight", async () => {
+  const line = enc.encode('{"jsonrpc":"2.0","id":7,"result":{"id":"inner"}}');
+  const at = { idStart: 22, idEnd: 23 };
+  assert.equal(new TextDecoder().decode(line.subarray(at.idStart, at.idEnd)), "7");
+  const { stream, sent, pending } = sendStream(false);
+  const w = new FrameWriter(stream);
+  w.writeSpliced(line, at, 'a"é'); // idle: one chunk at once (non-ASCII id: the general way)
+  w.writeSpliced(line, at, 123456789); // in flight: queued as pieces
+  w.writeSpliced(line, at, "x");
+  pending.shift()!();
+  pending.shift()!();
+  w.writeSpliced(line, at, -5); // idle again: straight out, a longer id
+  pending.shift()!();
+  const long = enc.encode('{"jsonrpc":"2.0","id":123456,"result":{}}');
+  w.writeSpliced(long, { idStart: 22, idEnd: 28 }, 9); // a shorter one
+  pending.shift()!();
+  w.writeSpliced(long, { idStart: 22, idEnd: 28 }, 654321); // as long
+  assert.deepEqual(sent, [
+    '{"jsonrpc":"2.0","id":"a\\"é","result":{"id":"inner"}}\n',
+    '{"jsonrpc":"2.0","id":123456789,"result":{"id":"inner"}}\n' +
+    '{"jsonrpc":"2.0","id":"x","result":{"id":"inner"}}\n',
+    '{"jsonrpc":"2.0","id":-5,"result":{"id":"inner"}}\n',
+    '{"jsonrpc":"2.0","id":9,"result":{}}\n',
+    '{"jsonrpc":"2.0","id":654321,"result":{}}\n',
+  ]);
+  // On a plain web stream too.
+  const chunks: Uint8Array[] = [];
+  const plain = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c) }));
+  plain.writeSpliced(line, at, "p");
+  await plain.flushed();
+  assert.equal(
+    new TextDecoder().decode(chunks[0]),
+    '{"jsonrpc":"2.0","id":"p","result":{"id":"inner"}}\n',
+  );
 });
 
 Deno.test("readLines awaits a slow consumer and delivers the last unterminated line", async () => {

@@ -468,6 +468,23 @@ export const DIRECT_WRITE: unique symbol = Symbol.for("mcpmon.directWrite") as n
  */
 export const DIRECT_WRITEV: unique symbol = Symbol.for("mcpmon.directWritev") as never;
 
+/**
+ * The callback-write hook an adapter may put next to {@linkcode DIRECT_WRITE}:
+ * `stream[DIRECT_SEND](chunk, done)` writes like it, but reports that the
+ * stream took the chunk by calling `done()` (`done(error)` when it failed; `null`
+ * counts as none) once, instead of
+ * settling a promise: no promise and no microtask per write on the hot path.
+ * `done` may be called before `DIRECT_SEND` returns. `FrameWriter` prefers it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const stream: DirectWritable = new WritableStream<Uint8Array>();
+ * assert.equal(stream[DIRECT_SEND], undefined); // a plain web stream has no hook
+ * ```
+ */
+export const DIRECT_SEND: unique symbol = Symbol.for("mcpmon.directSend") as never;
+
 /** A readable stream that may carry the {@linkcode DIRECT_READ} hook. */
 export type DirectReadable = ReadableStream<Uint8Array> & {
   [DIRECT_READ]?: (
@@ -479,4 +496,5 @@ export type DirectReadable = ReadableStream<Uint8Array> & {
 export type DirectWritable = WritableStream<Uint8Array> & {
   [DIRECT_WRITE]?: (chunk: Uint8Array) => Promise<void>;
   [DIRECT_WRITEV]?: (chunks: readonly Uint8Array[]) => Promise<void>;
+  [DIRECT_SEND]?: (chunk: Uint8Array, done: (error?: unknown) => void) => void;
 };

@@ -68,6 +68,7 @@ import type {
 } from "./mod.ts";
 import {
   DIRECT_READ,
+  DIRECT_SEND,
   DIRECT_WRITE,
   DIRECT_WRITEV,
   type DirectReadable,
@@ -246,6 +247,12 @@ export function writableFromNode(target: Writable): WritableStream<Uint8Array> {
     },
   });
   stream[DIRECT_WRITE] = write;
+  // FrameWriter's hot path: Node's own write callback, no promise per write (an error also
+  // reaches the 'error' listener above, which records it for later writes).
+  stream[DIRECT_SEND] = (chunk, done) => {
+    if (failure !== undefined || target.destroyed || target.writableEnded) done(closedError());
+    else target.write(chunk, done);
+  };
   // Corked, the chunks go out as one writev (one JS round trip, not one per chunk).
   stream[DIRECT_WRITEV] = (chunks) =>
     new Promise<void>((resolve, reject) => {
