@@ -231,3 +231,54 @@ Deno.test("writableFromNode's gathered write hands a Node stream all its chunks 
   sink.destroy(new Error("gone"));
   await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
 });
+
+Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of any size pass through them in order, and the pipes close at the end", async () => {
+  const { denoRuntime } = await import("../src/runtime/deno.ts");
+  const { readByteLines, ChunkScanner } = await import("../src/jsonrpc.ts");
+  /** Open file descriptors of this process (Linux), to see the pipes closed at the end. */
+  const fds = () => {
+    try {
+      return [...Deno.readDirSync("/proc/self/fd")].length;
+    } catch {
+      return undefined; // no /proc: not checked
+    }
+  };
+  const fdsBefore = fds();
+  const child = denoRuntime.spawn({ command: "cat", args: [] });
+  const stdout = child.stdout as DirectReadable;
+  const stdin = child.stdin as DirectWritable;
+  assert.equal(typeof stdout[DIRECT_READ], "function");
+  assert.equal(typeof stdin[DIRECT_WRITE], "function");
+  let reads = 0;
+  let writes = 0;
+  const read = stdout[DIRECT_READ]!;
+  stdout[DIRECT_READ] = (onChunk) => read((chunk) => (reads++, onChunk(chunk)));
+  const write = stdin[DIRECT_WRITE]!;
+  stdin[DIRECT_WRITE] = (chunk) => (writes++, write(chunk));
+
+  const big = '{"s":"' + "é漢🙂a".repeat(100_000) + '"}'; // 1 MB: many reads, handed over
+  const sent = ['{"id":1}', big, '{"id":2}', "", big.slice(0, 70_000), '{"id":3}'];
+  const got: string[] = [];
+  let heldWhilePending = -1;
+  const reading = readByteLines(child.stdout, (line) => {
+    got.push(new TextDecoder().decode(line instanceof ChunkScanner ? line.join() : line));
+    if (got.length !== 1) return;
+    // The first line is being handled: nothing more is read meanwhile.
+    return new Promise<void>((resolve) =>
+      setTimeout(() => {
+        heldWhilePending = got.length;
+        resolve();
+      }, 50)
+    );
+  });
+  const writer = new FrameWriter(child.stdin);
+  for (const line of sent) writer.write(line);
+  await writer.close();
+  await reading;
+  await child.stderr.cancel();
+  assert.equal((await child.exited).code, 0);
+  assert.deepEqual(got, sent);
+  assert.equal(heldWhilePending, 1);
+  assert.ok(reads > 1 && writes >= 1, `reads ${reads}, writes ${writes}`);
+  assert.equal(fds(), fdsBefore, "every pipe of the child is closed");
+});
