@@ -1232,6 +1232,13 @@ function jsonStringEnd(b: Uint8Array, i: number): number {
 /** Strings at least this long are skipped four bytes at a time ({@linkcode skipPlainWords}). */
 const WORD_SKIP_MIN = 64;
 
+/** Bytes of a string {@linkcode ChunkScanner} reads one by one before it skips words. */
+const PLAIN_BYTES_FIRST = 16;
+
+/** The last buffer {@linkcode skipPlainWords} read as words, and its word view (one per buffer, not per string). */
+let wordsBuffer: ArrayBufferLike | undefined;
+let words: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
 /**
  * From `i`, skips whole aligned 32-bit words holding no `"`, no `\\` and no
  * byte below 0x20 (the bytes that end or interrupt a JSON string), testing
@@ -1240,27 +1247,29 @@ const WORD_SKIP_MIN = 64;
 function skipPlainWords(b: Uint8Array, i: number): number {
   const offset = b.byteOffset;
   const first = (i + offset + 3) & ~3; // the first aligned word at or after i (buffer offsets)
-  const count = (b.length + offset - first) >> 2;
-  if (count <= 0) return i;
+  const end = (b.length + offset) >> 2; // past the last whole word
+  if (end <= first >> 2) return i;
   // Check the bytes before it one by one.
   for (; i + offset < first; i++) {
     const c = b[i];
     if (c === QUOTE || c === BACKSLASH || c < 0x20) return i;
   }
-  const words = new Uint32Array(b.buffer, first, count);
-  let w = 0;
-  for (; w < count; w++) {
+  const buffer = b.buffer;
+  if (buffer !== wordsBuffer || words.length < end) {
+    wordsBuffer = buffer;
+    words = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+  }
+  let w = first >> 2;
+  for (; w < end; w++) {
     const x = words[w];
-    const quote = x ^ 0x22222222;
-    const slash = x ^ 0x5c5c5c5c;
-    // Per byte: below 0x20, or zero after the xor (== '"' or '\\'); exact as a whole-word test.
+    // Per byte: below 0x20, or zero after the xor (== '"' or '\\'), with the sign bit of the
+    // byte clear: the three byte-wise tests share it (the xors keep it). Exact as a whole-word test.
     if (
-      ((x - 0x20202020) & ~x & 0x80808080) |
-      ((quote - 0x01010101) & ~quote & 0x80808080) |
-      ((slash - 0x01010101) & ~slash & 0x80808080)
+      ((((x - 0x20202020) | 0) | (((x ^ 0x22222222) - 0x01010101) | 0) |
+        (((x ^ 0x5c5c5c5c) - 0x01010101) | 0)) & ~x & 0x80808080) !== 0
     ) break;
   }
-  return first - offset + (w << 2);
+  return (w << 2) - offset;
 }
 
 function isHex(c: number | undefined): boolean {
@@ -1495,9 +1504,26 @@ export class ChunkScanner {
       switch (mode) {
         case S_STRING: {
           // The hot loop of a large message: most of its bytes are inside strings.
-          if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
-          let d = b[i];
-          while (i < n && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
+          let d = 0;
+          for (;;) {
+            // A few bytes one by one first (keys and short values end there), then four at a time.
+            const stop = i + PLAIN_BYTES_FIRST < n ? i + PLAIN_BYTES_FIRST : n;
+            d = b[i];
+            while (i < stop && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
+            if (i === stop && n - i >= WORD_SKIP_MIN) {
+              i = skipPlainWords(b, i);
+              d = b[i];
+            }
+            while (i < n && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
+            if (i + 1 >= n || d !== BACKSLASH) break;
+            // A two-byte escape is read here, in the string's loop; `\u` and a bad one are not.
+            const e = b[i + 1];
+            if (
+              e !== QUOTE && e !== BACKSLASH && e !== 0x2f && e !== 0x62 && e !== 0x66 &&
+              e !== 0x6e && e !== 0x72 && e !== 0x74
+            ) break;
+            i += 2;
+          }
           if (i >= n) break;
           if (d === QUOTE) {
             i++;

@@ -807,3 +807,30 @@ Deno.test("LineSplitter.pushLines splits any stream as pushBytes does, cut at ra
     assert.deepEqual(b, a, `#${n}: ${JSON.stringify(dec.decode(bytes))} cut at ${cuts}`);
   }
 });
+
+Deno.test("ChunkScanner reads escapes anywhere in long strings, at any alignment and chunk cut, as scanMessage does", () => {
+  const rand = prng(29);
+  const escapes = ['\\"', "\\\\", "\\/", "\\n", "\\t", "\\u00e9", "\\ud83d\\ude00"];
+  const bad = ["\\x", "\\u12g4", "\u0001", "\n", '"'];
+  for (let n = 0; n < 1500; n++) {
+    let text = "";
+    const length = 20 + Math.floor(rand() * 300);
+    while (text.length < length) {
+      const r = rand();
+      text += r < 0.3
+        ? escapes[Math.floor(rand() * escapes.length)]
+        : r < 0.5
+        ? "é漢🙂"
+        : "abcdefgh";
+    }
+    if (n % 4 === 0) {
+      const at = Math.floor(rand() * text.length);
+      text = text.slice(0, at) + bad[Math.floor(rand() * bad.length)] + text.slice(at);
+    }
+    const pad = " ".repeat(n % 4); // moves the string against word boundaries
+    const bytes = enc.encode(`{${pad}"result":{"text":"${text}"},"id":${n},"jsonrpc":"2.0"}`);
+    const cuts: number[] = [];
+    for (let k = 0; k < Math.floor(rand() * 5); k++) cuts.push(Math.floor(rand() * bytes.length));
+    agrees(bytes, cuts.sort((a, b) => a - b), `#${n}`);
+  }
+});
