@@ -37,6 +37,7 @@ import {
   type ChildProcess,
   DIRECT_READ,
   DIRECT_WRITE,
+  DIRECT_WRITEV,
   type DirectReadable,
   type DirectWritable,
   type Runtime,
@@ -319,7 +320,8 @@ function tapReadable(
 
 /**
  * Passes writes through, giving each chunk to `onChunk` first; a target with
- * the {@linkcode DIRECT_WRITE} hook keeps it through the tap.
+ * the {@linkcode DIRECT_WRITE} or {@linkcode DIRECT_WRITEV} hook keeps it
+ * through the tap.
  */
 function tapWritable(
   target: WritableStream<Uint8Array>,
@@ -339,6 +341,13 @@ function tapWritable(
     stream[DIRECT_WRITE] = (chunk) => {
       onChunk(chunk);
       return direct.call(target, chunk);
+    };
+  }
+  const gathered = (target as DirectWritable)[DIRECT_WRITEV];
+  if (gathered) {
+    stream[DIRECT_WRITEV] = (chunks) => {
+      for (const chunk of chunks) onChunk(chunk);
+      return gathered.call(target, chunks);
     };
   }
   return stream;

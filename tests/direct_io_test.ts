@@ -282,3 +282,45 @@ Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of 
   assert.ok(reads > 1 && writes >= 1, `reads ${reads}, writes ${writes}`);
   assert.equal(fds(), fdsBefore, "every pipe of the child is closed");
 });
+
+Deno.test("the trace tap keeps the gathered-write hook: a long message's pieces go out as one writev, and are traced", async () => {
+  const calls: number[] = [];
+  const seen: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      calls.push(1);
+      seen.push(String(chunk));
+      done();
+    },
+    writev(chunks, done) {
+      calls.push(chunks.length);
+      for (const { chunk } of chunks) seen.push(String(chunk));
+      done();
+    },
+  });
+  const runtime = {
+    stdin: readableFromNode(new PassThrough()),
+    stdout: writableFromNode(sink),
+    spawn: () => {
+      throw new Error("not here");
+    },
+  } as unknown as Runtime;
+  const records: string[] = [];
+  const tracer = new Tracer(
+    { appendFile: (_path, text) => void records.push(text) },
+    { file: "/trace.jsonl", pid: 1 },
+  );
+  const traced = tracingRuntime(runtime, tracer, () => "srv");
+  assert.equal(typeof (traced.stdout as DirectWritable)[DIRECT_WRITEV], "function");
+  const pieces = ['{"jsonrpc":"2.0","id":1,"result":{"text":"', "a".repeat(20_000)];
+  for (let k = 0; k < 5; k++) pieces.push("b".repeat(20_000));
+  pieces.push('"}}');
+  const writer = new FrameWriter(traced.stdout);
+  writer.write(pieces.map((p) => encoder.encode(p)));
+  await writer.close();
+  tracer.close();
+  assert.equal(seen.join(""), pieces.join("") + "\n");
+  assert.ok(calls.some((n) => n > 1), `one writev of the pieces, not a joined copy: ${calls}`);
+  const traces = records.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  assert.deepEqual(traces.map((t) => t.dir), ["mcpmon→client"]);
+});
