@@ -113,6 +113,8 @@ export class LineSplitter {
   readonly #onOversized: (bytes: number, head: string) => void;
   /** While discarding an oversized line: its bytes so far and its first bytes. */
   #skipping: { bytes: number; head: string } | undefined;
+  /** The scanner of the held line ({@linkcode LineSplitter.pushLines}), once it has read on. */
+  #line: ChunkScanner | undefined;
 
   /**
    * With `maxLineBytes`, a line longer than that is never assembled: its
@@ -214,31 +216,30 @@ export class LineSplitter {
     if (this.#skipping !== undefined || this.#parts.length === 0) {
       return this.pushBytes(chunk, owned);
     }
-    if (this.#partsLength + chunk.length <= this.#max && chunk.lastIndexOf(NEWLINE) === -1) {
-      // The held line goes on (one pass over the chunk): keep it.
-      if (chunk.length > 0) {
-        this.#parts.push(owned ? chunk : chunk.slice());
-        this.#partsLength += chunk.length;
+    if (this.#partsLength + chunk.length > this.#max) {
+      const nl = chunk.indexOf(NEWLINE);
+      // No end yet, or a line that may be over the limit: as pushBytes does.
+      if (nl === -1 || this.#partsLength + nl > this.#max) return this.pushBytes(chunk, owned);
+    }
+    // The held line goes on: its scanner reads the chunk and finds where the line ends (one pass).
+    let line = this.#line;
+    if (line === undefined) {
+      line = this.#line = new ChunkScanner();
+      for (const part of this.#parts) line.feedLine(part); // no newline in them
+    }
+    const kept = owned ? chunk : chunk.slice();
+    const nl = line.feedLine(kept);
+    if (nl === -1) {
+      if (kept.length > 0) {
+        this.#parts.push(kept);
+        this.#partsLength += kept.length;
       }
       return [];
     }
-    const nl = chunk.indexOf(NEWLINE);
-    // No end yet, or a line that may be over the limit: as before.
-    if (nl === -1 || this.#partsLength + nl > this.#max) return this.pushBytes(chunk, owned);
-    const parts = this.#parts;
     this.#parts = [];
     this.#partsLength = 0;
-    let head = chunk.subarray(0, nl);
-    if (head.length > 0) {
-      if (head[head.length - 1] === CR) head = head.subarray(0, head.length - 1);
-    } else {
-      const last = parts[parts.length - 1];
-      if (last[last.length - 1] === CR) parts[parts.length - 1] = last.subarray(0, last.length - 1);
-    }
-    const line = new ChunkScanner();
-    for (const part of parts) if (part.length > 0) line.feed(part);
-    if (head.length > 0) line.feed(owned ? head : head.slice());
-    const lines: (Uint8Array | ChunkScanner)[] = this.pushBytes(chunk.subarray(nl + 1), owned);
+    this.#line = undefined;
+    const lines: (Uint8Array | ChunkScanner)[] = this.pushBytes(kept.subarray(nl + 1), true);
     lines.unshift(line);
     return lines;
   }
@@ -264,6 +265,7 @@ export class LineSplitter {
    * the newlines between them, not the last one), or `undefined` when none.
    */
   #complete(chunk: Uint8Array, owned = false): Uint8Array | undefined {
+    this.#line = undefined; // the held line, if any, is joined or dropped here
     if (this.#skipping) {
       const end = chunk.indexOf(NEWLINE);
       if (end === -1) {
@@ -311,6 +313,7 @@ export class LineSplitter {
 
   /** Returns what is left after the stream ended without a final newline. */
   flush(): string[] {
+    this.#line = undefined;
     if (this.#parts.length === 0) return [];
     const bytes = concat(this.#parts, this.#partsLength);
     this.#parts = [];
@@ -320,6 +323,7 @@ export class LineSplitter {
 
   /** Like {@linkcode LineSplitter.flush}, as bytes (see {@linkcode LineSplitter.pushBytes}). */
   flushBytes(): Uint8Array[] {
+    this.#line = undefined;
     if (this.#parts.length === 0) return [];
     const bytes = concat(this.#parts, this.#partsLength);
     this.#parts = [];
@@ -1460,6 +1464,13 @@ const WORD_SKIP_MIN = 64;
 /** Bytes of a string read one by one before {@linkcode jsonStringEnd} tries word skipping. */
 const SHORT_STRING = 16;
 
+/** Bytes of a string {@linkcode ChunkScanner} reads one by one before it skips words. */
+const PLAIN_BYTES_FIRST = 16;
+
+/** The last buffer {@linkcode skipPlainWords} read as words, and its word view (one per buffer, not per string). */
+let wordsBuffer: ArrayBufferLike | undefined;
+let words: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
 /**
  * From `i`, skips whole aligned 32-bit words holding no `"`, no `\\` and no
  * byte below 0x20 (the bytes that end or interrupt a JSON string), testing
@@ -1468,27 +1479,29 @@ const SHORT_STRING = 16;
 function skipPlainWords(b: Uint8Array, i: number): number {
   const offset = b.byteOffset;
   const first = (i + offset + 3) & ~3; // the first aligned word at or after i (buffer offsets)
-  const count = (b.length + offset - first) >> 2;
-  if (count <= 0) return i;
+  const end = (b.length + offset) >> 2; // past the last whole word
+  if (end <= first >> 2) return i;
   // Check the bytes before it one by one.
   for (; i + offset < first; i++) {
     const c = b[i];
     if (c === QUOTE || c === BACKSLASH || c < 0x20) return i;
   }
-  const words = new Uint32Array(b.buffer, first, count);
-  let w = 0;
-  for (; w < count; w++) {
+  const buffer = b.buffer;
+  if (buffer !== wordsBuffer || words.length < end) {
+    wordsBuffer = buffer;
+    words = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+  }
+  let w = first >> 2;
+  for (; w < end; w++) {
     const x = words[w];
-    const quote = x ^ 0x22222222;
-    const slash = x ^ 0x5c5c5c5c;
-    // Per byte: below 0x20, or zero after the xor (== '"' or '\\'); exact as a whole-word test.
+    // Per byte: below 0x20, or zero after the xor (== '"' or '\\'), with the sign bit of the
+    // byte clear: the three byte-wise tests share it (the xors keep it). Exact as a whole-word test.
     if (
-      ((x - 0x20202020) & ~x & 0x80808080) |
-      ((quote - 0x01010101) & ~quote & 0x80808080) |
-      ((slash - 0x01010101) & ~slash & 0x80808080)
+      ((((x - 0x20202020) | 0) | (((x ^ 0x22222222) - 0x01010101) | 0) |
+        (((x ^ 0x5c5c5c5c) - 0x01010101) | 0)) & ~x & 0x80808080) !== 0
     ) break;
   }
-  return first - offset + (w << 2);
+  return (w << 2) - offset;
 }
 
 function isHex(c: number | undefined): boolean {
@@ -1694,20 +1707,68 @@ export class ChunkScanner {
 
   /** Reads one more chunk of the line (kept, not copied: it must not change). */
   feed(b: Uint8Array): void {
+    this.#read(b, false);
+  }
+
+  /**
+   * Reads `b` up to its first newline, in the same pass as the scan (a
+   * newline can only end the line: inside a string it is not JSON), and
+   * returns its index, or -1 when `b` has none (all of it was read). Only
+   * the bytes before the newline are kept, without a `\r` just before it
+   * (in `b`, or at the end of the chunk before). `b` must not change.
+   */
+  feedLine(b: Uint8Array): number {
+    const nl = this.#read(b, true);
+    if (nl >= 0) {
+      // Keep what precedes the newline, less a \r (scanned as whitespace, or where it failed).
+      const parts = this.parts;
+      this.length -= b.length - nl;
+      if (nl > 0) parts[parts.length - 1] = b.subarray(0, nl);
+      else parts.pop();
+      const last = parts[parts.length - 1];
+      if (last !== undefined && last[last.length - 1] === CR) {
+        this.length--;
+        if (last.length > 1) parts[parts.length - 1] = last.subarray(0, last.length - 1);
+        else parts.pop();
+      }
+    }
+    return nl;
+  }
+
+  /** Scans `b`; with `line`, stops at its first newline and returns its index (else -1). */
+  #read(b: Uint8Array, line: boolean): number {
     this.parts.push(b);
     const base = this.length;
     this.length += b.length;
     const n = b.length;
     let i = 0;
     let mode = this.#mode;
-    while (i < n && mode !== S_FAILED) {
+    let newline = -1;
+    scan: while (i < n && mode !== S_FAILED) {
       const c = b[i];
       switch (mode) {
         case S_STRING: {
           // The hot loop of a large message: most of its bytes are inside strings.
-          if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
-          let d = b[i];
-          while (i < n && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
+          let d = 0;
+          for (;;) {
+            // A few bytes one by one first (keys and short values end there), then four at a time.
+            const stop = i + PLAIN_BYTES_FIRST < n ? i + PLAIN_BYTES_FIRST : n;
+            d = b[i];
+            while (i < stop && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
+            if (i === stop && n - i >= WORD_SKIP_MIN) {
+              i = skipPlainWords(b, i);
+              d = b[i];
+            }
+            while (i < n && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
+            if (i + 1 >= n || d !== BACKSLASH) break;
+            // A two-byte escape is read here, in the string's loop; `\u` and a bad one are not.
+            const e = b[i + 1];
+            if (
+              e !== QUOTE && e !== BACKSLASH && e !== 0x2f && e !== 0x62 && e !== 0x66 &&
+              e !== 0x6e && e !== 0x72 && e !== 0x74
+            ) break;
+            i += 2;
+          }
           if (i >= n) break;
           if (d === QUOTE) {
             i++;
@@ -1728,7 +1789,10 @@ export class ChunkScanner {
           } else if (d === BACKSLASH) {
             i++;
             mode = S_ESCAPE;
-          } else mode = S_FAILED;
+          } else {
+            mode = S_FAILED;
+            if (line && d === NEWLINE) newline = i; // the line ended inside a string
+          }
           break;
         }
         case S_ESCAPE:
@@ -1794,6 +1858,10 @@ export class ChunkScanner {
         case S_AFTER:
         case S_DONE:
           if (c === 0x20 || c === NEWLINE || c === CR || c === 0x09) {
+            if (line && c === NEWLINE) {
+              newline = i;
+              break scan;
+            }
             i++;
             break;
           }
@@ -1835,6 +1903,9 @@ export class ChunkScanner {
       }
     }
     this.#mode = mode;
+    if (!line || newline >= 0 || mode !== S_FAILED) return newline;
+    // Failed: search on from the byte that failed (no newline before it went unseen).
+    return b.indexOf(NEWLINE, i > 0 ? i - 1 : 0);
   }
 
   /**

@@ -28,6 +28,7 @@ import {
   DIRECT_READ,
   DIRECT_SEND,
   DIRECT_WRITE,
+  DIRECT_WRITEV,
   type DirectReadable,
   type DirectWritable,
   type Runtime,
@@ -302,7 +303,8 @@ function tapReadable(
 
 /**
  * Passes writes through, giving each chunk to `onChunk` first; a target with
- * the {@linkcode DIRECT_WRITE} or {@linkcode DIRECT_SEND} hook keeps it through the tap.
+ * the {@linkcode DIRECT_WRITE}, {@linkcode DIRECT_SEND} or {@linkcode DIRECT_WRITEV} hook keeps
+ * it through the tap.
  */
 function tapWritable(
   target: WritableStream<Uint8Array>,
@@ -329,6 +331,13 @@ function tapWritable(
     stream[DIRECT_SEND] = (chunk, done) => {
       onChunk(chunk);
       send.call(target, chunk, done);
+    };
+  }
+  const gathered = (target as DirectWritable)[DIRECT_WRITEV];
+  if (gathered) {
+    stream[DIRECT_WRITEV] = (chunks) => {
+      for (const chunk of chunks) onChunk(chunk);
+      return gathered.call(target, chunks);
     };
   }
   return stream;

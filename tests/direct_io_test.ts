@@ -241,3 +241,96 @@ Deno.test("writableFromNode's gathered write hands a Node stream all its chunks 
   sink.destroy(new Error("gone"));
   await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
 });
+
+Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of any size pass through them in order, and the pipes close at the end", async () => {
+  const { denoRuntime } = await import("../src/runtime/deno.ts");
+  const { readByteLines, ChunkScanner } = await import("../src/jsonrpc.ts");
+  /** Open file descriptors of this process (Linux), to see the pipes closed at the end. */
+  const fds = () => {
+    try {
+      return [...Deno.readDirSync("/proc/self/fd")].length;
+    } catch {
+      return undefined; // no /proc: not checked
+    }
+  };
+  const fdsBefore = fds();
+  const child = denoRuntime.spawn({ command: "cat", args: [] });
+  const stdout = child.stdout as DirectReadable;
+  const stdin = child.stdin as DirectWritable;
+  assert.equal(typeof stdout[DIRECT_READ], "function");
+  assert.equal(typeof stdin[DIRECT_WRITE], "function");
+  let reads = 0;
+  let writes = 0;
+  const read = stdout[DIRECT_READ]!;
+  stdout[DIRECT_READ] = (onChunk) => read((chunk) => (reads++, onChunk(chunk)));
+  const write = stdin[DIRECT_WRITE]!;
+  stdin[DIRECT_WRITE] = (chunk) => (writes++, write(chunk));
+
+  const big = '{"s":"' + "é漢🙂a".repeat(100_000) + '"}'; // 1 MB: many reads, handed over
+  const sent = ['{"id":1}', big, '{"id":2}', "", big.slice(0, 70_000), '{"id":3}'];
+  const got: string[] = [];
+  let heldWhilePending = -1;
+  const reading = readByteLines(child.stdout, (line) => {
+    got.push(new TextDecoder().decode(line instanceof ChunkScanner ? line.join() : line));
+    if (got.length !== 1) return;
+    // The first line is being handled: nothing more is read meanwhile.
+    return new Promise<void>((resolve) =>
+      setTimeout(() => {
+        heldWhilePending = got.length;
+        resolve();
+      }, 50)
+    );
+  });
+  const writer = new FrameWriter(child.stdin);
+  for (const line of sent) writer.write(line);
+  await writer.close();
+  await reading;
+  await child.stderr.cancel();
+  assert.equal((await child.exited).code, 0);
+  assert.deepEqual(got, sent);
+  assert.equal(heldWhilePending, 1);
+  assert.ok(reads > 1 && writes >= 1, `reads ${reads}, writes ${writes}`);
+  assert.equal(fds(), fdsBefore, "every pipe of the child is closed");
+});
+
+Deno.test("the trace tap keeps the gathered-write hook: a long message's pieces go out as one writev, and are traced", async () => {
+  const calls: number[] = [];
+  const seen: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      calls.push(1);
+      seen.push(String(chunk));
+      done();
+    },
+    writev(chunks, done) {
+      calls.push(chunks.length);
+      for (const { chunk } of chunks) seen.push(String(chunk));
+      done();
+    },
+  });
+  const runtime = {
+    stdin: readableFromNode(new PassThrough()),
+    stdout: writableFromNode(sink),
+    spawn: () => {
+      throw new Error("not here");
+    },
+  } as unknown as Runtime;
+  const records: string[] = [];
+  const tracer = new Tracer(
+    { appendFile: (_path, text) => void records.push(text) },
+    { file: "/trace.jsonl", pid: 1 },
+  );
+  const traced = tracingRuntime(runtime, tracer, () => "srv");
+  assert.equal(typeof (traced.stdout as DirectWritable)[DIRECT_WRITEV], "function");
+  const pieces = ['{"jsonrpc":"2.0","id":1,"result":{"text":"', "a".repeat(20_000)];
+  for (let k = 0; k < 5; k++) pieces.push("b".repeat(20_000));
+  pieces.push('"}}');
+  const writer = new FrameWriter(traced.stdout);
+  writer.write(pieces.map((p) => encoder.encode(p)));
+  await writer.close();
+  tracer.close();
+  assert.equal(seen.join(""), pieces.join("") + "\n");
+  assert.ok(calls.some((n) => n > 1), `one writev of the pieces, not a joined copy: ${calls}`);
+  const traces = records.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  assert.deepEqual(traces.map((t) => t.dir), ["mcpmon→client"]);
+});

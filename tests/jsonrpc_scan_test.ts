@@ -688,3 +688,149 @@ Deno.test("LineSplitter.pushOneAsBytes: a chunk that ends one line gives its byt
   assert.deepEqual(s.pushOneAsBytes(enc.encode("tail")), []);
   assert.deepEqual(s.flush(), ["tail"]);
 });
+
+Deno.test("ChunkScanner.feedLine stops at the first newline wherever it falls, keeping the bytes before it without \\r", () => {
+  const cases: [string, string][] = [
+    // [chunks joined by "|", what the line is]
+    ['{"id":1}\n{"id":2}', '{"id":1}'], // after the object
+    ['{"id":1,|"a":[1, 2\n]}', '{"id":1,"a":[1, 2'], // between values
+    ['{"id":|1\n', '{"id":1'], // ends a number
+    ['{"s":"ab|c\nd"}', '{"s":"abc'], // inside a string: malformed, but the line ends there
+    ['{"s":"a\\|\nb', '{"s":"a\\'], // after a backslash
+    ['{"s":"\\u0|0\n', '{"s":"\\u00'], // inside \\uXXXX
+    ['{"a":tr|\nue}', '{"a":tr'], // inside a literal
+    ['{"a":x|yz\n{}', '{"a":xyz'], // after a byte that failed, in a later chunk
+    ['{"a":x yz\n{}', '{"a":x yz'], // after a byte that failed, in the same chunk
+    ['{"id":1}\r|\n', '{"id":1}'], // \r at the end of the chunk before
+    ['{"id":1}|\r\n', '{"id":1}'], // \r just before it
+    ['{"s":"\r|\n', '{"s":"'], // \r inside a string
+  ];
+  for (const [text, want] of cases) {
+    const chunks = text.split("|").map((c) => enc.encode(c));
+    const s = new ChunkScanner();
+    let nl = -1;
+    let k = 0;
+    for (; k < chunks.length && nl === -1; k++) nl = s.feedLine(chunks[k]);
+    assert.equal(nl, dec.decode(chunks[k - 1]).indexOf("\n"), text);
+    assert.equal(dec.decode(s.join()), want, text);
+    assert.equal(s.length, enc.encode(want).length, text);
+    // What it says of the line is what scanMessage says of its bytes (or it leaves it to it).
+    const scanned = s.end();
+    if (scanned !== undefined) assert.deepEqual(scanned, scanMessage(enc.encode(want)), text);
+    else assert.equal(scanMessage(enc.encode(want)), undefined, text);
+  }
+  // No newline: all of the chunk is read and kept.
+  const s = new ChunkScanner();
+  assert.equal(s.feedLine(enc.encode('{"s":"abc')), -1);
+  assert.equal(s.feedLine(enc.encode('def"}')), -1);
+  assert.equal(s.end()?.id, undefined);
+  assert.equal(dec.decode(s.join()), '{"s":"abcdef"}');
+});
+
+Deno.test("LineSplitter.pushLines finds a held line's end in the pass that scans it (no other search of its chunks)", () => {
+  /** The lengths of the arrays searched for a newline. */
+  let searches: number[] = [];
+  class Counted extends Uint8Array {
+    override indexOf(value: number, from?: number): number {
+      searches.push(this.length);
+      return super.indexOf(value, from);
+    }
+    override lastIndexOf(value: number, from?: number): number {
+      searches.push(this.length);
+      return from === undefined ? super.lastIndexOf(value) : super.lastIndexOf(value, from);
+    }
+  }
+  const counted = (text: string) => {
+    const bytes = enc.encode(text);
+    const out = new Counted(bytes.length);
+    out.set(bytes);
+    return out;
+  };
+  const s = new LineSplitter();
+  assert.deepEqual(s.pushLines(enc.encode('{"jsonrpc":"2.0","result":{"text":"')), []);
+  searches = [];
+  for (let k = 0; k < 10; k++) assert.deepEqual(s.pushLines(counted("x".repeat(1000))), []);
+  const [line, next] = s.pushLines(counted('"},"id":5}\n{"id":6}\n'));
+  // Only what follows the held line's end is searched (for the lines after it).
+  assert.deepEqual(
+    searches.filter((length) => length > '{"id":6}\n'.length),
+    [],
+    "the chunks of the held line were searched apart from the scan",
+  );
+  assert.ok(line instanceof ChunkScanner);
+  assert.equal(line.end()!.id, 5);
+  assert.equal(line.parts.length, 12);
+  assert.equal(dec.decode(next as Uint8Array), '{"id":6}');
+});
+
+Deno.test("LineSplitter.pushLines splits any stream as pushBytes does, cut at random (\\r, bad JSON, a newline in a string)", () => {
+  const rand = prng(17);
+  for (let n = 0; n < 400; n++) {
+    const lines: string[] = [];
+    for (let k = 0; k < 1 + Math.floor(rand() * 4); k++) {
+      const text = generate(rand);
+      const r = rand();
+      lines.push(
+        r < 0.15 ? text + "\r" : r < 0.3
+          ? text.slice(0, Math.floor(rand() * text.length)) // cut short: malformed
+          : r < 0.4
+          ? '{"s":"a\nb"}' // a newline inside a string ends the line there
+          : text,
+      );
+    }
+    const bytes = enc.encode(lines.join("\n") + (rand() < 0.5 ? "\n" : ""));
+    const cuts: number[] = [];
+    for (let k = 0; k < 1 + Math.floor(rand() * 8); k++) {
+      cuts.push(Math.floor(rand() * bytes.length));
+    }
+    cuts.sort((a, b) => a - b);
+    const want = new LineSplitter();
+    const got = new LineSplitter();
+    const a: string[] = [];
+    const b: string[] = [];
+    let from = 0;
+    for (const cut of [...cuts, bytes.length]) {
+      const chunk = bytes.slice(from, cut);
+      from = Math.max(from, cut);
+      a.push(...want.pushBytes(chunk).map((l) => dec.decode(l)));
+      for (const l of got.pushLines(chunk.slice())) {
+        if (l instanceof ChunkScanner) {
+          const joinedBytes = l.join();
+          const scanned = l.end();
+          if (scanned !== undefined) assert.deepEqual(scanned, scanMessage(joinedBytes));
+          b.push(dec.decode(joinedBytes));
+        } else b.push(dec.decode(l));
+      }
+    }
+    a.push(...want.flushBytes().map((l) => dec.decode(l)));
+    b.push(...got.flushBytes().map((l) => dec.decode(l)));
+    assert.deepEqual(b, a, `#${n}: ${JSON.stringify(dec.decode(bytes))} cut at ${cuts}`);
+  }
+});
+
+Deno.test("ChunkScanner reads escapes anywhere in long strings, at any alignment and chunk cut, as scanMessage does", () => {
+  const rand = prng(29);
+  const escapes = ['\\"', "\\\\", "\\/", "\\n", "\\t", "\\u00e9", "\\ud83d\\ude00"];
+  const bad = ["\\x", "\\u12g4", "\u0001", "\n", '"'];
+  for (let n = 0; n < 1500; n++) {
+    let text = "";
+    const length = 20 + Math.floor(rand() * 300);
+    while (text.length < length) {
+      const r = rand();
+      text += r < 0.3
+        ? escapes[Math.floor(rand() * escapes.length)]
+        : r < 0.5
+        ? "é漢🙂"
+        : "abcdefgh";
+    }
+    if (n % 4 === 0) {
+      const at = Math.floor(rand() * text.length);
+      text = text.slice(0, at) + bad[Math.floor(rand() * bad.length)] + text.slice(at);
+    }
+    const pad = " ".repeat(n % 4); // moves the string against word boundaries
+    const bytes = enc.encode(`{${pad}"result":{"text":"${text}"},"id":${n},"jsonrpc":"2.0"}`);
+    const cuts: number[] = [];
+    for (let k = 0; k < Math.floor(rand() * 5); k++) cuts.push(Math.floor(rand() * bytes.length));
+    agrees(bytes, cuts.sort((a, b) => a - b), `#${n}`);
+  }
+});

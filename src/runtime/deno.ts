@@ -81,10 +81,11 @@ function spawn(options: SpawnOptions): ChildProcess {
       return { code: null, signal: null };
     },
   );
+  const ops = coreOps();
   return {
     pid,
-    stdin: child.stdin,
-    stdout: child.stdout,
+    stdin: ops ? directPipeWritable(child.stdin, ops) : child.stdin,
+    stdout: ops ? directPipeReadable(child.stdout, ops) : child.stdout,
     stderr: child.stderr,
     exited,
     killGroup(signal: KillSignal) {
@@ -208,6 +209,107 @@ function closeQuietly(watcher: Deno.FsWatcher) {
   try {
     watcher.close();
   } catch { /* already closed */ }
+}
+
+/**
+ * The read and write ops of Deno's core, which its own streams over a child's
+ * pipes call for each chunk. Not public API (Deno 2.9 has no other way to a
+ * child's pipes than web streams): `undefined` when this Deno has them not,
+ * and the streams are then used as they are.
+ */
+interface CoreOps {
+  /** Reads into `buffer`; resolves with the bytes read, 0 at the end. */
+  read(rid: number, buffer: Uint8Array): Promise<number>;
+  /** Writes from `buffer`; resolves with the bytes written. */
+  write(rid: number, buffer: Uint8Array): Promise<number>;
+}
+
+/** Deno's core ops, once looked up (null: not there). */
+let cachedOps: CoreOps | null | undefined;
+
+function coreOps(): CoreOps | undefined {
+  if (cachedOps === undefined) {
+    const deno = Deno as unknown as Record<symbol, { core?: Partial<CoreOps> } | undefined>;
+    const internal = (Deno as unknown as { internal?: unknown }).internal;
+    const core = typeof internal === "symbol" ? deno[internal]?.core : undefined;
+    cachedOps = typeof core?.read === "function" && typeof core.write === "function"
+      ? core as CoreOps
+      : null;
+  }
+  return cachedOps ?? undefined;
+}
+
+/** The resource id behind a stream Deno made over one (a child's pipe), if it says. */
+function backingRid(stream: object): number | undefined {
+  for (const key of Object.getOwnPropertySymbols(stream)) {
+    if (key.description?.startsWith("[[resourceBacking") !== true) continue;
+    const rid = (stream as Record<symbol, { rid?: unknown } | undefined>)[key]?.rid;
+    if (typeof rid === "number") return rid;
+  }
+  return undefined;
+}
+
+/** Bytes one direct read of a child's stdout asks for (a pipe holds 64 KiB). */
+const PIPE_READ_SIZE = 64 * 1024;
+
+/** A read at least this long hands its buffer over (a fresh one is made); a shorter one is copied. */
+const HAND_OVER_MIN = 16 * 1024;
+
+/**
+ * A child's stdout with the {@linkcode DIRECT_READ} hook: its pipe read with
+ * core ops into one buffer, without the web stream's read, its byte-stream
+ * request and their promises per chunk. A short read is handed on as a copy;
+ * a long one (a large message) as the buffer itself, and the next read goes
+ * to a new one. At the end the stream is cancelled, which closes the pipe
+ * as the stream itself does at its end.
+ */
+function directPipeReadable(
+  stream: ReadableStream<Uint8Array>,
+  ops: CoreOps,
+): ReadableStream<Uint8Array> {
+  const rid = backingRid(stream);
+  if (rid === undefined) return stream;
+  (stream as DirectReadable)[DIRECT_READ] = (onChunk) => {
+    if (stream.locked) return undefined;
+    const lock = stream.getReader(); // nobody reads it the web way meanwhile
+    return (async () => {
+      let buffer = new Uint8Array(PIPE_READ_SIZE);
+      try {
+        for (;;) {
+          const n = await ops.read(rid, buffer);
+          if (n === 0) return;
+          let chunk: Uint8Array;
+          if (n >= HAND_OVER_MIN) {
+            chunk = buffer.subarray(0, n);
+            buffer = new Uint8Array(PIPE_READ_SIZE);
+          } else chunk = buffer.slice(0, n);
+          const wait = onChunk(chunk);
+          if (wait) await wait;
+        }
+      } finally {
+        await lock.cancel().catch(() => {});
+      }
+    })();
+  };
+  return stream;
+}
+
+/**
+ * A child's stdin with the {@linkcode DIRECT_WRITE} hook: each chunk written
+ * to its pipe with core ops until all of it is, without the web stream's
+ * queue and promises. Its writer's `close()` still closes the pipe.
+ */
+function directPipeWritable(
+  stream: WritableStream<Uint8Array>,
+  ops: CoreOps,
+): WritableStream<Uint8Array> {
+  const rid = backingRid(stream);
+  if (rid === undefined) return stream;
+  (stream as DirectWritable)[DIRECT_WRITE] = async (chunk) => {
+    let offset = 0;
+    while (offset < chunk.length) offset += await ops.write(rid, chunk.subarray(offset));
+  };
+  return stream;
 }
 
 /** Bytes one direct read of stdin asks for. */
