@@ -277,7 +277,7 @@ function directPipeReadable(
       try {
         for (;;) {
           const n = await ops.read(rid, buffer);
-          if (n === 0) return;
+          if (typeof n !== "number" || n <= 0) return; // the end (or an op not as expected)
           let chunk: Uint8Array;
           if (n >= HAND_OVER_MIN) {
             chunk = buffer.subarray(0, n);
@@ -307,7 +307,11 @@ function directPipeWritable(
   if (rid === undefined) return stream;
   (stream as DirectWritable)[DIRECT_WRITE] = async (chunk) => {
     let offset = 0;
-    while (offset < chunk.length) offset += await ops.write(rid, chunk.subarray(offset));
+    while (offset < chunk.length) {
+      const n = await ops.write(rid, chunk.subarray(offset));
+      if (typeof n !== "number" || n <= 0) throw new Error("the server's stdin took no bytes");
+      offset += n;
+    }
   };
   return stream;
 }
