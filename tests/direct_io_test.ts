@@ -191,8 +191,9 @@ Deno.test("on Deno, the client's stdin and stdout carry the direct hooks, and li
       script,
       `import { denoRuntime } from ${src("src/runtime/deno.ts")};
 import { FrameWriter, readLines } from ${src("src/jsonrpc.ts")};
-import { DIRECT_READ, DIRECT_WRITE } from ${src("src/runtime/mod.ts")};
-const hooks = typeof denoRuntime.stdin[DIRECT_READ] + " " + typeof denoRuntime.stdout[DIRECT_WRITE];
+import { DIRECT_READ, DIRECT_SEND, DIRECT_WRITE } from ${src("src/runtime/mod.ts")};
+const hooks = typeof denoRuntime.stdin[DIRECT_READ] + " " + typeof denoRuntime.stdout[DIRECT_WRITE] +
+  " " + typeof denoRuntime.stdout[DIRECT_SEND];
 const out = new FrameWriter(denoRuntime.stdout);
 out.write(hooks);
 await readLines(denoRuntime.stdin, (line) => out.write(line));
@@ -212,7 +213,7 @@ await out.close();
     await writer.close();
     const { stdout, code } = await child.output();
     assert.equal(code, 0);
-    assert.equal(new TextDecoder().decode(stdout), `function function\n${input}\n`);
+    assert.equal(new TextDecoder().decode(stdout), `function function function\n${input}\n`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -259,12 +260,15 @@ Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of 
   const stdin = child.stdin as DirectWritable;
   assert.equal(typeof stdout[DIRECT_READ], "function");
   assert.equal(typeof stdin[DIRECT_WRITE], "function");
+  assert.equal(typeof stdin[DIRECT_SEND], "function");
   let reads = 0;
   let writes = 0;
   const read = stdout[DIRECT_READ]!;
   stdout[DIRECT_READ] = (onChunk) => read((chunk) => (reads++, onChunk(chunk)));
   const write = stdin[DIRECT_WRITE]!;
   stdin[DIRECT_WRITE] = (chunk) => (writes++, write(chunk));
+  const send = stdin[DIRECT_SEND]!;
+  stdin[DIRECT_SEND] = (chunk, done) => (writes++, send(chunk, done));
 
   const big = '{"s":"' + "é漢🙂a".repeat(100_000) + '"}'; // 1 MB: many reads, handed over
   const sent = ['{"id":1}', big, '{"id":2}', "", big.slice(0, 70_000), '{"id":3}'];
@@ -333,4 +337,44 @@ Deno.test("the trace tap keeps the gathered-write hook: a long message's pieces 
   assert.ok(calls.some((n) => n > 1), `one writev of the pieces, not a joined copy: ${calls}`);
   const traces = records.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l));
   assert.deepEqual(traces.map((t) => t.dir), ["mcpmon→client"]);
+});
+
+Deno.test("sendByOps (Deno's callback write on core ops): a short write goes on from where it stopped, and done comes once, after the last byte", async () => {
+  const { sendByOps } = await import("../src/runtime/deno.ts");
+  const written: number[] = [];
+  const calls: number[] = [];
+  const ops = {
+    write(rid: number, buffer: Uint8Array): Promise<number> {
+      calls.push(rid);
+      const n = Math.min(3, buffer.length); // a pipe that takes 3 bytes at a time
+      written.push(...buffer.subarray(0, n));
+      return Promise.resolve(n);
+    },
+  };
+  const send = sendByOps(ops, 7, "test");
+  const chunk = encoder.encode("0123456789");
+  const done: unknown[] = [];
+  await new Promise<void>((resolve) => send(chunk, (err) => (done.push(err), resolve())));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(done, [undefined]);
+  assert.equal(new TextDecoder().decode(new Uint8Array(written)), "0123456789");
+  assert.deepEqual(calls, [7, 7, 7, 7]);
+});
+
+Deno.test("sendByOps reports a write that took no bytes, or failed, to done as an error, once", async () => {
+  const { sendByOps } = await import("../src/runtime/deno.ts");
+  const outcome = (write: () => Promise<number>) =>
+    new Promise<unknown[]>((resolve) => {
+      const done: unknown[] = [];
+      sendByOps({ write }, 3, "the peer")(encoder.encode("abc"), (err) => done.push(err));
+      setTimeout(() => resolve(done), 10);
+    });
+  const none = await outcome(() => Promise.resolve(0));
+  assert.equal(none.length, 1);
+  assert.match(String(none[0]), /the peer took no bytes/);
+  const broken = new Error("Broken pipe");
+  assert.deepEqual(await outcome(() => Promise.reject(broken)), [broken]);
+  const nothing = await outcome(() => Promise.reject(undefined));
+  assert.equal(nothing.length, 1);
+  assert.ok(nothing[0] instanceof Error);
 });

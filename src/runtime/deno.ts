@@ -23,6 +23,7 @@ import type {
 import {
   delay,
   DIRECT_READ,
+  DIRECT_SEND,
   DIRECT_WRITE,
   type DirectReadable,
   type DirectWritable,
@@ -295,9 +296,10 @@ function directPipeReadable(
 }
 
 /**
- * A child's stdin with the {@linkcode DIRECT_WRITE} hook: each chunk written
- * to its pipe with core ops until all of it is, without the web stream's
- * queue and promises. Its writer's `close()` still closes the pipe.
+ * A child's stdin with the {@linkcode DIRECT_WRITE} and {@linkcode DIRECT_SEND}
+ * hooks: each chunk written to its pipe with core ops until all of it is,
+ * without the web stream's queue and promises. Its writer's `close()` still
+ * closes the pipe.
  */
 function directPipeWritable(
   stream: WritableStream<Uint8Array>,
@@ -313,28 +315,61 @@ function directPipeWritable(
       offset += n;
     }
   };
+  (stream as DirectWritable)[DIRECT_SEND] = sendByOps(ops, rid, "the server's stdin");
   return stream;
 }
+
+/**
+ * The {@linkcode DIRECT_SEND} hook over the core write op on `rid`: the op's
+ * own promise calls `done` once the whole chunk is written (a short write goes
+ * on from where it stopped), with no async function and no promise of its own
+ * per write; `done(error)` once when a write fails or takes no bytes (`what`
+ * names the target in that error).
+ */
+export function sendByOps(
+  ops: Pick<CoreOps, "write">,
+  rid: number,
+  what: string,
+): (chunk: Uint8Array, done: (error?: unknown) => void) => void {
+  const failed = (done: (error?: unknown) => void) => (err: unknown) =>
+    done(err ?? new Error(`${what}: the write failed`));
+  const send = (chunk: Uint8Array, done: (error?: unknown) => void): void => {
+    ops.write(rid, chunk).then((n) => {
+      if (typeof n !== "number" || n <= 0) done(new Error(`${what} took no bytes`));
+      else if (n < chunk.length) send(chunk.subarray(n), done);
+      else done();
+    }, failed(done));
+  };
+  return send;
+}
+
+/** The resources of the process's stdin and stdout (Deno opens them first, as 0 and 1). */
+const STDIN_RID = 0;
+const STDOUT_RID = 1;
 
 /** Bytes one direct read of stdin asks for. */
 const STDIN_READ_SIZE = 64 * 1024;
 
 /**
- * `Deno.stdin.readable` with the {@linkcode DIRECT_READ} hook: `Deno.stdin.read`
- * into one buffer, each chunk handed on as a copy of what arrived (no
- * web-stream read, and its promises, per chunk).
+ * `Deno.stdin.readable` with the {@linkcode DIRECT_READ} hook: the core read op
+ * on stdin's resource (`Deno.stdin.read` where this Deno has no such op) into
+ * one buffer, each chunk handed on as a copy of what arrived (no web-stream
+ * read, and its promises, per chunk).
  */
 function stdinReadable(): ReadableStream<Uint8Array> {
   const stream: DirectReadable = Deno.stdin.readable;
   stream[DIRECT_READ] ??= (onChunk) => {
     if (stream.locked) return undefined;
     const lock = stream.getReader(); // nobody reads it the web way meanwhile
+    const ops = coreOps();
     return (async () => {
       const buffer = new Uint8Array(STDIN_READ_SIZE);
       try {
         for (;;) {
-          const n = await Deno.stdin.read(buffer);
-          if (n === null) return;
+          // The core op itself where this Deno has it (`Deno.stdin.read` is an async function
+          // around it: one more promise per read); it answers 0 at the end.
+          const n = ops ? await ops.read(STDIN_RID, buffer) : await Deno.stdin.read(buffer);
+          if (n === null || (ops && (typeof n !== "number" || n <= 0))) return;
           if (n === 0) continue;
           const wait = onChunk(buffer.slice(0, n));
           if (wait) await wait;
@@ -348,8 +383,9 @@ function stdinReadable(): ReadableStream<Uint8Array> {
 }
 
 /**
- * `Deno.stdout.writable` with the {@linkcode DIRECT_WRITE} hook: `Deno.stdout.write`
- * until the whole chunk is written.
+ * `Deno.stdout.writable` with the {@linkcode DIRECT_WRITE} hook (`Deno.stdout.write`
+ * until the whole chunk is written) and, where this Deno has core ops, the
+ * {@linkcode DIRECT_SEND} hook (`sendByOps` on stdout's resource).
  */
 function stdoutWritable(): WritableStream<Uint8Array> {
   const stream: DirectWritable = Deno.stdout.writable;
@@ -357,6 +393,9 @@ function stdoutWritable(): WritableStream<Uint8Array> {
     let offset = 0;
     while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
   };
+  // What `Deno.stdout.write` calls (the core write op on its resource), by callback.
+  const ops = coreOps();
+  if (ops) stream[DIRECT_SEND] ??= sendByOps(ops, STDOUT_RID, "stdout");
   return stream;
 }
 
