@@ -33,6 +33,9 @@
  *   `/bin/sh`); `spawn` turns both into one thrown `Error`.
  * - Bun reports a rename as the removal of the old name, then the creation of
  *   the new one; Node the other way round. Both arrive as `remove`/`create`.
+ * - On Bun, a gathered write (`DIRECT_WRITEV`: a long line's chunks) is copied
+ *   into one buffer the stream keeps and written once; Node's writev takes
+ *   the chunks as they are ({@linkcode writableFromNode}'s `gather`).
  *
  * @module
  */
