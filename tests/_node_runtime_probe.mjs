@@ -150,6 +150,35 @@ switch (scenario) {
     break;
   }
 
+  case "gathered": {
+    // A gathered write (DIRECT_WRITEV): how it reaches a Node stream, then 24 lines of 1 MB,
+    // each from 16 chunks and each of its own bytes, through stdout (a pipe), one after another.
+    const { writableFromNode } = await import(pathToFileURL(modulePath).href);
+    const { Writable } = await import("node:stream");
+    const DIRECT_WRITEV = Symbol.for("mcpmon.directWritev");
+    const calls = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        calls.push(["write", chunk.length]);
+        done();
+      },
+      writev(chunks, done) {
+        calls.push(["writev", chunks.length]);
+        done();
+      },
+    });
+    await writableFromNode(sink)[DIRECT_WRITEV]([new Uint8Array(3), new Uint8Array(5)]);
+    process.stderr.write(JSON.stringify(calls) + "\n");
+    const out = rt.stdout;
+    for (let line = 0; line < 24; line++) {
+      const chunks = [];
+      for (let i = 0; i < 16; i++) chunks.push(new Uint8Array(65536).fill(0x41 + line));
+      chunks[15][65535] = 0x0a;
+      await out[DIRECT_WRITEV](chunks);
+    }
+    break;
+  }
+
   case "stderr": {
     // Make fd 2 non-blocking (Node does so for a pipe once process.stderr is
     // touched), then write more than a pipe holds: EAGAIN must be retried.

@@ -243,6 +243,32 @@ Deno.test("writableFromNode's gathered write hands a Node stream all its chunks 
   await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
 });
 
+Deno.test("writableFromNode with gather (Bun's default) copies a gathered write into one buffer it reuses once the write was taken", async () => {
+  const writes: Uint8Array[] = [];
+  const copies: string[] = [];
+  const pending: (() => void)[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      writes.push(chunk);
+      copies.push(new TextDecoder().decode(chunk));
+      pending.push(() => done());
+    },
+  });
+  const stream = writableFromNode(sink, { gather: true }) as DirectWritable;
+  const enc = new TextEncoder();
+  const first = stream[DIRECT_WRITEV]!([enc.encode("ab"), enc.encode("c\n")]);
+  // While the first is in flight its buffer is not reused: the next goes out corked.
+  const second = stream[DIRECT_WRITEV]!([enc.encode("de"), enc.encode("f\n")]);
+  while (pending.length > 0) pending.shift()!();
+  await Promise.all([first, second]);
+  const third = stream[DIRECT_WRITEV]!([enc.encode("gh"), enc.encode("i\n")]);
+  while (pending.length > 0) pending.shift()!();
+  await third;
+  assert.deepEqual(copies, ["abc\n", "de", "f\n", "ghi\n"]);
+  assert.equal(writes[3].buffer, writes[0].buffer, "the buffer of the first write is reused");
+  assert.equal(new TextDecoder().decode(writes[3]), "ghi\n");
+});
+
 Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of any size pass through them in order, and the pipes close at the end", async () => {
   const { denoRuntime } = await import("../src/runtime/deno.ts");
   const { readByteLines, ChunkScanner } = await import("../src/jsonrpc.ts");

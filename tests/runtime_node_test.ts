@@ -199,6 +199,32 @@ for (const runtime of JS_RUNTIMES) {
     assert.ok(received.every((b, i) => b === data[i]), "the bytes arrive unchanged");
   });
 
+  Deno.test(`${runtime}: a gathered write goes out as one copied write on Bun, as one writev on Node, and lines written one after another through stdout arrive intact`, async () => {
+    await requireRuntime(runtime);
+    const child = await start(runtime, "gathered");
+    child.stdin.close();
+    const [bytes, stderr, status] = await Promise.all([
+      new Response(child.stdout).arrayBuffer(),
+      new Response(child.stderr).text(),
+      child.status,
+    ]);
+    assert.equal(status.code, 0, stderr);
+    assert.deepEqual(
+      JSON.parse(stderr),
+      runtime === "bun" ? [["write", 8]] : [["writev", 2]],
+    );
+    const received = new Uint8Array(bytes);
+    assert.equal(received.length, 24 << 20);
+    for (let line = 0; line < 24; line++) {
+      const part = received.subarray(line << 20, (line + 1) << 20);
+      assert.ok(
+        part.subarray(0, part.length - 1).every((b) => b === 0x41 + line) &&
+          part[part.length - 1] === 0x0a,
+        `line ${line} arrives unchanged`,
+      );
+    }
+  });
+
   Deno.test(`${runtime}: a reader that stops makes the writer wait (backpressure) instead of buffering`, async () => {
     await requireRuntime(runtime);
     const relay = await start(runtime, "relay");
