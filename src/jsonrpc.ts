@@ -833,17 +833,7 @@ export class FrameWriter {
     if (length >= JOIN_LIMIT) return undefined;
     const out = this.#joinBuffer(length);
     let o = 0;
-    for (let i = 0; i < message.length; i++) {
-      const piece = message[i];
-      if (typeof piece === "string") {
-        for (let k = 0; k < piece.length; k++) out[o++] = piece.charCodeAt(k);
-      } else if (piece.length < 64) {
-        for (let k = 0; k < piece.length; k++) out[o++] = piece[k];
-      } else {
-        out.set(piece, o);
-        o += piece.length;
-      }
-    }
+    for (let i = 0; i < message.length; i++) o = copyPiece(out, o, message[i]);
     out[o] = NEWLINE;
     return out;
   }
@@ -862,16 +852,7 @@ export class FrameWriter {
       if (run.length === 0) return;
       const out = this.#joinBuffer(runLength);
       let o = 0;
-      for (const piece of run) {
-        if (typeof piece === "string") {
-          for (let k = 0; k < piece.length; k++) out[o++] = piece.charCodeAt(k);
-        } else if (piece.length < 64) {
-          for (let k = 0; k < piece.length; k++) out[o++] = piece[k];
-        } else {
-          out.set(piece, o);
-          o += piece.length;
-        }
-      }
+      for (const piece of run) o = copyPiece(out, o, piece);
       chunks.push(out);
       run = [];
       runLength = 0;
@@ -1456,6 +1437,23 @@ function jsonStringEnd(b: Uint8Array, i: number): number {
       i += 6;
     } else return -1;
   }
+}
+
+/**
+ * Copies a piece of a message (bytes, or ASCII text) into `out` at `o`;
+ * returns where the next piece goes. Short ones byte by byte (cheaper than
+ * `set` for a few bytes).
+ */
+function copyPiece(out: Uint8Array, o: number, piece: Uint8Array | string): number {
+  if (typeof piece === "string") {
+    for (let k = 0; k < piece.length; k++) out[o++] = piece.charCodeAt(k);
+  } else if (piece.length < 64) {
+    for (let k = 0; k < piece.length; k++) out[o++] = piece[k];
+  } else {
+    out.set(piece, o);
+    o += piece.length;
+  }
+  return o;
 }
 
 /** Strings at least this long are skipped four bytes at a time ({@linkcode skipPlainWords}). */
