@@ -53,7 +53,7 @@
 import { ErrorCode, errorResponse, type JsonRpcId, type JsonRpcMessage } from "./jsonrpc.ts";
 import { type Clock, type HttpHandler, systemClock } from "./runtime/mod.ts";
 import { SERVER_INFO_KEY as SERVER_INFO } from "./capabilities.ts";
-import { fulfilInputRequired, inputFailure, isInputRequired } from "./mrtr.ts";
+import { fulfilInputRequired, inputFailure, isInputRequired, OwnRequests } from "./mrtr.ts";
 import {
   CLIENT_CAPABILITIES_KEY as CLIENT_CAPABILITIES,
   CLIENT_INFO_KEY as CLIENT_INFO,
@@ -435,7 +435,7 @@ class LegacySession {
   /** Bridged: `resources/subscribe` and `unsubscribe` answered once the new listen is acknowledged. */
   subscribing: { clientId: JsonRpcId; uri: string; subscribe: boolean }[] = [];
   /** Bridged: the front's own requests to its client (input a server asked for), by their ids. */
-  readonly asks = new Map<string, (answer: JsonRpcMessage) => void>();
+  readonly asks = new OwnRequests<string>();
   /** Bridged: its requests whose client is being asked for input, by the key of the client's id. */
   readonly awaitingInput = new Map<string, AbortController>();
   /** Bridged: the level its client set (`logging/setLevel`); the servers' log messages below it are not sent. */
@@ -1190,8 +1190,7 @@ export class HttpFront {
     const params = isObject(message.params) ? message.params : undefined;
     if (typeof message.method !== "string") {
       // The client's answer to a request of the front's own (input a server asked for).
-      const asked = session.asks.get(String(message.id));
-      if (asked && message.id !== undefined) asked(message as unknown as JsonRpcMessage);
+      session.asks.answer(String(message.id), message as unknown as JsonRpcMessage);
       return undefined;
     }
     if (message.id === undefined) {
@@ -1355,26 +1354,13 @@ export class HttpFront {
     signal: AbortSignal,
   ): Promise<JsonRpcMessage> {
     const id = `mcpmon-ask-${this.#nextModernId++}`;
-    return new Promise((resolve) => {
-      const done = (answer: JsonRpcMessage) => {
-        session.asks.delete(id);
-        signal.removeEventListener("abort", aborted);
-        resolve(answer);
-      };
-      const aborted = () =>
-        done({ jsonrpc: "2.0", id, error: { code: -32000, message: "cancelled" } });
-      session.asks.set(id, done);
-      signal.addEventListener("abort", aborted, { once: true });
-      const line = JSON.stringify(
-        params === undefined
-          ? { jsonrpc: "2.0", id, method }
-          : { jsonrpc: "2.0", id, method, params },
-      );
+    return session.asks.ask(id, method, params, (request) => {
+      const line = JSON.stringify(request);
       // On the request's own stream when it is one, else on the GET stream (a JSON answer has none).
       const exchange = session.pending.get(idKey(clientId));
       if (exchange?.sse && !exchange.done) exchange.notify(line);
       else session.events.send(line);
-    });
+    }, signal);
   }
 
   /**

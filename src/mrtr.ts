@@ -177,6 +177,55 @@ export function inputFailure(id: JsonRpcId, method: string, message: string): Js
   return errorResponse(id, ErrorCode.InternalError, text);
 }
 
+/**
+ * mcpmon's own requests to a client (the input a server asked for) waiting
+ * for its answers: one table for each place that asks (the router; each
+ * bridged 2025 session of the HTTP front), under ids of that place's own.
+ */
+export class OwnRequests<K extends string | number> {
+  readonly #waiting = new Map<K, (answer: JsonRpcMessage) => void>();
+
+  /**
+   * Sends the client `method` under `id` (`send` writes it); resolves with
+   * its answer, or, once `signal` aborts, with an error (after `onAbort`,
+   * which may tell the client).
+   */
+  ask(
+    id: K,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    send: (request: JsonRpcMessage) => void,
+    signal: AbortSignal,
+    onAbort?: () => void,
+  ): Promise<JsonRpcMessage> {
+    return new Promise((resolve) => {
+      const done = (answer: JsonRpcMessage) => {
+        this.#waiting.delete(id);
+        signal.removeEventListener("abort", aborted);
+        resolve(answer);
+      };
+      const aborted = () => {
+        onAbort?.();
+        done(errorResponse(id, ErrorCode.ServerUnavailable, "cancelled"));
+      };
+      this.#waiting.set(id, done);
+      signal.addEventListener("abort", aborted, { once: true });
+      send(
+        params === undefined
+          ? { jsonrpc: "2.0", id, method }
+          : { jsonrpc: "2.0", id, method, params },
+      );
+    });
+  }
+
+  /** The client's answer to request `id`: true when it was one of these (it is taken). */
+  answer(id: K, message: JsonRpcMessage): boolean {
+    const waiting = this.#waiting.get(id);
+    waiting?.(message);
+    return waiting !== undefined;
+  }
+}
+
 /** The requests a 2025 server may send a client that a 2026-07-28 client takes inside a result. */
 export const INPUT_KINDS: ReadonlySet<string> = new Set(Object.keys(CAPABILITY));
 

@@ -74,6 +74,7 @@ import {
   InputParking,
   isInputRequired,
   type OpenCall,
+  OwnRequests,
 } from "./mrtr.ts";
 
 export { RELIST_WAIT_MS } from "./injected_tools.ts";
@@ -168,7 +169,7 @@ export class Router {
    * mcpmon's own requests to the client (input a 2026-07-28 server asked a
    * 2025 client for): id toward the client → who waits for the answer.
    */
-  #asked = new Map<number, (answer: JsonRpcMessage) => void>();
+  readonly #asked = new OwnRequests<number>();
   /** A modern client's calls parked at 2025 processes that asked it for input (gateway). */
   readonly #parking: InputParking;
   /** Client requests whose server asked for input, being fulfilled: by the key of the client's id. */
@@ -992,28 +993,19 @@ export class Router {
     signal: AbortSignal,
   ): Promise<JsonRpcMessage> {
     const id = this.#nextToClientId++;
-    return new Promise((resolve) => {
-      const done = (answer: JsonRpcMessage) => {
-        this.#asked.delete(id);
-        signal.removeEventListener("abort", aborted);
-        resolve(answer);
-      };
-      const aborted = () => {
+    return this.#asked.ask(
+      id,
+      method,
+      params,
+      (request) => this.#client.write(request),
+      signal,
+      () =>
         this.#client.write({
           jsonrpc: "2.0",
           method: "notifications/cancelled",
           params: { requestId: id, reason: "the request it was for was cancelled" },
-        });
-        done(errorResponse(id, ErrorCode.ServerUnavailable, "cancelled"));
-      };
-      this.#asked.set(id, done);
-      signal.addEventListener("abort", aborted, { once: true });
-      this.#client.write(
-        params === undefined
-          ? { jsonrpc: "2.0", id, method }
-          : { jsonrpc: "2.0", id, method, params },
-      );
-    });
+        }),
+    );
   }
 
   /** Answers a request the backend cannot take now; notifications still shape the session. */
@@ -1084,11 +1076,7 @@ export class Router {
   }
 
   #replyFromClient(id: JsonRpcId, message: JsonRpcMessage): Promise<void> | undefined {
-    const asked = typeof id === "number" ? this.#asked.get(id) : undefined;
-    if (asked) {
-      asked(message);
-      return undefined;
-    }
+    if (typeof id === "number" && this.#asked.answer(id, message)) return undefined;
     const origin = typeof id === "number" ? this.#toClient.get(id) : undefined;
     if (!origin) {
       this.#log.warn(`client replied to unknown or expired request ${JSON.stringify(id)}; dropped`);
