@@ -235,13 +235,16 @@ export const PARKED_TIMEOUT_MS = 10 * 60_000;
 /** The prefix of mcpmon's own `requestState` tokens. */
 const TOKEN_PREFIX = "mcpmon-input:";
 
-/** A call of a modern client to a 2025 process that may need input (it takes `input_required`). */
+/**
+ * A call of a modern client to a 2025 process that may need input (it takes
+ * `input_required`): the router's route of it serves as it is.
+ */
 export interface OpenCall {
   /** The client's request as sent to the process (its first round). */
-  readonly c: ClientRequest;
+  readonly request: ClientRequest;
   readonly gen: Generation;
   /** Its id at that process. */
-  readonly ownId: () => number;
+  readonly id: number;
   /** What its answer goes through before it reaches the client. */
   readonly transform?: (response: JsonRpcMessage) => void;
 }
@@ -341,7 +344,7 @@ export class InputParking {
       parked = {
         token: `${TOKEN_PREFIX}${this.#next++}:${crypto.randomUUID()}`,
         call,
-        client: call.c,
+        client: call.request,
         asked: new Map(),
         queued: [],
         answer: undefined,
@@ -389,7 +392,7 @@ export class InputParking {
     }
     parked.asked.clear();
     parked.client = c;
-    this.#host.track(c.id, { gen, id: parked.call.ownId() });
+    this.#host.track(c.id, { gen, id: parked.call.id });
     if (parked.answer) {
       const answer = parked.answer;
       parked.answer = undefined;
@@ -436,7 +439,7 @@ export class InputParking {
     });
     parked.timer = this.#host.clock.setTimeout(() => {
       this.#host.log.info(
-        `${parked.call.c.method}: the client did not come back with the input within ${
+        `${parked.call.request.method}: the client did not come back with the input within ${
           PARKED_TIMEOUT_MS / 60_000
         } minutes; the call is given up`,
         { pid: parked.call.gen.pid },
@@ -461,7 +464,7 @@ export class InputParking {
       gen.send(errorResponse(id, ErrorCode.InternalError, `mcpmon: ${why}`));
     }
     if (parked.answer || parked.client) return; // answered, or the router cancels the client's retry
-    const ownId = parked.call.ownId();
+    const ownId = parked.call.id;
     gen.cancel(ownId);
     gen.send({
       jsonrpc: "2.0",

@@ -73,7 +73,6 @@ import {
   inputFailure,
   InputParking,
   isInputRequired,
-  type OpenCall,
   OwnRequests,
 } from "./mrtr.ts";
 
@@ -217,7 +216,7 @@ export class Router {
       answer: (response) => this.#answer(response),
       finish: (call, to, response) => {
         const route = new ResponseRoute(to, call.transform, true, this.#routeHost, call.gen);
-        route.id = call.ownId();
+        route.id = call.id;
         route.onResponse(response);
       },
       track: (clientId, at) => {
@@ -910,13 +909,10 @@ export class Router {
    * process), then on to `route`.
    */
   #inputRoute(route: ResponseRoute): Pending {
-    const { request: c, gen, transform } = route;
     return {
       method: route.method,
       clientId: route.clientId,
-      onResponse: this.session.era === "modern"
-        ? this.#parkable({ c, gen, ownId: () => route.id, transform }, route)
-        : this.#withInput(gen, c, transform, (response, text) => route.onResponse(response, text)),
+      onResponse: this.session.era === "modern" ? this.#parkable(route) : this.#withInput(route),
     };
   }
 
@@ -924,19 +920,15 @@ export class Router {
    * A 2026-07-28 process's answer to a 2025 client's request may ask for
    * input (`input_required`): mcpmon asks the client each embedded request,
    * then sends the request again to that process with the answers, until it
-   * answers for good (see `src/mrtr.ts`). Other answers go on to `then`.
+   * answers for good (see `src/mrtr.ts`). Other answers go on to the route.
    */
-  #withInput(
-    gen: Generation,
-    c: ClientRequest,
-    transform: Transform | undefined,
-    then: Pending["onResponse"],
-  ): Pending["onResponse"] {
+  #withInput(route: ResponseRoute): Pending["onResponse"] {
+    const { request: c, gen, transform } = route;
     return (response, text) => {
       const key = idKey(c.id);
       if (!isInputRequired(c.method, response.result)) {
         this.#awaitingInput.delete(key);
-        return then(response, text);
+        return route.onResponse(response, text);
       }
       this.#inFlight.delete(c.id);
       const entry = this.#awaitingInput.get(key) ??
@@ -978,11 +970,11 @@ export class Router {
    * the client for input while it runs, and the call is then parked (see
    * {@linkcode InputParking}); its answer goes where the parking says.
    */
-  #parkable(call: OpenCall, route: Pending): Pending["onResponse"] {
-    const key = idKey(call.c.id);
-    this.#parking.opened(key, call);
+  #parkable(route: ResponseRoute): Pending["onResponse"] {
+    const key = idKey(route.clientId);
+    this.#parking.opened(key, route);
     return (response, text) => {
-      if (!this.#parking.answered(key, call, response)) route.onResponse(response, text);
+      if (!this.#parking.answered(key, route, response)) route.onResponse(response, text);
     };
   }
 
