@@ -307,16 +307,20 @@ function directPipeWritable(
 ): WritableStream<Uint8Array> {
   const rid = backingRid(stream);
   if (rid === undefined) return stream;
-  (stream as DirectWritable)[DIRECT_WRITE] = async (chunk) => {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const n = await ops.write(rid, chunk.subarray(offset));
-      if (typeof n !== "number" || n <= 0) throw new Error("the server's stdin took no bytes");
-      offset += n;
-    }
-  };
-  (stream as DirectWritable)[DIRECT_SEND] = sendByOps(ops, rid, "the server's stdin");
+  const send = sendByOps(ops, rid, "the server's stdin");
+  (stream as DirectWritable)[DIRECT_SEND] = send;
+  (stream as DirectWritable)[DIRECT_WRITE] = promised(send);
   return stream;
+}
+
+/** The {@linkcode DIRECT_WRITE} hook made of a {@linkcode DIRECT_SEND} one: the same write, as a promise. */
+function promised(
+  send: (chunk: Uint8Array, done: (error?: unknown) => void) => void,
+): (chunk: Uint8Array) => Promise<void> {
+  return (chunk) =>
+    new Promise((resolve, reject) =>
+      send(chunk, (error) => error === undefined || error === null ? resolve() : reject(error))
+    );
 }
 
 /**
@@ -383,19 +387,24 @@ function stdinReadable(): ReadableStream<Uint8Array> {
 }
 
 /**
- * `Deno.stdout.writable` with the {@linkcode DIRECT_WRITE} hook (`Deno.stdout.write`
- * until the whole chunk is written) and, where this Deno has core ops, the
- * {@linkcode DIRECT_SEND} hook (`sendByOps` on stdout's resource).
+ * `Deno.stdout.writable` with the {@linkcode DIRECT_SEND} hook (`sendByOps` on
+ * stdout's resource) and the {@linkcode DIRECT_WRITE} hook made of it, where
+ * this Deno has core ops; else `Deno.stdout.write` until the whole chunk is
+ * written, as {@linkcode DIRECT_WRITE}.
  */
 function stdoutWritable(): WritableStream<Uint8Array> {
   const stream: DirectWritable = Deno.stdout.writable;
-  stream[DIRECT_WRITE] ??= async (chunk) => {
-    let offset = 0;
-    while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
-  };
   // What `Deno.stdout.write` calls (the core write op on its resource), by callback.
   const ops = coreOps();
-  if (ops) stream[DIRECT_SEND] ??= sendByOps(ops, STDOUT_RID, "stdout");
+  if (ops) {
+    stream[DIRECT_SEND] ??= sendByOps(ops, STDOUT_RID, "stdout");
+    stream[DIRECT_WRITE] ??= promised(stream[DIRECT_SEND]);
+  } else {
+    stream[DIRECT_WRITE] ??= async (chunk) => {
+      let offset = 0;
+      while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
+    };
+  }
   return stream;
 }
 
