@@ -775,9 +775,9 @@ export class FrameWriter {
     this.#pump();
   }
 
+  /** Writes several chunks in order: one gathered write, one joined copy, or one by one. */
   async #writeChunks(chunks: Uint8Array[]): Promise<void> {
-    if (chunks.length === 1) await this.#write(chunks[0]);
-    else if (this.#writev) await this.#writev(chunks);
+    if (this.#writev) await this.#writev(chunks);
     else if (chunks.length > SEPARATE_WRITES_MAX) {
       // Without a gathered write (Deno): a long line's many chunks are copied into one
       // buffer, which costs less than a write and a wake-up of the reader per chunk.
