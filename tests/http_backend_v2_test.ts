@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createMcpHandler, McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import { connect, drive, type Json } from "./_http_child.ts";
+import { connect, drive, initialize, type Json } from "./_http_child.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -114,16 +114,7 @@ Deno.test(
     const v2 = startV2();
     const child = connect(v2.url);
     const io = drive(child);
-    await io.send({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-11-25",
-        capabilities: {},
-        clientInfo: { name: "mcpmon-spec", version: "1.0.0" },
-      },
-    });
+    await io.send(initialize);
     const init = await io.find((l) => l.id === 1);
     assert.equal((init.result as Json).protocolVersion, "2025-11-25");
     await io.send({ jsonrpc: "2.0", method: "notifications/initialized" });
