@@ -33,6 +33,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js";
@@ -463,6 +464,31 @@ export async function callText(
 }
 
 export { processAlive, processTree, type ProcInfo, procInfo } from "../../testing/processes.ts";
+
+/**
+ * Writes a gateway config `.mcpmon.yaml` into `dir`: each server's YAML keys, one per line
+ * (`watch: []` unless given; {@linkcode serverKeys} makes `command` and `args`). Returns its path.
+ */
+export async function writeGatewayConfig(
+  dir: string,
+  servers: Record<string, string[]>,
+): Promise<string> {
+  const config = join(dir, ".mcpmon.yaml");
+  const lines = Object.entries(servers).flatMap(([name, keys]) => [
+    `  ${name}:`,
+    ...[...keys, ...(keys.some((k) => k.startsWith("watch:")) ? [] : ["watch: []"])].map((k) =>
+      `    ${k}`
+    ),
+  ]);
+  await Deno.writeTextFile(config, ["servers:", ...lines, ""].join("\n"));
+  return config;
+}
+
+/** A server's command and args, as gateway config keys. */
+export const serverKeys = (command: string, args: string[]): string[] => [
+  `command: ${command}`,
+  `args: ${JSON.stringify(args)}`,
+];
 
 /**
  * Polls `predicate` every 25 ms until it is true; rejects with `message` after `timeoutMs`.

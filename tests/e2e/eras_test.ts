@@ -15,7 +15,14 @@ import {
   V2_SERVER,
   v2ServerCommand,
 } from "./_v2.ts";
-import { defaultLauncher, FIXTURES_DIR, TEST_CWD, TEST_STATE_HOME } from "./_harness.ts";
+import {
+  defaultLauncher,
+  FIXTURES_DIR,
+  serverKeys,
+  TEST_CWD,
+  TEST_STATE_HOME,
+  writeGatewayConfig,
+} from "./_harness.ts";
 import { WELL_BEHAVED } from "../../testing/fixtures.ts";
 
 /** A copy of the v2 fixture whose `v2_tools.mjs` a test may edit; removed by `cleanup`. */
@@ -28,31 +35,14 @@ async function editableV2Server(): Promise<{ dir: string; script: string; tools:
   return { dir, script: join(dir, "v2_server.mjs"), tools: join(dir, "v2_tools.mjs") };
 }
 
-/**
- * Writes a gateway config into `dir` (each server's YAML keys, one per line, `watch: []` unless
- * given) and returns how to launch mcpmon over it.
- */
+/** Writes a gateway config into `dir` and returns how to launch mcpmon over it. */
 async function gatewayIn(dir: string, servers: Record<string, string[]>) {
-  const config = join(dir, ".mcpmon.yaml");
-  const lines = Object.entries(servers).flatMap(([name, keys]) => [
-    `  ${name}:`,
-    ...[...keys, ...(keys.some((k) => k.startsWith("watch:")) ? [] : ["watch: []"])].map((k) =>
-      `    ${k}`
-    ),
-  ]);
-  await Deno.writeTextFile(config, ["servers:", ...lines, ""].join("\n"));
   return {
-    command: [...defaultLauncher(), "--config", config],
+    command: [...defaultLauncher(), "--config", await writeGatewayConfig(dir, servers)],
     env: { XDG_STATE_HOME: TEST_STATE_HOME },
     cwd: TEST_CWD,
   };
 }
-
-/** A server's command and args, as gateway config keys. */
-const run = (command: string, args: string[]) => [
-  `command: ${command}`,
-  `args: ${JSON.stringify(args)}`,
-];
 
 const tagOf = (n: Record<string, unknown>) =>
   ((n.params as Record<string, unknown> | undefined)?._meta as Record<string, unknown> | undefined)
@@ -148,13 +138,13 @@ Deno.test("the gateway serves both eras over backends of both eras: a modern cli
     const [node, script] = await v2ServerCommand({ script: server.script });
     const gateway = await gatewayIn(dir, {
       dual: [
-        ...run(node, [script, "--name=dual"]),
+        ...serverKeys(node, [script, "--name=dual"]),
         `watch: ${JSON.stringify(server.tools)}`,
         "debounce: 30",
         "minInterval: 0",
       ],
-      modern: run(node, [V2_SERVER, "--modern-only", "--name=modern"]),
-      legacy: run(node, [WELL_BEHAVED, "--name=legacy"]),
+      modern: serverKeys(node, [V2_SERVER, "--modern-only", "--name=modern"]),
+      legacy: serverKeys(node, [WELL_BEHAVED, "--name=legacy"]),
     });
     const expected = ["dual__hello", "modern__hello", "legacy__echo"];
     {
@@ -197,8 +187,11 @@ Deno.test("resource subscriptions through the gateway across eras: a modern clie
   try {
     const [node] = await v2ServerCommand();
     const gateway = await gatewayIn(dir, {
-      modern: [...run(node, [V2_SERVER, "--modern-only", "--name=modern"]), "minInterval: 0"],
-      legacy: run(node, [WELL_BEHAVED, "--name=legacy"]),
+      modern: [
+        ...serverKeys(node, [V2_SERVER, "--modern-only", "--name=modern"]),
+        "minInterval: 0",
+      ],
+      legacy: serverKeys(node, [WELL_BEHAVED, "--name=legacy"]),
     });
     const uri = "fixture://counter";
     {
@@ -240,7 +233,7 @@ Deno.test("a v1 client of the gateway answers a modern-only backend's multi roun
   const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-mrtr-" });
   try {
     const gateway = await gatewayIn(dir, {
-      modern: run(node, [V2_SERVER, "--modern-only", "--name=modern"]),
+      modern: serverKeys(node, [V2_SERVER, "--modern-only", "--name=modern"]),
     });
     await using h = await connectClient({ mode: "v1", ...gateway });
     assert.match(await h.callText("modern__confirm", { action: "ship" }), /^confirmed ship/);
@@ -256,7 +249,7 @@ Deno.test("a modern client of the gateway answers a 2025 server's elicitation: m
   const dir = await Deno.makeTempDir({ prefix: "mcpmon-eras-park-" });
   try {
     const gateway = await gatewayIn(dir, {
-      old: run("node", [join(FIXTURES_DIR, "eliciting.mjs")]),
+      old: serverKeys("node", [join(FIXTURES_DIR, "eliciting.mjs")]),
     });
     await using h = await connectClient({ mode: "modern", ...gateway });
     assert.equal(h.era, MODERN_VERSION);

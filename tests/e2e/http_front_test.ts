@@ -20,10 +20,12 @@ import {
   defaultLauncher,
   makeFixtureDir,
   scopedDenoLauncher,
+  serverKeys,
   TEST_CWD,
   TEST_STATE_HOME,
   waitUntil,
   withTimeout,
+  writeGatewayConfig,
 } from "./_harness.ts";
 import { processAlive } from "../../testing/processes.ts";
 import { join } from "node:path";
@@ -416,26 +418,20 @@ Deno.test("--http --config: the gateway on HTTP, one process per server shared b
   await using fx = await makeFixtureDir();
   await using v2 = await editableV2Server();
   await using cfg = await makeFixtureDir();
-  const config = join(cfg.dir, ".mcpmon.yaml");
-  await Deno.writeTextFile(
-    config,
-    [
-      "servers:",
-      "  old:",
-      "    command: node",
-      `    args: ${JSON.stringify([fx.serverPath])}`,
-      `    watch: ${JSON.stringify(fx.dir)}`,
-      "    debounce: 30",
-      "    minInterval: 0",
-      "  new:",
-      "    command: node",
-      `    args: ${JSON.stringify([v2.script])}`,
-      `    watch: ${JSON.stringify(v2.tools)}`,
-      "    debounce: 30",
-      "    minInterval: 0",
-      "",
-    ].join("\n"),
-  );
+  const config = await writeGatewayConfig(cfg.dir, {
+    old: [
+      ...serverKeys("node", [fx.serverPath]),
+      `watch: ${JSON.stringify(fx.dir)}`,
+      "debounce: 30",
+      "minInterval: 0",
+    ],
+    new: [
+      ...serverKeys("node", [v2.script]),
+      `watch: ${JSON.stringify(v2.tools)}`,
+      "debounce: 30",
+      "minInterval: 0",
+    ],
+  });
   await using mon = await serveHttp(["--config", config], []);
   const legacy = await connect(mon.url, "client-v1");
   const modern = await connectModern(mon.url);
@@ -618,18 +614,9 @@ Deno.test("--http (resumption): a 2025-11-25 POST stream cut after its first pro
 
 Deno.test("--http --config: a 2025 server's elicitation reaches HTTP clients of both eras: a 2026-07-28 client as input_required, a 2025 session as an elicitation/create request", async () => {
   await using cfg = await makeFixtureDir();
-  const config = join(cfg.dir, ".mcpmon.yaml");
-  await Deno.writeTextFile(
-    config,
-    [
-      "servers:",
-      "  old:",
-      "    command: node",
-      `    args: ${JSON.stringify([join(FIXTURES_DIR, "eliciting.mjs")])}`,
-      "    watch: []",
-      "",
-    ].join("\n"),
-  );
+  const config = await writeGatewayConfig(cfg.dir, {
+    old: serverKeys("node", [join(FIXTURES_DIR, "eliciting.mjs")]),
+  });
   await using mon = await serveHttp(["--config", config], []);
   const modern = new V2Client({ name: "modern", version: "1.0.0" }, {
     versionNegotiation: { mode: { pin: "2026-07-28" } },
