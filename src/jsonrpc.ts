@@ -779,8 +779,8 @@ export class FrameWriter {
   async #writeChunks(chunks: Uint8Array[]): Promise<void> {
     if (this.#writev) await this.#writev(chunks);
     else if (chunks.length > SEPARATE_WRITES_MAX) {
-      // Without a gathered write (Deno): a long line's many chunks are copied into one
-      // buffer, which costs less than a write and a wake-up of the reader per chunk.
+      // Without a gathered write (a plain web stream): a long line's many chunks are copied
+      // into one buffer, which costs less than a write and a wake-up of the reader per chunk.
       await this.#write(concat(chunks, chunks.reduce((n, c) => n + c.length, 0)));
     } else for (const chunk of chunks) await this.#write(chunk);
   }

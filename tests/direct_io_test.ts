@@ -191,9 +191,9 @@ Deno.test("on Deno, the client's stdin and stdout carry the direct hooks, and li
       script,
       `import { denoRuntime } from ${src("src/runtime/deno.ts")};
 import { FrameWriter, readLines } from ${src("src/jsonrpc.ts")};
-import { DIRECT_READ, DIRECT_SEND, DIRECT_WRITE } from ${src("src/runtime/mod.ts")};
+import { DIRECT_READ, DIRECT_SEND, DIRECT_WRITE, DIRECT_WRITEV } from ${src("src/runtime/mod.ts")};
 const hooks = typeof denoRuntime.stdin[DIRECT_READ] + " " + typeof denoRuntime.stdout[DIRECT_WRITE] +
-  " " + typeof denoRuntime.stdout[DIRECT_SEND];
+  " " + typeof denoRuntime.stdout[DIRECT_SEND] + " " + typeof denoRuntime.stdout[DIRECT_WRITEV];
 const out = new FrameWriter(denoRuntime.stdout);
 out.write(hooks);
 await readLines(denoRuntime.stdin, (line) => out.write(line));
@@ -213,7 +213,10 @@ await out.close();
     await writer.close();
     const { stdout, code } = await child.output();
     assert.equal(code, 0);
-    assert.equal(new TextDecoder().decode(stdout), `function function function\n${input}\n`);
+    assert.equal(
+      new TextDecoder().decode(stdout),
+      `function function function function\n${input}\n`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -287,6 +290,7 @@ Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of 
   assert.equal(typeof stdout[DIRECT_READ], "function");
   assert.equal(typeof stdin[DIRECT_WRITE], "function");
   assert.equal(typeof stdin[DIRECT_SEND], "function");
+  assert.equal(typeof stdin[DIRECT_WRITEV], "function");
   let reads = 0;
   let writes = 0;
   const read = stdout[DIRECT_READ]!;
@@ -403,4 +407,92 @@ Deno.test("sendByOps reports a write that took no bytes, or failed, to done as a
   const nothing = await outcome(() => Promise.reject(undefined));
   assert.equal(nothing.length, 1);
   assert.ok(nothing[0] instanceof Error);
+});
+
+/** A DIRECT_SEND over a fake pipe: records each write, calls done later (or at once). */
+function fakeSend(options: { atOnce?: boolean; failAt?: number } = {}) {
+  const writes: Uint8Array[] = [];
+  const copies: string[] = [];
+  const pending: (() => void)[] = [];
+  const send = (chunk: Uint8Array, done: (error?: unknown) => void) => {
+    writes.push(chunk);
+    copies.push(new TextDecoder().decode(chunk));
+    const settle = () => done(writes.length === options.failAt ? new Error("EPIPE") : undefined);
+    if (options.atOnce) settle();
+    else pending.push(settle);
+  };
+  /** Lets the writes in flight, and those they start, be taken. */
+  const drain = async () => {
+    for (let k = 0; k < 1000; k++) {
+      while (pending.length > 0) pending.shift()!();
+      await new Promise((r) => setTimeout(r, 0));
+      if (pending.length === 0) return;
+    }
+  };
+  return { send, writes, copies, pending, drain };
+}
+
+Deno.test("Deno's gathered write on stdout copies the chunks into one buffer it keeps, written at most GATHER_BYTES at a time, in order, and reused once taken", async () => {
+  const { sendGathered, GATHER_BYTES } = await import("../src/runtime/deno.ts");
+  const f = fakeSend();
+  const writev = sendGathered(f.send);
+  // A 2.5 MiB line as 64 KiB chunks, and a small piece that spans the cut between two writes.
+  const chunks: Uint8Array[] = [];
+  let line = "";
+  for (let k = 0; k < 40; k++) {
+    const text = String.fromCharCode(97 + (k % 26)).repeat(64 * 1024 - (k === 15 ? 1 : 0));
+    chunks.push(encoder.encode(text));
+    line += text;
+  }
+  chunks.push(new Uint8Array(0), encoder.encode("é\n"));
+  line += "é\n";
+  const first = writev(chunks);
+  await f.drain();
+  await first;
+  assert.equal(f.copies.join(""), line);
+  assert.deepEqual(f.writes.map((w) => w.length), [
+    GATHER_BYTES,
+    GATHER_BYTES,
+    encoder.encode(line).length - 2 * GATHER_BYTES,
+  ]);
+  assert.ok(f.writes.every((w) => w.buffer === f.writes[0].buffer), "one buffer for all pieces");
+  // Later gathered writes reuse it; one while it is in flight copies into a buffer of its own.
+  const second = writev([encoder.encode("ab"), encoder.encode("c\n")]);
+  const third = writev([encoder.encode("de"), encoder.encode("f\n")]);
+  await f.drain();
+  await Promise.all([second, third]);
+  assert.deepEqual(f.copies.slice(3), ["abc\n", "def\n"]);
+  assert.equal(f.writes[3].buffer, f.writes[0].buffer, "the kept buffer is reused");
+  assert.notEqual(f.writes[4].buffer, f.writes[0].buffer, "not while its write is in flight");
+  // Nothing to write: no write at all.
+  await writev([new Uint8Array(0)]);
+  assert.equal(f.writes.length, 5);
+});
+
+Deno.test("Deno's gathered write on stdout rejects with the write's error, sends nothing after it, and frees its buffer", async () => {
+  const { sendGathered, GATHER_BYTES } = await import("../src/runtime/deno.ts");
+  const f = fakeSend({ atOnce: true, failAt: 1 });
+  const writev = sendGathered(f.send);
+  const big = new Uint8Array(GATHER_BYTES + 10).fill(97);
+  await assert.rejects(writev([big, encoder.encode("\n")]), /EPIPE/);
+  assert.equal(f.writes.length, 1);
+  await writev([encoder.encode("x\n")]);
+  assert.equal(f.writes[1].buffer, f.writes[0].buffer, "the buffer is free again");
+  const throwing = sendGathered(() => {
+    throw new Error("bad resource");
+  });
+  await assert.rejects(throwing([encoder.encode("y\n")]), /bad resource/);
+});
+
+Deno.test("Deno's gathered write on a child's stdin sends the chunks one after the other, as they are, and stops at an error", async () => {
+  const { sendEach } = await import("../src/runtime/deno.ts");
+  const f = fakeSend();
+  const chunks = ["ab", "cd", "ef\n"].map((t) => encoder.encode(t));
+  const writing = sendEach(f.send)(chunks);
+  await f.drain();
+  await writing;
+  assert.deepEqual(f.writes, chunks, "the chunks themselves, not copies");
+  const failing = fakeSend({ atOnce: true, failAt: 2 });
+  await assert.rejects(sendEach(failing.send)(chunks), /EPIPE/);
+  assert.equal(failing.writes.length, 2);
 });

@@ -25,6 +25,7 @@ import {
   DIRECT_READ,
   DIRECT_SEND,
   DIRECT_WRITE,
+  DIRECT_WRITEV,
   type DirectReadable,
   type DirectWritable,
   FsEventQueue,
@@ -310,7 +311,105 @@ function directPipeWritable(
   const send = sendByOps(ops, rid, "the server's stdin");
   (stream as DirectWritable)[DIRECT_SEND] = send;
   (stream as DirectWritable)[DIRECT_WRITE] = promised(send);
+  (stream as DirectWritable)[DIRECT_WRITEV] = sendEach(send);
   return stream;
+}
+
+/**
+ * The {@linkcode DIRECT_WRITEV} hook of a child's stdin: the chunks sent one
+ * after the other, as they are. The pipe takes at most 64 KiB per write
+ * whatever it is handed, so copying them into one buffer first only adds the
+ * copy (measured per 4 MB line of 64 KiB chunks, CPU: one by one 1.0–2.2 ms,
+ * copied into a kept buffer 1.5–3.5, into a fresh one 4.1–4.9).
+ */
+export function sendEach(
+  send: (chunk: Uint8Array, done: (error?: unknown) => void) => void,
+): (chunks: readonly Uint8Array[]) => Promise<void> {
+  return (chunks) =>
+    new Promise((resolve, reject) => {
+      let i = 0;
+      const next = (error?: unknown): void => {
+        if (error !== undefined && error !== null) return reject(error);
+        if (i === chunks.length) return resolve();
+        try {
+          send(chunks[i++], next);
+        } catch (err) {
+          reject(err);
+        }
+      };
+      next();
+    });
+}
+
+/** The largest buffer {@linkcode sendGathered} keeps: a longer gathered write goes out in pieces of this size. */
+export const GATHER_BYTES = 1024 * 1024;
+
+/** The smallest buffer {@linkcode sendGathered} keeps (it grows by doubling, up to {@linkcode GATHER_BYTES}). */
+const GATHER_MIN_BYTES = 64 * 1024;
+
+/**
+ * The {@linkcode DIRECT_WRITEV} hook of stdout: the chunks copied into one
+ * buffer it keeps, and sent, {@linkcode GATHER_BYTES} at most at a time (one
+ * write op per piece, not per chunk). Deno writes stdout on a thread of its
+ * blocking pool, one hand-over per op, and takes all of a piece at once:
+ * measured per 4 MB line of 64 KiB chunks, CPU: a write per chunk 2.5–4.2 ms,
+ * copied into a fresh buffer and written once 2.9–3.0, copied into a kept
+ * 1 MiB buffer 1.7–2.0 (a kept 4 MiB one 1.5–2.0, 256 KiB 2.3–2.8). The
+ * buffer is reused once its write was taken; a gathered write while it is
+ * still in flight copies into a buffer of its own.
+ */
+export function sendGathered(
+  send: (chunk: Uint8Array, done: (error?: unknown) => void) => void,
+): (chunks: readonly Uint8Array[]) => Promise<void> {
+  let kept: Uint8Array | undefined;
+  let keptBusy = false;
+  return (chunks) =>
+    new Promise((resolve, reject) => {
+      let total = 0;
+      for (const chunk of chunks) total += chunk.length;
+      let buffer: Uint8Array;
+      const own = keptBusy;
+      if (own) buffer = new Uint8Array(Math.min(total, GATHER_BYTES));
+      else {
+        if (kept === undefined || (kept.length < total && kept.length < GATHER_BYTES)) {
+          let size = GATHER_MIN_BYTES;
+          while (size < total && size < GATHER_BYTES) size *= 2;
+          kept = new Uint8Array(size);
+        }
+        buffer = kept;
+        keptBusy = true;
+      }
+      let i = 0; // the chunk being copied
+      let at = 0; // how much of it is copied
+      const next = (error?: unknown): void => {
+        const failed = error !== undefined && error !== null;
+        let used = 0;
+        while (!failed && i < chunks.length && used < buffer.length) {
+          const chunk = chunks[i];
+          const take = Math.min(chunk.length - at, buffer.length - used);
+          buffer.set(
+            at === 0 && take === chunk.length ? chunk : chunk.subarray(at, at + take),
+            used,
+          );
+          used += take;
+          at += take;
+          if (at === chunk.length) {
+            i++;
+            at = 0;
+          }
+        }
+        if (failed || used === 0) {
+          if (!own) keptBusy = false;
+          return failed ? reject(error) : resolve();
+        }
+        try {
+          send(buffer.subarray(0, used), next);
+        } catch (err) {
+          next(err ?? new Error("the write failed"));
+        }
+      };
+      next();
+    });
 }
 
 /** The {@linkcode DIRECT_WRITE} hook made of a {@linkcode DIRECT_SEND} one: the same write, as a promise. */
@@ -399,6 +498,7 @@ function stdoutWritable(): WritableStream<Uint8Array> {
   if (ops) {
     stream[DIRECT_SEND] ??= sendByOps(ops, STDOUT_RID, "stdout");
     stream[DIRECT_WRITE] ??= promised(stream[DIRECT_SEND]);
+    stream[DIRECT_WRITEV] ??= sendGathered(stream[DIRECT_SEND]);
   } else {
     stream[DIRECT_WRITE] ??= async (chunk) => {
       let offset = 0;
