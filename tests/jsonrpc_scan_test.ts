@@ -463,6 +463,34 @@ Deno.test("scanMessage finds a quote, a backslash or a control byte anywhere in 
   }
 });
 
+Deno.test("scanMessage and ChunkScanner stop a long string at exactly the bytes that end or interrupt it (below 0x20, '\"', '\\\\'), every byte value at every place of a 16-byte step", () => {
+  // Raw bytes (not necessarily UTF-8: bytes inside strings are not checked), in a string long
+  // enough to be skipped many bytes at a time, at every offset and alignment.
+  const head = enc.encode('{"jsonrpc":"2.0","id":1,"result":"');
+  const tail = enc.encode('"}');
+  for (let value = 0; value < 256; value++) {
+    const special = value < 0x20 || value === 0x22 || value === 0x5c;
+    for (let shift = 0; shift < 4; shift++) {
+      for (let at = 16; at < 56; at++) {
+        const body = new Uint8Array(120).fill(0x61);
+        body[at] = value;
+        const bytes = new Uint8Array(shift + head.length + body.length + tail.length);
+        bytes.set(head, shift);
+        bytes.set(body, shift + head.length);
+        bytes.set(tail, shift + head.length + body.length);
+        const line = bytes.subarray(shift);
+        const label = `byte 0x${value.toString(16)} at ${at}, shift ${shift}`;
+        // A quote ends the string early (then "aaa…" is not JSON), a backslash starts an
+        // escape ("\a" is none), a control byte is refused: all three refuse the message.
+        assert.equal(scanMessage(line) === undefined, special, label);
+        const chunks = new ChunkScanner();
+        chunks.feed(line);
+        assert.equal(chunks.end() === undefined, special, `ChunkScanner: ${label}`);
+      }
+    }
+  }
+});
+
 // ── ChunkScanner: the same reading over a line that came in chunks ──────────
 
 /** ChunkScanner over `bytes` cut at `cuts` (ascending offsets). */
