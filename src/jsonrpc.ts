@@ -17,6 +17,7 @@ import {
   type DirectReadable,
   type DirectWritable,
 } from "./runtime/mod.ts";
+import { simdSkipper, type Skipper } from "./simd_scan.ts";
 
 /** A JSON-RPC id. mcpmon returns ids exactly as received (string or number). */
 export type JsonRpcId = string | number;
@@ -1196,6 +1197,7 @@ const scanDecoder = new TextDecoder();
  * ```
  */
 export function scanMessage(bytes: Uint8Array): ScannedMessage | undefined {
+  skipper?.forget();
   const b = bytes;
   const n = b.length;
   const out: ScannedMessage = {
@@ -1417,7 +1419,7 @@ function jsonStringEnd(b: Uint8Array, i: number): number {
     }
     if (i === stop) {
       // The hot loop of a large message: most of its bytes are inside strings.
-      if (n - i >= WORD_SKIP_MIN) i = skipPlainWords(b, i);
+      if (n - i >= WORD_SKIP_MIN) i = skipPlain(b, i);
       while (i < n) {
         c = b[i];
         if (c === QUOTE || c === BACKSLASH || c < 0x20) break;
@@ -1464,6 +1466,24 @@ const SHORT_STRING = 16;
 
 /** Bytes of a string {@linkcode ChunkScanner} reads one by one before it skips words. */
 const PLAIN_BYTES_FIRST = 16;
+
+/** The SIMD skipper ({@linkcode simdSkipper}) once {@linkcode skipPlain} first ran and found one. */
+let skipper: Skipper | undefined;
+
+/**
+ * From `i` inside a JSON string, skips bytes that are not `"`, `\\` or below
+ * 0x20 in long runs; returns where the byte-wise scan should go on (at such a
+ * byte, or a few bytes before it or the end). WebAssembly SIMD, 16 bytes at a
+ * time ({@linkcode simdSkipper}), where the runtime has it, else
+ * {@linkcode skipPlainWords}; chosen on the first long string. (Per 4 MB
+ * string, copy into the module's memory included: Deno 1.0–1.5 → 0.26–0.6 ms,
+ * Bun 0.86 → 0.23–0.35 ms.)
+ */
+let skipPlain = (b: Uint8Array, i: number): number => {
+  skipper = simdSkipper();
+  skipPlain = skipper?.skip ?? skipPlainWords;
+  return skipPlain(b, i);
+};
 
 /** The last buffer {@linkcode skipPlainWords} read as words, and its word view (one per buffer, not per string). */
 let wordsBuffer: ArrayBufferLike | undefined;
@@ -1749,6 +1769,7 @@ export class ChunkScanner {
 
   /** Scans `b`; with `line`, stops at its first newline and returns its index (else -1). */
   #read(b: Uint8Array, line: boolean): number {
+    skipper?.forget();
     this.parts.push(b);
     const base = this.length;
     this.length += b.length;
@@ -1768,7 +1789,7 @@ export class ChunkScanner {
             d = b[i];
             while (i < stop && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
             if (i === stop && n - i >= WORD_SKIP_MIN) {
-              i = skipPlainWords(b, i);
+              i = skipPlain(b, i);
               d = b[i];
             }
             while (i < n && d !== QUOTE && d !== BACKSLASH && d >= 0x20) d = b[++i];
