@@ -1467,22 +1467,33 @@ const SHORT_STRING = 16;
 /** Bytes of a string {@linkcode ChunkScanner} reads one by one before it skips words. */
 const PLAIN_BYTES_FIRST = 16;
 
-/** The SIMD skipper ({@linkcode simdSkipper}) once {@linkcode skipPlain} first ran and found one. */
+/** The SIMD skipper ({@linkcode simdSkipper}) once {@linkcode skipPlain} made it. */
 let skipper: Skipper | undefined;
+
+/**
+ * A run of plain string bytes at least this long, skipped by the word loop,
+ * makes {@linkcode skipPlain} switch to WebAssembly SIMD: only a process that
+ * sees such a string (a large message) compiles the module, whose engine costs
+ * RSS (measured once made: Deno +2.5–3 MB, Bun +3, the binary +4, Node +0.2).
+ */
+const SIMD_AFTER_BYTES = 16 * 1024;
 
 /**
  * From `i` inside a JSON string, skips bytes that are not `"`, `\\` or below
  * 0x20 in long runs; returns where the byte-wise scan should go on (at such a
- * byte, or a few bytes before it or the end). WebAssembly SIMD, 16 bytes at a
- * time ({@linkcode simdSkipper}), where the runtime has it, else
- * {@linkcode skipPlainWords}; chosen on the first long string. (Per 4 MB
- * string, copy into the module's memory included: Deno 1.0–1.5 → 0.26–0.6 ms,
- * Bun 0.86 → 0.23–0.35 ms.)
+ * byte, or a few bytes before it or the end). {@linkcode skipPlainWords} until
+ * it skips a run of {@linkcode SIMD_AFTER_BYTES}; from then on WebAssembly
+ * SIMD, 16 bytes at a time ({@linkcode simdSkipper}), where the runtime has
+ * it. (Per 4 MB string, copy into the module's memory included: Deno 1.0–1.7
+ * → 0.26–0.7 ms, Bun 0.86 → 0.23–0.43 ms.)
  */
 let skipPlain = (b: Uint8Array, i: number): number => {
-  skipper = simdSkipper();
-  skipPlain = skipper?.skip ?? skipPlainWords;
-  return skipPlain(b, i);
+  const j = skipPlainWords(b, i);
+  if (j - i >= SIMD_AFTER_BYTES) {
+    skipper = simdSkipper();
+    skipPlain = skipper?.skip ?? skipPlainWords;
+  }
+  return j;
 };
 
 /** The last buffer {@linkcode skipPlainWords} read as words, and its word view (one per buffer, not per string). */

@@ -76,3 +76,31 @@ Deno.test("scanMessage and ChunkScanner read a long string's special bytes aroun
     }
   }
 });
+
+Deno.test("the scan compiles the SIMD module only once it met a long string (16 KiB of plain bytes), not for ordinary messages", async () => {
+  // In a process of its own: the module is made once per process.
+  const jsonrpc = new URL("../src/jsonrpc.ts", import.meta.url).href;
+  const script = `
+let made = 0;
+const Module = WebAssembly.Module;
+WebAssembly.Module = class extends Module { constructor(b) { super(b); made++; } };
+const { scanMessage, ChunkScanner } = await import(${JSON.stringify(jsonrpc)});
+const enc = new TextEncoder();
+const message = (text) => enc.encode(JSON.stringify({ jsonrpc: "2.0", id: 1, result: { text } }));
+for (const n of [20, 100, 1000, 10000, 16000]) {
+  scanMessage(message("x".repeat(n)));
+  const s = new ChunkScanner();
+  s.feed(message("y".repeat(n)));
+}
+const before = made;
+scanMessage(message("z".repeat(100000)));
+console.log(before + " " + made);
+`;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  assert.equal(new TextDecoder().decode(stdout).trim(), "0 1");
+});
