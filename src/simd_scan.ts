@@ -6,9 +6,10 @@
  * at a time (64 KiB, cache-warm: the chunk was just read) and searched there.
  *
  * The module is a few hundred bytes, assembled below from named opcodes, and
- * compiled on first use (a message with a long string). Where WebAssembly or
- * its SIMD is missing, {@linkcode simdSkipper} returns `undefined` and the
- * caller keeps its word-at-a-time loop.
+ * compiled when `src/jsonrpc.ts` first asks for it (once it met a long
+ * string: the engine costs some RSS once made). Where WebAssembly or its SIMD
+ * is missing, {@linkcode simdSkipper} returns `undefined` and the caller keeps
+ * its word-at-a-time loop.
  *
  * @module
  */
