@@ -243,30 +243,42 @@ Deno.test("writableFromNode's gathered write hands a Node stream all its chunks 
   await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
 });
 
-Deno.test("writableFromNode with gather (Bun's default) copies a gathered write into one buffer it reuses once the write was taken", async () => {
+Deno.test("writableFromNode paced (Bun's default) hands a gathered write's chunks to the stream one at a time, uncopied, the next once the one before was taken", async () => {
   const writes: Uint8Array[] = [];
-  const copies: string[] = [];
   const pending: (() => void)[] = [];
+  let fail = false;
   const sink = new Writable({
     write(chunk, _encoding, done) {
+      if (fail) return done(new Error("gone"));
       writes.push(chunk);
-      copies.push(new TextDecoder().decode(chunk));
+      pending.push(() => done());
+    },
+    writev(chunks, done) {
+      for (const { chunk } of chunks) writes.push(chunk);
       pending.push(() => done());
     },
   });
-  const stream = writableFromNode(sink, { gather: true }) as DirectWritable;
+  const stream = writableFromNode(sink, { paced: true }) as DirectWritable;
   const enc = new TextEncoder();
-  const first = stream[DIRECT_WRITEV]!([enc.encode("ab"), enc.encode("c\n")]);
-  // While the first is in flight its buffer is not reused: the next goes out corked.
-  const second = stream[DIRECT_WRITEV]!([enc.encode("de"), enc.encode("f\n")]);
-  while (pending.length > 0) pending.shift()!();
-  await Promise.all([first, second]);
-  const third = stream[DIRECT_WRITEV]!([enc.encode("gh"), enc.encode("i\n")]);
-  while (pending.length > 0) pending.shift()!();
-  await third;
-  assert.deepEqual(copies, ["abc\n", "de", "f\n", "ghi\n"]);
-  assert.equal(writes[3].buffer, writes[0].buffer, "the buffer of the first write is reused");
-  assert.equal(new TextDecoder().decode(writes[3]), "ghi\n");
+  const chunks = [enc.encode("ab"), enc.encode("cde"), enc.encode("f\n")];
+  let settled = false;
+  const written = stream[DIRECT_WRITEV]!(chunks).then(() => settled = true);
+  for (let i = 0; i < chunks.length; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    // Only this chunk was handed over: the stream holds its bytes and no more.
+    assert.equal(writes.length, i + 1);
+    assert.equal(sink.writableLength, chunks[i].length);
+    assert.equal(writes[i].buffer, chunks[i].buffer, "the chunk itself, not a copy");
+    assert.equal(writes[i].byteOffset, chunks[i].byteOffset);
+    assert.equal(settled, false);
+    pending.shift()!();
+  }
+  await written;
+  assert.equal(writes.map((w) => new TextDecoder().decode(w)).join(""), "abcdef\n");
+  // A failed write rejects, and so does the next one.
+  fail = true;
+  await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]), /gone/);
+  await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
 });
 
 Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of any size pass through them in order, and the pipes close at the end", async () => {
