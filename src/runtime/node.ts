@@ -220,7 +220,8 @@ const IS_BUN = typeof (process.versions as Record<string, string | undefined>).b
  *   its own: handed a 4 MB line at once (its chunks corked, or copied into
  *   one buffer), that is 4 MB of fresh memory per line, and page faults;
  *   paced, it holds one chunk at most. Measured with `deno task bench`'s
- *   4 MB result on Bun: ~1.3 ms less CPU per call than one copied write.
+ *   4 MB result on Bun against one copied write: ~1.5 ms less CPU per call,
+ *   ~20 MB less peak RSS.
  * @returns A web stream whose writes complete when `target` has taken each chunk.
  */
 export function writableFromNode(
