@@ -281,6 +281,30 @@ Deno.test("writableFromNode paced (Bun's default) hands a gathered write's chunk
   await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
 });
 
+Deno.test("writableFromNode paced: a stream that takes each write at once (Bun calls back before write returns) gets a gathered write of 100,000 chunks in a loop, not a stack overflow", async () => {
+  let taken = 0;
+  let depth = 0;
+  let deepest = 0;
+  // Only what writableFromNode uses of a Writable; its write calls back before returning.
+  const sink = {
+    destroyed: false,
+    writableEnded: false,
+    on: () => sink,
+    write(chunk: Uint8Array, done: (err?: Error | null) => void) {
+      deepest = Math.max(deepest, ++depth);
+      taken += chunk.length;
+      done(null);
+      depth--;
+      return true;
+    },
+  };
+  const stream = writableFromNode(sink as unknown as Writable, { paced: true }) as DirectWritable;
+  const chunk = new Uint8Array(1);
+  await stream[DIRECT_WRITEV]!(Array.from({ length: 100_000 }, () => chunk));
+  assert.equal(taken, 100_000);
+  assert.equal(deepest, 1);
+});
+
 Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of any size pass through them in order, and the pipes close at the end", async () => {
   const { denoRuntime } = await import("../src/runtime/deno.ts");
   const { readByteLines, ChunkScanner } = await import("../src/jsonrpc.ts");

@@ -282,14 +282,31 @@ export function writableFromNode(
       }
       if (paced) {
         let next = 0;
+        // Bun calls a write's callback before `write` returns when the pipe took it all: go on
+        // in this loop then, not one stack frame deeper per chunk.
+        let writing = false;
+        let tookAtOnce = false;
         const writeNext = (err?: Error | null) => {
           if (err) {
             failure ??= err;
             reject(err);
-          } else if (next === chunks.length) resolve();
-          else if (failure !== undefined || target.destroyed || target.writableEnded) {
-            reject(closedError());
-          } else target.write(chunks[next++], writeNext);
+            return;
+          }
+          if (writing) {
+            tookAtOnce = true;
+            return;
+          }
+          for (;;) {
+            if (next === chunks.length) return resolve();
+            if (failure !== undefined || target.destroyed || target.writableEnded) {
+              return reject(closedError());
+            }
+            writing = true;
+            tookAtOnce = false;
+            target.write(chunks[next++], writeNext);
+            writing = false;
+            if (!tookAtOnce) return; // its callback goes on from there
+          }
         };
         writeNext();
         return;
