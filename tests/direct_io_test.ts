@@ -246,30 +246,66 @@ Deno.test("writableFromNode's gathered write hands a Node stream all its chunks 
   await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
 });
 
-Deno.test("writableFromNode with gather (Bun's default) copies a gathered write into one buffer it reuses once the write was taken", async () => {
+Deno.test("writableFromNode paced (Bun's default) hands a gathered write's chunks to the stream one at a time, uncopied, the next once the one before was taken", async () => {
   const writes: Uint8Array[] = [];
-  const copies: string[] = [];
   const pending: (() => void)[] = [];
+  let fail = false;
   const sink = new Writable({
     write(chunk, _encoding, done) {
+      if (fail) return done(new Error("gone"));
       writes.push(chunk);
-      copies.push(new TextDecoder().decode(chunk));
+      pending.push(() => done());
+    },
+    writev(chunks, done) {
+      for (const { chunk } of chunks) writes.push(chunk);
       pending.push(() => done());
     },
   });
-  const stream = writableFromNode(sink, { gather: true }) as DirectWritable;
+  const stream = writableFromNode(sink, { paced: true }) as DirectWritable;
   const enc = new TextEncoder();
-  const first = stream[DIRECT_WRITEV]!([enc.encode("ab"), enc.encode("c\n")]);
-  // While the first is in flight its buffer is not reused: the next goes out corked.
-  const second = stream[DIRECT_WRITEV]!([enc.encode("de"), enc.encode("f\n")]);
-  while (pending.length > 0) pending.shift()!();
-  await Promise.all([first, second]);
-  const third = stream[DIRECT_WRITEV]!([enc.encode("gh"), enc.encode("i\n")]);
-  while (pending.length > 0) pending.shift()!();
-  await third;
-  assert.deepEqual(copies, ["abc\n", "de", "f\n", "ghi\n"]);
-  assert.equal(writes[3].buffer, writes[0].buffer, "the buffer of the first write is reused");
-  assert.equal(new TextDecoder().decode(writes[3]), "ghi\n");
+  const chunks = [enc.encode("ab"), enc.encode("cde"), enc.encode("f\n")];
+  let settled = false;
+  const written = stream[DIRECT_WRITEV]!(chunks).then(() => settled = true);
+  for (let i = 0; i < chunks.length; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    // Only this chunk was handed over: the stream holds its bytes and no more.
+    assert.equal(writes.length, i + 1);
+    assert.equal(sink.writableLength, chunks[i].length);
+    assert.equal(writes[i].buffer, chunks[i].buffer, "the chunk itself, not a copy");
+    assert.equal(writes[i].byteOffset, chunks[i].byteOffset);
+    assert.equal(settled, false);
+    pending.shift()!();
+  }
+  await written;
+  assert.equal(writes.map((w) => new TextDecoder().decode(w)).join(""), "abcdef\n");
+  // A failed write rejects, and so does the next one.
+  fail = true;
+  await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]), /gone/);
+  await assert.rejects(stream[DIRECT_WRITEV]!([enc.encode("x"), enc.encode("y")]));
+});
+
+Deno.test("writableFromNode paced: a stream that takes each write at once (Bun calls back before write returns) gets a gathered write of 100,000 chunks in a loop, not a stack overflow", async () => {
+  let taken = 0;
+  let depth = 0;
+  let deepest = 0;
+  // Only what writableFromNode uses of a Writable; its write calls back before returning.
+  const sink = {
+    destroyed: false,
+    writableEnded: false,
+    on: () => sink,
+    write(chunk: Uint8Array, done: (err?: Error | null) => void) {
+      deepest = Math.max(deepest, ++depth);
+      taken += chunk.length;
+      done(null);
+      depth--;
+      return true;
+    },
+  };
+  const stream = writableFromNode(sink as unknown as Writable, { paced: true }) as DirectWritable;
+  const chunk = new Uint8Array(1);
+  await stream[DIRECT_WRITEV]!(Array.from({ length: 100_000 }, () => chunk));
+  assert.equal(taken, 100_000);
+  assert.equal(deepest, 1);
 });
 
 Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of any size pass through them in order, and the pipes close at the end", async () => {

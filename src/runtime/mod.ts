@@ -454,8 +454,9 @@ export const DIRECT_WRITE: unique symbol = Symbol.for("mcpmon.directWrite") as n
 
 /**
  * The gathered-write hook an adapter may put next to {@linkcode DIRECT_WRITE}:
- * `stream[DIRECT_WRITEV](chunks)` writes the chunks in order as one write
- * where the stream can (Node's `writev`), resolving once all were taken.
+ * `stream[DIRECT_WRITEV](chunks)` writes the chunks in order, as one write
+ * where the stream can (Node's `writev`) or one after another (Bun), with no
+ * other write between them, resolving once all were taken.
  * `FrameWriter` uses it for a message of several large pieces (a long line
  * forwarded as the chunks it came in).
  *

@@ -33,9 +33,9 @@
  *   `/bin/sh`); `spawn` turns both into one thrown `Error`.
  * - Bun reports a rename as the removal of the old name, then the creation of
  *   the new one; Node the other way round. Both arrive as `remove`/`create`.
- * - On Bun, a gathered write (`DIRECT_WRITEV`: a long line's chunks) is copied
- *   into one buffer the stream keeps and written once; Node's writev takes
- *   the chunks as they are ({@linkcode writableFromNode}'s `gather`).
+ * - On Bun, a gathered write (`DIRECT_WRITEV`: a long line's chunks) is written
+ *   chunk by chunk, each once the stream took the one before; Node's writev
+ *   takes the chunks as they are, at once ({@linkcode writableFromNode}'s `paced`).
  *
  * @module
  */
@@ -192,19 +192,6 @@ export function readableFromNode(source: Readable): ReadableStream<Uint8Array> {
 const IS_BUN = typeof (process.versions as Record<string, string | undefined>).bun === "string";
 
 /**
- * Largest gathered write (`DIRECT_WRITEV`: a long line forwarded as its chunks) that
- * {@linkcode writableFromNode} copies into its reused buffer when asked to gather (by default
- * on Bun); a larger one, or one while the buffer's write is still in flight, is written corked.
- * Measured on Bun with a relay that holds a 4 MB line's chunks: written corked, ~3 ms more CPU
- * per line than copied into a buffer it keeps and written once. Node writes the chunks as they
- * are (`uv_write` of many buffers): there the copy would only add, so it gathers only on Bun.
- */
-const GATHER_MAX_BYTES = 16 * 1024 * 1024;
-
-/** The smallest reused buffer of a gathered write (it grows by doubling). */
-const GATHER_MIN_BYTES = 64 * 1024;
-
-/**
  * Wraps a Node `Writable` (a child's stdin, `process.stdout`) as a web
  * `WritableStream` of bytes. Each write resolves once the Node stream has
  * taken the chunk (its write callback ran: the bytes reached the kernel), so
@@ -226,19 +213,22 @@ const GATHER_MIN_BYTES = 64 * 1024;
  * ```
  *
  * @param target The Node stream to write to.
- * @param options `gather`: a gathered write (`DIRECT_WRITEV`) of at most
- *   {@linkcode GATHER_MAX_BYTES} is copied into one buffer the stream keeps
- *   and reuses once that write was taken (default: under Bun only).
+ * @param options `paced`: a gathered write (`DIRECT_WRITEV`) hands the stream
+ *   its chunks one at a time, the next once the stream took the one before
+ *   (default: under Bun only; else they are written corked, as one writev).
+ *   Bun's stream copies what the pipe cannot take at once into a buffer of
+ *   its own: handed a 4 MB line at once (its chunks corked, or copied into
+ *   one buffer), that is 4 MB of fresh memory per line, and page faults;
+ *   paced, it holds one chunk at most. Measured on Bun against one copied
+ *   write, per 4 MB result: ~0.8 ms less CPU and ~40% fewer page faults with
+ *   a fast client, about even in `deno task bench`; ~20 MB less peak RSS.
  * @returns A web stream whose writes complete when `target` has taken each chunk.
  */
 export function writableFromNode(
   target: Writable,
-  options: { gather?: boolean } = {},
+  options: { paced?: boolean } = {},
 ): WritableStream<Uint8Array> {
-  const gather = options.gather ?? IS_BUN;
-  /** The buffer a gathered write copies into, reused once the stream took its last write. */
-  let arena: Uint8Array | undefined;
-  let arenaBusy = false;
+  const paced = options.paced ?? IS_BUN;
   let failure: unknown;
   // Without a listener, an 'error' event (EPIPE) would crash the process.
   target.on("error", (err: unknown) => {
@@ -282,39 +272,44 @@ export function writableFromNode(
     if (failure !== undefined || target.destroyed || target.writableEnded) done(closedError());
     else target.write(chunk, done);
   };
-  // Corked, the chunks go out as one writev (one JS round trip, not one per chunk). With
-  // `gather`, they are copied into one buffer kept for the next time instead (see GATHER_MAX_BYTES).
+  // Corked, the chunks go out as one writev (one JS round trip, not one per chunk). Paced, one
+  // at a time (see `options.paced`); nothing else writes meanwhile (the caller holds the writer).
   stream[DIRECT_WRITEV] = (chunks) =>
     new Promise<void>((resolve, reject) => {
       if (failure !== undefined || target.destroyed || target.writableEnded) {
         reject(closedError());
         return;
       }
-      if (gather && !arenaBusy) {
-        let total = 0;
-        for (const chunk of chunks) total += chunk.length;
-        if (total <= GATHER_MAX_BYTES) {
-          if (arena === undefined || arena.length < total) {
-            let size = GATHER_MIN_BYTES;
-            while (size < total) size *= 2;
-            arena = new Uint8Array(size);
+      if (paced) {
+        let next = 0;
+        // Bun calls a write's callback before `write` returns when the pipe took it all: go on
+        // in this loop then, not one stack frame deeper per chunk.
+        let writing = false;
+        let tookAtOnce = false;
+        const writeNext = (err?: Error | null) => {
+          if (err) {
+            failure ??= err;
+            reject(err);
+            return;
           }
-          let offset = 0;
-          for (const chunk of chunks) {
-            arena.set(chunk, offset);
-            offset += chunk.length;
+          if (writing) {
+            tookAtOnce = true;
+            return;
           }
-          arenaBusy = true;
-          // Reused only once this write's callback ran: the stream is done with its bytes.
-          target.write(arena.subarray(0, total), (err?: Error | null) => {
-            arenaBusy = false;
-            if (err) {
-              failure ??= err;
-              reject(err);
-            } else resolve();
-          });
-          return;
-        }
+          for (;;) {
+            if (next === chunks.length) return resolve();
+            if (failure !== undefined || target.destroyed || target.writableEnded) {
+              return reject(closedError());
+            }
+            writing = true;
+            tookAtOnce = false;
+            target.write(chunks[next++], writeNext);
+            writing = false;
+            if (!tookAtOnce) return; // its callback goes on from there
+          }
+        };
+        writeNext();
+        return;
       }
       target.cork();
       for (let i = 0; i < chunks.length - 1; i++) target.write(chunks[i]);
