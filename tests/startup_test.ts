@@ -192,3 +192,63 @@ Deno.test("the Deno runtime answers file questions with Deno's own API, as node:
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("on Deno, mcpmon is ready (its server spawned, the client being read) without touching a timer global: Deno 2.9 loads its timers, and its Node layer, at the first touch (~9 ms)", async () => {
+  const src = new URL("../src/", import.meta.url).href;
+  const code = `
+    const touched = [];
+    let ready = false;
+    for (const name of ["setTimeout", "clearTimeout", "setInterval", "clearInterval"]) {
+      const own = Object.getOwnPropertyDescriptor(globalThis, name);
+      Object.defineProperty(globalThis, name, {
+        configurable: true,
+        get() {
+          if (!ready) touched.push(name + ": " + new Error().stack.split("\\n").slice(2, 5).join(" "));
+          return own.get ? own.get.call(globalThis) : own.value;
+        },
+      });
+    }
+    const { denoRuntime } = await import("${src}runtime/deno.ts");
+    const { main } = await import("${src}cli.ts");
+    const runtime = {
+      ...denoRuntime,
+      args: ["--watch", Deno.args[0], "--", Deno.execPath(), "eval", "await new Response(Deno.stdin.readable).text()"],
+      env: (name) => name === "MCPMON_READY_MARKER" ? "1" : denoRuntime.env(name),
+      writeStderr(data) {
+        if (!ready && new TextDecoder().decode(data).startsWith("mcpmon: ready")) {
+          ready = true;
+          // (console.log goes to stderr in mcpmon: stdout is the protocol's)
+          Deno.stdout.writeSync(new TextEncoder().encode(JSON.stringify(touched) + "\\n"));
+        }
+      },
+    };
+    denoRuntime.exit(await main(runtime));`;
+  const dir = await Deno.makeTempDir();
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", code, dir],
+      cwd: new URL("..", import.meta.url), // deno.json: the watcher's npm packages
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000); // a bug fails, never hangs
+    let out = "";
+    while (!out.includes("\n")) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    clearTimeout(timer);
+    await child.stdin.close(); // the client goes: mcpmon stops its server and exits
+    await reader.cancel();
+    const status = await child.status;
+    assert.ok(out.includes("\n"), `no ready line; stderr: ${await stderr}`);
+    assert.deepEqual(JSON.parse(out), [], "a timer global was touched before ready");
+    assert.equal(status.code, 0, await stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
