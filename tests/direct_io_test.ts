@@ -222,7 +222,11 @@ await out.close();
   }
 });
 
-Deno.test("writableFromNode's gathered write hands a Node stream all its chunks as one writev", async () => {
+/**
+ * A Node stream that records the size of each write (1 for `write`, the chunk
+ * count for `writev`) in `calls` and the text written in `seen`.
+ */
+function recordingSink(): { sink: Writable; calls: number[]; seen: string[] } {
   const calls: number[] = [];
   const seen: string[] = [];
   const sink = new Writable({
@@ -237,6 +241,11 @@ Deno.test("writableFromNode's gathered write hands a Node stream all its chunks 
       done();
     },
   });
+  return { sink, calls, seen };
+}
+
+Deno.test("writableFromNode's gathered write hands a Node stream all its chunks as one writev", async () => {
+  const { sink, calls, seen } = recordingSink();
   const stream = writableFromNode(sink) as DirectWritable;
   const enc = new TextEncoder();
   await stream[DIRECT_WRITEV]!([enc.encode("a"), enc.encode("b"), enc.encode("c\n")]);
@@ -364,20 +373,7 @@ Deno.test("on Deno, a child's stdout and stdin carry the direct hooks: lines of 
 });
 
 Deno.test("the trace tap keeps the gathered-write hook: a long message's pieces go out as one writev, and are traced", async () => {
-  const calls: number[] = [];
-  const seen: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      calls.push(1);
-      seen.push(String(chunk));
-      done();
-    },
-    writev(chunks, done) {
-      calls.push(chunks.length);
-      for (const { chunk } of chunks) seen.push(String(chunk));
-      done();
-    },
-  });
+  const { sink, calls, seen } = recordingSink();
   const runtime = {
     stdin: readableFromNode(new PassThrough()),
     stdout: writableFromNode(sink),
