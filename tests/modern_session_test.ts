@@ -144,11 +144,7 @@ Deno.test("a listen's acknowledgment and notifications reach the client tagged w
     params: { _meta: { [SUB]: listens[0].id } },
   });
   await s.h.clientWaitFor(tagged("notifications/tools/list_changed", "listen:0"));
-  child.send({
-    jsonrpc: "2.0",
-    method: "notifications/resources/updated",
-    params: { uri: "x://1", _meta: { [SUB]: listens[1].id } },
-  });
+  resourceUpdated(child, "x://1", listens[1].id);
   const updated = await s.h.clientWaitFor(tagged("notifications/resources/updated", 7));
   assert.equal(updated.params.uri, "x://1");
   await s.close();
@@ -546,6 +542,15 @@ function modernResourceServer(name: string) {
   });
 }
 
+/** A backend's `notifications/resources/updated` for `uri`, tagged with mcpmon's listen `listenId` (untagged without: 2025). */
+function resourceUpdated(child: FakeChild, uri: string, listenId?: unknown): void {
+  child.send({
+    jsonrpc: "2.0",
+    method: "notifications/resources/updated",
+    params: listenId === undefined ? { uri } : { uri, _meta: { [SUB]: listenId } },
+  });
+}
+
 /** The resource listen mcpmon holds on a modern backend's process (the last one opened). */
 async function resourceListen(child: FakeChild): Promise<Msg> {
   await child.waitFor((m) =>
@@ -579,20 +584,12 @@ Deno.test("gateway: a modern client's listen for resources is honored on both er
   assert.deepEqual(listen.params.notifications, { resourceSubscriptions: ["beta://doc"] });
   assert.equal(listen.params._meta["io.modelcontextprotocol/protocolVersion"], MODERN);
 
-  alpha.send({
-    jsonrpc: "2.0",
-    method: "notifications/resources/updated",
-    params: { uri: "alpha://doc" },
-  });
+  resourceUpdated(alpha, "alpha://doc");
   const fromAlpha = await s.h.clientWaitFor((m) =>
     tagged("notifications/resources/updated", "L")(m) && m.params.uri === "alpha://doc"
   );
   assert.deepEqual(fromAlpha.params._meta, { [SUB]: "L" });
-  beta.send({
-    jsonrpc: "2.0",
-    method: "notifications/resources/updated",
-    params: { uri: "beta://doc", _meta: { [SUB]: listen.id } },
-  });
+  resourceUpdated(beta, "beta://doc", listen.id);
   const fromBeta = await s.h.clientWaitFor((m) =>
     tagged("notifications/resources/updated", "L")(m) && m.params.uri === "beta://doc"
   );
@@ -628,11 +625,7 @@ Deno.test("gateway: a modern client's resource subscriptions are made again on a
   await alpha2.waitFor((m) => m.method === "resources/subscribe" && m.params.uri === "alpha://doc");
   const listen = await resourceListen(beta2);
   assert.deepEqual(listen.params.notifications.resourceSubscriptions, ["beta://doc"]);
-  beta2.send({
-    jsonrpc: "2.0",
-    method: "notifications/resources/updated",
-    params: { uri: "beta://doc", _meta: { [SUB]: listen.id } },
-  });
+  resourceUpdated(beta2, "beta://doc", listen.id);
   await s.h.clientWaitFor((m) =>
     tagged("notifications/resources/updated", "L")(m) && m.params.uri === "beta://doc"
   );
@@ -655,11 +648,7 @@ Deno.test("gateway: a legacy client's resources/subscribe to a modern backend be
   assert.ok(!beta.received.some((m) => m.method === "resources/subscribe"));
   const listen = await resourceListen(beta);
   assert.deepEqual(listen.params.notifications.resourceSubscriptions, ["beta://doc"]);
-  beta.send({
-    jsonrpc: "2.0",
-    method: "notifications/resources/updated",
-    params: { uri: "beta://doc", _meta: { [SUB]: listen.id } },
-  });
+  resourceUpdated(beta, "beta://doc", listen.id);
   const updated = await s.h.clientWaitFor((m) => m.method === "notifications/resources/updated");
   assert.deepEqual(
     updated.params,
