@@ -297,10 +297,10 @@ function directPipeReadable(
 }
 
 /**
- * A child's stdin with the {@linkcode DIRECT_WRITE} and {@linkcode DIRECT_SEND}
- * hooks: each chunk written to its pipe with core ops until all of it is,
- * without the web stream's queue and promises. Its writer's `close()` still
- * closes the pipe.
+ * A child's stdin with the {@linkcode DIRECT_WRITE}, {@linkcode DIRECT_SEND}
+ * and {@linkcode DIRECT_WRITEV} ({@linkcode sendEach}) hooks: each chunk
+ * written to its pipe with core ops until all of it is, without the web
+ * stream's queue and promises. Its writer's `close()` still closes the pipe.
  */
 function directPipeWritable(
   stream: WritableStream<Uint8Array>,
