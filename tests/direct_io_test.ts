@@ -130,6 +130,16 @@ Deno.test("FrameWriter reports a Node stream that failed, through the direct hoo
   assert.ok(writer.closed);
 });
 
+/** A tracer of pid 1 whose records (the lines it would append to its file) land in `records`. */
+function recordingTracer(): { tracer: Tracer; records: string[] } {
+  const records: string[] = [];
+  const tracer = new Tracer(
+    { appendFile: (_path, text) => void records.push(text) },
+    { file: "/trace.jsonl", pid: 1 },
+  );
+  return { tracer, records };
+}
+
 Deno.test("the trace tap keeps the direct hooks of the client's and the servers' streams, and still traces through them", async () => {
   const stdinSource = new PassThrough();
   const stdoutChunks: string[] = [];
@@ -152,11 +162,7 @@ Deno.test("the trace tap keeps the direct hooks of the client's and the servers'
     stdout: writableFromNode(stdoutSink),
     spawn: () => child,
   } as unknown as Runtime;
-  const records: string[] = [];
-  const tracer = new Tracer(
-    { appendFile: (_path, text) => void records.push(text) },
-    { file: "/trace.jsonl", pid: 1 },
-  );
+  const { tracer, records } = recordingTracer();
   const traced = tracingRuntime(runtime, tracer, () => "srv");
   const spawned = traced.spawn({ command: "x", args: [] });
   for (const stream of [traced.stdin, spawned.stdout]) {
@@ -381,11 +387,7 @@ Deno.test("the trace tap keeps the gathered-write hook: a long message's pieces 
       throw new Error("not here");
     },
   } as unknown as Runtime;
-  const records: string[] = [];
-  const tracer = new Tracer(
-    { appendFile: (_path, text) => void records.push(text) },
-    { file: "/trace.jsonl", pid: 1 },
-  );
+  const { tracer, records } = recordingTracer();
   const traced = tracingRuntime(runtime, tracer, () => "srv");
   assert.equal(typeof (traced.stdout as DirectWritable)[DIRECT_WRITEV], "function");
   const pieces = ['{"jsonrpc":"2.0","id":1,"result":{"text":"', "a".repeat(20_000)];
