@@ -7,7 +7,6 @@
  */
 import type { ServerOptions } from "./config.ts";
 import { describeExit, Generation, type ServerInitiated } from "./generation.ts";
-import { checkPortFree, withHttpBackends } from "./http_backend.ts";
 import { ErrorCode, type JsonRpcErrorObject, type JsonRpcMessage } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
 import {
@@ -97,7 +96,8 @@ export class Backend {
    */
   openingRefusal: JsonRpcErrorObject | undefined;
 
-  readonly #runtime: Runtime;
+  /** Spawns the server; for a URL server, wrapped at its first start to reach the URL. */
+  #runtime: Runtime;
   readonly #session: Session;
   readonly #log: Logger;
   readonly #hooks: BackendHooks;
@@ -129,9 +129,7 @@ export class Backend {
     this.#bridgeEras = display.bridgeEras ?? false;
     this.name = options.name;
     this.options = options;
-    // A server reached at a URL: the runtime's spawn connects to it (already so when the
-    // runtime was wrapped before tracing, which then sees the messages).
-    this.#runtime = options.url !== undefined ? withHttpBackends(runtime) : runtime;
+    this.#runtime = runtime;
     this.#session = session;
     this.#log = log;
     this.#hooks = hooks;
@@ -395,10 +393,18 @@ export class Backend {
     const shown = command === "" && url !== undefined
       ? `connection to ${url}`
       : [command, ...args].join(" ") + (url !== undefined ? ` (serving ${url})` : "");
-    if (url !== undefined && command !== "" && this.#runtime.env("MCPMON_NO_PORT_CHECK") !== "1") {
+    // A server reached at a URL: the runtime's spawn connects to it (already so when the
+    // runtime was wrapped before tracing, which then sees the messages). The HTTP transport
+    // loads only for such a server.
+    const http = url !== undefined ? await import("./http_backend.ts") : undefined;
+    if (http) this.#runtime = http.withHttpBackends(this.#runtime);
+    if (
+      http && url !== undefined && command !== "" &&
+      this.#runtime.env("MCPMON_NO_PORT_CHECK") !== "1"
+    ) {
       // The port must be free before the command starts, else mcpmon would talk to what holds
       // it: an old instance, or a server still on its way out (given the grace period to go).
-      const taken = await checkPortFree(
+      const taken = await http.checkPortFree(
         url,
         [command, ...args].join(" "),
         this.options.graceMs,

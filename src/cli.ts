@@ -36,8 +36,7 @@ import { deriveName } from "./server_name.ts";
 import type { FileQueries, Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
 import { portableFiles } from "./runtime/files.ts";
-import { parseHttpUrl } from "./http_backend.ts";
-import { expandHeaderVars, parseHeader } from "./http_headers.ts";
+import { expandHeaderVars, parseHeader, parseHttpUrl } from "./http_headers.ts";
 import type { HttpListen } from "./run.ts";
 
 /**

@@ -60,8 +60,7 @@ import {
 } from "yaml";
 import { parseExtensionList, type ServerOptions, serverOptions } from "./config.ts";
 import { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
-import { parseHttpUrl } from "./http_backend.ts";
-import { headerProblem } from "./http_headers.ts";
+import { headerProblem, parseHttpUrl } from "./http_headers.ts";
 
 export { DEFAULT_NAME_BUDGET, DEFAULT_SEPARATOR } from "./names.ts";
 import {

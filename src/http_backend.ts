@@ -59,7 +59,7 @@
  *
  * @module
  */
-import { challengeSummary, redactor } from "./http_headers.ts";
+import { challengeSummary, parseHttpUrl, redactor } from "./http_headers.ts";
 import {
   type ChildProcess,
   type Clock,
@@ -164,39 +164,6 @@ const LOST_GRACE_MS = 250;
 
 /** Longest error body kept from an HTTP error answer, in bytes. */
 const ERROR_BODY_BYTES = 64 * 1024;
-
-/**
- * Checks that `text` is an `http:` or `https:` URL and returns it parsed;
- * throws an error for people otherwise.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(parseHttpUrl("http://127.0.0.1:3000/mcp").port, "3000");
- * assert.throws(() => parseHttpUrl("ftp://example.com/mcp"), /http:\/\/ or https:\/\//);
- * assert.throws(() => parseHttpUrl("localhost:3000"), /http:\/\/ or https:\/\//);
- * ```
- */
-export function parseHttpUrl(text: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new Error(
-      `not a URL: ${JSON.stringify(text)} (expected http:// or https://, e.g. ` +
-        "http://127.0.0.1:3000/mcp)",
-    );
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new Error(
-      `${JSON.stringify(text)} is not an http:// or https:// URL (e.g. http://127.0.0.1:3000/mcp)`,
-    );
-  }
-  if (url.username || url.password) {
-    throw new Error(`${JSON.stringify(text)} has credentials in it; mcpmon does not send them`);
-  }
-  return url;
-}
 
 /**
  * Whether something accepts TCP connections at the host and port of `url`

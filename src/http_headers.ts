@@ -1,12 +1,47 @@
 /**
- * Headers mcpmon sends to a server on Streamable HTTP (`--header`, a gateway
- * entry's `headers:`), and what it says when the server refuses them: parsing
- * and checking a `Name: value` header, `${VAR}` expansion for the command
- * line, keeping the values out of every log line and error, and the
- * essentials of a `WWW-Authenticate` challenge.
+ * How mcpmon reaches a server on Streamable HTTP (`--url`, `--header`, a
+ * gateway entry's `url:` and `headers:`), and what it says when the server
+ * refuses it: checking the URL, parsing and checking a `Name: value` header,
+ * `${VAR}` expansion for the command line, keeping the values out of every
+ * log line and error, and the essentials of a `WWW-Authenticate` challenge.
+ * Small on purpose: the command line and the gateway's config check these
+ * without loading the transport (`src/http_backend.ts`).
  *
  * @module
  */
+
+/**
+ * Checks that `text` is an `http:` or `https:` URL and returns it parsed;
+ * throws an error for people otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(parseHttpUrl("http://127.0.0.1:3000/mcp").port, "3000");
+ * assert.throws(() => parseHttpUrl("ftp://example.com/mcp"), /http:\/\/ or https:\/\//);
+ * assert.throws(() => parseHttpUrl("localhost:3000"), /http:\/\/ or https:\/\//);
+ * ```
+ */
+export function parseHttpUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(
+      `not a URL: ${JSON.stringify(text)} (expected http:// or https://, e.g. ` +
+        "http://127.0.0.1:3000/mcp)",
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(
+      `${JSON.stringify(text)} is not an http:// or https:// URL (e.g. http://127.0.0.1:3000/mcp)`,
+    );
+  }
+  if (url.username || url.password) {
+    throw new Error(`${JSON.stringify(text)} has credentials in it; mcpmon does not send them`);
+  }
+  return url;
+}
 
 /** RFC 9110 `token`: what a header name must be. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -14,7 +14,6 @@ import { LineSplitter, readClientLines } from "./jsonrpc.ts";
 import { Logger } from "./log.ts";
 import { Router } from "./router.ts";
 import { Tracer, tracingRuntime } from "./trace.ts";
-import { withHttpBackends } from "./http_backend.ts";
 import type { HttpServer, Runtime, SpawnOptions } from "./runtime/mod.ts";
 import type { HttpFrontOptions } from "./http_front.ts";
 import type { Backend, RestartOutcome } from "./backend.ts";
@@ -55,7 +54,7 @@ export async function run(
   if (http) return await runHttp(runtime, log, server, logOptions, http);
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
-    withHttpBackends(runtime),
+    await reachingUrls(runtime, server.url !== undefined),
     tracer,
     (o) => sameCommand(o, server) ? server.name : undefined,
     { server: server.name },
@@ -134,7 +133,7 @@ export async function runGateway(
   if (config.servers.length === 0) log.warn(`${configPath} has no enabled servers`);
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
-    withHttpBackends(runtime),
+    await reachingUrls(runtime, true), // a config reload may add a URL server
     tracer,
     (o) => router.backends.find((b) => sameCommand(o, b.options))?.name,
   );
@@ -278,6 +277,15 @@ export async function runGateway(
     },
     track: (registry) => router.onChange = () => summarize(registry),
   });
+}
+
+/**
+ * `runtime`, able to reach a server at a URL when `needed` (its spawn then
+ * connects there, `withHttpBackends`); the HTTP transport loads only then.
+ * Wrapped before tracing, which then sees the messages.
+ */
+async function reachingUrls(runtime: Runtime, needed: boolean): Promise<Runtime> {
+  return needed ? (await import("./http_backend.ts")).withHttpBackends(runtime) : runtime;
 }
 
 /**
@@ -609,7 +617,7 @@ async function runHttp(
   }
   const tracer = newTracer(runtime, log, logOptions);
   const traced = tracingRuntime(
-    withHttpBackends(runtime),
+    await reachingUrls(runtime, server.url !== undefined),
     tracer,
     (o) => sameCommand(o, server) ? server.name : undefined,
     { server: server.name },

@@ -130,7 +130,7 @@ async function staticGraphOf(root: string, seen: Set<string>): Promise<void> {
   for (const root of info.roots) visit(root);
 }
 
-Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and run.ts) loads no watcher (nor what a change brings), ignore rules, build step, gateway, HTTP front, subcommand, YAML or HTTP framework before the server is spawned", async () => {
+Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and run.ts) loads no watcher (nor what a change brings), ignore rules, build step, gateway, HTTP transport or front, subcommand, YAML or HTTP framework before the server is spawned", async () => {
   const graph = [...await staticGraph(["mod.ts", "src/cli.ts", "src/run.ts"])];
   assert.ok(graph.some((s) => s.endsWith("/src/router.ts")), "the graph is followed");
   for (
@@ -138,7 +138,7 @@ Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and r
       /\/src\/watcher\.ts$/,
       /\/src\/ignore_rules\.ts$/,
       /\/src\/gateway(_config)?\.ts$/,
-      /\/src\/http_front\.ts$/,
+      /\/src\/http_(front|backend)\.ts$/,
       /\/src\/(registry|control|setup|trace_command)\.ts$/,
       /\/src\/(build|pycache|restart_loop)\.ts$/,
     ]
