@@ -34,7 +34,6 @@ export { HELP } from "./src/help.ts";
 export type { HelpTopic } from "./src/help.ts";
 export type { SetupClient, SetupRequest } from "./src/setup.ts";
 export type { CliCommand, Subcommand } from "./src/cli.ts";
-export { run, runGateway } from "./src/run.ts";
 export type { HttpListen } from "./src/run.ts";
 export { ConfigError, diffConfigs } from "./src/gateway_model.ts";
 export type { ConfigBase, ConfigDiff, ConfigIssue, GatewayConfig } from "./src/gateway_model.ts";
@@ -44,6 +43,77 @@ export * from "./src/config.ts";
 export { VERSION } from "./src/version.ts";
 export type * from "./src/runtime/mod.ts";
 import type { ConfigBase, GatewayConfig } from "./src/gateway_model.ts";
+import type { LogOptions, ServerOptions } from "./src/config.ts";
+import type { Runtime } from "./src/runtime/mod.ts";
+import type { HttpListen } from "./src/run.ts";
+
+// `run`, `runGateway` and `loadGatewayConfig` load their modules on the first call, not with this
+// one: the command line (`main`) spawns the server before the proxy's modules load, so that the
+// server's start-up overlaps theirs.
+
+/**
+ * Proxies the client on `runtime`'s stdio to the server described by
+ * `server`, restarting it when watched files change (or, with `http`, serves
+ * it on Streamable HTTP). Resolves with the exit code once the client closed
+ * stdin or a SIGINT/SIGTERM arrived, after the server's process group has
+ * been stopped.
+ *
+ * @example
+ * ```ts ignore
+ * import { denoRuntime } from "./src/runtime/deno.ts";
+ * const code = await run(denoRuntime, serverOptions, { level: "info", timestamps: false });
+ * ```
+ *
+ * @param runtime The host: stdio, processes, files, signals.
+ * @param server The server to run.
+ * @param logOptions What to log.
+ * @param http Serve on Streamable HTTP at this address instead of stdio.
+ * @returns The exit code: 0 ok, 1 a runtime failure, 2 a usage error.
+ */
+export async function run(
+  runtime: Runtime,
+  server: ServerOptions,
+  logOptions: LogOptions,
+  http?: HttpListen,
+): Promise<number> {
+  return await (await import("./src/run.ts")).run(runtime, server, logOptions, http);
+}
+
+/**
+ * Gateway mode: runs every server of the config file at `configPath` behind
+ * one entry, each watched and restarted on its own; edits to the config file
+ * add, remove or restart only the servers whose definition changed.
+ *
+ * @example
+ * ```ts ignore
+ * import { denoRuntime } from "./src/runtime/deno.ts";
+ * const code = await runGateway(denoRuntime, "/app/.mcpmon.yaml", "gateway", { level: "info", timestamps: false });
+ * ```
+ *
+ * @param runtime The host: stdio, processes, files, signals.
+ * @param configPath The gateway's config file (YAML or JSON).
+ * @param name The gateway's name (logs, `mcpmon status`).
+ * @param logOptions What to log.
+ * @param options `callThrough`: add the `mcpmon_call_tool` tool, for clients
+ *   that never refresh their tool list; `http`: serve on Streamable HTTP at
+ *   this address instead of stdio.
+ * @returns The exit code: 0 ok, 1 a runtime failure, 2 an invalid config at start.
+ */
+export async function runGateway(
+  runtime: Runtime,
+  configPath: string,
+  name: string,
+  logOptions: LogOptions,
+  options: { callThrough?: boolean; http?: HttpListen } = {},
+): Promise<number> {
+  return await (await import("./src/run.ts")).runGateway(
+    runtime,
+    configPath,
+    name,
+    logOptions,
+    options,
+  );
+}
 
 /**
  * Parses and validates a gateway configuration file (YAML or JSON) into one
