@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ServerOptions } from "./config.ts";
+import { type ServerOptions, spawnOptions } from "./config.ts";
 import { describeExit, Generation, type ServerInitiated } from "./generation.ts";
 import { ErrorCode, type JsonRpcErrorObject, type JsonRpcMessage } from "./jsonrpc.ts";
 import type { Logger } from "./log.ts";
@@ -389,7 +389,7 @@ export class Backend {
   /** Spawns and initializes a generation; returns it once ready, or undefined on failure. */
   async #startGeneration(): Promise<Generation | undefined> {
     const number = ++this.#generations;
-    const { command, args, cwd, env, url } = this.options;
+    const { command, args, url } = this.options;
     const shown = command === "" && url !== undefined
       ? `connection to ${url}`
       : [command, ...args].join(" ") + (url !== undefined ? ` (serving ${url})` : "");
@@ -420,23 +420,7 @@ export class Backend {
     }
     let child: ChildProcess;
     try {
-      child = this.#runtime.spawn({
-        command,
-        args,
-        cwd,
-        env,
-        watchdogGraceMs: this.options.graceMs,
-        ...(url !== undefined
-          ? {
-            http: {
-              url,
-              connectTimeoutMs: this.options.initTimeoutMs,
-              maxMessageBytes: this.options.maxMessageBytes,
-              headers: this.options.headers,
-            },
-          }
-          : {}),
-      });
+      child = this.#runtime.spawn(spawnOptions(this.options));
     } catch (err) {
       const cause = `could not start \`${shown}\`: ${err instanceof Error ? err.message : err}`;
       this.#fail(cause);

@@ -33,6 +33,7 @@ import {
   SYNOPSIS,
 } from "./help.ts";
 import { deriveName } from "./server_name.ts";
+import { spawnEarly } from "./early_spawn.ts";
 import type { FileQueries, Runtime } from "./runtime/mod.ts";
 import { VERSION } from "./version.ts";
 import { portableFiles } from "./runtime/files.ts";
@@ -755,7 +756,20 @@ export async function main(runtime: Runtime): Promise<number> {
           return 2;
         }
       }
-      return await (await import("./run.ts")).run(runtime, cli.server, cli.log, cli.http);
+      {
+        // The server starts now, while the proxy's modules load (its start-up overlaps theirs).
+        const early = cli.http ? undefined : spawnEarly(runtime, cli.server);
+        try {
+          return await (await import("./run.ts")).run(
+            early?.runtime ?? runtime,
+            cli.server,
+            cli.log,
+            cli.http,
+          );
+        } finally {
+          await early?.discard();
+        }
+      }
     case "gateway":
       return await (await import("./run.ts")).runGateway(runtime, cli.config, cli.name, cli.log, {
         callThrough: cli.callThrough,

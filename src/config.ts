@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { SpawnOptions } from "./runtime/mod.ts";
+
 /** Log verbosity, from least to most. */
 export type LogLevel = "error" | "info" | "verbose" | "debug";
 
@@ -288,4 +290,45 @@ export function serverOptions(fields: ServerFields): ServerOptions {
   };
   if (build !== undefined && build.trim() !== "") server.build = build;
   return server;
+}
+
+/**
+ * How `server`'s process is spawned: its command, arguments, directory and
+ * environment, the watchdog's grace and, for a server reached at a URL, the
+ * connection. The one place a server's {@linkcode SpawnOptions} are made:
+ * every start of a backend, and the command line's start before the proxy's
+ * modules load (`src/early_spawn.ts`), which is taken only when the two agree.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const server = serverOptions({ name: "api", command: "node", args: ["server.js"], watch: [] });
+ * assert.deepEqual(spawnOptions(server), {
+ *   command: "node",
+ *   args: ["server.js"],
+ *   cwd: undefined,
+ *   env: undefined,
+ *   watchdogGraceMs: DEFAULT_GRACE_MS,
+ * });
+ * ```
+ */
+export function spawnOptions(server: ServerOptions): SpawnOptions {
+  const { command, args, cwd, env, url } = server;
+  return {
+    command,
+    args,
+    cwd,
+    env,
+    watchdogGraceMs: server.graceMs,
+    ...(url !== undefined
+      ? {
+        http: {
+          url,
+          connectTimeoutMs: server.initTimeoutMs,
+          maxMessageBytes: server.maxMessageBytes,
+          headers: server.headers,
+        },
+      }
+      : {}),
+  };
 }

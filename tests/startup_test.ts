@@ -1,6 +1,8 @@
 /**
- * Start-up order (`src/run.ts`): the server is spawned as soon as the signal handlers that stop it
- * are in place, before file watching and the state dir, so that its start-up overlaps mcpmon's.
+ * Start-up order (`src/cli.ts`, `src/early_spawn.ts`, `src/run.ts`): the command line spawns the
+ * server as soon as its options are parsed, before the proxy's modules load; run() (when given no
+ * early process) spawns it as soon as the signal handlers that stop it are in place, before file
+ * watching and the state dir, so that its start-up overlaps mcpmon's.
  */
 import assert from "node:assert/strict";
 import { run } from "../src/run.ts";
@@ -150,6 +152,15 @@ Deno.test("the way to a running proxy (mod.ts, the Deno entry, then cli.ts and r
     const found = graph.filter((s) => s.startsWith(`npm:/${pkg}@`) || s.startsWith(`npm:${pkg}@`));
     assert.deepEqual(found, [], `loaded statically: ${found}`);
   }
+});
+
+Deno.test("the command line (mod.ts, the Deno entry, then cli.ts) spawns the server before the proxy's modules load: neither loads run.ts, the router, a backend or the JSON-RPC layer statically", async () => {
+  const graph = [...await staticGraph(["mod.ts", "src/cli.ts"])];
+  assert.ok(graph.some((s) => s.endsWith("/src/early_spawn.ts")), "the graph is followed");
+  const found = graph.filter((s) =>
+    /\/src\/(run|router|mode|backend|generation|session|jsonrpc|trace)\.ts$/.test(s)
+  );
+  assert.deepEqual(found, [], `loaded statically: ${found}`);
 });
 
 Deno.test("on Deno, the way to a running proxy (mod.ts, cli.ts, run.ts) loads no node: module but node:util (parseArgs) and node:path: node:fs, node:process, node:os and node:net cost Deno 10–20 ms to load", async () => {
