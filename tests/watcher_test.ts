@@ -499,14 +499,23 @@ Deno.test({
         () => Deno.writeTextFile(`${dir}/created.ts`, "export {};\n"),
         "create created.ts",
       );
+      // Repeatable like the others: a removal or rename a loaded machine's watch missed is done
+      // again (the file put back first), not waited for until the deadline.
       await until(
         saw(`${dir}/doomed.py`, ["remove"]),
-        () => Deno.remove(`${dir}/doomed.py`).catch(() => {}),
+        async () => {
+          await Deno.writeTextFile(`${dir}/doomed.py`, "b = 1\n", { createNew: true })
+            .catch(() => {});
+          await Deno.remove(`${dir}/doomed.py`);
+        },
         "remove doomed.py",
       );
       await until(
         saw(`${dir}/new_name.py`, ["rename", "create"]),
-        () => Deno.rename(`${dir}/old_name.py`, `${dir}/new_name.py`).catch(() => {}),
+        async () => {
+          await Deno.rename(`${dir}/new_name.py`, `${dir}/old_name.py`).catch(() => {});
+          await Deno.rename(`${dir}/old_name.py`, `${dir}/new_name.py`);
+        },
         "rename old_name.py → new_name.py",
       );
       await Deno.mkdir(`${dir}/pkg/sub`, { recursive: true });
