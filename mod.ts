@@ -9,7 +9,8 @@
  * goes unanswered). `mcpmon --config .mcpmon.yaml` runs several servers
  * behind one entry, names prefixed, each reloading on its own.
  *
- * Run it from a checkout (or, once published, `deno run -A jsr:@mcpmon/cli`):
+ * Run it from a checkout, or, once published, as `deno run -A jsr:@mcpmon/cli/bin`
+ * (the package's `./bin` export: the same command line bundled, which starts sooner):
  *
  * ```sh
  * deno run -A mod.ts --watch src -- python server.py

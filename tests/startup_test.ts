@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { run } from "../src/run.ts";
 import { basicServer, fakeRuntime, fakeServer } from "./_fake_runtime.ts";
+import { buildDeno } from "../scripts/build_deno.ts";
+import { VERSION } from "../src/version.ts";
 
 Deno.test("run() spawns the server before it starts watching, and stops it (exit 1) when watching fails", async () => {
   const h = fakeRuntime([basicServer()]);
@@ -173,6 +175,37 @@ Deno.test("on Deno, the way to a running proxy (mod.ts, cli.ts, run.ts) loads no
   // Nor any npm package: a package goes through Deno's npm layer.
   const npm = graph.filter((s) => s.startsWith("npm:"));
   assert.deepEqual(npm, [], `loaded statically: ${npm}`);
+});
+
+Deno.test("the Deno bundle (scripts/build_deno.ts) runs from any directory, and its entry, up to the spawn, loads the command line alone: no proxy chunk, no npm package, no node: module but node:util and node:path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mcpmon-deno-bundle-" });
+  try {
+    const entry = await buildDeno(dir);
+    const graph = [...await staticGraph([entry])];
+    assert.ok(graph.length > 3, `the graph is followed: ${graph}`);
+    const proxy = graph.filter((s) => /\/chunks\/(run|watcher|gateway|http_\w+)-\w+\.js$/.test(s));
+    assert.deepEqual(proxy, [], `loaded statically: ${proxy}`);
+    const found = graph.filter((s) =>
+      s.startsWith("npm:") || (s.startsWith("node:") && s !== "node:util" && s !== "node:path")
+    );
+    assert.deepEqual(found, [], `loaded statically: ${found}`);
+    // npm packages are npm: imports (no import map needed), resolved when their chunk loads.
+    const chunks = await Array.fromAsync(Deno.readDir(`${dir}/chunks`));
+    const texts = await Promise.all(
+      chunks.map((c) => Deno.readTextFile(`${dir}/chunks/${c.name}`)),
+    );
+    assert.ok(texts.some((t) => t.includes('"npm:yaml@')), "yaml is an npm: import");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-env", entry, "--version"],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(out.stdout), `mcpmon ${VERSION}\n`);
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("the Deno runtime answers file questions with Deno's own API, as node:fs does", async () => {
