@@ -2,8 +2,9 @@
  * `deno task test`: the whole spec, on each runtime mcpmon ships for. Runs,
  * one after the other (the e2e tests are timing-sensitive on small machines):
  *
- * 1. `deno test -A --doc`: every unit and e2e test, and every JSDoc
- *    `@example`; the e2e launcher is Deno with
+ * 1. `deno run -A scripts/build_deno.ts` (the Deno bundle, `dist/deno/`), then
+ *    `deno test -A --doc`: every unit and e2e test, and every JSDoc
+ *    `@example`; the e2e launcher is that bundle on Deno with
  *    the narrowest permissions (see the README's "Permissions"), and the npm
  *    build and the Node runtime are tested under Node and Bun;
  * 2. `deno run -A scripts/build_npm.ts`: builds the npm package into `npm/`;
@@ -40,6 +41,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compileWithBun } from "./compile.ts";
+import { buildDeno, DENO_BUNDLE_PATH } from "./build_deno.ts";
 
 /** The Bun version the npm package is tested with. */
 export const BUN_VERSION = "1.4.4";
@@ -47,6 +49,7 @@ export const BUN_VERSION = "1.4.4";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DENO = Deno.execPath();
 const BIN = join(ROOT, "npm", "bin", "mcpmon.js");
+const DENO_BUNDLE = join(ROOT, DENO_BUNDLE_PATH);
 const BINARY = join(ROOT, "dist", Deno.build.os === "windows" ? "mcpmon.exe" : "mcpmon");
 const CI = /^(1|true|yes)$/i.test(Deno.env.get("CI") ?? "");
 
@@ -59,7 +62,10 @@ interface Step {
 }
 
 const STEPS: Step[] = [
-  { name: "Deno: all tests, e2e on deno run with scoped permissions", key: "deno" },
+  {
+    name: "Deno: all tests, e2e on deno run dist/deno/mcpmon.js with scoped permissions",
+    key: "deno",
+  },
   { name: "Node: e2e on node npm/bin/mcpmon.js", key: "node" },
   { name: "Bun: e2e on bun npm/bin/mcpmon.js", key: "bun" },
   { name: "Binary: e2e on dist/mcpmon (bun build --compile)", key: "binary" },
@@ -171,8 +177,21 @@ if (import.meta.main) {
     let ok: boolean;
     if (step.key === "deno") {
       if (bunDir === undefined) console.error("(the Bun tests in this run will fail: no bun)");
-      // --doc: every @example block runs too (they are part of the spec).
-      ok = await run(DENO, ["test", "-A", "--doc"], { PATH: path }, ["MCPMON_E2E_LAUNCHER"]);
+      header("build the Deno bundle: deno run -A scripts/build_deno.ts");
+      const bundled = await buildDeno().then(() => true, (err) => {
+        console.error(err instanceof Error ? err.message : err);
+        return false;
+      });
+      if (!bundled) failedRun("the Deno bundle could not be built; the e2e run is on mod.ts");
+      results.push({ name: "Deno bundle", ok: bundled });
+      // --doc: every @example block runs too (they are part of the spec). The e2e suite runs
+      // what ships for Deno: the bundle, with the README's scoped permissions.
+      ok = await run(
+        DENO,
+        ["test", "-A", "--doc"],
+        { PATH: path, ...(bundled ? { MCPMON_E2E_DENO_ENTRY: DENO_BUNDLE } : {}) },
+        ["MCPMON_E2E_LAUNCHER", ...(bundled ? [] : ["MCPMON_E2E_DENO_ENTRY"])],
+      );
     } else if (step.key === "conformance") {
       ok = await run(DENO, ["test", "-A", "tests/conformance/conformance.ts"]);
     } else {

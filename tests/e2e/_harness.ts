@@ -15,7 +15,7 @@
  * The launcher can be chosen for a whole run with the env var `MCPMON_E2E_LAUNCHER` (words split
  * on spaces, e.g. `node npm/bin/mcpmon.js`), so the same e2e files run per runtime. By default
  * mcpmon runs on Deno with the narrowest permissions it needs ({@linkcode scopedDenoLauncher}),
- * as the README tells users to run it.
+ * as the README tells users to run it: `mod.ts`, or the Deno bundle with `MCPMON_E2E_DENO_ENTRY`.
  *
  * @example
  * ```ts ignore
@@ -215,11 +215,11 @@ function shellQuote(text: string): string {
 }
 
 /**
- * mcpmon on Deno with the narrowest permissions: {@linkcode DENO_PERMISSIONS}, and writes only to
+ * mcpmon on Deno ({@linkcode denoEntry}) with the narrowest permissions: {@linkcode DENO_PERMISSIONS}, and writes only to
  * the state dir of the environment it is started in (`$XDG_STATE_HOME/mcpmon` when that is an
  * absolute path, else `$HOME/.mcpmon`, as mcpmon works it out) and to the `--log-file`, if given.
  * No network unless `extraPermissions` allow it (e.g. `--allow-net=127.0.0.1` for `--http`). A POSIX sh script works the dirs out from the environment the process really gets,
- * then `exec`s `deno run` (the pid stays the same). Deno and mod.ts are written into the script,
+ * then `exec`s `deno run` (the pid stays the same). Deno and the entry are written into the script,
  * not passed as its arguments: Deno's `node:child_process` (which the SDK's transport uses) turns
  * an argument that is the Deno executable followed by a script into `deno run -A … script`.
  *
@@ -245,8 +245,16 @@ for arg in "$@"; do
 done
 exec ${shellQuote(Deno.execPath())} run ${
     [...DENO_PERMISSIONS, ...extraPermissions].join(" ")
-  } "--allow-write=$write" ${shellQuote(MOD_PATH)} "$@"`;
+  } "--allow-write=$write" ${shellQuote(denoEntry())} "$@"`;
   return ["sh", "-c", script, "mcpmon"];
+}
+
+/**
+ * What {@linkcode scopedDenoLauncher} runs: env `MCPMON_E2E_DENO_ENTRY` (`deno task test` sets
+ * it to the Deno bundle, `dist/deno/mcpmon.js`, which it builds first), else `mod.ts`.
+ */
+export function denoEntry(): string {
+  return Deno.env.get("MCPMON_E2E_DENO_ENTRY")?.trim() || MOD_PATH;
 }
 
 /**
