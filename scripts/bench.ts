@@ -47,6 +47,7 @@ import { processTree } from "../testing/processes.ts";
 import { median, percentile } from "./bench/stats.ts";
 import { benchConnect, type ConnectResult } from "./bench/connect.ts";
 import { benchSdk, type SdkResult } from "./bench/sdk.ts";
+import { buildDeno } from "./build_deno.ts";
 
 export { median, percentile };
 
@@ -109,14 +110,23 @@ export const TARGETS = {
 } as const;
 
 const NPM_BIN = join(REPO_ROOT, "npm", "bin", "mcpmon.js");
+/** The bench's own Deno bundle (`scripts/build_deno.ts`), built afresh at every run that uses it. */
+const DENO_BUNDLE_DIR = join(REPO_ROOT, "dist", "bench", "deno");
+const DENO_BUNDLE = join(DENO_BUNDLE_DIR, "mcpmon.js");
 /** The single-file binary of `deno task compile` (`bun build --compile`). */
 const BINARY = join(REPO_ROOT, "dist", "mcpmon");
 
-/** Resolves `deno`, `node`, `bun` to the launcher of that runtime; anything else is split on spaces. */
+/**
+ * Resolves `deno` (the Deno bundle, what the JSR package's `./bin` runs; built at the start of the
+ * run), `deno-src` (`mod.ts`, the sources), `node`, `bun` (the npm build) and `binary` to their
+ * launchers; anything else is split on spaces.
+ */
 export function launcherFor(spec: string): Launcher {
   switch (spec) {
     case "deno":
-      return { name: "deno", argv: [Deno.execPath(), "run", "-A", MOD_PATH] };
+      return { name: "deno", argv: [Deno.execPath(), "run", "-A", DENO_BUNDLE] };
+    case "deno-src":
+      return { name: "deno-src", argv: [Deno.execPath(), "run", "-A", MOD_PATH], runtime: "deno" };
     case "node":
       return { name: "node", argv: ["node", NPM_BIN] };
     case "bun":
@@ -1700,7 +1710,8 @@ function markdownTable(header: string[], rows: string[][]): string {
 const USAGE = `Usage: deno task bench [options]
 
   --json                 machine-readable report on stdout
-  --launcher <spec>      deno | node | bun | binary | "<command> <args…>" (repeatable);
+  --launcher <spec>      deno | deno-src | node | bun | binary | "<command> <args…>"
+                         (repeatable; deno: the Deno bundle, built first; deno-src: mod.ts);
                          default: deno, plus node and bun when npm/bin/mcpmon.js is built,
                          plus binary when dist/mcpmon is (deno task compile)
   --calls <n>            sequential calls per latency round (default 1000)
@@ -1797,6 +1808,10 @@ if (import.meta.main) {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
+    if (parsed.opts.launchers.some((l) => l.argv.includes(DENO_BUNDLE))) {
+      log(`building the Deno bundle into ${DENO_BUNDLE_DIR}`);
+      await buildDeno(DENO_BUNDLE_DIR);
+    }
     const report = await runBench(parsed.opts, parsed.skipped);
     console.log(parsed.json ? JSON.stringify(report, null, 2) : renderTable(report));
   } catch (err) {
