@@ -126,7 +126,7 @@ export function launcherFor(spec: string): Launcher {
     case "deno":
       return { name: "deno", argv: [Deno.execPath(), "run", "-A", DENO_BUNDLE] };
     case "deno-src":
-      return { name: "deno-src", argv: [Deno.execPath(), "run", "-A", MOD_PATH], runtime: "deno" };
+      return { name: "deno-src", argv: [Deno.execPath(), "run", "-A", MOD_PATH] };
     case "node":
       return { name: "node", argv: ["node", NPM_BIN] };
     case "bun":
