@@ -31,7 +31,8 @@
  * everything the bench starts is stopped at the end, also on error or Ctrl-C.
  *
  * ```sh
- * deno task bench                         # table; mcpmon under Deno (+ npm build under Node/Bun if built)
+ * deno task bench                         # table; the Deno bundle (+ npm build under Node/Bun if built)
+ * deno task bench --launcher deno --launcher deno-src   # the Deno bundle against mod.ts
  * deno task bench --json                  # machine output on stdout
  * deno task bench --launcher deno --launcher "node npm/bin/mcpmon.js"
  * deno task bench --calls 200 --rounds 1  # quicker
