@@ -30,6 +30,20 @@ export interface FixtureTool {
   text: string;
 }
 
+/**
+ * A temp dir for the whole test process: made now, removed with what is in it when the tests end
+ * (the `unload` event, which `deno test` dispatches once every test has run).
+ */
+export function processTempDir(prefix: string): string {
+  const dir = Deno.makeTempDirSync({ prefix });
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* gone already */ }
+  });
+  return dir;
+}
+
 /** A temp dir holding a copy of the well_behaved fixture; removed on dispose. */
 export interface FixtureDir extends AsyncDisposable {
   /** The temp dir (watch this). */

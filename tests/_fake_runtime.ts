@@ -19,6 +19,7 @@ import type {
 } from "../src/runtime/mod.ts";
 import { FsEventQueue } from "../src/runtime/mod.ts";
 import { ManualClock } from "../testing/manual_clock.ts";
+import { processTempDir } from "../testing/fixtures.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Msg = Record<string, any>;
@@ -233,6 +234,13 @@ export interface FakeHarness {
 
 type Handler = (child: FakeChild, msg: Msg) => void;
 
+/** The state dirs of this process's fake runtimes, under one temp dir removed when the tests end. */
+let fakeStateRoot: string | undefined;
+
+function stateRoot(): string {
+  return fakeStateRoot ??= processTempDir("mcpmon-fake-state-");
+}
+
 /**
  * Builds a fake runtime. With a list, the i-th spawn runs `handles[i]` (the
  * last one for any later spawn); with a record, a spawn of `command` runs
@@ -263,7 +271,7 @@ export function fakeRuntime(
     },
   });
   let err = "";
-  const stateHome = Deno.makeTempDirSync({ prefix: "mcpmon-fake-state-" });
+  const stateHome = Deno.makeTempDirSync({ dir: stateRoot(), prefix: "state-" });
   const uncaught: ((error: unknown) => void)[] = [];
   const exits: number[] = [];
   const exitWaiters: ((code: number) => void)[] = [];

@@ -495,3 +495,36 @@ Deno.test("makeFixtureDir copies the fixture; writeTools changes what a new serv
   }
   await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
 });
+
+Deno.test("the test helpers leave no temp dir behind: the fake runtimes' state dirs and the e2e harness's cwd and state dir go when the tests end", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "mcpmon-helpers-tmp-" });
+  const spec = `${tmp}/helpers_test.ts`;
+  const repo = new URL("..", import.meta.url).href;
+  try {
+    await Deno.writeTextFile(
+      spec,
+      `import { fakeRuntime, basicServer } from "${repo}tests/_fake_runtime.ts";
+       import { TEST_CWD, TEST_STATE_HOME } from "${repo}tests/e2e/_harness.ts";
+       Deno.test("helpers", () => {
+         for (let i = 0; i < 3; i++) fakeRuntime([basicServer()]);
+         Deno.statSync(TEST_CWD);
+         Deno.statSync(TEST_STATE_HOME);
+       });`,
+    );
+    // The spec's temp dirs go to its own TMPDIR (nothing else writes there), which must end empty.
+    const made = `${tmp}/tmpdir`;
+    await Deno.mkdir(made);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["test", "-A", "--config", new URL("../deno.json", import.meta.url).pathname, spec],
+      env: { TMPDIR: made },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, text);
+    assert.match(text, /1 passed/);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(made), (e) => e.name), []);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

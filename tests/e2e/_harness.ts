@@ -54,11 +54,14 @@ import {
 /** Default timeout for every wait in the harness: generous, the test machine is slow and noisy. */
 export const DEFAULT_TIMEOUT_MS = 15_000;
 
-/** The working directory of mcpmon processes started by tests: empty, so the default watch is quiet. */
-export const TEST_CWD: string = Deno.makeTempDirSync({ prefix: "mcpmon-test-cwd-" });
+/**
+ * The working directory of mcpmon processes started by tests: empty, so the default watch is quiet.
+ * It and {@linkcode TEST_STATE_HOME} are removed when the tests end.
+ */
+export const TEST_CWD: string = processTempDir("mcpmon-test-cwd-");
 
 /** The state dir (`XDG_STATE_HOME`) mcpmon processes started by tests use unless told otherwise. */
-export const TEST_STATE_HOME: string = Deno.makeTempDirSync({ prefix: "mcpmon-test-state-" });
+export const TEST_STATE_HOME: string = processTempDir("mcpmon-test-state-");
 
 export {
   type FixtureDir,
@@ -71,7 +74,7 @@ export {
   WELL_BEHAVED,
   WRAPPER,
 } from "../../testing/fixtures.ts";
-import { MOD_PATH } from "../../testing/fixtures.ts";
+import { MOD_PATH, processTempDir } from "../../testing/fixtures.ts";
 import { processAlive } from "../../testing/processes.ts";
 
 /** Options of {@linkcode startMcpmon}. */
