@@ -1781,7 +1781,8 @@ export class ChunkScanner {
   /** Scans `b`; with `line`, stops at its first newline and returns its index (else -1). */
   #read(b: Uint8Array, line: boolean): number {
     skipper?.forget();
-    this.parts.push(b);
+    // An empty chunk is not a part: the \r a line's last part ends with stays the last byte held.
+    if (b.length > 0) this.parts.push(b);
     const base = this.length;
     this.length += b.length;
     const n = b.length;

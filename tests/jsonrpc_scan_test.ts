@@ -791,6 +791,32 @@ Deno.test("LineSplitter.pushLines finds a held line's end in the pass that scans
   assert.equal(dec.decode(next as Uint8Array), '{"id":6}');
 });
 
+Deno.test("LineSplitter.pushLines drops the \\r of a \\r\\n cut between chunks, with an empty chunk between them too", () => {
+  for (const cuts of [[5], [5, 5], [5, 5, 5], [2, 5, 5]]) {
+    const bytes = enc.encode('{"a"\r\n{"b":1}\n');
+    const splitter = new LineSplitter();
+    // The line is held (no newline yet), then goes on in the chunks that follow.
+    const lines: string[] = [];
+    let from = 0;
+    for (const cut of [...cuts, bytes.length]) {
+      for (const l of splitter.pushLines(bytes.slice(from, cut))) {
+        lines.push(dec.decode(l instanceof ChunkScanner ? l.join() : l));
+      }
+      from = cut;
+    }
+    assert.deepEqual(lines, ['{"a"', '{"b":1}'], `cut at ${cuts}`);
+  }
+  // The same when the held line spans several chunks before the \r.
+  const splitter = new LineSplitter();
+  const lines: string[] = [];
+  for (const chunk of ['{"s":', '"x"}\r', "", '\n{"id":2}\n']) {
+    for (const l of splitter.pushLines(enc.encode(chunk))) {
+      lines.push(dec.decode(l instanceof ChunkScanner ? l.join() : l));
+    }
+  }
+  assert.deepEqual(lines, ['{"s":"x"}', '{"id":2}']);
+});
+
 Deno.test("LineSplitter.pushLines splits any stream as pushBytes does, cut at random (\\r, bad JSON, a newline in a string)", () => {
   const rand = prng(17);
   for (let n = 0; n < 400; n++) {
