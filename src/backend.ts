@@ -16,6 +16,7 @@ import {
   type ExitStatus,
   type Runtime,
   systemClock,
+  terminate,
 } from "./runtime/mod.ts";
 import { type Era, PROTOCOL_VERSION_KEY, type ReplayStep, type Session } from "./session.ts";
 import { Throttle } from "./throttle.ts";
@@ -353,16 +354,8 @@ export class Backend {
    * SIGTERM to a generation's process group, then SIGKILL if it has not
    * exited within the grace period. Resolves true when SIGKILL was needed.
    */
-  async #terminate(gen: Generation): Promise<boolean> {
-    gen.child.killGroup("SIGTERM");
-    const timeout = new AbortController();
-    const exited = await Promise.race([
-      gen.child.exited.then(() => true),
-      delay(this.options.graceMs, timeout.signal, this.#clock).then(() => false),
-    ]);
-    timeout.abort();
-    if (!exited) gen.child.killGroup("SIGKILL");
-    return !exited;
+  #terminate(gen: Generation): Promise<boolean> {
+    return terminate(gen.child, this.options.graceMs, this.#clock);
   }
 
   /** Stops a generation's process group: EOF + SIGTERM, SIGKILL after the grace period. */

@@ -14,13 +14,7 @@
  * @module
  */
 import { type ServerOptions, spawnOptions } from "./config.ts";
-import {
-  type ChildProcess,
-  delay,
-  type Runtime,
-  type SpawnOptions,
-  systemClock,
-} from "./runtime/mod.ts";
+import { type ChildProcess, type Runtime, type SpawnOptions, terminate } from "./runtime/mod.ts";
 
 /** A server spawned ahead of the proxy (see {@linkcode spawnEarly}). */
 export interface EarlySpawn {
@@ -72,14 +66,7 @@ export function spawnEarly(runtime: Runtime, server: ServerOptions): EarlySpawn 
   };
   const stop = async (child: ChildProcess) => {
     child.stdin.close().catch(() => {});
-    child.killGroup("SIGTERM");
-    const timeout = new AbortController();
-    const exited = await Promise.race([
-      child.exited.then(() => true),
-      delay(server.graceMs, timeout.signal, runtime.clock ?? systemClock).then(() => false),
-    ]);
-    timeout.abort();
-    if (!exited) child.killGroup("SIGKILL");
+    await terminate(child, server.graceMs, runtime.clock);
     await child.exited;
   };
   return {

@@ -344,6 +344,41 @@ export function delay(ms: number, signal?: AbortSignal, clock: Clock = systemClo
 }
 
 /**
+ * Stops `child`'s process group: SIGTERM, then SIGKILL if it has not exited
+ * within `graceMs` on `clock`. Resolves once it exited or SIGKILL was sent,
+ * with whether SIGKILL was needed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const sent: string[] = [];
+ * let exit = () => {};
+ * const child = {
+ *   exited: new Promise<void>((resolve) => exit = resolve),
+ *   killGroup: (signal: "SIGTERM" | "SIGKILL") => void sent.push(signal),
+ * };
+ * assert.equal(await terminate(child, 10), true); // it ignored SIGTERM
+ * assert.deepEqual(sent, ["SIGTERM", "SIGKILL"]);
+ * exit();
+ * ```
+ */
+export async function terminate(
+  child: Pick<ChildProcess, "killGroup"> & { readonly exited: Promise<unknown> },
+  graceMs: number,
+  clock: Clock = systemClock,
+): Promise<boolean> {
+  child.killGroup("SIGTERM");
+  const timeout = new AbortController();
+  const exited = await Promise.race([
+    child.exited.then(() => true),
+    delay(graceMs, timeout.signal, clock).then(() => false),
+  ]);
+  timeout.abort();
+  if (!exited) child.killGroup("SIGKILL");
+  return !exited;
+}
+
+/**
  * The queue behind an {@linkcode FsWatch}'s iteration, shared by the
  * runtime adapters: events pushed by watch callbacks come out of the
  * iteration in order; a failure ends it with the error; `close()` ends it.
