@@ -112,8 +112,8 @@ export const TARGETS = {
 
 const NPM_BIN = join(REPO_ROOT, "npm", "bin", "mcpmon.js");
 /** The bench's own Deno bundle (`scripts/build_deno.ts`), built afresh at every run that uses it. */
-const DENO_BUNDLE_DIR = join(REPO_ROOT, "dist", "bench", "deno");
-const DENO_BUNDLE = join(DENO_BUNDLE_DIR, "mcpmon.js");
+const BENCH_DENO_DIR = join(REPO_ROOT, "dist", "bench", "deno");
+const BENCH_DENO = join(BENCH_DENO_DIR, "mcpmon.js");
 /** The single-file binary of `deno task compile` (`bun build --compile`). */
 const BINARY = join(REPO_ROOT, "dist", "mcpmon");
 
@@ -125,7 +125,7 @@ const BINARY = join(REPO_ROOT, "dist", "mcpmon");
 export function launcherFor(spec: string): Launcher {
   switch (spec) {
     case "deno":
-      return { name: "deno", argv: [Deno.execPath(), "run", "-A", DENO_BUNDLE] };
+      return { name: "deno", argv: [Deno.execPath(), "run", "-A", BENCH_DENO] };
     case "deno-src":
       return { name: "deno-src", argv: [Deno.execPath(), "run", "-A", MOD_PATH] };
     case "node":
@@ -1809,9 +1809,9 @@ if (import.meta.main) {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
-    if (parsed.opts.launchers.some((l) => l.argv.includes(DENO_BUNDLE))) {
-      log(`building the Deno bundle into ${DENO_BUNDLE_DIR}`);
-      await buildDeno(DENO_BUNDLE_DIR);
+    if (parsed.opts.launchers.some((l) => l.argv.includes(BENCH_DENO))) {
+      log(`building the Deno bundle into ${BENCH_DENO_DIR}`);
+      await buildDeno(BENCH_DENO_DIR);
     }
     const report = await runBench(parsed.opts, parsed.skipped);
     console.log(parsed.json ? JSON.stringify(report, null, 2) : renderTable(report));

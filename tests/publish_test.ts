@@ -11,8 +11,8 @@ import { buildDeno } from "../scripts/build_deno.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-function deno(...args: string[]) {
-  return output(Deno.execPath(), args, { cwd: ROOT, env: { NO_COLOR: "1" } });
+function deno(args: string[], cwd = ROOT) {
+  return output(Deno.execPath(), args, { cwd, env: { NO_COLOR: "1" } });
 }
 
 Deno.test("deno publish --dry-run passes and publishes only mod.ts, src/, the Deno bundle (the ./bin export), README, LICENSE, deno.json", async () => {
@@ -24,10 +24,7 @@ Deno.test("deno publish --dry-run passes and publishes only mod.ts, src/, the De
       await copy(join(ROOT, name), join(dir, name));
     }
     await buildDeno(join(dir, "dist", "deno"));
-    const out = await output(Deno.execPath(), ["publish", "--dry-run", "--allow-dirty"], {
-      cwd: dir,
-      env: { NO_COLOR: "1" },
-    });
+    const out = await deno(["publish", "--dry-run", "--allow-dirty"], dir);
     const text = out.stdout + out.stderr;
     assert.equal(out.code, 0, text);
     assert.match(text, /Dry run complete/);
@@ -62,7 +59,7 @@ async function copy(from: string, to: string): Promise<void> {
 }
 
 Deno.test("deno doc --lint mod.ts finds nothing", async () => {
-  const out = await deno("doc", "--lint", "mod.ts");
+  const out = await deno(["doc", "--lint", "mod.ts"]);
   assert.equal(out.code, 0, out.stdout + out.stderr);
 });
 
@@ -72,7 +69,7 @@ interface DocNode {
 }
 
 Deno.test("every exported function, class and constant has a JSDoc @example", async () => {
-  const out = await deno("doc", "--json", "mod.ts");
+  const out = await deno(["doc", "--json", "mod.ts"]);
   assert.equal(out.code, 0, out.stderr);
   const doc = JSON.parse(out.stdout);
   const symbols: DocNode[] = Object.values(
