@@ -218,11 +218,12 @@ function shellQuote(text: string): string {
 }
 
 /**
- * mcpmon on Deno ({@linkcode denoEntry}) with the narrowest permissions: {@linkcode DENO_PERMISSIONS}, and writes only to
- * the state dir of the environment it is started in (`$XDG_STATE_HOME/mcpmon` when that is an
- * absolute path, else `$HOME/.mcpmon`, as mcpmon works it out) and to the `--log-file`, if given.
- * No network unless `extraPermissions` allow it (e.g. `--allow-net=127.0.0.1` for `--http`). A POSIX sh script works the dirs out from the environment the process really gets,
- * then `exec`s `deno run` (the pid stays the same). Deno and the entry are written into the script,
+ * mcpmon on Deno ({@linkcode denoEntry}) with the narrowest permissions:
+ * {@linkcode DENO_PERMISSIONS}, and writes only to the state dir of the environment it is started
+ * in (`$XDG_STATE_HOME/mcpmon` when that is an absolute path, else `$HOME/.mcpmon`, as mcpmon works
+ * it out) and to the `--log-file`, if given. No network unless `extraPermissions` allow it (e.g.
+ * `--allow-net=127.0.0.1` for `--http`). A POSIX sh script works the dirs out from the environment
+ * the process really gets, then `exec`s `deno run` (the pid stays the same). Deno and the entry are written into the script,
  * not passed as its arguments: Deno's `node:child_process` (which the SDK's transport uses) turns
  * an argument that is the Deno executable followed by a script into `deno run -A … script`.
  *
