@@ -23,7 +23,8 @@
  * - **large message**: a `tools/call` whose result is `--large-mb` MB (the fixture's `big` tool),
  *   time per call and the CPU the middle process spent on it, direct / relay / mcpmon;
  * - **SDK client** (`scripts/bench/sdk.ts`): sequential `tools/call` p50 with the MCP SDK's client,
- *   direct / relay / mcpmon: the figure other proxies publish.
+ *   direct / relay / mcpmon: the figure other proxies publish, with mcpmon ÷ relay per round
+ *   (min–max; both ran in each round, sides in rotating order) beside the ratio of the medians.
  *
  * Honesty: every side is driven by the same raw JSON-RPC client (no SDK), sides take turns in a
  * rotating order in each round against processes started once and warmed up, and each figure is
@@ -737,6 +738,8 @@ export interface LauncherResult {
   large?: LargeResult;
   /** Sequential SDK calls p50, µs, by side (undefined when `sdkCalls` is 0). */
   sdkP50Us?: SdkResult;
+  /** Each round's SDK p50, µs, by side, in round order (undefined when `sdkCalls` is 0). */
+  sdkRoundsUs?: Record<string, number[]>;
 }
 
 /** A `tools/call` with a large result, per side. */
@@ -977,7 +980,7 @@ async function benchStartupAndSdk(
   launcher: Launcher,
   opts: BenchOptions,
   tmp: string,
-): Promise<Pick<LauncherResult, "connect" | "sdkP50Us">> {
+): Promise<Pick<LauncherResult, "connect" | "sdkP50Us" | "sdkRoundsUs">> {
   await using fx = await makeFixtureDir();
   const server = ["node", fx.serverPath];
   const relay = opts.relay ? relayFor(launcher, tmp) : undefined;
@@ -1000,20 +1003,21 @@ async function benchStartupAndSdk(
     );
   }
   let sdkP50Us: SdkResult | undefined;
+  let sdkRoundsUs: Record<string, number[]> | undefined;
   if (opts.sdkCalls > 0) {
     log(`${launcher.name}: SDK client calls`);
     const sides = [{ key: "direct", argv: server }, { key: "mcpmon", argv: mcpmon }];
     if (relay) sides.splice(1, 0, { key: "relay", argv: [...relay, ...server] });
-    sdkP50Us = await benchSdk(
+    ({ p50: sdkP50Us, rounds: sdkRoundsUs } = await benchSdk(
       sides,
       fx.dir,
       opts.sdkCalls,
       opts.rounds,
       Math.min(opts.warmup, opts.sdkCalls),
       opts.phaseTimeoutMs,
-    );
+    ));
   }
-  return { connect, sdkP50Us };
+  return { connect, sdkP50Us, sdkRoundsUs };
 }
 
 /**
@@ -1289,6 +1293,18 @@ const range = (f: Figure | undefined, digits = 0) =>
 const met = (pass: boolean) => (pass ? "yes" : "**no**");
 const ratio = (n: number | undefined) => (n === undefined ? "" : `${fmt(n, 2)}×`);
 
+/**
+ * The SDK row's mcpmon ÷ relay per round (both sides ran in each round, so each
+ * ratio is paired), as " (min–max per round)"; "" without a relay or with one round.
+ */
+function sdkRoundSpread(r: LauncherResult): string {
+  const relay = r.sdkRoundsUs?.relay;
+  const mcpmon = r.sdkRoundsUs?.mcpmon;
+  if (!relay || !mcpmon || relay.length < 2 || relay.length !== mcpmon.length) return "";
+  const ratios = relay.map((v, i) => mcpmon[i] / v);
+  return ` (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)} per round)`;
+}
+
 /** Renders the report as Markdown: one table per launcher (the README's Performance section). */
 export function renderTable(report: BenchReport): string {
   const m = report.machine;
@@ -1459,7 +1475,9 @@ export function renderSummary(report: BenchReport): string {
         if (!sdk) return "—";
         const vsRelay = sdk.relay === undefined ? undefined : sdk.mcpmon / sdk.relay;
         return `${fmt(sdk.direct)} / ${fmt(sdk.relay)} / ${fmt(sdk.mcpmon)}` +
-          (vsRelay === undefined ? "" : ` (${ratio(vsRelay)} relay)${mark(vsRelay <= 1.1)}`);
+          (vsRelay === undefined
+            ? ""
+            : ` (${ratio(vsRelay)} relay${sdkRoundSpread(r)})${mark(vsRelay <= 1.1)}`);
       },
     );
   }
@@ -1639,7 +1657,7 @@ function extraRows(row: RowFn, r: LauncherResult) {
       fmt(sdk.relay),
       fmt(sdk.mcpmon),
       ratio(sdk.mcpmon / sdk.direct),
-      sdk.relay === undefined ? "" : `${ratio(sdk.mcpmon / sdk.relay)} relay`,
+      sdk.relay === undefined ? "" : `${ratio(sdk.mcpmon / sdk.relay)} relay${sdkRoundSpread(r)}`,
       sdk.relay === undefined ? "" : met(sdk.mcpmon / sdk.relay <= 1.1),
     );
   }

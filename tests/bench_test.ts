@@ -124,9 +124,13 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report (co
   for (const v of [...Object.values(large.ms), ...Object.values(large.cpuMs)]) {
     assert.ok(Number.isFinite(v) && v > 0);
   }
-  // The SDK row: p50 µs per side.
+  // The SDK row: p50 µs per side, and each round's (one round here).
   assert.deepEqual(Object.keys(r.sdkP50Us!).sort(), ["direct", "mcpmon", "relay"]);
   for (const v of Object.values(r.sdkP50Us!)) assert.ok(Number.isFinite(v) && v > 0);
+  assert.deepEqual(Object.keys(r.sdkRoundsUs!).sort(), ["direct", "mcpmon", "relay"]);
+  for (const [key, rounds] of Object.entries(r.sdkRoundsUs!)) {
+    assert.deepEqual(rounds, [r.sdkP50Us![key]], `${key}: the one round's p50 is the median`);
+  }
 
   assert.equal(r.gateway.status, "ok", `gateway: ${r.gateway.reason}`);
   assert.equal(r.gateway.backends, 2);
@@ -149,6 +153,16 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report (co
   assert.match(table, /start-up: spawn → mcpmon ready to read the client/);
   assert.match(table, /1 MB result: time per call/);
   assert.match(table, /MCP SDK client: sequential `tools\/call` p50/);
+  assert.doesNotMatch(table, /per round/, "one round: no spread");
+  // With several rounds, the SDK row shows mcpmon ÷ relay per round (paired), min–max.
+  r.sdkRoundsUs = { direct: [90, 95, 99], relay: [200, 250, 100], mcpmon: [220, 250, 130] };
+  const spread = renderTable(report);
+  assert.match(spread, /relay \(1\.00–1\.30 per round\)/);
+  assert.equal(
+    spread.match(/1\.00–1\.30 per round/g)?.length,
+    2,
+    "in the summary and its own table",
+  );
 });
 
 Deno.test("the bench rejects a bad option with exit code 2 and the usage", async () => {

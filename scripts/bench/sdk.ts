@@ -22,6 +22,14 @@ export interface SdkSide {
 /** p50 of sequential SDK calls per side, µs: the median over rounds of each round's p50. */
 export type SdkResult = Record<string, number>;
 
+/** What {@linkcode benchSdk} measured: the p50 per side, and each round's p50 per side (µs). */
+export interface SdkRun {
+  /** The median over rounds of each round's p50, by side. */
+  p50: SdkResult;
+  /** Each round's p50, by side, in round order (every side ran once in each round). */
+  rounds: Record<string, number[]>;
+}
+
 /**
  * Connects an SDK client to each side, warms each up, then runs `rounds` rounds of `calls`
  * sequential echo calls, the sides in rotating order; closes every client (which stops its
@@ -29,7 +37,7 @@ export type SdkResult = Record<string, number>;
  *
  * @example
  * ```ts ignore
- * const p50 = await benchSdk([{ key: "direct", argv: ["node", "server.mjs"] }], dir, 1000, 5, 200, 30_000);
+ * const { p50 } = await benchSdk([{ key: "direct", argv: ["node", "server.mjs"] }], dir, 1000, 5, 200, 30_000);
  * ```
  */
 export async function benchSdk(
@@ -39,7 +47,7 @@ export async function benchSdk(
   rounds: number,
   warmup: number,
   phaseTimeoutMs: number,
-): Promise<SdkResult> {
+): Promise<SdkRun> {
   const clients: { key: string; client: Client }[] = [];
   const bounded = async <T>(what: string, work: Promise<T>): Promise<T> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -95,7 +103,10 @@ export async function benchSdk(
         p50s.get(key)!.push(percentile(times, 0.5));
       }
     }
-    return Object.fromEntries([...p50s].map(([key, values]) => [key, median(values)]));
+    return {
+      p50: Object.fromEntries([...p50s].map(([key, values]) => [key, median(values)])),
+      rounds: Object.fromEntries(p50s),
+    };
   } finally {
     await Promise.all(clients.map(({ client }) => client.close().catch(() => {})));
   }
