@@ -750,6 +750,8 @@ export interface LargeResult {
   ms: Record<string, number>;
   /** CPU the process in the middle spent per call, ms, by side (`relay`, `mcpmon`). */
   cpuMs: Record<string, number>;
+  /** The same per round, in round order, by side (absent from reports made before it was). */
+  cpuMsRounds?: Record<string, number[]>;
 }
 
 function log(message: string) {
@@ -770,9 +772,10 @@ interface Side {
   cpuNs: number;
   serverCpuNs: number;
   calls: number;
-  /** Large-message calls: time of each (ms), CPU of the middle over all of them. */
+  /** Large-message calls: time of each (ms), CPU of the middle over all of them and per round. */
   largeMs: number[];
   largeCpuNs: number;
+  largeRoundCpuNs: number[];
 }
 
 /** Starts every side, warms it up, runs the rounds in rotating order; stops everything. */
@@ -830,6 +833,7 @@ async function benchSteadyState(
         calls: 0,
         largeMs: [],
         largeCpuNs: 0,
+        largeRoundCpuNs: [],
       });
     for (const peer of peers) {
       if (peer !== gw) {
@@ -917,7 +921,9 @@ async function benchSteadyState(
               ),
             );
           }
-          s.largeCpuNs += cpuNs(s.middle) - cpu0;
+          const spent = cpuNs(s.middle) - cpu0;
+          s.largeCpuNs += spent;
+          s.largeRoundCpuNs.push(spent);
         }
         log(`large-message round ${round + 1}/${opts.rounds} done`);
       }
@@ -958,6 +964,10 @@ async function benchSteadyState(
         cpuMs: Object.fromEntries(
           largeSides.filter((s) => s.middle.length > 0)
             .map((s) => [s.key, s.largeCpuNs / 1e6 / s.largeMs.length]),
+        ),
+        cpuMsRounds: Object.fromEntries(
+          largeSides.filter((s) => s.middle.length > 0)
+            .map((s) => [s.key, s.largeRoundCpuNs.map((ns) => ns / 1e6 / opts.largeCalls)]),
         ),
       }
       : undefined;
@@ -1294,15 +1304,15 @@ const met = (pass: boolean) => (pass ? "yes" : "**no**");
 const ratio = (n: number | undefined) => (n === undefined ? "" : `${fmt(n, 2)}×`);
 
 /**
- * The SDK row's mcpmon ÷ relay per round (both sides ran in each round, so each
- * ratio is paired), as " (min–max per round)"; "" without a relay or with one round.
+ * mcpmon ÷ relay in each round (both sides ran in every round, so each ratio
+ * is paired), as " (<label>min–max per round)"; "" without a relay or with one round.
  */
-function sdkRoundSpread(r: LauncherResult): string {
-  const relay = r.sdkRoundsUs?.relay;
-  const mcpmon = r.sdkRoundsUs?.mcpmon;
+function roundSpread(rounds: Record<string, number[]> | undefined, label = ""): string {
+  const relay = rounds?.relay;
+  const mcpmon = rounds?.mcpmon;
   if (!relay || !mcpmon || relay.length < 2 || relay.length !== mcpmon.length) return "";
   const ratios = relay.map((v, i) => mcpmon[i] / v);
-  return ` (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)} per round)`;
+  return ` (${label}${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)} per round)`;
 }
 
 /** Renders the report as Markdown: one table per launcher (the README's Performance section). */
@@ -1477,7 +1487,7 @@ export function renderSummary(report: BenchReport): string {
         return `${fmt(sdk.direct)} / ${fmt(sdk.relay)} / ${fmt(sdk.mcpmon)}` +
           (vsRelay === undefined
             ? ""
-            : ` (${ratio(vsRelay)} relay${sdkRoundSpread(r)})${mark(vsRelay <= 1.1)}`);
+            : ` (${ratio(vsRelay)} relay${roundSpread(r.sdkRoundsUs)})${mark(vsRelay <= 1.1)}`);
       },
     );
   }
@@ -1518,7 +1528,7 @@ export function renderSummary(report: BenchReport): string {
         if (!l) return "—";
         return `${fmt(l.ms.direct)} / ${fmt(l.ms.relay)} / ${fmt(l.ms.mcpmon)}; ${
           fmt(l.cpuMs.relay)
-        } / ${fmt(l.cpuMs.mcpmon)}${
+        } / ${fmt(l.cpuMs.mcpmon)}${roundSpread(l.cpuMsRounds, "÷ relay ")}${
           l.cpuMs.relay === undefined ? "" : mark(l.cpuMs.mcpmon <= l.cpuMs.relay)
         }`;
       },
@@ -1643,7 +1653,7 @@ function extraRows(row: RowFn, r: LauncherResult) {
       `${fmt(l.bytes / MB)} MB result: time per call (ms); CPU of the middle (ms)`,
       fmt(l.ms.direct, 1),
       l.ms.relay === undefined ? "—" : `${fmt(l.ms.relay, 1)}; ${fmt(l.cpuMs.relay, 1)}`,
-      `${fmt(l.ms.mcpmon, 1)}; ${fmt(l.cpuMs.mcpmon, 1)}`,
+      `${fmt(l.ms.mcpmon, 1)}; ${fmt(l.cpuMs.mcpmon, 1)}${roundSpread(l.cpuMsRounds, "÷ relay ")}`,
       ratio(l.ms.mcpmon / l.ms.direct),
       "CPU ≤ relay's",
       l.cpuMs.relay === undefined ? "" : met(l.cpuMs.mcpmon <= l.cpuMs.relay),
@@ -1657,7 +1667,9 @@ function extraRows(row: RowFn, r: LauncherResult) {
       fmt(sdk.relay),
       fmt(sdk.mcpmon),
       ratio(sdk.mcpmon / sdk.direct),
-      sdk.relay === undefined ? "" : `${ratio(sdk.mcpmon / sdk.relay)} relay${sdkRoundSpread(r)}`,
+      sdk.relay === undefined
+        ? ""
+        : `${ratio(sdk.mcpmon / sdk.relay)} relay${roundSpread(r.sdkRoundsUs)}`,
       sdk.relay === undefined ? "" : met(sdk.mcpmon / sdk.relay <= 1.1),
     );
   }

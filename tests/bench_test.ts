@@ -124,6 +124,8 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report (co
   for (const v of [...Object.values(large.ms), ...Object.values(large.cpuMs)]) {
     assert.ok(Number.isFinite(v) && v > 0);
   }
+  // Per round too (one round of one call here: the same figure).
+  assert.deepEqual(large.cpuMsRounds, { relay: [large.cpuMs.relay], mcpmon: [large.cpuMs.mcpmon] });
   // The SDK row: p50 µs per side, and each round's (one round here).
   assert.deepEqual(Object.keys(r.sdkP50Us!).sort(), ["direct", "mcpmon", "relay"]);
   for (const v of Object.values(r.sdkP50Us!)) assert.ok(Number.isFinite(v) && v > 0);
@@ -154,15 +156,14 @@ Deno.test("the bench runs with tiny counts, prints a well-formed JSON report (co
   assert.match(table, /1 MB result: time per call/);
   assert.match(table, /MCP SDK client: sequential `tools\/call` p50/);
   assert.doesNotMatch(table, /per round/, "one round: no spread");
-  // With several rounds, the SDK row shows mcpmon ÷ relay per round (paired), min–max.
+  // With several rounds, the SDK and large-message rows show mcpmon ÷ relay per round (paired),
+  // min–max, in the summary and in the launcher's own table.
   r.sdkRoundsUs = { direct: [90, 95, 99], relay: [200, 250, 100], mcpmon: [220, 250, 130] };
+  large.cpuMsRounds = { relay: [10, 8], mcpmon: [12, 6] };
   const spread = renderTable(report);
   assert.match(spread, /relay \(1\.00–1\.30 per round\)/);
-  assert.equal(
-    spread.match(/1\.00–1\.30 per round/g)?.length,
-    2,
-    "in the summary and its own table",
-  );
+  assert.equal(spread.match(/\(1\.00–1\.30 per round\)/g)?.length, 2);
+  assert.equal(spread.match(/\(÷ relay 0\.75–1\.20 per round\)/g)?.length, 2);
 });
 
 Deno.test("the bench rejects a bad option with exit code 2 and the usage", async () => {
