@@ -21,7 +21,8 @@
  *   spawned, stdin being read) against the bare runtime's start plus 30 ms (median of
  *   `--connect-runs` runs);
  * - **large message**: a `tools/call` whose result is `--large-mb` MB (the fixture's `big` tool),
- *   time per call and the CPU the middle process spent on it, direct / relay / mcpmon;
+ *   time per call and the CPU the middle process spent on it, direct / relay / mcpmon (with
+ *   mcpmon ÷ relay CPU per round, min–max);
  * - **SDK client** (`scripts/bench/sdk.ts`): sequential `tools/call` p50 with the MCP SDK's client,
  *   direct / relay / mcpmon: the figure other proxies publish, with mcpmon ÷ relay per round
  *   (min–max; both ran in each round, sides in rotating order) beside the ratio of the medians.
