@@ -519,7 +519,7 @@ Deno.test("Deno's gathered write on stdout rejects with the write's error, sends
 });
 
 Deno.test("Deno's gathered write on a child's stdin sends the chunks one after the other, as they are, and stops at an error", async () => {
-  const { sendEach } = await import("../src/runtime/deno.ts");
+  const { sendEach } = await import("../src/runtime/mod.ts");
   const f = fakeSend();
   const chunks = ["ab", "cd", "ef\n"].map((t) => encoder.encode(t));
   const writing = sendEach(f.send)(chunks);

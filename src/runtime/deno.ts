@@ -29,6 +29,7 @@ import {
   type DirectReadable,
   type DirectWritable,
   FsEventQueue,
+  sendEach,
   signalGroup,
   watchdogCommand,
 } from "./mod.ts";
@@ -301,6 +302,11 @@ function directPipeReadable(
  * and {@linkcode DIRECT_WRITEV} ({@linkcode sendEach}) hooks: each chunk
  * written to its pipe with core ops until all of it is, without the web
  * stream's queue and promises. Its writer's `close()` still closes the pipe.
+ * A gathered write sends the chunks one after the other, as they are: the
+ * pipe takes at most 64 KiB per write whatever it is handed, so copying them
+ * into one buffer first only adds the copy (measured per 4 MB line of 64 KiB
+ * chunks, CPU: one by one 1.0–2.2 ms, copied into a kept buffer 1.5–3.5, into
+ * a fresh one 4.1–4.9).
  */
 function directPipeWritable(
   stream: WritableStream<Uint8Array>,
@@ -313,32 +319,6 @@ function directPipeWritable(
   (stream as DirectWritable)[DIRECT_WRITE] = promised(send);
   (stream as DirectWritable)[DIRECT_WRITEV] = sendEach(send);
   return stream;
-}
-
-/**
- * The {@linkcode DIRECT_WRITEV} hook of a child's stdin: the chunks sent one
- * after the other, as they are. The pipe takes at most 64 KiB per write
- * whatever it is handed, so copying them into one buffer first only adds the
- * copy (measured per 4 MB line of 64 KiB chunks, CPU: one by one 1.0–2.2 ms,
- * copied into a kept buffer 1.5–3.5, into a fresh one 4.1–4.9).
- */
-export function sendEach(
-  send: (chunk: Uint8Array, done: (error?: unknown) => void) => void,
-): (chunks: readonly Uint8Array[]) => Promise<void> {
-  return (chunks) =>
-    new Promise((resolve, reject) => {
-      let i = 0;
-      const next = (error?: unknown): void => {
-        if (error !== undefined && error !== null) return reject(error);
-        if (i === chunks.length) return resolve();
-        try {
-          send(chunks[i++], next);
-        } catch (err) {
-          reject(err);
-        }
-      };
-      next();
-    });
 }
 
 /** The largest buffer {@linkcode sendGathered} keeps: a longer gathered write goes out in pieces of this size. */

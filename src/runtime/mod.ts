@@ -379,6 +379,58 @@ export async function terminate(
 }
 
 /**
+ * A {@linkcode DIRECT_WRITEV} hook made of a {@linkcode DIRECT_SEND} one: the
+ * chunks sent one after the other, as they are, each once `send` said it took
+ * the one before; the first error stops it and rejects. A `send` that calls
+ * back before it returns (Bun's pipes, when they take the chunk at once) goes
+ * on in a loop, not one stack frame deeper per chunk. Used where copying the
+ * chunks into one buffer first costs more than it saves: a pipe takes at most
+ * 64 KiB per write whatever it is handed (Deno: a child's stdin; Node
+ * streams under Bun, see `writableFromNode`'s `paced`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const sent: string[] = [];
+ * const writev = sendEach((chunk, done) => (sent.push(new TextDecoder().decode(chunk)), done()));
+ * await writev([new TextEncoder().encode("a"), new TextEncoder().encode("b\n")]);
+ * assert.deepEqual(sent, ["a", "b\n"]);
+ * ```
+ */
+export function sendEach(
+  send: (chunk: Uint8Array, done: (error?: unknown) => void) => void,
+): (chunks: readonly Uint8Array[]) => Promise<void> {
+  return (chunks) =>
+    new Promise((resolve, reject) => {
+      let i = 0;
+      /** Inside `send`: a callback now only says so, and the loop below goes on. */
+      let sending = false;
+      let tookAtOnce = false;
+      const next = (error?: unknown): void => {
+        if (error !== undefined && error !== null) return reject(error);
+        if (sending) {
+          tookAtOnce = true;
+          return;
+        }
+        for (;;) {
+          if (i === chunks.length) return resolve();
+          sending = true;
+          tookAtOnce = false;
+          try {
+            send(chunks[i++], next);
+          } catch (err) {
+            return reject(err);
+          } finally {
+            sending = false;
+          }
+          if (!tookAtOnce) return; // its callback goes on from there
+        }
+      };
+      next();
+    });
+}
+
+/**
  * The queue behind an {@linkcode FsWatch}'s iteration, shared by the
  * runtime adapters: events pushed by watch callbacks come out of the
  * iteration in order; a failure ends it with the error; `close()` ends it.

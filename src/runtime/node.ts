@@ -77,6 +77,7 @@ import {
   type DirectReadable,
   type DirectWritable,
   FsEventQueue,
+  sendEach,
   signalGroup,
   watchdogCommand,
 } from "./mod.ts";
@@ -268,49 +269,26 @@ export function writableFromNode(
   stream[DIRECT_WRITE] = write;
   // FrameWriter's hot path: Node's own write callback, no promise per write (an error also
   // reaches the 'error' listener above, which records it for later writes).
-  stream[DIRECT_SEND] = (chunk, done) => {
+  const send = (chunk: Uint8Array, done: (error?: unknown) => void) => {
     if (failure !== undefined || target.destroyed || target.writableEnded) done(closedError());
     else target.write(chunk, done);
   };
+  stream[DIRECT_SEND] = send;
+  // Paced: through `send`, recording a failure for the writes after it as a promised write does.
+  const sendPaced = sendEach((chunk, done) =>
+    send(chunk, (err?: unknown) => {
+      if (err) failure ??= err;
+      done(err);
+    })
+  );
   // Corked, the chunks go out as one writev (one JS round trip, not one per chunk). Paced, one
   // at a time (see `options.paced`); nothing else writes meanwhile (the caller holds the writer).
-  stream[DIRECT_WRITEV] = (chunks) =>
-    new Promise<void>((resolve, reject) => {
-      if (failure !== undefined || target.destroyed || target.writableEnded) {
-        reject(closedError());
-        return;
-      }
-      if (paced) {
-        let next = 0;
-        // Bun calls a write's callback before `write` returns when the pipe took it all: go on
-        // in this loop then, not one stack frame deeper per chunk.
-        let writing = false;
-        let tookAtOnce = false;
-        const writeNext = (err?: Error | null) => {
-          if (err) {
-            failure ??= err;
-            reject(err);
-            return;
-          }
-          if (writing) {
-            tookAtOnce = true;
-            return;
-          }
-          for (;;) {
-            if (next === chunks.length) return resolve();
-            if (failure !== undefined || target.destroyed || target.writableEnded) {
-              return reject(closedError());
-            }
-            writing = true;
-            tookAtOnce = false;
-            target.write(chunks[next++], writeNext);
-            writing = false;
-            if (!tookAtOnce) return; // its callback goes on from there
-          }
-        };
-        writeNext();
-        return;
-      }
+  stream[DIRECT_WRITEV] = (chunks) => {
+    if (failure !== undefined || target.destroyed || target.writableEnded) {
+      return Promise.reject(closedError());
+    }
+    if (paced) return sendPaced(chunks);
+    return new Promise<void>((resolve, reject) => {
       target.cork();
       for (let i = 0; i < chunks.length - 1; i++) target.write(chunks[i]);
       target.write(chunks[chunks.length - 1], (err?: Error | null) => {
@@ -321,6 +299,7 @@ export function writableFromNode(
       });
       target.uncork();
     });
+  };
   return stream;
 }
 
