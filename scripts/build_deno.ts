@@ -43,18 +43,25 @@ denoRuntime.exit(await main(denoRuntime));
 `;
 
 /**
- * The import map's npm packages as `npm:` specifiers: `yaml` → `npm:yaml@^2.9.1`, and a
- * subpath through a `name/` entry.
+ * What `spec` maps to through the import map `imports`: its own entry, else the longest `name/`
+ * entry it starts with, followed by the rest of it; undefined when none maps it. Also used by the
+ * npm build (scripts/build_npm.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const imports = { yaml: "npm:yaml@^2.9.1", "@m/sdk/": "npm:/@m/sdk@1.0.0/" };
+ * assert.equal(importMapTarget("yaml", imports), "npm:yaml@^2.9.1");
+ * assert.equal(importMapTarget("@m/sdk/client.js", imports), "npm:/@m/sdk@1.0.0/client.js");
+ * assert.equal(importMapTarget("zod", imports), undefined);
+ * ```
  */
-function npmSpecifier(path: string, imports: Record<string, string>): string | undefined {
-  const exact = imports[path];
-  if (exact?.startsWith("npm:")) return exact;
-  for (const [key, target] of Object.entries(imports)) {
-    if (key.endsWith("/") && path.startsWith(key) && target.startsWith("npm:")) {
-      return target + path.slice(key.length);
-    }
-  }
-  return undefined;
+export function importMapTarget(spec: string, imports: Record<string, string>): string | undefined {
+  if (Object.hasOwn(imports, spec)) return imports[spec];
+  const prefix = Object.keys(imports)
+    .filter((key) => key.endsWith("/") && spec.startsWith(key))
+    .sort((a, b) => b.length - a.length)[0];
+  return prefix === undefined ? undefined : imports[prefix] + spec.slice(prefix.length);
 }
 
 /**
@@ -97,8 +104,8 @@ export async function buildDeno(outDir = join(ROOT, DENO_BUNDLE_DIR)): Promise<s
         setup(build) {
           build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, external: true }));
           build.onResolve({ filter: /^[^./]/ }, (args) => {
-            const npm = npmSpecifier(args.path, imports);
-            if (npm === undefined) {
+            const npm = importMapTarget(args.path, imports);
+            if (npm === undefined || !npm.startsWith("npm:")) {
               return {
                 errors: [{ text: `${args.path} is not an npm: entry of deno.json's imports` }],
               };

@@ -49,6 +49,7 @@ import * as esbuild from "npm:esbuild@0.28.2";
 import { chmod, copyFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { importMapTarget } from "./build_deno.ts";
 
 /** The repository root (where `deno.json` is). */
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -285,17 +286,7 @@ export async function buildNpm(options: BuildNpmOptions = {}): Promise<BuildNpmR
   const dependencies = new Map<string, string>();
   /** Rewrites a bare or npm: specifier to its package path, recording the dependency. */
   const npmSpecifier = (spec: string, from: string): string => {
-    let target: string | undefined;
-    if (spec.startsWith("npm:")) {
-      target = spec;
-    } else if (Object.hasOwn(importMap, spec)) {
-      target = importMap[spec];
-    } else {
-      const prefix = Object.keys(importMap)
-        .filter((k) => k.endsWith("/") && spec.startsWith(k))
-        .sort((a, b) => b.length - a.length)[0];
-      if (prefix !== undefined) target = importMap[prefix] + spec.slice(prefix.length);
-    }
+    const target = spec.startsWith("npm:") ? spec : importMapTarget(spec, importMap);
     if (target === undefined || !target.startsWith("npm:")) {
       throw new Error(
         `${from}: cannot ship import "${spec}"${
